@@ -1,0 +1,30 @@
+"""Datasets, mixing and augmentation behind one DataModule (see ``base.py`` for the contract)."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from transfersep.data.base import SeparationDataModule
+
+__all__ = ["SeparationDataModule", "build_datamodule"]
+
+
+def build_datamodule(cfg: DictConfig, stage: str, total_steps: int) -> SeparationDataModule:
+    """The DataModule of a run: ``stage`` is pretrain | finetune | baseline.
+
+    Pretraining reads ``cfg.pretrain.dataset`` with ``cfg.augment``; fine-tuning and baselines read
+    ``cfg.downstream.dataset`` (no augmentation: the paper augments pretraining only).
+    ``cfg.data.generated=true`` serves generated excerpts with the same source names instead.
+    """
+    ds_cfg = cfg.pretrain.dataset if stage == "pretrain" else cfg.downstream.dataset
+    d = cfg.data
+    if d.generated:
+        from transfersep.data import generated
+
+        return generated.build(
+            list(ds_cfg.sources), d.excerpt_seconds, d.batch_size, total_steps, int(cfg.seed),
+            d.n_val, d.n_test, d.num_workers,
+        )
+    from transfersep.data.registry import build_real
+
+    return build_real(cfg, stage, total_steps)

@@ -1,0 +1,3 @@
+from transfersep.models.chimera import ChimeraConfig, ChimeraNet
+
+__all__ = ["ChimeraConfig", "ChimeraNet"]

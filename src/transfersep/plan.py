@@ -1,0 +1,115 @@
+"""From a grid point to a run: its stage, phase, budget, directory and parent checkpoint.
+
+Run directories are pure functions of the grid point (never timestamps), so a requeued job finds
+its own ``checkpoints/last.ckpt``, a fine-tune job finds its pretrained ``final.ckpt`` and a
+relaunched study skips finished runs:
+
+  <runs_dir>/<study>/pretrain/<pretrain>-<augment>/
+  <runs_dir>/<study>/finetune/<pretrain>-<augment>-<finetune>-<downstream>/
+  <runs_dir>/<study>/baseline/<downstream>/
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+FINAL_CKPT = "final.ckpt"
+LAST_CKPT = "checkpoints/last.ckpt"
+
+
+class PlanError(ValueError):
+    """The grid point does not describe a valid run (the message says which key to change)."""
+
+
+@dataclass
+class Plan:
+    stage: str  # pretrain | finetune | baseline
+    phase: str  # pretrain | whole | mask
+    grid_point: dict[str, str]
+    subdir: str
+    run_dir: Path
+    total_steps: int
+    parent_dir: Path | None = None
+    parent_command: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def parent_ckpt(self) -> Path | None:
+        return self.parent_dir / FINAL_CKPT if self.parent_dir else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage, "phase": self.phase, "grid_point": self.grid_point,
+            "run_dir": str(self.run_dir), "total_steps": self.total_steps,
+            "parent_ckpt": str(self.parent_ckpt) if self.parent_ckpt else None,
+        }
+
+
+def _names(cfg: Any) -> tuple[str, str, str, str]:
+    return (str(cfg.pretrain.name), str(cfg.augment.name), str(cfg.finetune.name), str(cfg.downstream.name))
+
+
+def stage_of(pretrain: str, augment: str, finetune: str, downstream: str) -> str:
+    if pretrain == "none" and downstream == "none":
+        raise PlanError("pretrain=none downstream=none is no run: choose a pretraining corpus, a downstream set, or both")
+    if downstream == "none":
+        return "pretrain"
+    if pretrain == "none":
+        if augment != "none":
+            raise PlanError(f"augment={augment} with pretrain=none: augmentation applies to pretraining only; "
+                            "a baseline takes augment=none")
+        if finetune != "whole":
+            raise PlanError(f"finetune={finetune} with pretrain=none: a from-scratch baseline trains every "
+                            "weight (finetune=whole); mask-only training needs a pretrained model")
+        return "baseline"
+    return "finetune"
+
+
+def subdir_of(pretrain: str, augment: str, finetune: str, downstream: str) -> str:
+    stage = stage_of(pretrain, augment, finetune, downstream)
+    if stage == "pretrain":
+        return f"pretrain/{pretrain}-{augment}"
+    if stage == "baseline":
+        return f"baseline/{downstream}"
+    return f"finetune/{pretrain}-{augment}-{finetune}-{downstream}"
+
+
+def make_plan(cfg: DictConfig) -> Plan:
+    pretrain, augment, finetune, downstream = _names(cfg)
+    stage = stage_of(pretrain, augment, finetune, downstream)
+    subdir = subdir_of(pretrain, augment, finetune, downstream)
+    study_dir = Path(cfg.paths.runs_dir) / str(cfg.study)
+    gp = {"stage": stage, "pretrain": pretrain, "augment": augment, "finetune": finetune, "downstream": downstream}
+    if stage == "pretrain":
+        gp.update(finetune="none", downstream="none")
+        return Plan(stage, "pretrain", gp, subdir, study_dir / subdir, int(cfg.budget.pretrain))
+    if stage == "baseline":
+        return Plan(stage, "whole", gp, subdir, study_dir / subdir, int(cfg.budget.baseline))
+    parent_sub = subdir_of(pretrain, augment, "whole", "none")
+    cmd = f"python train.py pretrain={pretrain} augment={augment} study={cfg.study}"
+    return Plan(stage, finetune, gp, subdir, study_dir / subdir, int(cfg.budget.finetune),
+                parent_dir=study_dir / parent_sub, parent_command=cmd)
+
+
+def _resolver_subdir(*, _root_: DictConfig) -> str:
+    return subdir_of(*_names(_root_))
+
+
+def _resolver_run_dir(*, _root_: DictConfig) -> str:
+    return os.path.join(str(_root_.paths.runs_dir), str(_root_.study), _resolver_subdir(_root_=_root_))
+
+
+def register_resolvers() -> None:
+    """``${run_dir:}``, ``${run_subdir:}`` and ``${sum:a,b}`` for the Hydra configs."""
+    for name, fn in (("run_dir", _resolver_run_dir), ("run_subdir", _resolver_subdir),
+                     ("sum", lambda *xs: sum(xs))):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn)
+
+
+register_resolvers()

@@ -1,0 +1,89 @@
+"""Run bookkeeping: status.json, atomic checkpoints, and the loggers (CSV always, W&B optional)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from omegaconf import DictConfig, OmegaConf
+
+from transfersep.fsutil import atomic_write, atomic_write_json
+from transfersep.plan import Plan
+
+STATUS = "status.json"
+
+
+def write_status(run_dir: Path, state: str, plan: Plan, error: str | None = None, **extra: Any) -> None:
+    """state: running | finished | failed. Read by the status command and by relaunches."""
+    atomic_write_json(Path(run_dir) / STATUS, {
+        "state": state, "grid_point": plan.grid_point, "stage": plan.stage,
+        "log": str(Path(run_dir) / "train.log"), "error": error,
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"), **extra,
+    })
+
+
+def read_status(run_dir: Path) -> dict[str, Any] | None:
+    p = Path(run_dir) / STATUS
+    try:
+        return json.loads(p.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's torch checkpoint IO, but written to a temp file and renamed into place, so a job
+    killed while saving leaves the previous ``last.ckpt`` intact."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        import torch
+
+        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+
+
+def wandb_mode(cfg_mode: str | None) -> str:
+    """Explicit config > WANDB_MODE > online when logged in (API key or netrc) > offline."""
+    if cfg_mode:
+        return str(cfg_mode)
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    if os.environ.get("WANDB_API_KEY"):
+        return "online"
+    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    try:
+        if "api.wandb.ai" in netrc.read_text():
+            return "online"
+    except OSError:
+        pass
+    return "offline"
+
+
+def wandb_run_id(cfg: DictConfig, plan: Plan) -> str:
+    """Deterministic id from study + grid point: a resumed or requeued job continues its W&B run."""
+    key = f"{cfg.logger.wandb.project}/{cfg.study}/{plan.subdir}"
+    return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
+def build_loggers(cfg: DictConfig, plan: Plan, data_description: dict[str, Any]) -> list:
+    from lightning.pytorch.loggers import CSVLogger
+
+    loggers: list = [CSVLogger(save_dir=str(plan.run_dir), name="", version="csv")]
+    wb = cfg.logger.wandb
+    if wb.enabled:
+        from lightning.pytorch.loggers import WandbLogger
+
+        gp = plan.grid_point
+        config = OmegaConf.to_container(cfg, resolve=True)
+        config["plan"] = plan.as_dict()
+        config["data_resolved"] = data_description
+        loggers.append(WandbLogger(
+            project=wb.project, entity=wb.entity, name=f"{cfg.study}/{plan.subdir}",
+            group=f"{cfg.study}/{gp['pretrain']}-{gp['augment']}",
+            job_type=plan.stage, tags=[f"{k}={v}" for k, v in gp.items()] + [f"study={cfg.study}"],
+            id=wandb_run_id(cfg, plan), resume="allow", save_dir=str(plan.run_dir),
+            mode=wandb_mode(wb.mode), config=config,
+        ))
+    return loggers

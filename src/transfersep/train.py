@@ -1,0 +1,174 @@
+"""Every run of the study: ``python train.py <grid point overrides>`` (Hydra).
+
+Follow a run here and in ``system.py``: plan (stage from the grid point) -> data -> model (loading
+the pretrained checkpoint for a fine-tune) -> Lightning fit (resuming from ``last.ckpt``) ->
+``final.ckpt`` -> SI-SDR evaluation -> ``status.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from transfersep.plan import FINAL_CKPT, LAST_CKPT, Plan, PlanError, make_plan
+from transfersep.runlog import AtomicCheckpointIO, build_loggers, read_status, write_status
+
+log = logging.getLogger("transfersep")
+CONF_DIR = os.environ.get("TRANSFERSEP_CONF", str(Path(__file__).resolve().parents[2] / "conf"))
+
+
+class MissingCheckpointError(FileNotFoundError):
+    pass
+
+
+def build_system(cfg: DictConfig, plan: Plan, source_names: list[str]):
+    from transfersep.system import SeparationSystem
+
+    return SeparationSystem(
+        model=OmegaConf.to_container(cfg.model, resolve=True),
+        phase=plan.phase, source_names=source_names,
+        alpha=cfg.loss.alpha, dc_weights=cfg.loss.dc_weights, lr=cfg.optim.lr,
+        autoclip_percentile=cfg.optim.autoclip_percentile,
+        plateau_patience_steps=cfg.optim.plateau_patience_steps, plateau_factor=cfg.optim.plateau_factor,
+        val_every_n_steps=cfg.val_every_n_steps,
+    )
+
+
+def load_pretrained(system, ckpt: Path) -> None:
+    """Backbone and embedding head from a pretraining checkpoint; a fresh mask head."""
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    model_state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+    try:
+        system.model.load_flexible(model_state, keep_mask_head=False)
+    except ValueError as e:
+        raise ValueError(f"{ckpt}: {e}") from e
+    system.apply_phase()
+
+
+def check_parent(plan: Plan) -> None:
+    if plan.parent_ckpt is not None and not plan.parent_ckpt.exists():
+        raise MissingCheckpointError(
+            f"fine-tuning {plan.subdir} needs the pretrained checkpoint {plan.parent_ckpt}, which does not "
+            f"exist. Produce it first with:\n    {plan.parent_command}"
+        )
+
+
+def dry_run(cfg: DictConfig, plan: Plan) -> int:
+    from transfersep.data import build_datamodule
+
+    report: dict = {"plan": plan.as_dict(), "problems": []}
+    try:
+        check_parent(plan)
+    except MissingCheckpointError as e:
+        report["problems"].append(str(e))
+    try:
+        dm = build_datamodule(cfg, plan.stage, plan.total_steps)
+        report["data"] = dm.description
+        report["sources"] = dm.source_names
+    except Exception as e:  # the loaders' errors name the root and what to do
+        report["problems"].append(f"data: {e}")
+    st = read_status(plan.run_dir)
+    report["status"] = st["state"] if st else "missing"
+    print(json.dumps(report, indent=2, default=str))
+    return 1 if report["problems"] else 0
+
+
+def fit(cfg: DictConfig, plan: Plan) -> dict:
+    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+
+    from transfersep.data import build_datamodule
+
+    check_parent(plan)
+    L.seed_everything(int(cfg.seed), workers=True)
+    dm = build_datamodule(cfg, plan.stage, plan.total_steps)
+    system = build_system(cfg, plan, dm.source_names)
+    last = plan.run_dir / LAST_CKPT
+    resume = last if last.exists() else None
+    if plan.stage == "finetune" and resume is None:
+        load_pretrained(system, plan.parent_ckpt)
+    callbacks = [
+        ModelCheckpoint(dirpath=plan.run_dir / "checkpoints", save_last=True, save_top_k=0,
+                        every_n_train_steps=int(cfg.checkpoint_every_n_steps)),
+        LearningRateMonitor(logging_interval="step"),
+    ]
+    if plan.stage != "pretrain" and cfg.curve.every_n_steps:
+        from transfersep.eval.curve import SISDRCurve
+
+        callbacks.append(SISDRCurve(dm.test_set, plan.run_dir, every_n_steps=int(cfg.curve.every_n_steps),
+                                    n_excerpts=int(cfg.curve.n_excerpts), batch_size=int(cfg.data.batch_size)))
+    loggers = build_loggers(cfg, plan, dm.description)
+    trainer = L.Trainer(
+        **OmegaConf.to_container(cfg.trainer, resolve=True),
+        max_steps=plan.total_steps,
+        val_check_interval=min(int(cfg.val_every_n_steps), plan.total_steps),
+        check_val_every_n_epoch=None,
+        callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()],
+        default_root_dir=str(plan.run_dir),
+    )
+    trainer.fit(system, datamodule=dm, ckpt_path=str(resume) if resume else None)
+    if trainer.global_step < plan.total_steps:  # interrupted (signal): leave status "running"
+        raise InterruptedError(f"stopped at step {trainer.global_step} of {plan.total_steps}")
+    trainer.save_checkpoint(plan.run_dir / FINAL_CKPT)
+    result: dict = {"steps": trainer.global_step}
+    if plan.stage != "pretrain" and cfg.evaluate:
+        from transfersep.eval.evaluate import evaluate
+
+        result = evaluate(system.separate, dm.test_set, dm.source_names, plan.run_dir, plan.grid_point,
+                          batch_size=int(cfg.data.batch_size), device=system.device,
+                          extra={"steps": trainer.global_step, "seed": int(cfg.seed), "study": str(cfg.study),
+                                 "checkpoint": str(plan.run_dir / FINAL_CKPT)})
+        for lg in loggers:
+            lg.log_metrics({f"test/{k}": v for k, v in result.items() if isinstance(v, (int, float))},
+                           step=trainer.global_step)
+    return result
+
+
+def run(cfg: DictConfig) -> dict | None:
+    """One run of the grid. Returns its result (None for a dry run or a skipped finished run)."""
+    plan = make_plan(cfg)
+    if cfg.dry_run:
+        code = dry_run(cfg, plan)
+        if code:
+            raise SystemExit(code)
+        return None
+    st = read_status(plan.run_dir)
+    if st and st["state"] == "finished" and (plan.run_dir / FINAL_CKPT).exists() and not cfg.rerun:
+        log.info("%s already finished; skipping (rerun=true to train again)", plan.subdir)
+        return {"skipped": True, **st}
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    write_status(plan.run_dir, "running", plan)
+    try:
+        result = fit(cfg, plan)
+    except BaseException as e:
+        if not isinstance(e, InterruptedError):
+            write_status(plan.run_dir, "failed", plan, error="".join(traceback.format_exception_only(e)).strip())
+        raise
+    finally:
+        if "wandb" in sys.modules:
+            import wandb
+
+            wandb.finish()  # multirun jobs in one process must never merge into one W&B run
+    write_status(plan.run_dir, "finished", plan, result=result)
+    return result
+
+
+@hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    try:
+        run(cfg)
+    except (PlanError, MissingCheckpointError) as e:
+        log.error("%s", e)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

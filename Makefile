@@ -1,0 +1,58 @@
+# The README's two commands: `make demo` and `make test`. Everything installs itself.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+DEMO_DIR ?= demo_data
+IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo 1)
+
+.PHONY: install system-deps cluster cluster-down test test-all demo bench bench-quick study clean
+
+install: $(STAMP)
+
+# torch 2.14.1 is pinned with torchaudio 2.11.0 (the pair that imports together; see pyproject)
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -c "import torch, torchaudio; print('torch', torch.__version__, 'torchaudio', torchaudio.__version__)"
+	@touch $@
+
+system-deps:
+	bash scripts/system_deps.sh
+
+# a one-node SLURM cluster on loopback for the `slurm` tests (root only; skipped otherwise)
+cluster:
+ifeq ($(IS_ROOT),1)
+	bash scripts/slurm_cluster.sh up
+else
+	@echo "not root: the local SLURM cluster is not started and the slurm tests will skip"
+endif
+
+cluster-down:
+	bash scripts/slurm_cluster.sh down
+
+# the fast suite (CPU, tiny model) including the real-SLURM tests
+test: install system-deps cluster
+	$(PY) -m pytest -m "not slow and not gpu" -q $(PYTEST_ARGS)
+
+test-all: install system-deps cluster
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# the whole study, small, on CPU, on the embedded demo corpus; prints where the report is
+demo: install system-deps
+	$(PY) -m transfersep.demo.run --data $(DEMO_DIR)
+
+bench: install
+	$(PY) -m transfersep.bench --out bench/results.json
+
+bench-quick: install
+	$(PY) -m transfersep.bench --quick --out bench/results-quick.json
+
+# the paper's study: pretraining grid, then fine-tuning grid, then baselines (add ARGS=...)
+study: install
+	$(PY) -m transfersep.study $(ARGS)
+
+clean:
+	rm -rf runs outputs multirun .pytest_cache

@@ -36,10 +36,13 @@ class Plan:
     total_steps: int
     parent_dir: Path | None = None
     parent_command: str | None = None
+    init_from: Path | None = None  # a model package or checkpoint that replaces the parent run
     notes: list[str] = field(default_factory=list)
 
     @property
     def parent_ckpt(self) -> Path | None:
+        if self.init_from is not None:
+            return self.init_from
         return self.parent_dir / FINAL_CKPT if self.parent_dir else None
 
     def as_dict(self) -> dict[str, Any]:
@@ -92,8 +95,12 @@ def make_plan(cfg: DictConfig) -> Plan:
         return Plan(stage, "whole", gp, subdir, study_dir / subdir, int(cfg.budget.baseline))
     parent_sub = subdir_of(pretrain, augment, "whole", "none")
     cmd = f"python train.py pretrain={pretrain} augment={augment} study={cfg.study}"
+    init_from = cfg.get("init_from")
+    if init_from:
+        cmd = f"(init_from={init_from} was given: point it at an existing .safetensors model or .ckpt)"
     return Plan(stage, finetune, gp, subdir, study_dir / subdir, int(cfg.budget.finetune),
-                parent_dir=study_dir / parent_sub, parent_command=cmd)
+                parent_dir=study_dir / parent_sub, parent_command=cmd,
+                init_from=Path(init_from).expanduser().resolve() if init_from else None)
 
 
 def _resolver_subdir(*, _root_: DictConfig) -> str:

@@ -97,12 +97,15 @@ class SeparationSystem(L.LightningModule):
     @torch.inference_mode()
     def separate(self, mix: torch.Tensor) -> torch.Tensor:
         """Waveform estimates [B, C, N] of mixtures [B, N] (masks on the mixture STFT, its phase)."""
-        was_training = self.training
+        # no dropout/normalisation statistics differ between modes except LSTM dropout, which
+        # inference must not apply; restore each submodule's own flag afterwards
+        modes = {m: m.training for m in self.modules()}
         self.eval()
         spec = self.stft(mix.to(self.device, torch.float32))
         _, masks = self.model(spec.abs())
         est = self.stft.inverse(masks * spec.unsqueeze(1), mix.shape[-1])
-        self.train(was_training)
+        for m, mode in modes.items():
+            m.training = mode
         return est
 
     # -- Lightning hooks -----------------------------------------------------------------------

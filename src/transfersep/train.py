@@ -44,9 +44,14 @@ def build_system(cfg: DictConfig, plan: Plan, source_names: list[str]):
 
 
 def load_pretrained(system, ckpt: Path) -> None:
-    """Backbone and embedding head from a pretraining checkpoint; a fresh mask head."""
-    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
-    model_state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+    """Backbone and embedding head from a pretraining checkpoint or model package; a fresh mask head."""
+    if ckpt.suffix == ".safetensors":
+        from transfersep.export import load_model
+
+        model_state = load_model(ckpt, device="cpu").net.state_dict()
+    else:
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+        model_state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
     try:
         system.model.load_flexible(model_state, keep_mask_head=False)
     except ValueError as e:
@@ -126,9 +131,11 @@ def fit(cfg: DictConfig, plan: Plan) -> dict:
                           batch_size=int(cfg.data.batch_size), device=system.device,
                           extra={"steps": trainer.global_step, "seed": int(cfg.seed), "study": str(cfg.study),
                                  "checkpoint": str(plan.run_dir / FINAL_CKPT)})
+        metrics = {"test/sisdr": result["overall"]["mean"]}
+        metrics.update({f"test/sisdr_{s}": v["mean"] for s, v in result["per_source"].items() if v["mean"] is not None})
         for lg in loggers:
-            lg.log_metrics({f"test/{k}": v for k, v in result.items() if isinstance(v, (int, float))},
-                           step=trainer.global_step)
+            lg.log_metrics({k: v for k, v in metrics.items() if v is not None}, step=trainer.global_step)
+            lg.save()
     return result
 
 

@@ -1,0 +1,205 @@
+"""Evaluate a separator on the fixed test excerpts and write ``scores.csv`` + ``result.json``.
+
+Files written (atomically) in ``out_dir``:
+
+``scores.csv`` is written first and ``result.json`` last, so a ``result.json`` means a complete
+evaluation (the report scans for it).
+
+``scores.csv`` — one row per excerpt x source, in dataset order::
+
+    excerpt,source,sisdr_db,silent_reference
+    0,violin,4.8123...,0
+    0,clarinet,nan,1            # silent reference: excluded (see transfersep.eval.sisdr)
+
+  ``excerpt`` is the index of the excerpt in the test dataset (the test list is fixed by seed, so
+  the same index is the same excerpt for every model on that downstream set); ``sisdr_db`` is a
+  float in dB or ``nan``; ``silent_reference`` is 0/1.
+
+``result.json`` — the summary (``RESULT_SCHEMA`` = 1)::
+
+    {"schema": 1, "grid_point": {...}, "sources": [...], "n_excerpts": E,
+     "overall": {"mean", "median", "std", "n"},   # over per-excerpt means (see below)
+     "mean_of_source_means": float,               # mean over sources of per_source[*].mean
+     "per_source": {name: {"mean", "median", "std", "n", "n_excluded"}},
+     "n_excluded": int,                            # silent (excerpt, source) pairs left out
+     "silence_db": -60.0, "test_set_sha1": str,    # fingerprint of the test mixtures
+     "extra": {...}, "created": ISO time, "version": str}
+
+  The **overall SI-SDR** of a model is the mean over excerpts of the per-excerpt mean over its
+  non-silent sources (``sisdr.excerpt_means``): the paper's "average SI-SDR over 1000 samples", and
+  the same per-excerpt numbers the paired Wilcoxon tests compare. ``std`` is the sample std (ddof=1);
+  undefined statistics are ``null``, never NaN.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import hashlib
+import io
+import math
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from transfersep import __version__
+from transfersep.eval.sisdr import SILENCE_DB, batch_sisdr, excerpt_means, summarize
+from transfersep.fsutil import atomic_write_json, atomic_write_text
+
+RESULT_SCHEMA = 1
+SCORES_COLUMNS = ["excerpt", "source", "sisdr_db", "silent_reference"]
+
+
+def _item(dataset: Dataset, i: int, n_sources: int) -> tuple[Tensor, Tensor]:
+    item = dataset[i]
+    if not isinstance(item, dict) or "mix" not in item or "sources" not in item:
+        got = sorted(item) if isinstance(item, dict) else type(item).__name__
+        raise ValueError(f"test dataset item {i} is {got}; expected a dict "
+                         "{'mix': FloatTensor[N], 'sources': FloatTensor[C, N]}")
+    mix, sources = torch.as_tensor(item["mix"]), torch.as_tensor(item["sources"])
+    if mix.ndim != 1 or sources.ndim != 2 or sources.shape != (n_sources, mix.shape[0]):
+        raise ValueError(f"test dataset item {i}: mix {tuple(mix.shape)}, sources {tuple(sources.shape)}; "
+                         f"expected mix [N] and sources [{n_sources}, N] ({n_sources} source names given)")
+    return mix.float(), sources.float()
+
+
+def _batches(dataset: Dataset, indices: Sequence[int], n_sources: int, batch_size: int):
+    """Yield (indices, mix [B, N], sources [B, C, N]); a batch only holds excerpts of one length."""
+    idx: list[int] = []
+    mixes: list[Tensor] = []
+    refs: list[Tensor] = []
+    for i in indices:
+        mix, src = _item(dataset, i, n_sources)
+        if mixes and (len(mixes) == batch_size or mix.shape[0] != mixes[0].shape[0]):
+            yield idx, torch.stack(mixes), torch.stack(refs)
+            idx, mixes, refs = [], [], []
+        idx.append(i)
+        mixes.append(mix)
+        refs.append(src)
+    if mixes:
+        yield idx, torch.stack(mixes), torch.stack(refs)
+
+
+def score_excerpts(
+    separate: Callable[[Tensor], Tensor],
+    dataset: Dataset,
+    n_sources: int,
+    indices: Sequence[int] | None = None,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    silence_db: float = SILENCE_DB,
+    fingerprint: bool = False,
+) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """SI-SDR of ``separate`` on dataset items ``indices`` (default: all).
+
+    ``separate(mix [B, N]) -> est [B, C, N]`` is called under ``torch.inference_mode`` with ``mix``
+    on ``device``. Returns ``(scores [E, C] float64 dB with NaN for silent refs, silent [E, C] bool,
+    sha1 of the mixtures or None)``.
+    """
+    indices = list(range(len(dataset))) if indices is None else list(indices)
+    if not indices:
+        raise ValueError("the test dataset is empty: nothing to evaluate")
+    sha = hashlib.sha1() if fingerprint else None
+    scores, silent = [], []
+    for idx, mix, ref in _batches(dataset, indices, n_sources, batch_size):
+        if sha is not None:
+            sha.update(mix.contiguous().numpy().tobytes())
+        with torch.inference_mode():
+            est = separate(mix.to(device))
+        if not isinstance(est, Tensor) or est.shape != ref.shape:
+            got = tuple(est.shape) if isinstance(est, Tensor) else type(est).__name__
+            raise ValueError(f"separate(mix {tuple(mix.shape)}) returned {got}; expected [B, C, N] = "
+                             f"{tuple(ref.shape)}")
+        if not torch.isfinite(est).all():
+            raise FloatingPointError(f"separate() returned NaN/inf for test excerpts {idx[0]}..{idx[-1]}: "
+                                     "the model has diverged; its scores would be meaningless")
+        s, q = batch_sisdr(est, ref, silence_db)
+        scores.append(s.numpy())
+        silent.append(q.numpy())
+    return np.concatenate(scores), np.concatenate(silent), (sha.hexdigest() if sha else None)
+
+
+def _fmt(x: float) -> str:
+    return "nan" if math.isnan(x) else repr(float(x))
+
+
+def scores_csv_text(indices: Sequence[int], source_names: Sequence[str], scores: np.ndarray,
+                    silent: np.ndarray) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(SCORES_COLUMNS)
+    for r, e in enumerate(indices):
+        for c, name in enumerate(source_names):
+            w.writerow([e, name, _fmt(scores[r, c]), int(bool(silent[r, c]))])
+    return buf.getvalue()
+
+
+def summarize_scores(source_names: Sequence[str], scores: np.ndarray, silent: np.ndarray) -> dict:
+    """The statistics part of result.json (``overall``, ``per_source``, ``n_excluded`` …)."""
+    per_source = {}
+    for c, name in enumerate(source_names):
+        stats = summarize(scores[~silent[:, c], c])
+        stats["n_excluded"] = int(silent[:, c].sum())
+        per_source[name] = stats
+    means = [v["mean"] for v in per_source.values() if v["mean"] is not None]
+    return {
+        "overall": summarize(excerpt_means(scores, silent)),
+        "mean_of_source_means": float(np.mean(means)) if means else None,
+        "per_source": per_source,
+        "n_excluded": int(silent.sum()),
+    }
+
+
+def evaluate(
+    separate: Callable[[Tensor], Tensor],
+    dataset: Dataset,
+    source_names: list[str],
+    out_dir: Path,
+    grid_point: dict,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    extra: dict | None = None,
+    silence_db: float = SILENCE_DB,
+) -> dict:
+    """Score every test excerpt and write ``out_dir/scores.csv`` and ``out_dir/result.json``.
+
+    Args:
+        separate: ``mix [B, N] -> estimates [B, C, N]`` (e.g. ``SeparationSystem.separate``; put
+            the module in eval mode first).
+        dataset: map-style test set; item ``i`` is ``{"mix": [N], "sources": [C, N]}``.
+        source_names: the C source names, in the order of ``sources``.
+        out_dir: the run directory.
+        grid_point: the run's grid point (stage, pretrain, augment, finetune, downstream).
+        extra: anything else worth keeping with the result (steps, seed, checkpoint path …).
+
+    Returns:
+        the result.json dict.
+    """
+    out_dir = Path(out_dir)
+    source_names = list(source_names)
+    indices = list(range(len(dataset)))
+    scores, silent, sha = score_excerpts(separate, dataset, len(source_names), indices, batch_size,
+                                         device, silence_db, fingerprint=True)
+    nonsilent = scores[~silent]
+    if not np.isfinite(nonsilent).all():
+        raise FloatingPointError("SI-SDR is not finite for a non-silent reference; refusing to write "
+                                 f"{out_dir / 'result.json'}")
+    result = {
+        "schema": RESULT_SCHEMA,
+        "grid_point": dict(grid_point),
+        "sources": source_names,
+        "n_excerpts": len(indices),
+        **summarize_scores(source_names, scores, silent),
+        "silence_db": float(silence_db),
+        "test_set_sha1": sha,
+        "extra": dict(extra or {}),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "version": __version__,
+    }
+    atomic_write_text(out_dir / "scores.csv", scores_csv_text(indices, source_names, scores, silent))
+    atomic_write_json(out_dir / "result.json", result)
+    return result

@@ -1,0 +1,153 @@
+"""Finding and loading the evaluated runs of a study, and the study grid they belong to.
+
+A run is any directory below the scanned root that holds a ``result.json`` (written last by
+``evaluate``, so its presence means ``scores.csv`` is complete) with a fine-tune or baseline grid
+point; ``scores.csv`` and ``curve.csv`` beside it are optional for the report (without them a run
+has its mean but no tests / no curve). Pretraining runs are not evaluated and are ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from transfersep.eval.stats import excerpt_scores, read_scores
+
+CORPORA = ("musdb", "slakh", "both")
+AUGMENTS = ("none", "pitch", "stretch", "incoherent")
+FINETUNES = ("whole", "mask")
+PAPER_DOWNSTREAM = ("bach10", "dagstuhl", "remixpacks")
+LABELS = {  # corpora (pretrain=none is the from-scratch baseline) and downstream sets
+    "musdb": "MUSDB", "slakh": "Slakh", "both": "MUSDB+Slakh", "none": "No pretraining",
+    "bach10": "Bach10", "dagstuhl": "Dagstuhl ChoirSet", "remixpacks": "Remixpacks",
+}
+AUG_LABELS = {"none": "No augmentation", "pitch": "Pitch shift", "stretch": "Time stretch",
+              "incoherent": "Incoherent mixing"}
+
+Key = tuple  # ("baseline", downstream) | ("finetune", pretrain, augment, finetune, downstream)
+
+
+def label(name: str) -> str:
+    return LABELS.get(name, name)
+
+
+def run_key(gp: dict) -> Key:
+    """The identity of a grid point in the study (baselines ignore augment/finetune)."""
+    for k in ("pretrain", "downstream"):
+        if k not in gp:
+            raise ValueError(f"grid_point has no '{k}' key (has {sorted(gp)})")
+    stage = gp.get("stage") or ("baseline" if gp["pretrain"] == "none" else "finetune")
+    if stage == "baseline":
+        return ("baseline", str(gp["downstream"]))
+    if stage != "finetune":
+        raise ValueError(f"stage '{stage}' is not evaluated (only finetune and baseline runs are)")
+    for k in ("augment", "finetune"):
+        if k not in gp:
+            raise ValueError(f"grid_point of a finetune run has no '{k}' key (has {sorted(gp)})")
+    return ("finetune", str(gp["pretrain"]), str(gp["augment"]), str(gp["finetune"]), str(gp["downstream"]))
+
+
+def key_name(key: Key) -> str:
+    """Run-directory style name: ``baseline/bach10`` or ``finetune/musdb-none-whole-bach10``."""
+    return f"{key[0]}/{'-'.join(key[1:])}"
+
+
+def train_command(key: Key) -> str:
+    if key[0] == "baseline":
+        return f"python train.py pretrain=none downstream={key[1]}"
+    _, p, a, f, d = key
+    return f"python train.py pretrain={p} augment={a} finetune={f} downstream={d}"
+
+
+@dataclass
+class Run:
+    dir: Path
+    rel: str  # path relative to the scanned root
+    key: Key
+    result: dict
+    excerpts: pd.Series | None = None  # per-excerpt mean SI-SDR indexed by excerpt id
+    curve: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def mean(self) -> float | None:
+        m = (self.result.get("overall") or {}).get("mean")
+        return None if m is None or (isinstance(m, float) and math.isnan(m)) else float(m)
+
+    @property
+    def downstream(self) -> str:
+        return self.key[-1]
+
+
+def load_run(result_path: Path, root: Path) -> Run:
+    with open(result_path, encoding="utf-8") as f:
+        result = json.load(f)
+    if not isinstance(result, dict) or not isinstance(result.get("grid_point"), dict):
+        raise ValueError("no 'grid_point' object")
+    run = Run(dir=result_path.parent, rel=str(result_path.parent.relative_to(root)) or ".",
+              key=run_key(result["grid_point"]), result=result)
+    scores = run.dir / "scores.csv"
+    if scores.exists():
+        run.excerpts = excerpt_scores(read_scores(scores))
+    else:
+        run.notes.append("no scores.csv: no significance tests")
+    curve = run.dir / "curve.csv"
+    if curve.exists():
+        df = pd.read_csv(curve)
+        if {"step", "sisdr_db"} <= set(df.columns):
+            run.curve = df.sort_values("step")
+        else:
+            run.notes.append("curve.csv lacks step/sisdr_db columns")
+    return run
+
+
+def scan(root: str | Path) -> tuple[dict[Key, Run], list[str]]:
+    """All evaluated runs below ``root`` by grid key, and the problems met (never raises per run).
+
+    When a grid point is found twice (e.g. two studies below ``root``), the newest result.json wins.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"runs directory {root} does not exist")
+    runs: dict[Key, Run] = {}
+    problems: list[str] = []
+    for path in sorted(root.rglob("result.json")):
+        try:
+            run = load_run(path, root)
+        except ValueError as err:
+            if "is not evaluated" not in str(err):
+                problems.append(f"skipped {path}: {err}")
+            continue
+        except (OSError, json.JSONDecodeError, KeyError, pd.errors.ParserError) as err:
+            problems.append(f"skipped {path}: {type(err).__name__}: {err}")
+            continue
+        old = runs.get(run.key)
+        if old is not None:
+            keep, drop = sorted([old, run], key=lambda r: (r.dir / "result.json").stat().st_mtime)[::-1]
+            problems.append(f"{key_name(run.key)} found twice: using {keep.rel}, ignoring {drop.rel}")
+            run = keep
+        runs[run.key] = run
+    return runs, problems
+
+
+def downstream_order(names) -> list[str]:
+    names = set(names)
+    return [d for d in PAPER_DOWNSTREAM if d in names] + sorted(names - set(PAPER_DOWNSTREAM))
+
+
+def expected_keys(downstreams: list[str]) -> list[Key]:
+    """The full study grid for these downstream sets: 3 corpora x 4 augmentations x {whole, mask}
+    fine-tunes plus one from-scratch baseline per downstream set."""
+    keys: list[Key] = []
+    for d in downstreams:
+        keys.append(("baseline", d))
+        keys += [("finetune", c, a, f, d) for c in CORPORA for a in AUGMENTS for f in FINETUNES]
+    return keys
+
+
+def missing_keys(runs: dict[Key, Run], downstreams: list[str]) -> list[Key]:
+    return [k for k in expected_keys(downstreams) if k not in runs]

@@ -1,0 +1,137 @@
+"""The report over a synthetic results directory built from known numbers (see conftest.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from scipy import stats
+
+from eval_synth import AUGMENTS, CORPORA, DOWNS, MASK_UP, all_keys, excerpt_mean, overall_mean, run_scores
+from transfersep.eval.report import main, write_report
+
+PNGS = ["fig1_pretraining.png", "fig2_augmentation.png", "fig3_curves.png", "table2_mask_minus_whole.png"]
+OTHER = ["table2_mask_minus_whole.csv", "table2_mask_minus_whole.md", "tests.csv", "summary.csv", "report.md"]
+
+
+def test_full_study(study, tmp_path):
+    runs = study()
+    out = tmp_path / "out"
+    assert main([str(runs), "--out", str(out)]) == 0
+    for name in PNGS + OTHER:
+        assert (out / name).stat().st_size > 0, name
+    for name in PNGS:
+        with Image.open(out / name) as im:
+            im.verify()
+        with Image.open(out / name) as im:
+            assert im.format == "PNG" and im.size[0] > 600 and im.size[1] > 300
+
+    # Table 2: mask minus whole of the overall means, as constructed; only MASK_UP significant
+    t2 = pd.read_csv(out / "table2_mask_minus_whole.csv")
+    assert len(t2) == len(AUGMENTS) * len(CORPORA) * len(DOWNS)
+    for _, r in t2.iterrows():
+        mask = ("finetune", r.pretrain, r.augment, "mask", r.downstream)
+        whole = ("finetune", r.pretrain, r.augment, "whole", r.downstream)
+        assert r.mask_minus_whole_db == pytest.approx(overall_mean(mask) - overall_mean(whole), abs=1e-9)
+        # the constructed shifts have exact means: +1 dB for MASK_UP, -3 dB elsewhere
+        assert r.mask_minus_whole_db == pytest.approx(1.0 if (r.downstream, r.pretrain, r.augment) == MASK_UP
+                                                      else -3.0, abs=1e-9)
+        assert r.significant_increase == ((r.downstream, r.pretrain, r.augment) == MASK_UP)
+    md = (out / "table2_mask_minus_whole.md").read_text()
+    assert md.count("**") == 2 + 2  # one bold cell + the "**Bold**" legend
+    assert "| Pitch shift | MUSDB | -3.00 | **+1.00** |" in md
+
+    # every test against scipy on the constructed per-excerpt means
+    tests = pd.read_csv(out / "tests.csv")
+    assert len(tests) == len(DOWNS) * (3 + 9 + 12) and tests.note.isna().all()
+    for _, r in tests.iterrows():
+        x, y = excerpt_mean(run_scores(key_of(r.x))), excerpt_mean(run_scores(key_of(r.y)))
+        ref = stats.wilcoxon(x, y, alternative="greater")
+        assert r.p == pytest.approx(ref.pvalue, rel=1e-6) and r.statistic == pytest.approx(ref.statistic)
+        assert r.n == 30 and r.significant == (ref.pvalue < 0.001)
+    h1 = tests[tests.family.str.startswith("H1")]
+    assert set(h1[h1.significant].x.str.split("/").str[1].str.split("-").str[0]) == {"musdb", "slakh"}
+    h2 = tests[tests.family.str.startswith("H2")]
+    assert set(h2[h2.significant].x.str.split("-").str[1]) == {"pitch"}
+    assert len(h2[h2.significant]) == 3 * len(DOWNS)
+
+    summ = pd.read_csv(out / "summary.csv")
+    assert len(summ) == len(all_keys())
+    b = summ[summ.run == "study/baseline/bach10"].iloc[0]
+    assert b.sisdr_mean == pytest.approx(overall_mean(("baseline", "bach10"))) and b.curve_points == 13
+    assert set(summ.curve_points[summ.stage == "finetune"]) == {3}
+
+    report = (out / "report.md").read_text()
+    for name in PNGS:
+        assert f"]({name})" in report
+    assert "None: the study grid is complete." in report and "## Problems" not in report
+    assert "| bach10 | finetune/slakh-none-whole-bach10 | baseline/bach10 | 4.24 | 0.24 | +4.00 |" in report
+
+
+def key_of(name: str) -> tuple:
+    stage, rest = name.split("/")
+    return (stage, *rest.split("-"))
+
+
+def test_partial_study_lists_missing_and_does_not_crash(study, tmp_path):
+    drop = (("baseline", "dagstuhl"), ("finetune", "slakh", "stretch", "mask", "dagstuhl"),
+            ("finetune", "both", "incoherent", "whole", "bach10"))
+    runs = study(drop=drop)
+    # a broken result.json and one with a different test set
+    bad = runs / "study" / "finetune" / "broken"
+    bad.mkdir()
+    (bad / "result.json").write_text("{not json")
+    other = runs / "study" / "finetune" / "musdb-pitch-whole-bach10" / "result.json"
+    res = json.loads(other.read_text())
+    res["test_set_sha1"] = "something-else"
+    other.write_text(json.dumps(res))
+
+    out = tmp_path / "out"
+    paths = write_report(runs, out)
+    for name in PNGS + OTHER:
+        assert (out / name).exists(), name
+    assert sorted(paths["missing"]) == sorted(drop)
+    report = (out / "report.md").read_text()
+    missing_section = report.split("## Missing grid points")[1]
+    for cmd in ("python train.py pretrain=none downstream=dagstuhl",
+                "python train.py pretrain=slakh augment=stretch finetune=mask downstream=dagstuhl",
+                "python train.py pretrain=both augment=incoherent finetune=whole downstream=bach10"):
+        assert cmd in missing_section
+    assert missing_section.count("\n- ") == 3
+    assert "3 of 50 grid point(s)" in report and "broken" in report.split("## Problems")[1]
+
+    tests = pd.read_csv(out / "tests.csv")
+    h1_dag = tests[tests.family.str.startswith("H1") & (tests.downstream == "dagstuhl")]
+    assert h1_dag.note.str.contains("missing run: baseline/dagstuhl").all() and not h1_dag.significant.any()
+    mism = tests[tests.x == "finetune/musdb-pitch-whole-bach10"]
+    assert mism.note.str.contains("not comparable").all() and not mism.significant.any()
+    t2 = pd.read_csv(out / "table2_mask_minus_whole.csv")
+    gone = t2[(t2.pretrain == "slakh") & (t2.augment == "stretch") & (t2.downstream == "dagstuhl")].iloc[0]
+    assert np.isnan(gone.mask_minus_whole_db) and "missing run" in gone.note
+    assert "| Time stretch | Slakh | -3.00 | — |" in (out / "table2_mask_minus_whole.md").read_text()
+
+
+def test_empty_and_bad_arguments(tmp_path):
+    (tmp_path / "runs").mkdir()
+    paths = write_report(tmp_path / "runs", tmp_path / "out", downstream=["bach10"])
+    assert len(paths["missing"]) == 25  # 3 corpora x 4 augmentations x 2 modes + 1 baseline
+    assert all((tmp_path / "out" / n).exists() for n in PNGS + OTHER)
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "runs"), "--out", str(tmp_path / "o"), "--alpha", "2"])
+
+
+def test_wandb_offline(study, tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    out = tmp_path / "out"
+    assert main([str(study()), "--out", str(out), "--wandb", "--wandb-project", "test"]) == 0
+    runs = list((out / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and any(p.suffix == ".wandb" for p in runs[0].iterdir())
+    media = [p.name for p in runs[0].rglob("*.png")]
+    assert any(n.startswith("fig1") for n in media) and any(n.startswith("table2_png") for n in media)

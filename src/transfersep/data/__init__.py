@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
+from typing import TYPE_CHECKING
 
-from transfersep.data.base import SeparationDataModule
+if TYPE_CHECKING:  # lightning is imported lazily so `python -m transfersep.data` starts fast
+    from omegaconf import DictConfig
+
+    from transfersep.data.base import SeparationDataModule
 
 __all__ = ["SeparationDataModule", "build_datamodule"]
 
 
-def build_datamodule(cfg: DictConfig, stage: str, total_steps: int) -> SeparationDataModule:
+def __getattr__(name: str):
+    if name == "SeparationDataModule":
+        from transfersep.data.base import SeparationDataModule
+
+        return SeparationDataModule
+    raise AttributeError(name)
+
+
+def build_datamodule(cfg: "DictConfig", stage: str, total_steps: int) -> "SeparationDataModule":
     """The DataModule of a run: ``stage`` is pretrain | finetune | baseline.
 
     Pretraining reads ``cfg.pretrain.dataset`` with ``cfg.augment``; fine-tuning and baselines read

@@ -1,0 +1,118 @@
+"""Dagstuhl ChoirSet v1.2.3: ``<root>/audio_wav_22050_mono/<take>_<part><n>_<MIC>.wav``.
+
+A take is ``DCS_<piece>_<setting>_<take>``. The study (paper §3.2) uses the songs only (pieces
+``LI`` and ``TP``; never the ``SE`` exercises) and only takes in which every part S, A, T, B has
+at least one ``DYN`` (handheld dynamic) microphone; male = bass + tenor, female = alto + soprano,
+each the sum of that part's DYN files (one singer per part in quartets and, by the recording
+setup, in full-choir takes). Take-level files (``_Stereo_STM``, ``_Piano_SPL``, ...) and the HSM/LRX
+microphones are listed as ignored.
+
+Split by take (no official split). Per piece, the eligible takes sorted by name (FullChoir <
+QuartetA < QuartetB, then take number): the last is test, the one before it validation, the rest
+train (a piece with two eligible takes gives train + test, with one only train). On v1.2.3 that
+holds out ``DCS_LI_QuartetB_Take05`` / ``DCS_TP_QuartetB_<last>`` for test, the take before each
+for validation — roughly the paper's 10:1 train:test proportion (70 / 7 min). ``test_takes`` and
+``val_takes`` replace the rule with explicit take names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from transfersep.data.index import DatasetError, DatasetIndex, Track, check_root, probe, require_tracks
+
+AUDIO_DIR = "audio_wav_22050_mono"
+SINGER_RE = re.compile(
+    r"^(?P<take>DCS_(?P<piece>[A-Z]+)_(?P<setting>[A-Za-z]+)_(?P<tk>[A-Za-z0-9]+))_(?P<part>[SATB])(?P<n>\d+)_(?P<mic>DYN|HSM|LRX)\.wav$"
+)
+TAKE_FILE_RE = re.compile(r"^(?P<take>DCS_[A-Z]+_[A-Za-z]+_[A-Za-z0-9]+)_[A-Za-z]+_[A-Z]{3}\.wav$")
+DEFAULT_GROUPS = {"male": ["B", "T"], "female": ["A", "S"]}
+EXPECT = "Dagstuhl ChoirSet (<root>/audio_wav_22050_mono/DCS_LI_QuartetA_Take01_S2_DYN.wav, ...)"
+
+
+def _audio_dir(root: Path) -> Path:
+    if (root / AUDIO_DIR).is_dir():
+        return root / AUDIO_DIR
+    if any(SINGER_RE.match(p.name) for p in root.glob("DCS_*.wav")):
+        return root  # pointed straight at the audio folder
+    raise DatasetError(f"dagstuhl: {root} is not Dagstuhl ChoirSet: no {AUDIO_DIR}/ folder; expected {EXPECT}")
+
+
+def split_takes(eligible: Sequence[str], test_takes: Sequence[str] | None, val_takes: Sequence[str] | None) -> dict[str, str]:
+    """take -> train | val | test (see the module docstring for the rule)."""
+    if test_takes is not None or val_takes is not None:
+        test, val = set(test_takes or ()), set(val_takes or ())
+        unknown = (test | val) - set(eligible)
+        if unknown:
+            raise DatasetError(f"dagstuhl: test_takes/val_takes name {sorted(unknown)}, which are not eligible "
+                               f"takes (LI/TP with S, A, T, B on DYN): {sorted(eligible)}")
+        return {t: "test" if t in test else "val" if t in val else "train" for t in eligible}
+    by_piece: dict[str, list[str]] = defaultdict(list)
+    for t in sorted(eligible):
+        by_piece[t.split("_")[1]].append(t)
+    out = {}
+    for takes in by_piece.values():
+        n = len(takes)
+        for k, t in enumerate(takes):
+            out[t] = "test" if (n >= 2 and k == n - 1) else "val" if (n >= 3 and k == n - 2) else "train"
+    return out
+
+
+def index(
+    root: str | Path,
+    sources: Sequence[str] = ("male", "female"),
+    pieces: Sequence[str] = ("LI", "TP"),
+    mic: str = "DYN",
+    groups: Mapping[str, Sequence[str]] | None = None,
+    test_takes: Sequence[str] | None = None,
+    val_takes: Sequence[str] | None = None,
+) -> DatasetIndex:
+    root = check_root(root, "dagstuhl", EXPECT)
+    audio = _audio_dir(root)
+    table = {**DEFAULT_GROUPS, **{k: list(v) for k, v in (groups or {}).items()}}
+    for s in sources:
+        if s not in table or any(p not in "SATB" or len(p) != 1 for p in table[s]):
+            raise DatasetError(f"dagstuhl: source {s!r} needs dataset.groups.{s} as a list of parts from S, A, T, B")
+    parts_needed = sorted({p for s in sources for p in table[s]})
+    singers: dict[str, dict[str, list[Path]]] = defaultdict(lambda: defaultdict(list))  # take -> part -> files
+    take_files: dict[str, list[str]] = defaultdict(list)
+    unknown = []
+    for f in sorted(audio.glob("*.wav")):
+        m = SINGER_RE.match(f.name)
+        if m:
+            take_files[m["take"]].append(f.name)
+            if m["mic"] == mic:
+                singers[m["take"]][m["part"]].append(f)
+            continue
+        m2 = TAKE_FILE_RE.match(f.name)
+        if m2:
+            take_files[m2["take"]].append(f.name)
+        else:
+            unknown.append(f.name)
+    if not take_files:
+        raise DatasetError(f"dagstuhl: {audio} holds no DCS_*.wav recordings; expected {EXPECT}")
+    skipped, eligible = [], []
+    for take in sorted(take_files):
+        piece = take.split("_")[1]
+        lacking = [p for p in parts_needed if not singers[take].get(p)]
+        if piece not in pieces:
+            skipped.append(f"{take}: piece {piece} is not one of the songs {list(pieces)}")
+        elif lacking:
+            skipped.append(f"{take}: no {mic} microphone for part(s) {''.join(lacking)}")
+        else:
+            eligible.append(take)
+    splits = split_takes(eligible, test_takes, val_takes)
+    tracks = []
+    for take in eligible:
+        src = {s: [probe(f) for p in table[s] for f in singers[take][p]] for s in sources}
+        used = {Path(r.path).name for refs in src.values() for r in refs}
+        tracks.append(Track(take, splits[take], src, corpus="dagstuhl",
+                            ignored=sorted(n for n in take_files[take] if n not in used)))
+    tracks = require_tracks(tracks, "dagstuhl", root, f"LI/TP takes with S, A, T, B on {mic} microphones")
+    notes = [f"skipped {len(skipped)} takes"] + skipped
+    if unknown:
+        notes.append(f"unrecognised files (ignored): {unknown[:20]}{' ...' if len(unknown) > 20 else ''}")
+    return DatasetIndex("dagstuhl", str(root), list(sources), tracks, layout=mic, notes=notes)

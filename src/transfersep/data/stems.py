@@ -1,0 +1,116 @@
+"""Remixpacks and any folder of stems: ``<root>/<split>/<song>/<stem>.wav`` (or ``<root>/<song>/...``).
+
+Each stem file is mapped to a class by **case-insensitive name patterns** matched against the
+file name without its extension. A pattern is a shell glob matched against the whole name
+(``*kick*``, ``snare?``) unless it is written ``re:<regex>`` (searched anywhere in the name, e.g.
+``re:(^|[^a-z])hh([^a-z]|$)``). A stem matching no class, or the patterns of two classes (a
+"kick+snare" bus would corrupt both), is ignored and listed in the index under ``ignored``. A song
+may lack a class: it is silence there. Several stems of one class in a song are summed.
+
+Splits: folders named ``train``, ``valid``/``validation``/``val``, ``test`` under the root hold the
+songs of that split. Without split folders (a flat folder of songs, as a remix-pack scrape comes),
+songs are split by name: sorted, every ``test_every``-th song is test (default 3: about the
+paper's 192 / 96 min for Remixpacks) and every ``val_every``-th of the rest validation (default
+0 = validation excerpts come from the training songs).
+Audio files: .wav, .flac, .ogg, .aif/.aiff (anything libsndfile reads).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from transfersep.data.index import DatasetError, DatasetIndex, Track, check_root, probe, require_tracks, sorted_dirs
+
+AUDIO_EXT = (".wav", ".flac", ".ogg", ".aif", ".aiff")
+SPLIT_NAMES = {"train": "train", "valid": "val", "validation": "val", "val": "val", "test": "test"}
+# Remixpacks: producer-named drum stems ("Kick 1.wav", "SNARE_top.wav", "HiHat Open.wav", "OH.wav").
+_WORD = "re:(^|[^a-z]){}([^a-z]|$)"  # an abbreviation standing alone: "BD", "kit_sd_2"
+REMIXPACKS_PATTERNS = {
+    "snare": ["*snare*", "*snr*", _WORD.format("sd"), "*rimshot*"],
+    "kick_drum": ["*kick*", "*kik*", _WORD.format("bd"), "*bassdrum*", "*bass drum*", "*bass_drum*"],
+    "cymbals": ["*cymbal*", "*hihat*", "*hi-hat*", "*hi hat*", "*hi_hat*", "*hats*", _WORD.format("hh"),
+                _WORD.format("hat"), _WORD.format("oh"), _WORD.format("overheads?"), "*ride*", "*crash*",
+                "*splash*", "*china*"],
+}
+EXPECT = "a folder of songs (<root>/[train|test/]<song>/<stem>.wav)"
+
+
+class Matcher:
+    """Compiled class -> patterns table; ``classify(name)`` -> class or None."""
+
+    def __init__(self, sources: Sequence[str], patterns: Mapping[str, Sequence[str]]):
+        self.table: list[tuple[str, list[tuple[re.Pattern, bool]]]] = []  # (regex, is_glob)
+        for s in sources:
+            pats = patterns.get(s)
+            if not pats:
+                raise DatasetError(f"stems: no name patterns for class {s!r}; set dataset.patterns.{s} "
+                                   f"(globs like '*{s}*' or 're:<regex>')")
+            if isinstance(pats, str):
+                pats = [pats]
+            compiled = []
+            for p in pats:
+                try:
+                    glob = not p.startswith("re:")
+                    rx = fnmatch.translate(p) if glob else p[3:]
+                    compiled.append((re.compile(rx, re.IGNORECASE), glob))
+                except re.error as e:
+                    raise DatasetError(f"stems: dataset.patterns.{s}: {p!r} is not a valid pattern: {e}") from e
+            self.table.append((s, compiled))
+
+    def matches(self, stem_name: str) -> list[str]:
+        """Every class whose patterns match ``stem_name`` (file name without extension)."""
+        return [cls for cls, pats in self.table
+                if any((rx.fullmatch(stem_name) if glob else rx.search(stem_name)) for rx, glob in pats)]
+
+
+def _song_dirs(root: Path, test_every: int, val_every: int) -> list[tuple[Path, str]]:
+    split_dirs = [d for d in sorted_dirs(root) if d.name.lower() in SPLIT_NAMES]
+    if split_dirs:
+        return [(s, SPLIT_NAMES[d.name.lower()]) for d in split_dirs for s in sorted_dirs(d)]
+    songs = sorted_dirs(root)
+    out = []
+    rest = 0
+    for k, s in enumerate(songs):
+        if test_every and k % test_every == test_every - 1:
+            out.append((s, "test"))
+            continue
+        rest += 1
+        out.append((s, "val" if val_every and rest % val_every == 0 else "train"))
+    return out
+
+
+def index(
+    root: str | Path,
+    sources: Sequence[str],
+    patterns: Mapping[str, Sequence[str]] | None = None,
+    name: str = "stems",
+    test_every: int = 3,
+    val_every: int = 0,
+) -> DatasetIndex:
+    root = check_root(root, name, EXPECT)
+    if not sources or any(s in (None, "???") for s in sources):
+        raise DatasetError(f"{name}: set the class names: 'downstream.dataset.sources=[lead,rhythm]' and their patterns")
+    matcher = Matcher(sources, patterns or (REMIXPACKS_PATTERNS if name == "remixpacks" else {}))
+    tracks = []
+    for song, split in _song_dirs(root, test_every, val_every):
+        files = sorted(p for p in song.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXT)
+        src: dict[str, list] = {s: [] for s in sources}
+        ignored = []
+        for f in files:
+            hits = matcher.matches(f.stem)
+            if len(hits) == 1:
+                src[hits[0]].append(probe(f))
+            else:
+                why = "matches no class" if not hits else f"matches several classes: {hits}"
+                ignored.append(f"{f.relative_to(song)} ({why})")
+        if files:
+            tracks.append(Track(song.name, split, src, corpus=name, ignored=ignored))
+    tracks = require_tracks(tracks, name, root, EXPECT)
+    if not any(any(t.sources.values()) for t in tracks):
+        raise DatasetError(f"{name}: no stem under {root} matches the patterns of {list(sources)}; "
+                           f"check dataset.patterns (matching is case-insensitive on the file name without extension)")
+    notes = [f"stems matching no class are ignored; {sum(len(t.ignored) for t in tracks)} ignored in all"]
+    return DatasetIndex(name, str(root), list(sources), tracks, layout="stems", notes=notes)

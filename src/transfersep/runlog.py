@@ -12,6 +12,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
 from transfersep.fsutil import atomic_write, atomic_write_json
+from transfersep.jobs import job_info
 from transfersep.plan import Plan
 
 STATUS = "status.json"
@@ -19,10 +20,14 @@ STATUS = "status.json"
 
 def write_status(run_dir: Path, state: str, plan: Plan, error: str | None = None, **extra: Any) -> None:
     """state: running | finished | failed. Read by the status command and by relaunches."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    if rank_zero_only.rank != 0:  # trainer=ddp: every rank runs the job; rank 0 keeps the books
+        return
     atomic_write_json(Path(run_dir) / STATUS, {
         "state": state, "grid_point": plan.grid_point, "stage": plan.stage,
         "log": str(Path(run_dir) / "train.log"), "error": error,
-        "slurm_job_id": os.environ.get("SLURM_JOB_ID"), **extra,
+        **job_info(), **extra,  # host, pid, SLURM ids, submitit logs: for `transfersep.status`
     })
 
 
@@ -68,9 +73,10 @@ def wandb_run_id(cfg: DictConfig, plan: Plan) -> str:
 
 
 def build_loggers(cfg: DictConfig, plan: Plan, data_description: dict[str, Any]) -> list:
-    from lightning.pytorch.loggers import CSVLogger
+    from transfersep.resume import ResumableCSVLogger
 
-    loggers: list = [CSVLogger(save_dir=str(plan.run_dir), name="", version="csv")]
+    # a resumed run continues csv/metrics.csv (Lightning's CSVLogger would delete it)
+    loggers: list = [ResumableCSVLogger(save_dir=str(plan.run_dir), name="", version="csv")]
     wb = cfg.logger.wandb
     if wb.enabled:
         from lightning.pytorch.loggers import WandbLogger

@@ -69,9 +69,14 @@ class SeparationSystem(L.LightningModule):
 
     # -- computation ---------------------------------------------------------------------------
     def spectra(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(|X| [B, T, F], |S| [B, C, T, F]) of a batch."""
-        mix_mag = self.stft(batch["mix"]).abs()
-        src_mag = self.stft(batch["sources"]).abs()
+        """(|X| [B, T, F], |S| [B, C, T, F]) of a batch, fp32 and contiguous even under autocast.
+
+        The magnitudes feed the labels, the DC weights and the MI targets, so they stay fp32
+        under bf16-mixed training (rounding |S| to bf16 could flip near-tied labels).
+        """
+        with torch.autocast(batch["mix"].device.type, enabled=False):
+            mix_mag = self.stft(batch["mix"]).abs()
+            src_mag = self.stft(batch["sources"]).abs()
         return mix_mag, src_mag
 
     def compute_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

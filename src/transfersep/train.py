@@ -88,9 +88,10 @@ def dry_run(cfg: DictConfig, plan: Plan) -> int:
 
 
 def fit(cfg: DictConfig, plan: Plan) -> dict:
-    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+    from lightning.pytorch.callbacks import LearningRateMonitor
 
     from transfersep.data import build_datamodule
+    from transfersep.resume import ResumableCheckpoint, cluster_plugins
 
     check_parent(plan)
     L.seed_everything(int(cfg.seed), workers=True)
@@ -101,8 +102,8 @@ def fit(cfg: DictConfig, plan: Plan) -> dict:
     if plan.stage == "finetune" and resume is None:
         load_pretrained(system, plan.parent_ckpt)
     callbacks = [
-        ModelCheckpoint(dirpath=plan.run_dir / "checkpoints", save_last=True, save_top_k=0,
-                        every_n_train_steps=int(cfg.checkpoint_every_n_steps)),
+        # last.ckpt at step boundaries, and on SIGTERM/SIGUSR1/SIGUSR2 (see resume.py)
+        ResumableCheckpoint(last, int(cfg.checkpoint_every_n_steps)),
         LearningRateMonitor(logging_interval="step"),
     ]
     if plan.stage != "pretrain" and cfg.curve.every_n_steps:
@@ -116,15 +117,22 @@ def fit(cfg: DictConfig, plan: Plan) -> dict:
         max_steps=plan.total_steps,
         val_check_interval=min(int(cfg.val_every_n_steps), plan.total_steps),
         check_val_every_n_epoch=None,
-        callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()],
+        callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO(), *cluster_plugins()],
+        enable_checkpointing=False,  # ResumableCheckpoint writes last.ckpt; no epoch-end extras
         default_root_dir=str(plan.run_dir),
     )
     trainer.fit(system, datamodule=dm, ckpt_path=str(resume) if resume else None)
     if trainer.global_step < plan.total_steps:  # interrupted (signal): leave status "running"
         raise InterruptedError(f"stopped at step {trainer.global_step} of {plan.total_steps}")
     trainer.save_checkpoint(plan.run_dir / FINAL_CKPT)
+    if trainer.is_global_zero:
+        from transfersep.export import export_model
+
+        export_model(system, plan.run_dir / "model.safetensors",
+                     extra={"grid_point": plan.grid_point, "study": str(cfg.study), "seed": int(cfg.seed),
+                            "run_dir": str(plan.run_dir), "checkpoint": str(plan.run_dir / FINAL_CKPT)})
     result: dict = {"steps": trainer.global_step}
-    if plan.stage != "pretrain" and cfg.evaluate:
+    if plan.stage != "pretrain" and cfg.evaluate and trainer.is_global_zero:
         from transfersep.eval.evaluate import evaluate
 
         result = evaluate(system.separate, dm.test_set, dm.source_names, plan.run_dir, plan.grid_point,
@@ -152,11 +160,18 @@ def run(cfg: DictConfig) -> dict | None:
         log.info("%s already finished; skipping (rerun=true to train again)", plan.subdir)
         return {"skipped": True, **st}
     plan.run_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.rerun:  # train from scratch again: a stale last.ckpt would otherwise be resumed
+        import shutil
+
+        for stale in (plan.run_dir / LAST_CKPT, plan.run_dir / FINAL_CKPT):
+            stale.unlink(missing_ok=True)
+        shutil.rmtree(plan.run_dir / "csv", ignore_errors=True)
     write_status(plan.run_dir, "running", plan)
     try:
         result = fit(cfg, plan)
     except BaseException as e:
-        if not isinstance(e, InterruptedError):
+        # signals, requeue exits and Ctrl-C leave "running": the next launch resumes
+        if isinstance(e, Exception) and not isinstance(e, InterruptedError):
             write_status(plan.run_dir, "failed", plan, error="".join(traceback.format_exception_only(e)).strip())
         raise
     finally:
@@ -170,11 +185,31 @@ def run(cfg: DictConfig) -> dict | None:
 
 @hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    from transfersep.resume import Preempted
+
     try:
         run(cfg)
+    except Preempted as e:
+        log.warning("%s", e)
+        e.hand_over()  # under submitit: requeue; else exit 128 + signal (a multirun stops too)
     except (PlanError, MissingCheckpointError) as e:
         log.error("%s", e)
+        if _multirun():
+            raise  # an Exception: Hydra marks this job failed and the rest of the grid runs on
         raise SystemExit(2) from None
+    except SystemExit as e:
+        if cfg.dry_run and e.code and _multirun():
+            raise RuntimeError(f"dry run found problems (exit code {e.code})") from None
+        raise
+
+
+def _multirun() -> bool:
+    """In a multirun a SystemExit would end the whole sweep (and, under submitit, leave a job
+    without a result, which the launcher waits for forever where SLURM has no accounting)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from transfersep.models.fast import blstm_parallel, sigmoid_unit_norm
+
 MASK_HEAD_PREFIX = "mask_head."
 
 
@@ -25,9 +27,16 @@ class ChimeraConfig:
     n_sources: int = 2
     dropout: float = 0.0  # between LSTM layers; the paper gives none
     log_eps: float = 1e-6
+    # speed only, the math is the same (transfersep.models.fast; tests/test_fast_paths.py):
+    fast_paths: bool = True  # fused sigmoid + unit norm of the embedding (one saved tensor, not two)
+    cpu_parallel_directions: bool = True  # on CPU with >= 2 threads, the two BLSTM directions run concurrently
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _cpu_bf16_rnn() -> bool:
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 class InputNorm(nn.Module):
@@ -67,16 +76,39 @@ class ChimeraNet(nn.Module):
         self.mask_head = nn.Linear(2 * cfg.hidden_size, cfg.n_bins * cfg.n_sources)
 
     def features(self, mag: torch.Tensor) -> torch.Tensor:
-        """The shared BLSTM features [B, T, 2H] of a magnitude spectrogram [B, T, F]."""
+        """The shared BLSTM features [B, T, 2H] of a magnitude spectrogram [B, T, F].
+
+        Under bf16 autocast the BLSTM stack runs in fp32 (the heads still run in bf16):
+        * CUDA: PyTorch's autocast wrapper of cuDNN RNNs casts to fp16 whatever the autocast dtype,
+          and bf16-mixed training has no loss scaler, so small gradients would underflow; cuDNN's
+          fp32 RNN uses TF32 tensor cores (``torch.backends.cudnn.allow_tf32``, on by default).
+        * CPU without oneDNN bf16 RNNs (no AVX512-BF16/AMX): oneDNN cannot build the primitive.
+        fp16 autocast (16-mixed, which scales the loss) is left to PyTorch.
+        """
         x = self.norm(torch.log(mag + self.cfg.log_eps))
+        dev = x.device.type
+        if (torch.is_autocast_enabled(dev) and torch.get_autocast_dtype(dev) == torch.bfloat16
+                and (dev == "cuda" or (dev == "cpu" and not _cpu_bf16_rnn()))):
+            with torch.autocast(dev, enabled=False):
+                return self._blstm(x.float())
+        return self._blstm(x)
+
+    def _blstm(self, x: torch.Tensor) -> torch.Tensor:
+        # exact nn.LSTM only: an int8 (dynamically quantised) stack for inference keeps its own path
+        if (self.cfg.cpu_parallel_directions and x.device.type == "cpu" and type(self.blstm) is nn.LSTM
+                and torch.get_num_threads() >= 2):
+            return blstm_parallel(self.blstm, x)
         out, _ = self.blstm(x)
         return out
 
     def embed(self, feats: torch.Tensor) -> torch.Tensor:
+        """Unit-norm embeddings [B, T, F, D] (fp32) of features [B, T, 2H]."""
         b, t, _ = feats.shape
+        z = self.embedding_head(feats).view(b, t, self.cfg.n_bins, self.cfg.embedding_dim)
+        if self.cfg.fast_paths:
+            return sigmoid_unit_norm(z)
         # sigmoid then unit norm, as nussl's ChimeraNet recipe does
-        v = torch.sigmoid(self.embedding_head(feats)).view(b, t, self.cfg.n_bins, self.cfg.embedding_dim)
-        return nn.functional.normalize(v, p=2, dim=-1)
+        return nn.functional.normalize(torch.sigmoid(z), p=2, dim=-1)
 
     def mask(self, feats: torch.Tensor) -> torch.Tensor:
         b, t, _ = feats.shape

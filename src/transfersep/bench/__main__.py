@@ -1,0 +1,5 @@
+import sys
+
+from transfersep.bench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,162 @@
+"""The benchmark sections besides the training step: DC loss, SI-SDR evaluation, loader, separation.
+
+Each returns a JSON-able dict; ``transfersep.bench.worker`` runs one section per process.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import torch
+
+from transfersep import losses
+from transfersep.bench.measure import interleaved, ratio, summary
+
+PAPER_DC = {"batch": 24, "frames": 1251, "bins": 257, "dim": 20, "sources": 3}  # 10 s at hop 128
+
+
+def bench_dc(repeats: int, device: torch.device, size: dict[str, int] | None = None) -> dict[str, Any]:
+    """DC loss forward + backward: naive low-rank autograd form vs the fast Function (fp32 and bf16 V).
+
+    Inputs as in training: unit-norm sigmoid embeddings, labels of random source magnitudes,
+    mixture-magnitude weights; "extra" memory is everything the call allocates beyond them.
+    """
+    s = {**PAPER_DC, **(size or {})}
+    b, t, f, d, c = s["batch"], s["frames"], s["bins"], s["dim"], s["sources"]
+    g = torch.Generator().manual_seed(0)
+    v32 = torch.rand(b, t, f, d, generator=g).to(device)
+    v32.sub_(0.5).mul_(8).sigmoid_().div_(v32.norm(dim=-1, keepdim=True))
+    src = torch.rand(b, c, t, f, generator=g).to(device)
+    labels, weights = losses.ideal_assignment(src), src.sum(1)
+    del src
+    v16 = v32.to(torch.bfloat16)
+    leaves = {"naive": v32.clone().requires_grad_(), "fast": v32.requires_grad_(), "fast-bf16": v16.requires_grad_()}
+    fns = {"naive": losses.deep_clustering_loss_reference, "fast": losses.deep_clustering_loss,
+           "fast-bf16": losses.deep_clustering_loss}
+    values: dict[str, float] = {}
+
+    def run(name: str):
+        leaf = leaves[name]
+        leaf.grad = None
+        loss = fns[name](leaf, labels, c, weights)
+        loss.backward()
+        values[name] = loss.item()
+        leaf.grad = None  # the gradient is part of the call's memory, not kept across repeats
+
+    recs = interleaved({k: (lambda k=k: run(k)) for k in fns}, repeats, device, warmup=1)
+    ref = values["naive"]
+    return {
+        "size": s,
+        "variants": {k: {"wall_s": summary(r), "cpu_s": summary(r, "cpu_s"), "extra_mib": summary(r, "extra_mib"),
+                         "mem_method": r[0]["mem_method"], "loss": values[k],
+                         "rel_diff_vs_naive": abs(values[k] - ref) / abs(ref), "records": r}
+                     for k, r in recs.items()},
+        "ratios": {"naive/fast": ratio(recs["naive"], recs["fast"]),
+                   "naive/fast-bf16": ratio(recs["naive"], recs["fast-bf16"]),
+                   "fast/fast-bf16": ratio(recs["fast"], recs["fast-bf16"])},
+        "memory_ratio_fast/naive": summary(recs["fast"], "extra_mib").get("median", 0)
+        / max(summary(recs["naive"], "extra_mib").get("median", 0), 1e-9),
+    }
+
+
+def bench_compile(repeats: int, device: torch.device, batch: int = 4, frames: int = 251) -> dict[str, Any]:
+    """Embedding head + activation + DC loss, forward + backward (the part of the step that
+    ``torch.compile`` can fuse; the BLSTM stays an opaque oneDNN/cuDNN call): the plain code,
+    the plain code under ``torch.compile`` (default inductor) and the fast paths."""
+    import time
+
+    import torch.nn.functional as nnf
+
+    from transfersep.models.fast import sigmoid_unit_norm
+
+    f, d, c, h = 257, 20, 3, 1000
+    torch.manual_seed(0)
+    head = torch.nn.Linear(h, f * d).to(device)
+    feats = torch.randn(batch, frames, h, device=device, requires_grad=True)
+    src = torch.rand(batch, c, frames, f, device=device)
+    w, lab = src.sum(1), losses.ideal_assignment(src)
+
+    def plain():
+        emb = nnf.normalize(torch.sigmoid(head(feats)).view(batch, frames, f, d), dim=-1)
+        losses.deep_clustering_loss_reference(emb, lab, c, w).backward()
+
+    def fast():
+        losses.deep_clustering_loss(sigmoid_unit_norm(head(feats).view(batch, frames, f, d)), lab, c, w).backward()
+
+    compiled_fwd = torch.compile(lambda: losses.deep_clustering_loss_reference(
+        nnf.normalize(torch.sigmoid(head(feats)).view(batch, frames, f, d), dim=-1), lab, c, w))
+    t0 = time.perf_counter()
+    compiled_fwd().backward()
+    compile_s = time.perf_counter() - t0
+    recs = interleaved({"plain": plain, "compiled": lambda: compiled_fwd().backward(), "fast": fast},
+                       repeats, device, warmup=1)
+    return {"size": {"batch": batch, "frames": frames, "bins": f, "dim": d, "sources": c, "hidden": h},
+            "compile_s": compile_s,
+            "variants": {k: {"wall_s": summary(r), "cpu_s": summary(r, "cpu_s"), "extra_mib": summary(r, "extra_mib"),
+                             "records": r} for k, r in recs.items()},
+            "ratios": {"plain/compiled": ratio(recs["plain"], recs["compiled"]),
+                       "plain/fast": ratio(recs["plain"], recs["fast"])}}
+
+
+def bench_sisdr(repeats: int, device: torch.device, pairs: int = 1000, seconds: float = 10.0,
+                chunk: int = 100) -> dict[str, Any]:
+    """SI-SDR of ``pairs`` (estimate, reference) pairs of ``seconds``-long signals, ``chunk`` pairs per call.
+
+    "project" is ``transfersep.eval.sisdr.sisdr`` (float64, mean removed, unit RMS), "torchmetrics"
+    calls ``scale_invariant_signal_distortion_ratio(zero_mean=True)`` on the float32 signals.
+    """
+    from torchmetrics.functional.audio import scale_invariant_signal_distortion_ratio as tm_sisdr
+
+    n = int(seconds * 16_000)
+    g = torch.Generator().manual_seed(0)
+    ref = torch.randn(pairs, n, generator=g)
+    est = (ref + 0.3 * torch.randn(pairs, n, generator=g)).to(device)
+    ref = ref.to(device)
+    fns = {"torchmetrics": lambda e, r: tm_sisdr(e, r, zero_mean=True)}
+    try:
+        from transfersep.eval.sisdr import sisdr as project_sisdr
+        fns = {"project": project_sisdr, **fns}
+    except ImportError as e:
+        missing = f"transfersep.eval.sisdr not available ({e})"
+    else:
+        missing = None
+    out_vals: dict[str, torch.Tensor] = {}
+
+    def run(name: str):
+        out_vals[name] = torch.cat([fns[name](est[i : i + chunk], ref[i : i + chunk]).double().cpu()
+                                    for i in range(0, pairs, chunk)])
+
+    recs = interleaved({k: (lambda k=k: run(k)) for k in fns}, repeats, device, warmup=1)
+    res: dict[str, Any] = {"pairs": pairs, "seconds": seconds, "chunk": chunk, "note": missing,
+                           "variants": {k: {"wall_s": summary(r), "cpu_s": summary(r, "cpu_s"),
+                                            "extra_mib": summary(r, "extra_mib"), "records": r}
+                                        for k, r in recs.items()}}
+    if "project" in out_vals:
+        res["max_abs_diff_db"] = (out_vals["project"] - out_vals["torchmetrics"]).abs().max().item()
+        res["ratios"] = {"torchmetrics/project": ratio(recs["torchmetrics"], recs["project"])}
+    return res
+
+
+def _optional(module: str, attr: str):
+    try:
+        return getattr(importlib.import_module(module), attr), None
+    except (ImportError, AttributeError) as e:
+        return None, f"{module}.{attr} not available ({type(e).__name__}: {e})"
+
+
+def bench_loader_section(quick: bool) -> dict[str, Any]:
+    fn, why = _optional("transfersep.data.bench", "bench_loader")
+    if fn is None:
+        return {"available": False, "note": why}
+    kw = dict(samples=8, repeats=2, n_tracks=2, track_seconds=20.0) if quick else {}
+    return {"available": True, "per_worker_samples_per_s": fn(**kw), "kwargs": kw}
+
+
+def bench_separation_section(quick: bool, device: torch.device) -> dict[str, Any]:
+    fn, why = _optional("transfersep.bench_separate", "bench_separation")
+    if fn is None:
+        return {"available": False, "note": why}
+    kw = dict(model_cfg="paper", seconds=20.0 if quick else 60.0, repeats=2 if quick else 3,
+              device=device.type, threads=torch.get_num_threads())
+    return {"available": True, "result": fn(**kw), "kwargs": kw}

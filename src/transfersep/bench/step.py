@@ -1,0 +1,83 @@
+"""Training-step benchmark: the tool's step against the plain version, side by side.
+
+A step is what Lightning runs per batch minus its bookkeeping: losses, ``zero_grad``, backward,
+AutoClip, optimizer step. The tool's step uses ``SeparationSystem.compute_losses`` and the
+optimizer of ``configure_optimizers``; the plain step ``bench.plain.plain_compute_losses`` with
+``torch.optim.Adam`` defaults; both with AutoClip p = 10 and identical initial weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from transfersep.bench.measure import interleaved, ratio, summary
+from transfersep.bench.plain import plain_compute_losses
+from transfersep.system import SeparationSystem
+
+PAPER_MODEL = {"hidden_size": 500, "num_layers": 4, "embedding_dim": 20}
+CONFIGS = {  # batch x seconds, sources
+    "paper": {"batch": 24, "seconds": 10.0, "sources": 3},
+    "small": {"batch": 4, "seconds": 2.0, "sources": 3},
+}
+# iterations of the study per phase (12 pretraining runs, 72 fine-tunes half whole half mask,
+# 3 baselines of 12 000), for the study-time estimate
+STUDY_ITERATIONS = {"pretrain": 12 * 10_000, "whole": 36 * 2_000 + 3 * 12_000, "mask": 36 * 2_000}
+
+
+@dataclass
+class Variant:
+    name: str
+    fast: bool
+    precision: str = "fp32"  # fp32 | bf16 (autocast, as Lightning's precision=bf16-mixed)
+
+
+def make_batch(batch: int, seconds: float, sources: int, device: torch.device, seed: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    src = 0.1 * torch.randn(batch, sources, int(seconds * 16_000), generator=g)
+    return {"mix": src.sum(1).to(device), "sources": src.to(device)}
+
+
+def make_step(variant: Variant, phase: str, sources: int, device: torch.device, seed: int = 0) -> Callable[[dict], Any]:
+    torch.manual_seed(seed)  # same initial weights for every variant
+    model = dict(PAPER_MODEL, fast_paths=variant.fast, cpu_parallel_directions=variant.fast)
+    system = SeparationSystem(model=model, phase=phase, source_names=[f"s{i}" for i in range(sources)]).to(device)
+    if variant.fast:
+        opt = system.configure_optimizers()["optimizer"]
+        compute = system.compute_losses
+    else:
+        opt = torch.optim.Adam(system.trainable_parameters(), lr=1e-3)
+        compute = lambda batch: plain_compute_losses(system, batch)  # noqa: E731
+    amp = (torch.autocast(device.type, dtype=torch.bfloat16) if variant.precision == "bf16"
+           else contextlib.nullcontext())
+
+    def step(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        with amp:
+            out = compute(batch)
+        opt.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        system.autoclip(system.trainable_parameters())
+        opt.step()
+        return out
+
+    step.system = system  # type: ignore[attr-defined]
+    return step
+
+
+def bench_step(config: str, phase: str, variants: list[Variant], repeats: int, device: torch.device,
+               warmup: int = 1) -> dict[str, Any]:
+    """Interleaved repeats of a training step per variant; ratios of each variant to the first."""
+    cfg = CONFIGS[config]
+    batch = make_batch(cfg["batch"], cfg["seconds"], cfg["sources"], device)
+    steps = {v.name: make_step(v, phase, cfg["sources"], device) for v in variants}
+    recs = interleaved({k: (lambda f=f: f(batch)) for k, f in steps.items()}, repeats, device, warmup)
+    base = variants[0].name
+    return {
+        "config": config, "phase": phase, **cfg, "model": PAPER_MODEL,
+        "variants": {k: {"wall_s": summary(r), "cpu_s": summary(r, "cpu_s"), "extra_mib": summary(r, "extra_mib"),
+                         "mem_method": r[0]["mem_method"], "records": r} for k, r in recs.items()},
+        "ratios": {f"{base}/{k}": ratio(recs[base], recs[k]) for k in recs if k != base},
+    }

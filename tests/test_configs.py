@@ -1,0 +1,131 @@
+"""Every config under conf/ and sweeps/ composes and resolves (compose API, as Hydra would build
+it for `python train.py ...`), and the sweeps expand to the study's grid of the paper.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf
+
+import transfersep.plan  # noqa: F401  (registers the config resolvers)
+from transfersep.grid import expand, grid_points
+from transfersep.plan import make_plan
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+
+# the study of the paper, written out independently of sweeps/ and plan.py
+CORPORA = ["musdb", "slakh", "both"]
+AUGMENTS = ["none", "pitch", "stretch", "incoherent"]
+MODES = ["whole", "mask"]
+DOWNSTREAM = ["bach10", "dagstuhl", "remixpacks"]
+EXPECTED = {
+    "pretrain": {f"pretrain/{p}-{a}" for p, a in itertools.product(CORPORA, AUGMENTS)},
+    "finetune": {f"finetune/{p}-{a}-{f}-{d}" for p, a, f, d in itertools.product(CORPORA, AUGMENTS, MODES, DOWNSTREAM)},
+    "baseline": {f"baseline/{d}" for d in DOWNSTREAM},
+}
+
+
+def full_config(overrides: list[str], tmp_path: Path):
+    """The config (hydra node included, interpolations resolvable) of `train.py <overrides>`."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[f"paths.runs_dir={tmp_path}", *overrides],
+                      return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def resolved(cfg) -> dict:
+    """Every job key resolved, plus the hydra keys a launch resolves (hydra.runtime.* only exists
+    inside a real run)."""
+    out: dict = {}
+    for k in cfg:
+        if k != "hydra":
+            node = cfg[k]
+            out[k] = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+    out["hydra"] = {k: OmegaConf.to_container(cfg.hydra[k], resolve=True) for k in ("run", "sweep", "launcher")}
+    return out
+
+
+def group_options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+# a grid point in which each option of each group is meaningful
+CONTEXT = {"pretrain": ["downstream=none"], "augment": [], "finetune": ["downstream=bach10"],
+           "downstream": ["pretrain=slakh"], "model": [], "trainer": [], "logger": [], "paths": [],
+           "experiment": []}
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in CONTEXT for o in group_options(g)])
+def test_every_group_option_composes_and_resolves(group: str, option: str, tmp_path: Path) -> None:
+    overrides = [f"{group}={option}", *CONTEXT[group]]
+    if (group, option) == ("pretrain", "none"):
+        overrides = ["pretrain=none", "downstream=bach10"]  # no corpus: the baseline
+    if (group, option) == ("downstream", "stems"):
+        overrides.append("downstream.dataset.sources=[lead,rhythm]")  # `???` by design: yours to set
+    cfg = full_config(overrides, tmp_path)
+    data = resolved(cfg)
+    assert cfg.hydra.runtime.choices[group] == option
+    plan = make_plan(cfg)
+    assert plan.run_dir.is_relative_to(tmp_path)
+    # Hydra writes a single run into the run directory and a multirun into <runs>/<study>/<subdir>
+    assert Path(data["hydra"]["run"]["dir"]) == plan.run_dir
+    assert Path(data["hydra"]["sweep"]["dir"]) / data["hydra"]["sweep"]["subdir"] == plan.run_dir
+
+
+@pytest.mark.parametrize("trainer,devices", [("default", 1), ("cpu", 1), ("ddp", 2)])
+def test_slurm_launcher_tasks_and_gpus_follow_trainer_devices(trainer: str, devices: int, tmp_path: Path) -> None:
+    cfg = full_config(["hydra/launcher=slurm", f"trainer={trainer}"], tmp_path)
+    launcher = resolved(cfg)["hydra"]["launcher"]
+    assert launcher["_target_"].endswith("SlurmLauncher")
+    assert launcher["tasks_per_node"] == launcher["gpus_per_node"] == devices == cfg.trainer.devices
+    assert launcher["submitit_folder"] == f"{tmp_path}/{cfg.study}/.submitit/%j"
+    # trainer=ddp trainer.devices=4: one command-line key moves both
+    cfg = full_config(["hydra/launcher=slurm", f"trainer={trainer}", "trainer.devices=4"], tmp_path)
+    assert cfg.hydra.launcher.tasks_per_node == cfg.hydra.launcher.gpus_per_node == 4
+
+
+def test_local_example_only_sets_launcher_keys(tmp_path: Path) -> None:
+    cfg = full_config(["hydra/launcher=slurm"], tmp_path)
+    example = OmegaConf.load(CONF / "local" / "example.yaml")
+    unknown = set(example.keys()) - set(cfg.hydra.launcher.keys())
+    assert not unknown, f"conf/local/example.yaml sets keys the SLURM launcher does not have: {unknown}"
+
+
+@pytest.mark.parametrize("sweep", ["pretrain", "finetune", "baseline"])
+def test_sweep_expands_to_the_study_grid(sweep: str, tmp_path: Path) -> None:
+    cfg = full_config(["experiment=tiny", f"+sweeps={sweep}"], tmp_path)
+    params = {k: str(v) for k, v in cfg.hydra.sweeper.params.items()}
+    jobs = expand(params)  # Hydra's BasicSweeper.split_arguments, as in `train.py -m`
+    assert len(jobs) == len(EXPECTED[sweep]) == {"pretrain": 12, "finetune": 72, "baseline": 3}[sweep]
+    got = set()
+    for job in jobs:  # every job composes to a valid plan of the expected stage
+        job_cfg = full_config(["experiment=tiny", f"+sweeps={sweep}", *(f"{k}={v}" for k, v in job.items())], tmp_path)
+        plan = make_plan(job_cfg)
+        assert plan.stage == sweep
+        got.add(plan.run_dir.relative_to(tmp_path / "tiny").as_posix())
+    assert got == EXPECTED[sweep]
+
+
+def test_grid_points_read_the_same_sweeps() -> None:
+    for sweep, expected in EXPECTED.items():
+        assert {gp.subdir for gp in grid_points([sweep])} == expected
+    assert len(grid_points()) == 12 + 72 + 3
+
+
+def test_command_line_narrows_a_grid() -> None:
+    bach = grid_points(["finetune"], ["downstream=bach10"])
+    assert {gp.subdir for gp in bach} == {s for s in EXPECTED["finetune"] if s.endswith("-bach10")}
+    two = grid_points(["pretrain"], ["pretrain=musdb", "augment=none,pitch"])
+    assert [gp.subdir for gp in two] == ["pretrain/musdb-none", "pretrain/musdb-pitch"]
+    # a downstream set narrows fine-tuning and baselines but leaves the pretraining grid alone
+    study = grid_points(overrides=["downstream=dagstuhl", "study=x", "hydra/launcher=slurm"])
+    assert len(study) == 12 + 24 + 1

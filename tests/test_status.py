@@ -1,0 +1,102 @@
+"""The status command on hand-made run directories: every state, liveness through a stand-in
+`squeue` and real processes, log paths, narrowing, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from transfersep.status import main, study_status
+
+HOST = socket.gethostname()
+
+
+def make_run(study: Path, subdir: str, state: str | None, final: bool = False, **fields) -> Path:
+    run = study / subdir
+    run.mkdir(parents=True)
+    (run / "train.log").write_text("log\n")
+    if state is not None:
+        st = {"state": state, "grid_point": {}, "log": str(run / "train.log"), "error": None,
+              "host": HOST, "pid": None, "slurm_job_id": None, **fields}
+        (run / "status.json").write_text(json.dumps(st))
+    if final:
+        (run / "final.ckpt").write_bytes(b"x")
+    return run
+
+
+@pytest.fixture
+def fake_squeue(tmp_path: Path, monkeypatch) -> Path:
+    """`squeue -h -o %A|%i|%T` of a cluster that knows jobs 500 (running) and 601 = array 600_3."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    exe = bin_dir / "squeue"
+    exe.write_text("#!/bin/sh\nprintf '500|500|RUNNING\\n601|600_3|PENDING\\n'\n")
+    exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return exe
+
+
+def test_every_state(tmp_path: Path, fake_squeue: Path) -> None:
+    study = tmp_path / "study"
+    sleeper = subprocess.Popen(["sleep", "60"])
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    try:
+        make_run(study, "pretrain/musdb-none", "finished", final=True)
+        make_run(study, "pretrain/musdb-pitch", "finished")  # final.ckpt gone
+        make_run(study, "pretrain/slakh-none", "failed", error="ValueError: boom\nsecond line")
+        make_run(study, "pretrain/slakh-pitch", "running", pid=sleeper.pid)
+        make_run(study, "pretrain/both-none", "running", pid=dead.pid)
+        make_run(study, "pretrain/both-pitch", "running", slurm_job_id="500")
+        make_run(study, "pretrain/musdb-stretch", "running", slurm_job_id="601", slurm_array_id="600_3",
+                 submitit_logs=[str(tmp_path / "600_3_0_log.out"), str(tmp_path / "nope.err")])
+        (tmp_path / "600_3_0_log.out").write_text("")
+        make_run(study, "pretrain/musdb-incoherent", "running", slurm_job_id="777",
+                 submitit_logs=[str(tmp_path / "600_3_0_log.out")])
+        make_run(study, "finetune/slakh-none-whole-stems", "finished", final=True)  # outside the grid
+        rows = {r.subdir: r for r in study_status(study, ["pretrain", "finetune"])}
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    state = {k: r.state for k, r in rows.items()}
+    assert state["pretrain/musdb-none"] == "finished"
+    assert state["pretrain/musdb-pitch"] == "stale"
+    assert state["pretrain/slakh-none"] == "failed" and "boom" in rows["pretrain/slakh-none"].detail
+    assert rows["pretrain/slakh-none"].logs == [str(study / "pretrain/slakh-none/train.log")]
+    assert state["pretrain/slakh-pitch"] == "running"
+    assert state["pretrain/both-none"] == "stale" and f"process {dead.pid}" in rows["pretrain/both-none"].detail
+    assert state["pretrain/both-pitch"] == "running" and "RUNNING" in rows["pretrain/both-pitch"].detail
+    assert state["pretrain/musdb-stretch"] == "running" and "600_3 PENDING" in rows["pretrain/musdb-stretch"].detail
+    stale = rows["pretrain/musdb-incoherent"]
+    assert stale.state == "stale" and "777 no longer exists" in stale.detail
+    assert stale.logs == [str(study / "pretrain/musdb-incoherent/train.log"), str(tmp_path / "600_3_0_log.out")]
+    assert state["pretrain/both-stretch"] == "missing"
+    assert len([r for r in rows.values() if r.in_grid]) == 12 + 72
+    assert not rows["finetune/slakh-none-whole-stems"].in_grid
+
+
+def test_unanswered_squeue_leaves_running_unverified(tmp_path: Path, fake_squeue: Path) -> None:
+    fake_squeue.write_text("#!/bin/sh\necho 'slurm_load_jobs error: Unable to contact slurm controller' >&2\nexit 1\n")
+    make_run(tmp_path, "baseline/bach10", "running", slurm_job_id="42")
+    (row,) = [r for r in study_status(tmp_path, ["baseline"]) if r.subdir == "baseline/bach10"]
+    assert row.state == "running" and "not verified" in row.detail
+
+
+def test_cli_exit_codes_filter_and_narrowing(tmp_path: Path, capsys) -> None:
+    for d in ("bach10", "dagstuhl"):
+        make_run(tmp_path, f"baseline/{d}", "finished", final=True)
+    assert main([str(tmp_path), "--sweeps", "baseline", "downstream=bach10,dagstuhl"]) == 0
+    out = capsys.readouterr().out
+    assert "2 runs - 2 finished" in out
+    assert main([str(tmp_path), "--sweeps", "baseline"]) == 1  # remixpacks is missing
+    assert main([str(tmp_path), "--sweeps", "baseline", "--only", "missing", "--json"]) == 1
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [(r["subdir"], r["state"], r["grid_point"]["stage"]) for r in rows] == [("baseline/remixpacks", "missing", "baseline")]
+    assert main([str(tmp_path / "nope")]) == 2
+    assert main([str(tmp_path), "--only", "done"]) == 2

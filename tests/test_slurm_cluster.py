@@ -9,7 +9,6 @@ assume the test's tmp dir is visible from the compute node).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -23,36 +22,11 @@ import pytest
 pytestmark = pytest.mark.slurm
 
 ROOT = Path(__file__).resolve().parents[1]
-CLUSTER_NAME = "transfersep"  # ClusterName written by scripts/slurm_cluster.sh
 WAIT_S = 240  # guard against a hung scheduler; jobs here take seconds
 
 
 def _run(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=30, **kw)
-
-
-@pytest.fixture(scope="module")
-def partition() -> str:
-    """The cluster's default partition; skips unless the local test cluster answers."""
-    if shutil.which("sinfo") is None:
-        pytest.skip("no `sinfo` on PATH: start the test cluster with `sudo scripts/slurm_cluster.sh up`")
-    try:
-        info = _run(["sinfo", "-h", "-o", "%P %T"])
-    except subprocess.TimeoutExpired:
-        pytest.skip("`sinfo` hangs: is slurmctld up? (`sudo scripts/slurm_cluster.sh status`)")
-    if info.returncode != 0 or not info.stdout.strip():
-        pytest.skip(f"`sinfo` gets no answer ({info.stderr.strip()}): "
-                    "start the test cluster with `sudo scripts/slurm_cluster.sh up`")
-    config = _run(["scontrol", "show", "config"]).stdout
-    name = next((ln.split("=", 1)[1].strip() for ln in config.splitlines()
-                 if ln.startswith("ClusterName")), "")
-    if name != CLUSTER_NAME and os.environ.get("TRANSFERSEP_SLURM_ANY_CLUSTER") != "1":
-        pytest.skip(f"cluster '{name}' is not the local test cluster '{CLUSTER_NAME}'; "
-                    "set TRANSFERSEP_SLURM_ANY_CLUSTER=1 to submit test jobs to it anyway")
-    parts = [ln.split()[0] for ln in info.stdout.splitlines()]
-    default = [p.rstrip("*") for p in parts if p.endswith("*")]
-    return default[0] if default else parts[0]
-
 
 def _job_fields(job_id: str) -> dict[str, str]:
     """`scontrol show job` as a dict ({} once the controller has forgotten the job)."""

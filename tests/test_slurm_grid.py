@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -25,32 +24,11 @@ import torch
 pytestmark = pytest.mark.slurm
 
 ROOT = Path(__file__).resolve().parents[1]
-CLUSTER_NAME = "transfersep"
 WAIT_S = 1200  # guard against a hung scheduler or a job that died without a result (no sacct here)
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
-
-
-@pytest.fixture(scope="module")
-def partition() -> str:
-    if shutil.which("sinfo") is None:
-        pytest.skip("no `sinfo`: start the test cluster with `sudo scripts/slurm_cluster.sh up`")
-    try:
-        info = _run(["sinfo", "-h", "-o", "%P %T"])
-    except subprocess.TimeoutExpired:
-        pytest.skip("`sinfo` hangs: is slurmctld up? (`sudo scripts/slurm_cluster.sh status`)")
-    if info.returncode != 0 or not info.stdout.strip():
-        pytest.skip(f"no answer from `sinfo` ({info.stderr.strip()}): `sudo scripts/slurm_cluster.sh up`")
-    conf = _run(["scontrol", "show", "config"]).stdout
-    name = next((ln.split("=", 1)[1].strip() for ln in conf.splitlines() if ln.startswith("ClusterName")), "")
-    if name != CLUSTER_NAME and os.environ.get("TRANSFERSEP_SLURM_ANY_CLUSTER") != "1":
-        pytest.skip(f"cluster '{name}' is not the local test cluster; TRANSFERSEP_SLURM_ANY_CLUSTER=1 to use it")
-    parts = [ln.split()[0] for ln in info.stdout.splitlines()]
-    default = [p.rstrip("*") for p in parts if p.endswith("*")]
-    return default[0] if default else parts[0]
-
 
 def launcher(partition: str, name: str) -> list[str]:
     # every key a developer's conf/local/slurm.yaml may set, fixed so the test runs the same anywhere

@@ -109,7 +109,7 @@ def test_load_flexible_rejects_other_backbone():
         b.load_flexible(a.state_dict())
 
 
-def test_separate_shapes_and_mask_sum():
+def test_separate_returns_one_waveform_per_source():
     system = SeparationSystem(model=TINY, phase="whole", source_names=SOURCES)
     mix = torch.randn(2, 8000)
     est = system.separate(mix)

@@ -12,7 +12,7 @@ relaunched study skips finished runs:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,6 @@ class Plan:
     parent_dir: Path | None = None
     parent_command: str | None = None
     init_from: Path | None = None  # a model package or checkpoint that replaces the parent run
-    notes: list[str] = field(default_factory=list)
 
     @property
     def parent_ckpt(self) -> Path | None:

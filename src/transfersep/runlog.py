@@ -49,19 +49,23 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
 
 
-def wandb_mode(cfg_mode: str | None) -> str:
+def wandb_mode(cfg_mode: str | None = None) -> str:
     """Explicit config > WANDB_MODE > online when logged in (API key or netrc) > offline."""
+    import netrc
+    from urllib.parse import urlparse
+
     if cfg_mode:
         return str(cfg_mode)
     if os.environ.get("WANDB_MODE"):
         return os.environ["WANDB_MODE"]
     if os.environ.get("WANDB_API_KEY"):
         return "online"
-    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
     try:
-        if "api.wandb.ai" in netrc.read_text():
+        path = os.environ.get("NETRC") or os.path.join(os.path.expanduser("~"), ".netrc")
+        if os.path.exists(path) and netrc.netrc(path).authenticators(host):
             return "online"
-    except OSError:
+    except (OSError, netrc.NetrcParseError):
         pass
     return "offline"
 

@@ -39,7 +39,6 @@ def _tone_notes(rng: np.random.Generator, n: int, k: int, sr: int) -> np.ndarray
 
 def _noise_bursts(rng: np.random.Generator, n: int, k: int, sr: int) -> np.ndarray:
     out = np.zeros(n, dtype=np.float64)
-    spec_len = n // 2 + 1
     freqs = np.fft.rfftfreq(n, 1 / sr)
     centre = 1500.0 * (1.6 ** k)
     shape = np.exp(-0.5 * (np.log(np.maximum(freqs, 1) / centre) / 0.5) ** 2)
@@ -50,7 +49,6 @@ def _noise_bursts(rng: np.random.Generator, n: int, k: int, sr: int) -> np.ndarr
     for start in range(int(rng.uniform(0, period)), n, period):
         m = min(period, n - start)
         out[start : start + m] += noise[start : start + m] * decay[:m]
-    del spec_len
     return out
 
 

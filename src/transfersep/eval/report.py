@@ -211,7 +211,7 @@ def _table2_png(path: Path, t2: pd.DataFrame, downs: list[str], alpha: float) ->
 
 def log_wandb(paths: dict, out: Path, project: str, entity: str | None, alpha: float) -> str:
     """Log the figures and tables to a W&B run (offline when no login is configured); returns mode."""
-    from transfersep.eval.report_text import wandb_mode
+    from transfersep.runlog import wandb_mode
 
     import wandb
 

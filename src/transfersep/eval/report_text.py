@@ -1,12 +1,9 @@
-"""The Markdown of the report (report.md, Table 2) and the W&B mode choice."""
+"""The Markdown of the report (report.md, Table 2)."""
 
 from __future__ import annotations
 
 import math
-import netrc
-import os
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pandas as pd
 
@@ -107,19 +104,3 @@ def markdown_report(*, runs_dir: Path, alpha: float, downs: list[str], runs: dic
     else:
         s.append("None: the study grid is complete.")
     return "\n".join(s) + "\n"
-
-
-def wandb_mode() -> str:
-    """``WANDB_MODE`` if set; else online when an API key is configured (env or netrc), else offline."""
-    if os.environ.get("WANDB_MODE"):
-        return os.environ["WANDB_MODE"]
-    if os.environ.get("WANDB_API_KEY"):
-        return "online"
-    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
-    try:
-        path = os.environ.get("NETRC") or os.path.join(os.path.expanduser("~"), ".netrc")
-        if os.path.exists(path) and netrc.netrc(path).authenticators(host):
-            return "online"
-    except (OSError, netrc.NetrcParseError):
-        pass
-    return "offline"

@@ -113,6 +113,12 @@ def test_sigkill_resumes_to_the_uninterrupted_result(reference: Path, tmp_path: 
     from transfersep.plan import Plan
     from transfersep.runlog import read_status, wandb_run_id
 
+    import wandb
+
+    # a parent that used W&B itself (pytest here; a notebook or driver script for users) hands its
+    # service to children through WANDB_SERVICE; the killed run's stream must not block the relaunch
+    wandb.init(mode="offline", dir=str(tmp_path), project="parent").finish()
+    assert os.environ.get("WANDB_SERVICE")
     run = tmp_path / "tiny" / RUN
     finish(start(tmp_path, kill=("KILL", 7)), expect_rc=-signal.SIGKILL)
     assert read_status(run)["state"] == "running"

@@ -76,6 +76,20 @@ def wandb_run_id(cfg: DictConfig, plan: Plan) -> str:
     return hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
+def own_wandb_service() -> None:
+    """Forget a W&B service inherited from a parent process (``WANDB_SERVICE``).
+
+    wandb puts its service's address in the environment, so a train.py started by a Python process
+    that used W&B (a notebook, a driver script, pytest) streams through the parent's service. When
+    such a run is killed, its stream stays open there, and the relaunch fails with "run ID ... is in
+    use". A run therefore always starts its own service, which dies with it.
+    """
+    token = os.environ.get("WANDB_SERVICE", "")
+    parts = token.split("-")
+    if token and not (len(parts) > 2 and parts[1] == str(os.getpid())):
+        del os.environ["WANDB_SERVICE"]
+
+
 def build_loggers(cfg: DictConfig, plan: Plan, data_description: dict[str, Any]) -> list:
     from transfersep.resume import ResumableCSVLogger
 
@@ -85,6 +99,7 @@ def build_loggers(cfg: DictConfig, plan: Plan, data_description: dict[str, Any])
     if wb.enabled:
         from lightning.pytorch.loggers import WandbLogger
 
+        own_wandb_service()
         gp = plan.grid_point
         config = OmegaConf.to_container(cfg, resolve=True)
         config["plan"] = plan.as_dict()

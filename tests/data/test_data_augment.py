@@ -74,6 +74,18 @@ def test_identity_is_exact():
     assert torch.equal(pitch_tempo(x, 0.0, 1.0, SR), x[:, PAD : PAD + SR])
 
 
+def test_absent_stem_stays_silent_and_the_others_are_unchanged():
+    # an all-zero stem (an instrument the track lacks) skips the vocoder; the others are processed
+    # exactly as without it (the vocoder works on each stem independently)
+    n = 2 * SR
+    x = torch.randn(2, source_length(n, 1.1))
+    with_gap = torch.stack([x[0], torch.zeros_like(x[0]), x[1]])
+    y = pitch_tempo(with_gap, 2.0, 1.1, n)
+    assert torch.count_nonzero(y[1]) == 0
+    torch.testing.assert_close(y[[0, 2]], pitch_tempo(x, 2.0, 1.1, n), rtol=0, atol=1e-5)
+    assert torch.count_nonzero(pitch_tempo(torch.zeros(2, source_length(n, 1.1)), 2.0, 1.1, n)) == 0
+
+
 def test_augment_spec_from_config_and_draws():
     spec = AugmentSpec.from_cfg({"pitch_semitones": [-3, 3], "stretch_rate": None, "incoherent": False})
     rng = np.random.default_rng(0)

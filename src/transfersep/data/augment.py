@@ -186,6 +186,12 @@ def pitch_tempo(x: np.ndarray | torch.Tensor, semitones: float, rate: float, n_o
     n_ana, n_syn = fft_sizes(semitones)
     if n_ana == n_syn and abs(rate - 1.0) < 1e-6:
         return x[:, PAD : PAD + n_out].clone()
+    live = x.ne(0).any(1)
+    if not bool(live.all()):  # a stem absent from the track (common in Slakh): silence stays silence
+        out = x.new_zeros(x.shape[0], n_out)
+        if bool(live.any()):
+            out[live] = pitch_tempo(x[live], semitones, rate, n_out)
+        return out
     out = phase_vocoder(x, rate * n_syn / n_ana, n_ana, n_syn)
     # source PAD + rate*j = rate*(tau - n_syn/2) + n_ana/2  =>  tau = j + (PAD - n_ana/2)/rate + n_syn/2
     s = int(round((PAD - n_ana / 2) / rate + n_syn / 2))

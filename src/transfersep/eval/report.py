@@ -6,7 +6,7 @@ Turns the evaluated runs below RUNS_DIR into the paper's outputs (all written at
 - ``fig2_augmentation.png`` — Figure 2: SI-SDR gain of each augmentation over augment=none;
 - ``fig3_curves.png``       — Figure 3: curve.csv of each run against *its own* training step
   (fine-tune curves start at 0 = the pretrained model before any downstream update, as in the
-  paper's plot of downstream iterations; they are not offset by the 10 000 pretraining steps);
+  paper's plot of downstream iterations; they are not offset by the pretraining steps);
 - ``table2_mask_minus_whole.{csv,md,png}`` — Table 2: mask-model minus whole-model SI-SDR;
 - ``tests.csv`` — every Wilcoxon test; ``summary.csv`` — one row per run;
 - ``report.md`` — embeds the figures, states each test, lists problems and missing grid points.

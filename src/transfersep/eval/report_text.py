@@ -84,7 +84,7 @@ def markdown_report(*, runs_dir: Path, alpha: float, downs: list[str], runs: dic
           "![Figure 3](fig3_curves.png)\n",
           "Test SI-SDR on the curve subset (the first excerpts of the fixed test list) every "
           "`every_n_steps` optimizer steps. Each run is drawn against its own step count: a "
-          "fine-tune curve starts at 0 with the pretrained model (its 10 000 pretraining steps are "
+          "fine-tune curve starts at 0 with the pretrained model (its pretraining steps are "
           "not added), the from-scratch baseline runs its full budget. Solid: whole-model, dashed: "
           "mask-model, both without augmentation.\n",
           "## Table 2 — mask-model minus whole-model (R2)\n",

@@ -5,8 +5,9 @@ on GPU; the process CPU time (all threads) is recorded beside it, since on a sha
 wall clock also measures other people's jobs.
 
 Peak memory: tracemalloc does not see torch's allocations, so on CPU the kernel's resident-set
-high-water mark is used: before each repeat it is reset to the current RSS by writing "5" to
-/proc/self/clear_refs (Linux >= 4.0), and after it ``VmHWM - RSS before`` (from /proc/self/status)
+high-water mark is used: before each repeat glibc's freed heap is returned to the kernel
+(``malloc_trim``, else a reused free block would not show) and the mark is reset to the current
+RSS by writing "5" to /proc/self/clear_refs (Linux >= 4.0); after it ``VmHWM - RSS before``
 is the repeat's peak *extra* memory: activations, temporaries and gradients, everything the
 repeat allocates on top of what was already live. Where the reset is not allowed, the fallback
 is ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` of the worker process (whole-process peak,
@@ -16,6 +17,7 @@ flagged ``"method": "ru_maxrss"``). On GPU: ``torch.cuda.max_memory_allocated`` 
 
 from __future__ import annotations
 
+import ctypes
 import os
 import platform
 import resource
@@ -41,6 +43,15 @@ def _status_kib(field: str) -> int | None:
     return None
 
 
+def _trim_heap() -> None:
+    """Give freed heap memory back to the kernel (glibc ``malloc_trim``), so that an allocation served
+    from it faults pages in again and shows in the resident set instead of hiding in reused pages."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _reset_hwm() -> bool:
     try:
         with open("/proc/self/clear_refs", "w") as f:
@@ -64,7 +75,9 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats(self.device)
             self._start = torch.cuda.memory_allocated(self.device)
             self.method = "cuda.max_memory_allocated"
-        elif _reset_hwm() and _status_kib("VmRSS") is not None:
+            return self
+        _trim_heap()
+        if _reset_hwm() and _status_kib("VmRSS") is not None:
             self._start = _status_kib("VmRSS") * 1024
             self.method = "VmHWM-after-clear_refs"
         else:

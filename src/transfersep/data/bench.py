@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader
 
 from transfersep.data import slakh
 from transfersep.data.augment import AugmentSpec
+from transfersep.data.base import keep_freed_memory
 from transfersep.data.cache import StemCache
 from transfersep.data.mixing import ExcerptSet
 from transfersep.data.registry import precache
@@ -74,9 +75,15 @@ def bench_loader(
     n_tracks: int = 6,
     track_seconds: float = 60.0,
     cache_dir: str | Path | None = None,
+    worker_allocator: bool = True,
 ) -> dict:
-    """Samples/s of one worker per augment setting: {"pitch": {"median", "min", "max", "repeats"}, ...}."""
+    """Samples/s of one worker per augment setting: {"pitch": {"median", "min", "max", "repeats"}, ...}.
+
+    The loop runs in this process, set up as a DataLoader worker is: one intra-op thread and, unless
+    ``worker_allocator`` is False, the workers' allocator setting (``keep_freed_memory``)."""
     torch.set_num_threads(1)  # a DataLoader worker runs single-threaded
+    if worker_allocator:
+        keep_freed_memory()
     with tempfile.TemporaryDirectory(prefix="transfersep-bench-") as tmp:
         tmp = Path(tmp)
         root = Path(root) if root else make_tree(tmp / "slakh", n_tracks, track_seconds)
@@ -113,10 +120,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--tracks", type=int, default=6)
     ap.add_argument("--track-seconds", type=float, default=60.0)
+    ap.add_argument("--default-allocator", action="store_true",
+                    help="keep glibc's default allocator settings (to measure what the workers' setting saves)")
     ap.add_argument("--out", help="also write the JSON here")
     a = ap.parse_args(argv)
     res = bench_loader(a.root, tuple(a.settings.split(",")), a.samples, a.repeats, n_tracks=a.tracks,
-                       track_seconds=a.track_seconds)
+                       track_seconds=a.track_seconds, worker_allocator=not a.default_allocator)
     text = json.dumps({"unit": "ten-second samples/s per worker", **res}, indent=2)
     print(text)
     if a.out:

@@ -54,6 +54,8 @@ def plan(quick: bool, device: str, threads: int) -> list[dict[str, Any]]:
     if not quick:  # torch.compile of the part it can fuse (heads + DC), against plain and fast
         out.append({"id": "compile", "kind": "compile", "repeats": 5, **base})
     out.append({"id": "sisdr", "kind": "sisdr", "repeats": 3, "pairs": 100 if quick else 1000, **base})
+    out.append({"id": "evaluation", "kind": "evaluation", "repeats": 2 if quick else 3,
+                "excerpts": 1000 if gpu else (8 if quick else 48), **base})
     out.append({"id": "loader", "kind": "loader", **base})
     out.append({"id": "separation", "kind": "separation", **base})
     return out

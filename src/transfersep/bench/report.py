@@ -105,6 +105,13 @@ def render_table(results: dict[str, Any]) -> str:
                 rows.append([what, name, _f(w["median"]), _f(w["min"]), _f(w["max"]), "s", "", note or "", cmd])
             if sec.get("note"):
                 rows.append([what, "project", "not available", "", "", "", "", sec["note"], cmd])
+        elif kind == "evaluation":
+            w = sec["wall_s"]
+            scale = sec["protocol"] / sec["excerpts"]
+            timed = "" if scale == 1 else f" (from {sec['excerpts']} timed, × {scale:g})"
+            rows.append([f"evaluation, paper model fp32, {sec['protocol']} excerpts × {sec['seconds']:g} s{timed}",
+                         "", _f(w["median"] * scale), _f(w["min"] * scale), _f(w["max"] * scale), "s", "",
+                         f"{_f(sec['real_time_factor'])}× real time", cmd])
         elif kind == "loader":
             if not sec.get("available"):
                 rows.append(["loader, one worker", "—", "not available", "", "", "", "", sec.get("note", ""), cmd])

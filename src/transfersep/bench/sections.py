@@ -1,4 +1,4 @@
-"""The benchmark sections besides the training step: DC loss, SI-SDR evaluation, loader, separation.
+"""The benchmark sections besides the training step: DC loss, SI-SDR, evaluation, loader, separation.
 
 Each returns a JSON-able dict; ``transfersep.bench.worker`` runs one section per process.
 """
@@ -136,6 +136,34 @@ def bench_sisdr(repeats: int, device: torch.device, pairs: int = 1000, seconds: 
         res["max_abs_diff_db"] = (out_vals["project"] - out_vals["torchmetrics"]).abs().max().item()
         res["ratios"] = {"torchmetrics/project": ratio(recs["torchmetrics"], recs["project"])}
     return res
+
+
+def bench_evaluation(repeats: int, device: torch.device, excerpts: int, protocol: int = 1000,
+                     seconds: float = 10.0, batch_size: int = 8) -> dict[str, Any]:
+    """The test-set evaluation of one run (``transfersep.eval.evaluate.score_excerpts``): paper-size
+    ChimeraNet in fp32 (as train.py evaluates), 3 sources, ``excerpts`` 10-s excerpts timed and the
+    ``protocol``-excerpt evaluation extrapolated linearly (on a GPU, ``excerpts`` = ``protocol``).
+
+    The weights are random: the time does not depend on them, nor on the audio (random too).
+    """
+    from transfersep.bench.step import PAPER_MODEL
+    from transfersep.eval.evaluate import score_excerpts
+    from transfersep.system import SeparationSystem
+
+    n = int(seconds * 16_000)
+    g = torch.Generator().manual_seed(0)
+    items = [{"sources": s, "mix": s.sum(0)} for s in 0.1 * torch.randn(excerpts, 3, n, generator=g)]
+    system = SeparationSystem(dict(PAPER_MODEL), "whole", ["a", "b", "c"]).to(device).eval()
+
+    def run():
+        score_excerpts(system.separate, items, 3, batch_size=batch_size, device=device)
+
+    recs = interleaved({"fp32": run}, repeats, device, warmup=1)["fp32"]
+    wall = summary(recs)
+    return {"excerpts": excerpts, "protocol": protocol, "seconds": seconds, "batch_size": batch_size,
+            "wall_s": wall, "cpu_s": summary(recs, "cpu_s"), "records": recs,
+            "per_excerpt_s": wall["median"] / excerpts, "protocol_s": wall["median"] / excerpts * protocol,
+            "real_time_factor": excerpts * seconds / wall["median"]}
 
 
 def _optional(module: str, attr: str):

@@ -30,6 +30,8 @@ def run(spec: dict) -> dict:
         res = sections.bench_compile(spec["repeats"], device)
     elif kind == "sisdr":
         res = sections.bench_sisdr(spec["repeats"], device, spec["pairs"])
+    elif kind == "evaluation":
+        res = sections.bench_evaluation(spec["repeats"], device, spec["excerpts"])
     elif kind == "loader":
         res = sections.bench_loader_section(spec["quick"])
     elif kind == "separation":

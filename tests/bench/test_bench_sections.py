@@ -1,0 +1,43 @@
+"""The evaluation benchmark section and its table row (the other sections are exercised by
+tests/test_fast_paths.py and tests/test_separate.py through their own functions)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from transfersep.bench.cli import plan
+from transfersep.bench.report import render_table
+from transfersep.bench.sections import bench_evaluation
+
+
+@pytest.fixture(scope="module")
+def section() -> dict:
+    torch.set_num_threads(1)
+    return bench_evaluation(repeats=2, device=torch.device("cpu"), excerpts=2, protocol=1000, seconds=1.0)
+
+
+def test_evaluation_times_real_excerpts_and_extrapolates(section):
+    recs = section["records"]
+    assert len(recs) == 2 and all(r["wall_s"] > 0 for r in recs)
+    med = sorted(r["wall_s"] for r in recs)
+    assert section["wall_s"]["median"] == pytest.approx(sum(med) / 2)
+    assert section["protocol_s"] == pytest.approx(section["wall_s"]["median"] * 500)  # 1000 / 2 excerpts
+    assert section["real_time_factor"] == pytest.approx(2 * 1.0 / section["wall_s"]["median"])
+
+
+def test_table_row_shows_the_protocol_time(section):
+    results = {"conditions": {"cpu": "x", "cpu_count": 2, "cpu_isa": "AVX2", "onednn_bf16": False,
+                              "torch": torch.__version__, "torch_threads": 1, "loadavg": [0, 0, 0], "time": "t"},
+               "section_order": ["evaluation"],
+               "sections": {"evaluation": {**section, "command": "cmd", "spec": {"kind": "evaluation"}}}}
+    row = next(line for line in render_table(results).splitlines() if line.startswith("| evaluation"))
+    assert "1000 excerpts × 1 s (from 2 timed, × 500)" in row
+    t = section["wall_s"]["median"] * 500  # shown with 3 significant digits, or as 1,234 from 1000 up
+    assert (f"{t:,.0f}" if t >= 1000 else f"{t:.3g}") in row
+
+
+def test_plan_has_the_protocol_section_on_every_device():
+    for device, quick, n in (("cpu", False, 48), ("cpu", True, 8), ("cuda", False, 1000)):
+        ev = [s for s in plan(quick, device, 2) if s["id"] == "evaluation"]
+        assert len(ev) == 1 and ev[0]["excerpts"] == n

@@ -81,7 +81,7 @@ def test_every_group_option_composes_and_resolves(group: str, option: str, tmp_p
     assert Path(data["hydra"]["sweep"]["dir"]) / data["hydra"]["sweep"]["subdir"] == plan.run_dir
 
 
-@pytest.mark.parametrize("trainer,devices", [("default", 1), ("cpu", 1), ("ddp", 2)])
+@pytest.mark.parametrize("trainer,devices", [("default", 1), ("cpu", 1), ("gpu", 1), ("ddp", 2)])
 def test_slurm_launcher_tasks_and_gpus_follow_trainer_devices(trainer: str, devices: int, tmp_path: Path) -> None:
     cfg = full_config(["hydra/launcher=slurm", f"trainer={trainer}"], tmp_path)
     launcher = resolved(cfg)["hydra"]["launcher"]

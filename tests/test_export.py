@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 from pathlib import Path
 
@@ -128,9 +129,15 @@ def test_other_safetensors_and_other_files_are_refused(tmp_path):
     other = tmp_path / "other.safetensors"
     save_file({"weight": torch.randn(4, 4)}, str(other), metadata={"format": "pt"})
     _expect_refusal(other, "not a transfersep model package", "transfersep export")
+    # the kind is sniffed from the content: byte 8 of a safetensors file opens its JSON header
+    noise = bytearray(random.Random(0).randbytes(3000))
+    noise[8] = ord("#")
     junk = tmp_path / "junk.safetensors"
-    junk.write_bytes(os.urandom(3000))
+    junk.write_bytes(bytes(noise))
     _expect_refusal(junk, "neither")
+    noise[8] = ord("{")  # looks like safetensors, is not
+    junk.write_bytes(bytes(noise))
+    _expect_refusal(junk, "not a readable safetensors file", "corrupt")
     empty = tmp_path / "empty.ckpt"
     empty.write_bytes(b"")
     _expect_refusal(empty, "neither")

@@ -108,7 +108,7 @@ def render_table(results: dict[str, Any]) -> str:
         elif kind == "evaluation":
             w = sec["wall_s"]
             scale = sec["protocol"] / sec["excerpts"]
-            timed = "" if scale == 1 else f" (from {sec['excerpts']} timed, × {scale:g})"
+            timed = "" if scale == 1 else f" (from {sec['excerpts']} timed, × {scale:.3g})"
             rows.append([f"evaluation, paper model fp32, {sec['protocol']} excerpts × {sec['seconds']:g} s{timed}",
                          "", _f(w["median"] * scale), _f(w["min"] * scale), _f(w["max"] * scale), "s", "",
                          f"{_f(sec['real_time_factor'])}× real time", cmd])

@@ -313,3 +313,31 @@ def test_missing_fluidsynth_names_the_install_command(tmp_path, monkeypatch, cap
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert corpus.main([str(tmp_path / "out"), "--size", "test", "--only", "bach10"]) == 2
     assert "apt-get install -y fluidsynth" in capsys.readouterr().err
+
+
+# what each generated set must look like to the data-inspection command (python -m transfersep.data):
+# the paper's sources, and tracks in the splits the real dataset has
+INSPECTED = {"slakh": (["bass", "drums", "piano_guitar"], ("train", "val", "test")),
+             "musdb": (["accompaniment", "vocals"], ("train", "val", "test")),
+             "bach10": (["violin", "clarinet", "saxophone", "bassoon"], ("train", "test")),
+             # the test size renders too few takes for a validation take (the demo size has two)
+             "dagstuhl": (["male", "female"], ("train", "test")),
+             "remixpacks": (["snare", "kick_drum", "cymbals"], ("train", "test"))}
+
+
+@pytest.mark.parametrize("name", sorted(INSPECTED))
+def test_each_generated_set_passes_the_inspection_command(built, name, capsys):
+    from transfersep.data.__main__ import main as inspect_main
+
+    out, marker = built
+    root = out / marker["datasets"][name]["root"]
+    assert inspect_main([name, str(root), "--summary"]) == 0, capsys.readouterr().err
+    summary = json.loads(capsys.readouterr().out)
+    sources, splits = INSPECTED[name]
+    assert sorted(summary["sources"]) == sorted(sources)
+    for split in splits:
+        assert summary[split]["tracks"] > 0 and summary[split]["minutes"] > 0, (split, summary)
+    # and another dataset's command refuses the folder with a one-line reason
+    other = "bach10" if name != "bach10" else "dagstuhl"
+    assert inspect_main([other, str(root)]) == 2
+    assert capsys.readouterr().err.startswith("error: ")

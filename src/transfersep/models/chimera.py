@@ -94,13 +94,9 @@ class ChimeraNet(nn.Module):
         return self._blstm(x)
 
     def _blstm(self, x: torch.Tensor) -> torch.Tensor:
-        # exact nn.LSTM only: an int8 (dynamically quantised) stack for inference keeps its own path.
-        # Only when gradients flow through the stack: without them (mask phase, validation,
-        # evaluation) oneDNN's bidirectional inference kernel is faster than two threads with
-        # flipped copies (measured: the mask-phase step took 2.1x as long with the split).
+        # exact nn.LSTM only: an int8 (dynamically quantised) stack for inference keeps its own path
         if (self.cfg.cpu_parallel_directions and x.device.type == "cpu" and type(self.blstm) is nn.LSTM
-                and torch.get_num_threads() >= 2 and torch.is_grad_enabled()
-                and (x.requires_grad or any(p.requires_grad for p in self.blstm.parameters()))):
+                and torch.get_num_threads() >= 2):
             return blstm_parallel(self.blstm, x)
         out, _ = self.blstm(x)
         return out

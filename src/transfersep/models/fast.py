@@ -5,7 +5,7 @@
   norms, where autograd would keep the sigmoid output as well (one more [B, T, F, D] tensor) and
   make four more passes over it.
 * ``blstm_parallel``: a bidirectional ``nn.LSTM`` run with its two directions on two threads, each
-  with half the intra-op threads, forward and backward. On a small CPU the per-time-step GEMMs of
+  with half the intra-op threads, forward and backward (without gradients it is ``nn.LSTM`` itself). On a small CPU the per-time-step GEMMs of
   one direction (batch x 4H) are too small to split across cores well (and a shared, loaded core
   stalls every step's OpenMP barrier); two independent directions split perfectly. Same weights,
   same math (oneDNN per direction), so the result equals ``nn.LSTM``'s up to GEMM rounding.
@@ -186,14 +186,13 @@ def blstm_parallel(lstm: nn.LSTM, x: torch.Tensor) -> torch.Tensor:
     """``lstm(x)[0]`` for a batch-first bidirectional ``nn.LSTM`` with biases: [B, T, I] -> [B, T, 2H]."""
     if not (lstm.bidirectional and lstm.batch_first and lstm.bias and lstm.proj_size == 0):
         raise ValueError("blstm_parallel needs a batch-first bidirectional nn.LSTM with biases")
+    if not (torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in lstm.parameters()))):
+        # no backward to split (mask phase, validation, evaluation): oneDNN's bidirectional inference
+        # kernel beats two threads with flipped copies (the mask-phase step took 2.1x as long split)
+        return lstm(x)[0]
     h = x.transpose(0, 1).contiguous()  # time-major once for the whole stack (oneDNN's own layout)
     for layer in range(lstm.num_layers):
-        params = _layer_params(lstm, layer, 0) + _layer_params(lstm, layer, 1)
-        if torch.is_grad_enabled() and (h.requires_grad or any(p.requires_grad for p in params)):
-            h = _BiLayer.apply(h, *params)
-        else:
-            h_in = h
-            h = torch.cat(_on_two_threads(lambda d: _one_direction(h_in, params[4 * d : 4 * d + 4], bool(d))), -1)
+        h = _BiLayer.apply(h, *_layer_params(lstm, layer, 0), *_layer_params(lstm, layer, 1))
         if lstm.dropout and lstm.training and layer < lstm.num_layers - 1:
             h = nn.functional.dropout(h, lstm.dropout, training=True)
     return h.transpose(0, 1).contiguous()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from transfersep.bench.step import CONFIGS, STUDY_ITERATIONS
 
@@ -20,6 +20,18 @@ def _ratio(r: dict[str, float] | None) -> str:
     if not r:
         return ""
     return f"{r['median_ratio']:.2f}× (pairs {r['pair_min']:.2f}–{r['pair_max']:.2f})"
+
+
+def _variant_rows(what: str, sec: dict[str, Any], base: str, cmd: str,
+                  note: Callable[[str, dict], str] = lambda name, v: "", memory: bool = True) -> list[list[str]]:
+    """One row per timed variant of a section: times, extra memory, the ratio base/variant and a note."""
+    rows = []
+    for name, v in sec["variants"].items():
+        w = v["wall_s"]
+        mem = _f(v["extra_mib"].get("median"), 4) if memory else ""
+        text = _ratio(sec.get("ratios", {}).get(f"{base}/{name}")) + note(name, v)
+        rows.append([what, name, _f(w["median"]), _f(w["min"]), _f(w["max"]), "s", mem, text, cmd])
+    return rows
 
 
 def study_estimate(sections: dict[str, Any]) -> dict[str, Any]:
@@ -69,40 +81,23 @@ def render_table(results: dict[str, Any]) -> str:
             what = f"train step, {sec['config']} ({c['batch']}×{c['seconds']:g} s, {c['sources']} src), {sec['phase']}"
             if sec["spec"]["threads"] != results["conditions"]["torch_threads"]:
                 what += f", {sec['spec']['threads']} thread(s)"
-            for name, v in sec["variants"].items():
-                w, m = v["wall_s"], v["extra_mib"].get("median")
-                rows.append([what, name, _f(w["median"]), _f(w["min"]), _f(w["max"]), "s",
-                             _f(m, 4), _ratio(sec["ratios"].get(f"plain/{name}")), cmd])
+            rows += _variant_rows(what, sec, "plain", cmd)
         elif kind == "dc":
             s = sec["size"]
             what = f"DC loss fwd+bwd ({s['batch']}×{s['frames']}×{s['bins']}, D={s['dim']}, C={s['sources']})"
-            for name, v in sec["variants"].items():
-                w = v["wall_s"]
-                note = _ratio(sec["ratios"].get(f"naive/{name}"))
-                if name != "naive":
-                    note += f"; rel. loss diff {v['rel_diff_vs_naive']:.1e}"
-                if name == "fast":
-                    note += f"; memory {sec['memory_ratio_fast/naive']:.2f}× naive's"
-                rows.append([what, name, _f(w["median"]), _f(w["min"]), _f(w["max"]), "s",
-                             _f(v["extra_mib"].get("median"), 4), note, cmd])
+            rows += _variant_rows(what, sec, "naive", cmd, lambda name, v: (
+                (f"; rel. loss diff {v['rel_diff_vs_naive']:.1e}" if name != "naive" else "")
+                + (f"; memory {sec['memory_ratio_fast/naive']:.2f}× naive's" if name == "fast" else "")))
         elif kind == "compile":
             z = sec["size"]
             what = f"heads + DC fwd+bwd ({z['batch']}×{z['frames']} frames), torch.compile"
-            for name, v in sec["variants"].items():
-                w = v["wall_s"]
-                note = _ratio(sec["ratios"].get(f"plain/{name}"))
-                if name == "compiled":
-                    note += f"; compiling took {sec['compile_s']:.0f} s"
-                rows.append([what, name, _f(w["median"]), _f(w["min"]), _f(w["max"]), "s",
-                             _f(v["extra_mib"].get("median"), 4), note, cmd])
+            rows += _variant_rows(what, sec, "plain", cmd, lambda name, v: (
+                f"; compiling took {sec['compile_s']:.0f} s" if name == "compiled" else ""))
         elif kind == "sisdr":
             what = f"SI-SDR, {sec['pairs']} pairs × {sec['seconds']:g} s"
-            for name, v in sec["variants"].items():
-                w = v["wall_s"]
-                note = _ratio(sec.get("ratios", {}).get(f"torchmetrics/{name}"))
-                if name == "project" and "max_abs_diff_db" in sec:
-                    note += f"; max |diff| {sec['max_abs_diff_db']:.1e} dB"
-                rows.append([what, name, _f(w["median"]), _f(w["min"]), _f(w["max"]), "s", "", note or "", cmd])
+            rows += _variant_rows(what, sec, "torchmetrics", cmd, lambda name, v: (
+                f"; max |diff| {sec['max_abs_diff_db']:.1e} dB" if name == "project" and "max_abs_diff_db" in sec
+                else ""), memory=False)
             if sec.get("note"):
                 rows.append([what, "project", "not available", "", "", "", "", sec["note"], cmd])
         elif kind == "evaluation":

@@ -54,6 +54,8 @@ def test_dry_run_reports_plan_without_training(tmp_path):
 def test_bad_grid_point_is_refused(tmp_path):
     p = train(tmp_path, "pretrain=none", "downstream=bach10", "finetune=mask", check=False)
     assert p.returncode != 0 and "mask-only training needs a pretrained model" in p.stdout + p.stderr
+    p = train(tmp_path, "pretrain=none", "downstream=bach10", "finetune=zeroshot", check=False)
+    assert p.returncode != 0 and "finetune=zeroshot with pretrain=none" in p.stdout + p.stderr
 
 
 def test_chain_pretrain_finetune_mask_baseline(tmp_path):
@@ -89,3 +91,14 @@ def test_chain_pretrain_finetune_mask_baseline(tmp_path):
     # a relaunch skips the finished run
     p = train(tmp_path, "pretrain=none", "downstream=bach10")
     assert "already finished" in p.stdout + p.stderr
+
+    # the zero-shot probe of the pretrained model: scored on the fine-tunes' test excerpts, nothing trained
+    train(tmp_path, "pretrain=slakh", "downstream=bach10", "finetune=zeroshot")
+    zero = study / "zeroshot" / "slakh-none-bach10"
+    res, ref = (json.loads((r / "result.json").read_text()) for r in (zero, whole))
+    assert status(zero)["state"] == "finished" and not (zero / "final.ckpt").exists()
+    assert res["grid_point"]["stage"] == "zeroshot" and res["test_set_sha1"] == ref["test_set_sha1"]
+    assert res["n_excerpts"] == ref["n_excerpts"] and res["extra"]["method"] == "dc-kmeans"
+    assert res["extra"]["checkpoint"] == str(pre / "final.ckpt")
+    assert "already finished" in (lambda p: p.stdout + p.stderr)(
+        train(tmp_path, "pretrain=slakh", "downstream=bach10", "finetune=zeroshot"))

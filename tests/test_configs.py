@@ -29,6 +29,7 @@ EXPECTED = {
     "pretrain": {f"pretrain/{p}-{a}" for p, a in itertools.product(CORPORA, AUGMENTS)},
     "finetune": {f"finetune/{p}-{a}-{f}-{d}" for p, a, f, d in itertools.product(CORPORA, AUGMENTS, MODES, DOWNSTREAM)},
     "baseline": {f"baseline/{d}" for d in DOWNSTREAM},
+    "zeroshot": {f"zeroshot/{p}-{a}-{d}" for p, a, d in itertools.product(CORPORA, AUGMENTS, DOWNSTREAM)},
 }
 
 
@@ -100,12 +101,13 @@ def test_local_example_only_sets_launcher_keys(tmp_path: Path) -> None:
     assert not unknown, f"conf/local/example.yaml sets keys the SLURM launcher does not have: {unknown}"
 
 
-@pytest.mark.parametrize("sweep", ["pretrain", "finetune", "baseline"])
+@pytest.mark.parametrize("sweep", ["pretrain", "zeroshot", "finetune", "baseline"])
 def test_sweep_expands_to_the_study_grid(sweep: str, tmp_path: Path) -> None:
     cfg = full_config(["experiment=tiny", f"+sweeps={sweep}"], tmp_path)
     params = {k: str(v) for k, v in cfg.hydra.sweeper.params.items()}
     jobs = expand(params)  # Hydra's BasicSweeper.split_arguments, as in `train.py -m`
-    assert len(jobs) == len(EXPECTED[sweep]) == {"pretrain": 12, "finetune": 72, "baseline": 3}[sweep]
+    assert len(jobs) == len(EXPECTED[sweep]) == {"pretrain": 12, "zeroshot": 36, "finetune": 72,
+                                                      "baseline": 3}[sweep]
     got = set()
     for job in jobs:  # every job composes to a valid plan of the expected stage
         job_cfg = full_config(["experiment=tiny", f"+sweeps={sweep}", *(f"{k}={v}" for k, v in job.items())], tmp_path)
@@ -118,7 +120,7 @@ def test_sweep_expands_to_the_study_grid(sweep: str, tmp_path: Path) -> None:
 def test_grid_points_read_the_same_sweeps() -> None:
     for sweep, expected in EXPECTED.items():
         assert {gp.subdir for gp in grid_points([sweep])} == expected
-    assert len(grid_points()) == 12 + 72 + 3
+    assert len(grid_points()) == 12 + 36 + 72 + 3
 
 
 def test_command_line_narrows_a_grid() -> None:
@@ -128,4 +130,4 @@ def test_command_line_narrows_a_grid() -> None:
     assert [gp.subdir for gp in two] == ["pretrain/musdb-none", "pretrain/musdb-pitch"]
     # a downstream set narrows fine-tuning and baselines but leaves the pretraining grid alone
     study = grid_points(overrides=["downstream=dagstuhl", "study=x", "hydra/launcher=slurm"])
-    assert len(study) == 12 + 24 + 1
+    assert len(study) == 12 + 12 + 24 + 1

@@ -100,3 +100,19 @@ def test_cli_exit_codes_filter_and_narrowing(tmp_path: Path, capsys) -> None:
     assert [(r["subdir"], r["state"], r["grid_point"]["stage"]) for r in rows] == [("baseline/remixpacks", "missing", "baseline")]
     assert main([str(tmp_path / "nope")]) == 2
     assert main([str(tmp_path), "--only", "done"]) == 2
+
+
+def test_a_zero_shot_probe_is_finished_by_its_result(tmp_path: Path, fake_squeue: Path) -> None:
+    """The probe trains nothing: its result.json, not a final.ckpt, says it is complete."""
+    study = tmp_path / "s"
+    gp = {"stage": "zeroshot", "pretrain": "slakh", "augment": "none", "finetune": "zeroshot",
+          "downstream": "bach10"}
+    done = make_run(study, "zeroshot/slakh-none-bach10", "finished", grid_point=gp)
+    (done / "result.json").write_text("{}")
+    make_run(study, "zeroshot/slakh-none-dagstuhl", "finished", grid_point={**gp, "downstream": "dagstuhl"})
+    rows = {r.subdir: r for r in study_status(study, ["zeroshot"], ["pretrain=slakh", "augment=none"])}
+    assert rows["zeroshot/slakh-none-bach10"].state == "finished"
+    gone = rows["zeroshot/slakh-none-dagstuhl"]
+    assert gone.state == "stale" and "result.json is gone" in gone.detail
+    assert rows["zeroshot/slakh-none-remixpacks"].state == "missing"
+    assert len([r for r in rows.values() if r.in_grid]) == 3

@@ -27,8 +27,9 @@ def test_dry_run_orders_stages_and_routes_overrides(tmp_path: Path, capsys) -> N
     assert main(["--dry-run", "--launcher", "slurm", "experiment=tiny", f"paths.runs_dir={tmp_path}",
                  "downstream=bach10", "pretrain=musdb", "finetune=mask"]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if "+sweeps=" in ln]
-    assert [ln.split("+sweeps=")[1].split()[0] for ln in lines] == ["pretrain", "finetune", "baseline"]
-    pre, fine, base = (set(ln.split()) for ln in lines)
+    assert [ln.split("+sweeps=")[1].split()[0] for ln in lines] == ["pretrain", "zeroshot", "finetune", "baseline"]
+    pre, zero, fine, base = (set(ln.split()) for ln in lines)
+    assert {"pretrain=musdb", "downstream=bach10"} <= zero and "finetune=mask" not in zero
     common = {"experiment=tiny", f"paths.runs_dir={tmp_path}", "hydra/launcher=slurm", "-m"}
     assert common <= pre and common <= fine and common <= base
     assert "pretrain=musdb" in pre and not {"downstream=bach10", "finetune=mask"} & pre

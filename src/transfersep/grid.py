@@ -19,11 +19,12 @@ from transfersep.plan import stage_of, subdir_of
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 CONF_DIR = Path(os.environ.get("TRANSFERSEP_CONF", PROJECT_DIR / "conf"))
 SWEEPS_DIR = CONF_DIR / "sweeps"
-SWEEPS = ("pretrain", "finetune", "baseline")  # in study order
+SWEEPS = ("pretrain", "zeroshot", "finetune", "baseline")  # in study order
 GRID_KEYS = ("pretrain", "augment", "finetune", "downstream")
 # the grid keys an override may narrow in each sweep: `downstream=bach10` narrows fine-tuning and
 # baselines but must not turn the pretraining runs into fine-tunes
-NARROWS = {"pretrain": ("pretrain", "augment"), "finetune": GRID_KEYS, "baseline": ("downstream",)}
+NARROWS = {"pretrain": ("pretrain", "augment"), "zeroshot": ("pretrain", "augment", "downstream"),
+           "finetune": GRID_KEYS, "baseline": ("downstream",)}
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,8 @@ class GridPoint:
 
     @property
     def parent_subdir(self) -> str | None:
-        """The pretraining run a fine-tune starts from."""
-        return f"pretrain/{self.pretrain}-{self.augment}" if self.stage == "finetune" else None
+        """The pretraining run a fine-tune (or the zero-shot probe) starts from."""
+        return f"pretrain/{self.pretrain}-{self.augment}" if self.stage in ("finetune", "zeroshot") else None
 
     def as_dict(self) -> dict[str, str]:
         """As ``status.json``'s grid_point (a pretraining run has no finetune/downstream)."""

@@ -7,6 +7,8 @@ relaunched study skips finished runs:
   <runs_dir>/<study>/pretrain/<pretrain>-<augment>/
   <runs_dir>/<study>/finetune/<pretrain>-<augment>-<finetune>-<downstream>/
   <runs_dir>/<study>/baseline/<downstream>/
+  <runs_dir>/<study>/zeroshot/<pretrain>-<augment>-<downstream>/   (finetune=zeroshot: no training,
+                                                                    the probe of eval.zeroshot)
 """
 
 from __future__ import annotations
@@ -20,6 +22,13 @@ from omegaconf import DictConfig, OmegaConf
 
 FINAL_CKPT = "final.ckpt"
 LAST_CKPT = "checkpoints/last.ckpt"
+RESULT = "result.json"
+
+
+def done_file(stage: str) -> str:
+    """The file whose presence (with status "finished") says a run of ``stage`` is complete:
+    the final checkpoint of a training run, the result of the zero-shot probe (which trains nothing)."""
+    return RESULT if stage == "zeroshot" else FINAL_CKPT
 
 
 class PlanError(ValueError):
@@ -28,8 +37,8 @@ class PlanError(ValueError):
 
 @dataclass
 class Plan:
-    stage: str  # pretrain | finetune | baseline
-    phase: str  # pretrain | whole | mask
+    stage: str  # pretrain | finetune | baseline | zeroshot
+    phase: str  # pretrain | whole | mask | zeroshot
     grid_point: dict[str, str]
     subdir: str
     run_dir: Path
@@ -66,10 +75,13 @@ def stage_of(pretrain: str, augment: str, finetune: str, downstream: str) -> str
             raise PlanError(f"augment={augment} with pretrain=none: augmentation applies to pretraining only; "
                             "a baseline takes augment=none")
         if finetune != "whole":
+            if finetune == "zeroshot":
+                raise PlanError("finetune=zeroshot with pretrain=none: the zero-shot probe clusters a "
+                                "pretrained model's embeddings; choose a pretraining corpus")
             raise PlanError(f"finetune={finetune} with pretrain=none: a from-scratch baseline trains every "
                             "weight (finetune=whole); mask-only training needs a pretrained model")
         return "baseline"
-    return "finetune"
+    return "zeroshot" if finetune == "zeroshot" else "finetune"
 
 
 def subdir_of(pretrain: str, augment: str, finetune: str, downstream: str) -> str:
@@ -78,6 +90,8 @@ def subdir_of(pretrain: str, augment: str, finetune: str, downstream: str) -> st
         return f"pretrain/{pretrain}-{augment}"
     if stage == "baseline":
         return f"baseline/{downstream}"
+    if stage == "zeroshot":
+        return f"zeroshot/{pretrain}-{augment}-{downstream}"
     return f"finetune/{pretrain}-{augment}-{finetune}-{downstream}"
 
 
@@ -97,7 +111,8 @@ def make_plan(cfg: DictConfig) -> Plan:
     init_from = cfg.get("init_from")
     if init_from:
         cmd = f"(init_from={init_from} was given: point it at an existing .safetensors model or .ckpt)"
-    return Plan(stage, finetune, gp, subdir, study_dir / subdir, int(cfg.budget.finetune),
+    steps = 0 if stage == "zeroshot" else int(cfg.budget.finetune)
+    return Plan(stage, finetune, gp, subdir, study_dir / subdir, steps,
                 parent_dir=study_dir / parent_sub, parent_command=cmd,
                 init_from=Path(init_from).expanduser().resolve() if init_from else None)
 

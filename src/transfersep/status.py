@@ -6,7 +6,8 @@
 
 States (from each run directory's ``status.json``):
 
-- ``finished``: status finished and ``final.ckpt`` present; a relaunch skips it.
+- ``finished``: status finished and ``final.ckpt`` present (``result.json`` for a zero-shot probe,
+  which trains nothing); a relaunch skips it.
 - ``running``: status running and its job alive: the SLURM job is still in ``squeue`` (pending,
   running or requeued) or, for a local run, its process exists. Where neither can be checked
   (no ``squeue`` here, a run on another host) it stays ``running`` with a note.
@@ -34,7 +35,7 @@ from typing import Sequence
 
 from transfersep.grid import SWEEPS, GridPoint, grid_points
 from transfersep.jobs import pid_alive, slurm_states
-from transfersep.plan import FINAL_CKPT, LAST_CKPT
+from transfersep.plan import LAST_CKPT, done_file
 
 STATES = ("finished", "running", "failed", "stale", "missing")
 
@@ -75,9 +76,10 @@ def _classify(run_dir: Path, st: dict | None, squeue: dict[str, str] | None) -> 
         return "missing", ""
     state = st.get("state")
     if state == "finished":
-        if (run_dir / FINAL_CKPT).exists():
+        done = done_file(str((st.get("grid_point") or {}).get("stage", "")))
+        if (run_dir / done).exists():
             return "finished", ""
-        return "stale", f"status finished but {FINAL_CKPT} is gone"
+        return "stale", f"status finished but {done} is gone"
     if state == "failed":
         return "failed", str(st.get("error") or "")
     if state != "running":

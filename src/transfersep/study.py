@@ -1,4 +1,4 @@
-"""The whole study in order: pretraining grid -> fine-tuning grid -> baselines.
+"""The whole study in order: pretraining grid -> zero-shot probes -> fine-tuning grid -> baselines.
 
     python -m transfersep.study                                  # locally, one run after another
     python -m transfersep.study --launcher slurm                 # every stage as SLURM job arrays
@@ -54,10 +54,11 @@ def train_command() -> list[str]:
     return [sys.executable, str(script)] if script.is_file() else [sys.executable, "-m", "transfersep.train"]
 
 
-def finetune_launches(study_dir: Path, overrides: Sequence[str]) -> tuple[list[list[str]], list[str]]:
-    """Override lists of the fine-tuning multiruns whose pretraining finished, and the blocked
-    fine-tunes (subdirs)."""
-    points = grid_points(["finetune"], overrides)
+def finetune_launches(study_dir: Path, overrides: Sequence[str],
+                      stage: str = "finetune") -> tuple[list[list[str]], list[str]]:
+    """Override lists of the fine-tuning (or zero-shot) multiruns whose pretraining finished, and
+    the blocked grid points (subdirs)."""
+    points = grid_points([stage], overrides)
     ready = {gp.parent_subdir for gp in points if _finished(study_dir / gp.parent_subdir)}
     blocked = [gp.subdir for gp in points if gp.parent_subdir not in ready]
     todo = [gp for gp in points if gp.parent_subdir in ready]
@@ -88,8 +89,8 @@ def run_study(sweeps: Sequence[str], overrides: Sequence[str], dry_run: bool = F
     for stage in sweeps:
         ov = overrides_for(stage, overrides)
         launches, blocked = [ov], []
-        if stage == "finetune" and not dry_run:
-            launches, blocked = finetune_launches(study_dir, ov)
+        if stage in ("zeroshot", "finetune") and not dry_run:
+            launches, blocked = finetune_launches(study_dir, ov, stage)
         for sub in blocked:
             print(f"[study] blocked: {sub} (its pretraining run has not finished)", flush=True)
         for launch in launches:

@@ -19,7 +19,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from transfersep.plan import FINAL_CKPT, LAST_CKPT, Plan, PlanError, make_plan
+from transfersep.plan import FINAL_CKPT, LAST_CKPT, Plan, PlanError, done_file, make_plan
 from transfersep.runlog import AtomicCheckpointIO, build_loggers, read_status, write_status
 
 log = logging.getLogger("transfersep")
@@ -147,6 +147,31 @@ def fit(cfg: DictConfig, plan: Plan) -> dict:
     return result
 
 
+def probe(cfg: DictConfig, plan: Plan) -> dict:
+    """The zero-shot probe (``finetune=zeroshot``): score the pretrained model's DC clusters on the
+    downstream test excerpts; nothing trains (``transfersep.eval.zeroshot``)."""
+    from dataclasses import replace
+
+    from transfersep.data import build_datamodule
+    from transfersep.eval.evaluate import evaluate
+    from transfersep.eval.zeroshot import ClusterSeparator, match_to_references
+
+    check_parent(plan)
+    L.seed_everything(int(cfg.seed), workers=True)
+    dm = build_datamodule(cfg, "finetune", 1)
+    system = build_system(cfg, replace(plan, phase="mask"), dm.source_names)
+    load_pretrained(system, plan.parent_ckpt)
+    sep = ClusterSeparator(system.model, system.stft, k=len(dm.source_names), seed=int(cfg.seed),
+                           floor_db=float(cfg.finetune.floor_db), max_fit_bins=int(cfg.finetune.max_fit_bins))
+    extra = {"method": "dc-kmeans", "seed": int(cfg.seed), "study": str(cfg.study),
+             "checkpoint": str(plan.parent_ckpt), "floor_db": sep.floor_db, "max_fit_bins": sep.max_fit_bins}
+    result = evaluate(sep, dm.test_set, dm.source_names, plan.run_dir, plan.grid_point,
+                      batch_size=int(cfg.data.batch_size), extra=extra, align=match_to_references)
+    log.info("%s: zero-shot SI-SDR %.2f dB over %d excerpts", plan.subdir, result["overall"]["mean"],
+             result["n_excerpts"])
+    return result
+
+
 def run(cfg: DictConfig) -> dict | None:
     """One run of the grid. Returns its result (None for a dry run or a skipped finished run)."""
     plan = make_plan(cfg)
@@ -156,7 +181,7 @@ def run(cfg: DictConfig) -> dict | None:
             raise SystemExit(code)
         return None
     st = read_status(plan.run_dir)
-    if st and st["state"] == "finished" and (plan.run_dir / FINAL_CKPT).exists() and not cfg.rerun:
+    if st and st["state"] == "finished" and (plan.run_dir / done_file(plan.stage)).exists() and not cfg.rerun:
         log.info("%s already finished; skipping (rerun=true to train again)", plan.subdir)
         return {"skipped": True, **st}
     plan.run_dir.mkdir(parents=True, exist_ok=True)
@@ -168,7 +193,7 @@ def run(cfg: DictConfig) -> dict | None:
         shutil.rmtree(plan.run_dir / "csv", ignore_errors=True)
     write_status(plan.run_dir, "running", plan)
     try:
-        result = fit(cfg, plan)
+        result = probe(cfg, plan) if plan.stage == "zeroshot" else fit(cfg, plan)
     except BaseException as e:
         # signals, requeue exits and Ctrl-C leave "running": the next launch resumes
         if isinstance(e, Exception) and not isinstance(e, InterruptedError):

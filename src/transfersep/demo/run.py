@@ -4,9 +4,10 @@
 
 1. renders the corpus once (cached) into miniature copies of the real layouts;
 2. pretrains on the Slakh-style corpus (DC only);
-3. fine-tunes whole and mask models on Bach10- and Dagstuhl-style sets (more with --downstream);
-4. trains from-scratch baselines with pretraining + fine-tuning iterations;
-5. writes the report (Figures 1-3, Table 2, Wilcoxon tests) and prints where it is.
+3. probes the pretrained model zero-shot on each downstream set (k-means on its DC embeddings);
+4. fine-tunes whole and mask models on Bach10- and Dagstuhl-style sets (more with --downstream);
+5. trains from-scratch baselines with pretraining + fine-tuning iterations;
+6. writes the report (Figures 1-3, Table 2, Wilcoxon tests) and prints where it is.
 Every stage is an ordinary `python train.py -m ...` multirun, so the demo runs exactly the path
 a researcher's study takes; finished runs are skipped when the demo is run again. The baselines
 do not need the pretrained model, so they run beside pretraining and fine-tuning (``--jobs``).
@@ -117,10 +118,12 @@ def main(argv: list[str] | None = None) -> None:
     run_stages([
         Stage("pretrain", train + common + [f"pretrain={a.pretrain}", "augment=none", "downstream=none"]),
         *baselines,
+        Stage("zeroshot", train + common + [f"pretrain={a.pretrain}", "augment=none", "finetune=zeroshot",
+                                            f"downstream={a.downstream}"], after=("pretrain",)),
         Stage("finetune", train + common + [f"pretrain={a.pretrain}", "augment=none", "finetune=whole,mask",
                                             f"downstream={a.downstream}"], after=("pretrain",)),
         Stage("report", [sys.executable, "-m", "transfersep.eval.report", str(runs / a.study), "--out", str(report)],
-              after=("finetune", *(b.name for b in baselines))),
+              after=("zeroshot", "finetune", *(b.name for b in baselines))),
     ], runs / a.study / "logs", jobs, max(1, cores // jobs))
     print(f"\nThe demo finished in {time.time() - t0:.0f} s. Report: {report / 'report.md'}", flush=True)
 

@@ -140,15 +140,16 @@ def choose_start(piece: Piece, seconds: float, bpm: float, rng: np.random.Genera
     return int(rng.choice(ok)) if ok else 0
 
 
-def excerpt(piece: Piece, start_bar: int, seconds: float, bpm: float) -> Excerpt:
-    """Whole bars from ``start_bar`` lasting as close to ``seconds`` as bar lines allow."""
+def excerpt(piece: Piece, start_bar: int, seconds: float, bpm: float, at_least: bool = False) -> Excerpt:
+    """Whole bars from ``start_bar`` lasting as close to ``seconds`` as bar lines allow (with
+    ``at_least``: the fewest bars lasting ``seconds`` or more, where the piece is that long)."""
     spq = 60.0 / bpm
     chosen: list[Bar] = []
     for b in piece.bars[start_bar:]:
         if chosen:
             before = (chosen[-1].offset + chosen[-1].length - chosen[0].offset) * spq
             after = (b.offset + b.length - chosen[0].offset) * spq
-            if after - seconds > seconds - before:
+            if (before >= seconds) if at_least else (after - seconds > seconds - before):
                 break
         chosen.append(b)
     if not chosen:
@@ -160,6 +161,15 @@ def excerpt(piece: Piece, start_bar: int, seconds: float, bpm: float) -> Excerpt
                       for on, d, pitch in notes if q0 <= on < q1])
     bars = [((b.offset - q0) * spq, b.length * spq, b.num, b.den) for b in chosen]
     return Excerpt(piece.work, start_bar, len(chosen), bpm, parts, bars, (q1 - q0) * spq)
+
+
+def clip(ex: Excerpt, seconds: float) -> Excerpt:
+    """The first ``seconds`` of an excerpt: later notes dropped, notes sounding at the cut shortened."""
+    if ex.duration <= seconds:
+        return ex
+    parts = [[(on, min(d, seconds - on), p) for on, d, p in notes if on < seconds] for notes in ex.parts]
+    bars = [(o, min(length, seconds - o), num, den) for o, length, num, den in ex.bars if o < seconds]
+    return Excerpt(ex.work, ex.start_bar, len(bars), ex.bpm, parts, bars, seconds)
 
 
 def perform(notes: list[tuple[float, float, int]], rng: np.random.Generator, velocity: int,

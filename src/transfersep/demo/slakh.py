@@ -26,7 +26,7 @@ from transfersep.demo.render import Part, Renderer, db, mix_pcm16, write_audio, 
 
 NAME, ROOT, SR = "slakh", "slakh2100_flac_redux", 44100
 PRESETS = {
-    "demo": dict(train=40, validation=6, test=4, omitted=2, seconds=(20.0, 28.0), quartet_share=0.35),
+    "demo": dict(train=100, validation=6, test=4, omitted=2, seconds=(20.0, 28.0), quartet_share=0.35),
     "test": dict(train=3, validation=1, test=1, omitted=1, seconds=(5.0, 7.0), quartet_share=0.2),
 }
 SLAKH_CLASSES = ["Piano", "Chromatic Percussion", "Organ", "Guitar", "Bass", "Strings",

@@ -93,12 +93,14 @@ def score_excerpts(
     device: str | torch.device = "cpu",
     silence_db: float = SILENCE_DB,
     fingerprint: bool = False,
+    align: Callable[[Tensor, Tensor], Tensor] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, str | None]:
     """SI-SDR of ``separate`` on dataset items ``indices`` (default: all).
 
     ``separate(mix [B, N]) -> est [B, C, N]`` is called under ``torch.inference_mode`` with ``mix``
     on ``device``. Returns ``(scores [E, C] float64 dB with NaN for silent refs, silent [E, C] bool,
-    sha1 of the mixtures or None)``.
+    sha1 of the mixtures or None)``. ``align(est, ref [B, C, N]) -> est [B, C, N]`` reorders
+    unlabelled estimates against the references first (the zero-shot probe's clusters).
     """
     indices = list(range(len(dataset))) if indices is None else list(indices)
     if not indices:
@@ -110,6 +112,8 @@ def score_excerpts(
             sha.update(mix.contiguous().numpy().tobytes())
         with torch.inference_mode():
             est = separate(mix.to(device))
+            if align is not None:
+                est = align(est, ref.to(est.device))
         if not isinstance(est, Tensor) or est.shape != ref.shape:
             got = tuple(est.shape) if isinstance(est, Tensor) else type(est).__name__
             raise ValueError(f"separate(mix {tuple(mix.shape)}) returned {got}; expected [B, C, N] = "
@@ -164,6 +168,7 @@ def evaluate(
     device: str | torch.device = "cpu",
     extra: dict | None = None,
     silence_db: float = SILENCE_DB,
+    align: Callable[[Tensor, Tensor], Tensor] | None = None,
 ) -> dict:
     """Score every test excerpt and write ``out_dir/scores.csv`` and ``out_dir/result.json``.
 
@@ -175,6 +180,7 @@ def evaluate(
         out_dir: the run directory.
         grid_point: the run's grid point (stage, pretrain, augment, finetune, downstream).
         extra: anything else worth keeping with the result (steps, seed, checkpoint path …).
+        align: see ``score_excerpts`` (unlabelled outputs only).
 
     Returns:
         the result.json dict.
@@ -183,7 +189,7 @@ def evaluate(
     source_names = list(source_names)
     indices = list(range(len(dataset)))
     scores, silent, sha = score_excerpts(separate, dataset, len(source_names), indices, batch_size,
-                                         device, silence_db, fingerprint=True)
+                                         device, silence_db, fingerprint=True, align=align)
     nonsilent = scores[~silent]
     if not np.isfinite(nonsilent).all():
         raise FloatingPointError("SI-SDR is not finite for a non-silent reference; refusing to write "

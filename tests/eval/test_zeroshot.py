@@ -16,7 +16,7 @@ from torchmetrics.functional.audio import scale_invariant_signal_distortion_rati
 
 from transfersep.audio import STFT, STFTConfig
 from transfersep.eval.evaluate import evaluate, score_excerpts
-from transfersep.eval.zeroshot import ClusterSeparator, kmeans_labels, match_to_references
+from transfersep.eval.zeroshot import CentroidSeparator, ClusterSeparator, kmeans_labels, match_to_references
 
 SR, N = 16000, 8000
 
@@ -140,3 +140,41 @@ def test_a_silent_mixture_is_one_cluster():
 def test_fewer_estimates_than_references_is_refused():
     with pytest.raises(ValueError, match="cannot cover"):
         match_to_references(torch.zeros(1, 1, 8), torch.zeros(1, 3, 8))
+
+
+class BandNet(nn.Module):
+    """Embeds every bin by its frequency band alone: below ``cut`` one group, above it the other."""
+
+    def __init__(self, cut: int):
+        super().__init__()
+        self.cut = cut
+        self.dummy = nn.Parameter(torch.zeros(1))
+
+    def features(self, mag: torch.Tensor) -> torch.Tensor:
+        return mag
+
+    def embed(self, feats: torch.Tensor) -> torch.Tensor:
+        high = (torch.arange(feats.shape[-1]) >= self.cut).long().expand(feats.shape)
+        return nn.functional.one_hot(high, 2).float()
+
+
+def test_centroids_fitted_once_keep_each_cluster_the_same_across_chunks():
+    stft = STFT(STFTConfig())
+    cut = 32  # bin 32 = 1000 Hz: the low tone's harmonics lie below, the high tone's above
+    chunks = [_sources(s).sum(0, keepdim=True) for s in (0, 1, 2)]  # one recording in three chunks [1, N]
+    sep = CentroidSeparator.for_recording(BandNet(cut), stft, chunks, k=2, seed=0)
+    band = (torch.arange(257) >= cut).float()
+    orders = set()
+    for x in chunks:
+        spec = stft(x)
+        expected = stft.inverse(torch.stack([1 - band, band])[None, :, None, :] * spec.unsqueeze(1), N)
+        out = sep(x)
+        order = (0, 1) if torch.allclose(out, expected, atol=1e-5) else (1, 0)
+        torch.testing.assert_close(out[:, list(order)], expected, atol=1e-5, rtol=0)
+        orders.add(order)
+    assert len(orders) == 1  # the same cluster is the same band in every chunk
+
+
+def test_a_silent_recording_is_refused():
+    with pytest.raises(ValueError, match="silent"):
+        CentroidSeparator.for_recording(BandNet(32), STFT(STFTConfig()), [torch.zeros(1, N)], k=2)

@@ -44,8 +44,42 @@ MAX_FIT_BINS = 20000
 N_INIT = 3
 
 
-def kmeans_labels(embedding: Tensor, magnitude: Tensor, k: int, seed: int | tuple[int, ...] = 0, floor_db: float = FLOOR_DB,
-                  max_fit_bins: int = MAX_FIT_BINS, n_init: int = N_INIT) -> Tensor:
+def loud_bins(embedding: Tensor, magnitude: Tensor, floor_db: float = FLOOR_DB) -> tuple[np.ndarray, np.ndarray]:
+    """The embeddings ``[M, D]`` (float64) and magnitudes ``[M]`` of the bins within ``floor_db`` of
+    the loudest bin of ``magnitude [..., T, F]`` (``embedding [..., T, F, D]``); none if all silent."""
+    d = embedding.shape[-1]
+    v = embedding.detach().reshape(-1, d).double().cpu().numpy()
+    w = magnitude.detach().reshape(-1).double().cpu().numpy()
+    peak = float(w.max()) if w.size else 0.0
+    if peak <= 0.0:
+        return v[:0], w[:0]
+    keep = w >= peak * 10.0 ** (-floor_db / 20.0)
+    return v[keep], w[keep]
+
+
+def fit_centroids(v: np.ndarray, w: np.ndarray, k: int, seed: int | tuple[int, ...] = 0,
+                  max_fit_bins: int = MAX_FIT_BINS, n_init: int = N_INIT) -> np.ndarray:
+    """Centroids ``[k', D]`` (k' = min(k, bins)) of magnitude-weighted k-means on bins ``v [M, D]``
+    with weights ``w [M]``; at most ``max_fit_bins`` of them (a seeded subset) are used."""
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng(seed)
+    if len(v) > max_fit_bins:
+        pick = np.sort(rng.choice(len(v), max_fit_bins, replace=False))
+        v, w = v[pick], w[pick]
+    km = KMeans(n_clusters=min(k, len(v)), n_init=n_init, random_state=int(rng.integers(2**31 - 1)))
+    return km.fit(v, sample_weight=w).cluster_centers_
+
+
+def assign(embedding: Tensor, centroids: np.ndarray | Tensor) -> Tensor:
+    """Index of the nearest centroid (Euclidean, as k-means) of every embedding ``[..., D]`` -> ``[...]``."""
+    c = torch.as_tensor(centroids, dtype=embedding.dtype, device=embedding.device)
+    # |v - c|^2 = |v|^2 - 2 v.c + |c|^2; |v|^2 is the same for every centroid
+    return (c.square().sum(-1) - 2.0 * embedding @ c.T).argmin(-1)
+
+
+def kmeans_labels(embedding: Tensor, magnitude: Tensor, k: int, seed: int | tuple[int, ...] = 0,
+                  floor_db: float = FLOOR_DB, max_fit_bins: int = MAX_FIT_BINS, n_init: int = N_INIT) -> Tensor:
     """Cluster index ``[T, F]`` (int64, in ``0..k-1``) of every bin of one excerpt.
 
     Args:
@@ -54,22 +88,10 @@ def kmeans_labels(embedding: Tensor, magnitude: Tensor, k: int, seed: int | tupl
         k: number of clusters (the downstream set's source count).
         seed: seeds the subset and k-means++ (the same excerpt and seed give the same labels).
     """
-    from sklearn.cluster import KMeans
-
-    t, f, d = embedding.shape
-    v = embedding.detach().reshape(-1, d).double().cpu().numpy()
-    w = magnitude.detach().reshape(-1).double().cpu().numpy()
-    peak = float(w.max()) if w.size else 0.0
-    if peak <= 0.0:  # a silent excerpt: every bin in one cluster
-        return torch.zeros(t, f, dtype=torch.long)
-    keep = np.flatnonzero(w >= peak * 10.0 ** (-floor_db / 20.0))
-    rng = np.random.default_rng(seed)
-    if keep.size > max_fit_bins:
-        keep = np.sort(rng.choice(keep, max_fit_bins, replace=False))
-    k_fit = min(k, int(keep.size))
-    km = KMeans(n_clusters=k_fit, n_init=n_init, random_state=int(rng.integers(2**31 - 1)))
-    km.fit(v[keep], sample_weight=w[keep])
-    return torch.from_numpy(km.predict(v).astype(np.int64)).reshape(t, f)
+    v, w = loud_bins(embedding, magnitude, floor_db)
+    if not len(v):  # a silent excerpt: every bin in one cluster
+        return torch.zeros(magnitude.shape, dtype=torch.long)
+    return assign(embedding.detach().double().cpu(), fit_centroids(v, w, k, seed, max_fit_bins, n_init))
 
 
 def match_to_references(est: Tensor, ref: Tensor, silence_db: float | None = None) -> Tensor:
@@ -102,8 +124,14 @@ def match_to_references(est: Tensor, ref: Tensor, silence_db: float | None = Non
     return out
 
 
+def _binary_masks(labels: Tensor, k: int) -> Tensor:
+    """One-hot masks ``[B, K, T, F]`` of cluster labels ``[B, T, F]``."""
+    return torch.nn.functional.one_hot(labels, k).permute(0, 3, 1, 2).float()
+
+
 class ClusterSeparator:
-    """``mix [B, N] -> clusters [B, K, N]``: binary k-means masks of a model's DC embeddings.
+    """``mix [B, N] -> clusters [B, K, N]``: binary k-means masks of a model's DC embeddings, k-means
+    fitted on each excerpt on its own.
 
     The K outputs are unlabelled; score them through ``match_to_references``. Excerpt ``i`` of a
     call is clustered with seed ``(seed, call, i)``, so a run is reproducible.
@@ -120,10 +148,50 @@ class ClusterSeparator:
         spec = self.stft(mix.to(dev, torch.float32))  # [B, T, F] complex
         mag = spec.abs()
         emb = self.net.embed(self.net.features(mag))  # [B, T, F, D]
-        masks = torch.zeros(mag.shape[0], self.k, *mag.shape[1:], device=dev)
-        for i in range(mag.shape[0]):
-            labels = kmeans_labels(emb[i], mag[i], self.k, seed=(self.seed, self._calls, i),
-                                   floor_db=self.floor_db, max_fit_bins=self.max_fit_bins).to(dev)
-            masks[i].scatter_(0, labels[None], 1.0)
+        labels = torch.stack([kmeans_labels(emb[i], mag[i], self.k, seed=(self.seed, self._calls, i),
+                                            floor_db=self.floor_db, max_fit_bins=self.max_fit_bins)
+                              for i in range(mag.shape[0])]).to(dev)
         self._calls += 1
-        return self.stft.inverse(masks * spec.unsqueeze(1), mix.shape[-1])
+        return self.stft.inverse(_binary_masks(labels, self.k) * spec.unsqueeze(1), mix.shape[-1])
+
+
+class CentroidSeparator:
+    """``mix [B, N] -> clusters [B, K, N]`` with fixed centroids ``[K, D]`` (fitted once for a whole
+    recording by ``fit_centroids``), so that cluster k is the same group in every chunk of it."""
+
+    def __init__(self, net: ChimeraNet, stft: STFT, centroids: np.ndarray):
+        self.net, self.stft, self.k = net.eval(), stft, int(len(centroids))
+        self.centroids = torch.as_tensor(centroids, dtype=torch.float32)
+
+    @torch.inference_mode()
+    def __call__(self, mix: Tensor) -> Tensor:
+        dev = next(self.net.parameters()).device
+        spec = self.stft(mix.to(dev, torch.float32))
+        emb = self.net.embed(self.net.features(spec.abs()))
+        labels = assign(emb, self.centroids.to(dev))
+        return self.stft.inverse(_binary_masks(labels, self.k) * spec.unsqueeze(1), mix.shape[-1])
+
+    @classmethod
+    @torch.inference_mode()
+    def for_recording(cls, net: ChimeraNet, stft: STFT, chunks, k: int, seed: int = 0,
+                      floor_db: float = FLOOR_DB, max_fit_bins: int = MAX_FIT_BINS,
+                      per_chunk: int = 4000) -> "CentroidSeparator":
+        """Fit the centroids on a whole recording, given as an iterable of 16 kHz mono chunks ``[B, n]``
+        (every channel of it: one set of clusters serves all channels). Each chunk contributes at most
+        ``per_chunk`` of its loud bins (a seeded subset), so memory stays bounded for long files."""
+        dev = next(net.parameters()).device
+        rng = np.random.default_rng([seed, 1])
+        vs, ws = [], []
+        for x in chunks:
+            spec = stft(torch.as_tensor(x).to(dev, torch.float32))
+            mag = spec.abs()
+            v, w = loud_bins(net.eval().embed(net.features(mag)), mag, floor_db)
+            if len(v) > per_chunk:
+                pick = rng.choice(len(v), per_chunk, replace=False)
+                v, w = v[pick], w[pick]
+            vs.append(v)
+            ws.append(w)
+        v = np.concatenate(vs) if vs else np.zeros((0, 1))
+        if not len(v):
+            raise ValueError("the recording is silent: there is nothing to cluster")
+        return cls(net, stft, fit_centroids(v, np.concatenate(ws), k, seed, max_fit_bins))

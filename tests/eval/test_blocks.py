@@ -121,3 +121,17 @@ def test_without_origins_nothing_is_claimed():
     ind = independent_paired(x, y, None)
     assert ind.unit_kind is None and ind.n_independent == 0 and ind.p_nonoverlap is None
     assert not ind.significant and "cannot block" in ind.note
+
+
+def test_median_interval_matches_a_naive_cluster_bootstrap():
+    rng = np.random.default_rng(4)
+    sizes = [3, 5, 2, 7, 4, 6, 3, 5, 4, 1]  # unequal units: the pooled median weights them
+    unit = pd.Series(np.repeat(np.arange(len(sizes)), sizes))
+    d = pd.Series(rng.normal(0.5, 1.0, len(unit)))
+    lo, hi = block_bootstrap(d, unit, "median", n_resamples=4000, seed=2)
+    groups = [d[unit == k].to_numpy() for k in range(len(sizes))]
+    ref_rng = np.random.default_rng(8)
+    meds = [np.median(np.concatenate([groups[k] for k in ref_rng.integers(0, len(sizes), len(sizes))]))
+            for _ in range(4000)]
+    rlo, rhi = np.percentile(meds, [2.5, 97.5])
+    assert lo == pytest.approx(rlo, abs=0.12) and hi == pytest.approx(rhi, abs=0.12)

@@ -129,24 +129,41 @@ def block_bootstrap(diff: pd.Series, unit: pd.Series, statistic: str = "median",
     u = unit.reindex(diff.index)
     if u.isna().any():
         raise ValueError(f"{int(u.isna().sum())} excerpt(s) have no unit: the origins do not cover the scores")
-    groups = [g.to_numpy(np.float64) for _, g in diff.groupby(u.to_numpy())]
-    if len(groups) < 2:
+    codes, _ = pd.factorize(u.to_numpy())
+    n_units = int(codes.max()) + 1 if len(codes) else 0
+    if n_units < 2:
         return None
-    sums = np.array([g.sum() for g in groups])
-    counts = np.array([g.size for g in groups], dtype=np.float64)
+    values = diff.to_numpy(np.float64)
+    order = np.argsort(values, kind="stable")
+    v_sorted, u_sorted = values[order], codes[order]
+    sums = np.bincount(codes, weights=values, minlength=n_units)
+    counts = np.bincount(codes, minlength=n_units).astype(np.float64)
+
+    def draws(idx: np.ndarray) -> np.ndarray:
+        """[B, n_units] unit indices -> [B, n_units] how often each unit was drawn."""
+        flat = idx.reshape(-1, idx.shape[-1]).astype(np.int64)
+        rows = np.repeat(np.arange(flat.shape[0]), flat.shape[1])
+        c = np.zeros((flat.shape[0], n_units))
+        np.add.at(c, (rows, flat.ravel()), 1.0)
+        return c
+
     if statistic == "mean":
         def stat(idx, axis=-1):
-            idx = idx.astype(np.int64)
-            return sums[idx].sum(axis=axis) / counts[idx].sum(axis=axis)
+            c = draws(np.asarray(idx))
+            return ((c @ sums) / (c @ counts)).reshape(np.shape(idx)[:-1])
     elif statistic == "median":
         def stat(idx, axis=-1):
-            idx = np.asarray(idx, dtype=np.int64)
-            flat = idx.reshape(-1, idx.shape[-1])
-            out = np.array([np.median(np.concatenate([groups[i] for i in row])) for row in flat])
-            return out.reshape(idx.shape[:-1])
+            # the pooled median of the drawn units = a weighted median of every excerpt, weighted
+            # by how often its unit was drawn (no per-resample concatenation)
+            w = draws(np.asarray(idx))[:, u_sorted]  # [B, E] in sorted-value order
+            cum = np.cumsum(w, axis=1)
+            n = cum[:, -1:]
+            lo = np.argmax(cum >= np.floor((n + 1) / 2), axis=1)
+            hi = np.argmax(cum >= np.floor(n / 2) + 1, axis=1)
+            return ((v_sorted[lo] + v_sorted[hi]) / 2).reshape(np.shape(idx)[:-1])
     else:
         raise ValueError(f"statistic must be 'median' or 'mean', not {statistic!r}")
-    res = stats.bootstrap((np.arange(len(groups)),), stat, vectorized=True, n_resamples=n_resamples,
+    res = stats.bootstrap((np.arange(n_units),), stat, vectorized=True, n_resamples=n_resamples, batch=500,
                           confidence_level=confidence, method="percentile", random_state=np.random.default_rng(seed))
     lo, hi = res.confidence_interval
     return float(lo), float(hi)

@@ -179,7 +179,7 @@ def figure3(path: Path, downstreams: Sequence[str], curves: dict, markers: dict 
         for lab, steps, vals, style in lines:
             ax.plot(steps, vals, label=lab, **style)
         for lab, step, val, style in markers.get(d, []):
-            ax.plot([step], [val], label=lab, linestyle="none", **style)
+            ax.plot([step], [val], label=lab, linestyle="none", clip_on=False, zorder=5, **style)
         if not lines and not markers.get(d):
             ax.text(0.5, 0.5, "absent: no curve.csv in this study's runs", transform=ax.transAxes,
                     ha="center", color="0.5")

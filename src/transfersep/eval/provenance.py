@@ -89,6 +89,7 @@ def _data_source(run: Run) -> DataSource:
 def study_info(study_dir: Path, runs: dict[Key, Run]) -> StudyInfo:
     info = StudyInfo(Path(study_dir))
     shared: Counter = Counter()
+    order: dict[str, None] = {}  # first-seen order of the overrides, as the user wrote them
     with_hydra = 0
     studies, experiments = set(), set()
     for run in runs.values():
@@ -98,7 +99,9 @@ def study_info(study_dir: Path, runs: dict[Key, Run]) -> StudyInfo:
         overrides = _yaml(run.dir / ".hydra" / "overrides.yaml")
         if isinstance(overrides, list):
             with_hydra += 1
-            shared.update(dict.fromkeys(str(o) for o in overrides if _carried(str(o))))
+            mine = [str(o) for o in overrides if _carried(str(o))]
+            shared.update(set(mine))
+            order.update(dict.fromkeys(mine))
         hy = _yaml(run.dir / ".hydra" / "hydra.yaml")
         choice = (((hy or {}).get("hydra") or {}).get("runtime") or {}).get("choices", {}).get("experiment") \
             if isinstance(hy, dict) else None
@@ -110,7 +113,7 @@ def study_info(study_dir: Path, runs: dict[Key, Run]) -> StudyInfo:
             info.data[d] = src
     info.studies, info.experiments = sorted(studies), sorted(experiments)
     if with_hydra:
-        info.options = [o for o, n in shared.items() if n == with_hydra]
+        info.options = [o for o in order if shared[o] == with_hydra]
     else:  # no Hydra record: what result.json says
         seeds = {(r.result.get("extra") or {}).get("seed") for r in runs.values()} - {None}
         info.options = [f"study={s}" for s in info.studies[:1]] + [f"seed={s}" for s in sorted(seeds)[:1]

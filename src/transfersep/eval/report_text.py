@@ -70,6 +70,12 @@ def tests_markdown(tests: pd.DataFrame, family: str) -> str:
     df = tests[tests.family.str.startswith(family)]
     if df.empty:
         return "No comparison of this kind in the study's grid.\n"
+    waiting = df.note.map(_absent)
+    tail = (f"\n{int(waiting.sum())} more comparison(s) of this kind wait for a missing run (listed once, under "
+            "Missing grid points).\n" if waiting.any() else "")
+    df = df[~waiting]
+    if df.empty:
+        return tail.lstrip("\n")
     out = ["| downstream | x | y | x (dB) | y (dB) | x − y (dB) | paper: W+ | p | n | significant | "
            "independent: median diff [95 % CI] | mean diff [95 % CI] | units | p (non-overlapping) | n | "
            "significant | note |",
@@ -84,13 +90,16 @@ def tests_markdown(tests: pd.DataFrame, family: str) -> str:
         if r.paper_only:
             note = "⚠ significant only under the paper's test" + (f"; {note}" if note else "")
         units = f"{_int(r.n_independent)} {r.units}s" if isinstance(r.units, str) else "—"
-        indep_sig = ("**yes**" if r.significant_independent else "no") if isinstance(r.units, str) else "—"
-        out.append(head + f"{_num(r.statistic, '{:.1f}')} | {_p(r.p)} | {_int(r.n)} | "
-                   f"{'**yes**' if r.significant else 'no'} | "
-                   f"{_ci(r.median_diff_db, r.median_ci_low, r.median_ci_high)} | "
+        indep_sig = "**yes**" if r.significant_independent else "no"
+        paper = (f"{_num(r.statistic, '{:.1f}')} | {_p(r.p)} | {_int(r.n)} | "
+                 f"{'**yes**' if r.significant else 'no'} | ")
+        if not isinstance(r.units, str):  # cannot block: the paper's column only
+            out.append(head + paper + "— | — | — | — | — | — | " + note + " |")
+            continue
+        out.append(head + paper + f"{_ci(r.median_diff_db, r.median_ci_low, r.median_ci_high)} | "
                    f"{_ci(r.diff_db, r.mean_ci_low, r.mean_ci_high)} | {units} | {_p(r.p_nonoverlap)} | "
                    f"{_int(r.n_nonoverlap)} | {indep_sig} | {note} |")
-    return "\n".join(out) + "\n"
+    return "\n".join(out) + "\n" + tail
 
 
 def missing_markdown(missing: list[Key], options: list[str]) -> list[str]:
@@ -113,13 +122,16 @@ def missing_markdown(missing: list[Key], options: list[str]) -> list[str]:
         cmd = shlex.join(["python", "train.py", *m, *options, f"pretrain={p}", f"augment={a}",
                           "finetune=" + ",".join(fs), "downstream=" + ",".join(ds)])
         lines.append(f"- fine-tune {p}-{a} × {', '.join(fs)} × {', '.join(ds)}: `{cmd}`")
-    zs: dict[tuple, list[str]] = {}
+    zs: dict[tuple, list[str]] = {}  # downstream sets -> pretrainings lacking their probe there
+    per_pair: dict[tuple, list[str]] = {}
     for k in missing:
         if k[0] == "zeroshot":
-            zs.setdefault((k[1], k[2]), []).append(k[3])
-    for (p, a), ds in zs.items():
-        lines.append(f"- {ZEROSHOT_LABEL} of pretrain/{p}-{a} × {', '.join(ds)} (the study's zero-shot probe "
-                     "step; it needs that pretraining run)")
+            per_pair.setdefault((k[1], k[2]), []).append(k[3])
+    for (p, a), ds in per_pair.items():
+        zs.setdefault(tuple(ds), []).append(f"{p}-{a}")
+    for ds, pas in zs.items():
+        lines.append(f"- {ZEROSHOT_LABEL} × {', '.join(ds)} of pretraining {', '.join(pas)} (the study's "
+                     "zero-shot probe step produces them from those pretraining runs)")
     return lines
 
 

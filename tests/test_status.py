@@ -100,3 +100,18 @@ def test_cli_exit_codes_filter_and_narrowing(tmp_path: Path, capsys) -> None:
     assert [(r["subdir"], r["state"], r["grid_point"]["stage"]) for r in rows] == [("baseline/remixpacks", "missing", "baseline")]
     assert main([str(tmp_path / "nope")]) == 2
     assert main([str(tmp_path), "--only", "done"]) == 2
+
+
+def test_a_folder_of_several_studies_is_listed_and_refused(tmp_path: Path, capsys) -> None:
+    runs = tmp_path / "runs"
+    make_run(runs / "paper", "baseline/bach10", "finished", final=True)
+    make_run(runs / "demo", "pretrain/slakh-none", "finished", final=True)
+    assert main([str(runs), "--sweeps", "baseline"]) == 2
+    cap = capsys.readouterr()
+    assert cap.out == "" and len(cap.err.strip().splitlines()) == 1
+    assert "2 studies (demo, paper)" in cap.err and str(runs / "demo") in cap.err
+    # one study below the folder: that study, not the folder's (empty) grid
+    other = tmp_path / "one"
+    make_run(other / "paper", "baseline/bach10", "finished", final=True)
+    assert main([str(other), "--sweeps", "baseline", "downstream=bach10"]) == 0
+    assert capsys.readouterr().out.startswith(f"{other / 'paper'}: 1 runs - 1 finished")

@@ -41,7 +41,8 @@ def _fmt(v: float, fmt: str) -> str:
 def _bars(ax, centers, values, sigs, colors, width, labels, span, fmt="{:.2f}", errors=None,
           hatch=None) -> None:
     """Bars with their value beyond the end, a large '*' beyond that for significant ones and
-    'absent' for gaps. ``span`` is the y range in dB that sets the label offsets; ``errors[i]``
+    'absent' for gaps (``sigs[i]`` = "paper" draws '*†'). ``span`` is the y range in dB that sets the
+    label offsets; ``errors[i]``
     = (low, high) in dB draws an error bar."""
     errors = errors or [None] * len(values)
     for x, v, s, c, lab, err in zip(centers, values, sigs, colors, labels, errors):
@@ -58,8 +59,9 @@ def _bars(ax, centers, values, sigs, colors, width, labels, span, fmt="{:.2f}", 
         sign = 1 if v >= 0 else -1
         va = "bottom" if sign > 0 else "top"
         ax.text(x, top + sign * 0.015 * span, _fmt(v, fmt), ha="center", va=va, fontsize=7)
-        if s:
-            ax.text(x, top + sign * 0.07 * span, "*", ha="center", va=va, fontsize=15, fontweight="bold")
+        if s:  # "paper": significant only when overlapping excerpts count as independent
+            ax.text(x, top + sign * 0.07 * span, "*†" if s == "paper" else "*", ha="center", va=va, fontsize=15,
+                    fontweight="bold")
 
 
 def _pad_ylim(ax, values) -> float:
@@ -111,7 +113,8 @@ def figure1(path: Path, downstreams: Sequence[str], conditions: Sequence[str], l
     ax.set_xticks(range(len(downstreams)), [labels.get(d, d) for d in downstreams])
     ax.set_ylabel("SI-SDR (dB), mean over test excerpts")
     ax.set_title("Whole-models, no augmentation: pretraining corpus vs. no pretraining\n"
-                 f"* = significant improvement over no pretraining (one-sided Wilcoxon, p < {alpha:g}); "
+                 f"* = significant improvement over no pretraining (one-sided Wilcoxon, p < {alpha:g}), "
+                 "† = only with overlapping excerpts counted as independent; "
                  "error bars: 95 % block-bootstrap interval of the mean", fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     _dedupe_legend(ax, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="Pretraining")
@@ -148,7 +151,8 @@ def figure2(path: Path, downstreams: Sequence[str], corpora: Sequence[str], augm
     axes[0].set_ylabel("SI-SDR gain over no augmentation (dB)")
     _dedupe_legend(axes[-1], fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="Augmentation")
     fig.suptitle("Whole-models: effect of augmentation during pretraining\n"
-                 f"* = significant improvement (one-sided Wilcoxon, p < {alpha:g})", fontsize=9)
+                 f"* = significant improvement (one-sided Wilcoxon, p < {alpha:g}), "
+                 "† = only with overlapping excerpts counted as independent", fontsize=9)
     return _save(fig, path)
 
 

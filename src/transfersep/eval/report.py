@@ -55,6 +55,13 @@ def mean_interval(run: Run | None) -> tuple[float, float] | None:
     return block_bootstrap(v, units(run.origins[run.origins.excerpt.isin(v.index)]).unit, "mean")
 
 
+def _sig(row: dict | None) -> bool | str:
+    """True, False, or "paper" (significant only under the paper's test) for a bar's star."""
+    if not row or not row["significant"]:
+        return False
+    return "paper" if row["paper_only"] else True
+
+
 def draw_figures(out: Path, runs: dict[Key, Run], downs: list[str], pairs: list[tuple[str, str]],
                  rows: list[dict], alpha: float) -> dict:
     paths = {}
@@ -70,7 +77,7 @@ def draw_figures(out: Path, runs: dict[Key, Run], downs: list[str], pairs: list[
             r = runs.get(("finetune", c, "none", "whole", d))
             row = find(rows, "H1", d, key_name(("finetune", c, "none", "whole", d)))
             vals[(d, c)], errs[(d, c)] = (r.mean if r else None), mean_interval(r)
-            sig[(d, c)] = bool(row and row["significant"])
+            sig[(d, c)] = _sig(row)
         for c in zs:
             r = runs.get(("zeroshot", c, "none", d))
             vals[(d, f"zs:{c}")], errs[(d, f"zs:{c}")] = (r.mean if r else None), mean_interval(r)
@@ -83,7 +90,7 @@ def draw_figures(out: Path, runs: dict[Key, Run], downs: list[str], pairs: list[
         for c in aug_corpora:
             for a in augs:
                 r = find(rows, "H2", d, key_name(("finetune", c, a, "whole", d)))
-                diffs[(d, c, a)], sig2[(d, c, a)] = (r["diff_db"], r["significant"]) if r else (None, False)
+                diffs[(d, c, a)], sig2[(d, c, a)] = (r["diff_db"], _sig(r)) if r else (None, False)
     paths["fig2"] = figures.figure2(out / "fig2_augmentation.png", downs, aug_corpora, augs,
                                     {**LABELS, **AUG_LABELS}, diffs, sig2, alpha)
 
@@ -217,12 +224,13 @@ def _table2_png(path: Path, t2: pd.DataFrame, downs: list[str], alpha: float) ->
             r = t2[(t2.augment == a) & (t2.pretrain == c) & (t2.downstream == d)].iloc[0]
             v = r["mask_minus_whole_db"]
             if v is not None and not (isinstance(v, float) and math.isnan(v)):
-                cells[i, j] = f"{v:+.2f}"
+                cells[i, j] = f"{v:+.2f}" + (" †" if r["paper_only"] else "")
                 bold[i, j] = bool(r["significant_increase"])
     return figures.table_image(
         path, "Table 2: SI-SDR of mask-model minus whole-model (dB)",
         [f"{AUG_LABELS.get(a, a)} / {label(c)}" for a, c in rows], [label(d) for d in downs], cells, bold,
-        f"bold, shaded = significant increase (one-sided Wilcoxon, p < {alpha:g}); absent = no evaluated run")
+        f"bold, shaded = significant increase (one-sided Wilcoxon, p < {alpha:g}); † = only with overlapping "
+        "excerpts counted as independent; absent = no evaluated run")
 
 
 def log_wandb(paths: dict, out: Path, project: str, entity: str | None, alpha: float) -> str:

@@ -10,6 +10,10 @@ either model (every reference silent) are dropped from the pairs.
 better). Its default ``zero_method="wilcox"`` discards zero differences; with ``method="auto"`` the
 p-value is exact for n <= 50 without ties/zeros and from the normal approximation otherwise. No
 multiple-comparison correction is applied (as in the paper); the threshold is a parameter.
+
+``independent_paired`` says the same comparison with only independent observations counted: the
+median and mean difference with block-bootstrap intervals over whole test tracks or time blocks,
+their number, and the same Wilcoxon on non-overlapping excerpts (``transfersep.eval.blocks``).
 """
 
 from __future__ import annotations

@@ -174,3 +174,12 @@ def test_several_studies_are_listed_and_refused(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "2 studies (demo, paper)" in err and str(root / "demo") in err
     assert not out.exists()
     assert main([str(root / "paper"), "--out", str(out)]) == 0  # one study: fine
+
+
+def test_a_study_inside_a_study_is_not_mixed_in(tmp_path):
+    root = tmp_path / "runs"
+    write_run(root, ("baseline", "bach10"), study="paper")
+    write_run(root / "paper", ("baseline", "dagstuhl"), study="ablation")  # runs/paper/ablation/...
+    paths = write_report(root / "paper", tmp_path / "out")
+    summ = pd.read_csv(tmp_path / "out" / "summary.csv")
+    assert list(summ.run) == ["baseline/bach10"] and paths["problems"] == []

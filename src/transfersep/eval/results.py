@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from transfersep.eval.blocks import origins_of
-from transfersep.eval.studies import resolve_study
+from transfersep.eval.studies import resolve_study, run_results
 from transfersep.eval.stats import excerpt_scores, read_scores
 
 CORPORA = ("musdb", "slakh", "both")
@@ -158,7 +158,7 @@ def scan(root: str | Path) -> tuple[dict[Key, Run], list[str]]:
     root = resolve_study(root)
     runs: dict[Key, Run] = {}
     problems: list[str] = []
-    for path in sorted(root.rglob("result.json")):
+    for path in run_results(root):
         try:
             run = load_run(path, root)
         except ValueError as err:

@@ -26,16 +26,30 @@ def studies_below(root: str | Path) -> list[Path]:
     found: set[Path] = set()
     for name in RUN_FILES:
         for f in root.rglob(name):
-            if f.parent.parent.name in STAGES:
-                found.add(f.parent.parent.parent)
+            study = f.parent.parent.parent
+            if f.parent.parent.name in STAGES and (study == root or root in study.parents):
+                found.add(study)
     return sorted(found)
+
+
+def is_study(folder: str | Path) -> bool:
+    return any((Path(folder) / s).is_dir() for s in STAGES)
+
+
+def run_results(study_dir: str | Path) -> list[Path]:
+    """The ``result.json`` of every run of a study (``<stage>/<run>/result.json``); a folder
+    without that layout is searched recursively (hand-made layouts)."""
+    study_dir = Path(study_dir)
+    if is_study(study_dir):
+        return sorted(p for s in STAGES for p in study_dir.glob(f"{s}/*/result.json"))
+    return sorted(study_dir.rglob("result.json"))
 
 
 def resolve_study(root: str | Path) -> Path:
     """The study folder to read for ``root``: ``root`` itself when it is one (or holds no run yet),
     the one study below it, or ``SeveralStudies`` naming each."""
     root = Path(root)
-    if any((root / s).is_dir() for s in STAGES):
+    if is_study(root):
         return root
     studies = studies_below(root)
     if not studies:

@@ -229,11 +229,24 @@ def evaluate(
     Returns:
         the result.json dict.
     """
-    out_dir = Path(out_dir)
-    source_names = list(source_names)
     indices = list(range(len(dataset)))
     scores, silent, sha = score_excerpts(separate, dataset, len(source_names), indices, batch_size,
                                          device, silence_db, fingerprint=True)
+    return write_evaluation(out_dir, dataset, source_names, scores, silent, sha, grid_point, extra, silence_db)
+
+
+def write_evaluation(out_dir: Path, dataset: Dataset, source_names: Sequence[str], scores: np.ndarray,
+                     silent: np.ndarray, test_set_sha1: str | None, grid_point: dict, extra: dict | None = None,
+                     silence_db: float = SILENCE_DB) -> dict:
+    """Write ``scores.csv`` (with each excerpt's origins) then ``result.json`` for scores already
+    computed on every item of ``dataset`` (``score_excerpts``: ``scores`` [E, C] dB, ``silent``
+    [E, C] bool) — the writer of every evaluated model, whatever produced its estimates."""
+    out_dir = Path(out_dir)
+    source_names = list(source_names)
+    indices = list(range(len(dataset)))
+    if scores.shape != (len(indices), len(source_names)) or silent.shape != scores.shape:
+        raise ValueError(f"scores {scores.shape} / silent {silent.shape} do not match {len(indices)} excerpts x "
+                         f"{len(source_names)} sources")
     nonsilent = scores[~silent]
     if not np.isfinite(nonsilent).all():
         raise FloatingPointError("SI-SDR is not finite for a non-silent reference; refusing to write "
@@ -245,7 +258,7 @@ def evaluate(
         "n_excerpts": len(indices),
         **summarize_scores(source_names, scores, silent),
         "silence_db": float(silence_db),
-        "test_set_sha1": sha,
+        "test_set_sha1": test_set_sha1,
         "test_data": data_record(dataset),
         "extra": dict(extra or {}),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -68,7 +68,7 @@ def draw_figures(out: Path, runs: dict[Key, Run], downs: list[str], pairs: list[
     corpora = [c for c in dict.fromkeys(c for c, _ in pairs) if (c, "none") in pairs]
     zs = [c for c in corpora if any(k[0] == "zeroshot" and k[1] == c for k in runs)]
     conds = ["none", *corpora, *(f"zs:{c}" for c in zs)]
-    labels = {**LABELS, **{f"zs:{c}": f"{label(c)}, {ZEROSHOT_LABEL}" for c in zs}}
+    labels = {**{c: label(c) for c in ("none", *corpora)}, **{f"zs:{c}": f"{label(c)}, {ZEROSHOT_LABEL}" for c in zs}}
     vals, sig, errs = {}, {}, {}
     for d in downs:
         b = runs.get(("baseline", d))
@@ -92,7 +92,8 @@ def draw_figures(out: Path, runs: dict[Key, Run], downs: list[str], pairs: list[
                 r = find(rows, "H2", d, key_name(("finetune", c, a, "whole", d)))
                 diffs[(d, c, a)], sig2[(d, c, a)] = (r["diff_db"], _sig(r)) if r else (None, False)
     paths["fig2"] = figures.figure2(out / "fig2_augmentation.png", downs, aug_corpora, augs,
-                                    {**LABELS, **AUG_LABELS}, diffs, sig2, alpha)
+                                    {**LABELS, **AUG_LABELS, **{a: a for a in augs if a not in AUG_LABELS}},
+                                    diffs, sig2, alpha)
 
     curves: dict[str, list] = {}
     markers: dict[str, list] = {}

@@ -85,21 +85,6 @@ def describe_key(key: Key) -> str:
     return f"{p}, {a}, {how} → {d}"
 
 
-def grid_overrides(key: Key) -> list[str]:
-    """The train.py grid overrides of a fine-tune or baseline key."""
-    if key[0] == "baseline":
-        return ["pretrain=none", f"downstream={key[1]}"]
-    _, p, a, f, d = key
-    return [f"pretrain={p}", f"augment={a}", f"finetune={f}", f"downstream={d}"]
-
-
-def train_command(key: Key, options: list[str] | tuple = ()) -> str:
-    """The command that produces a missing fine-tune or baseline with the study's ``options``."""
-    import shlex
-
-    return shlex.join(["python", "train.py", *options, *grid_overrides(key)])
-
-
 @dataclass
 class Run:
     dir: Path

@@ -183,3 +183,18 @@ def test_a_study_inside_a_study_is_not_mixed_in(tmp_path):
     paths = write_report(root / "paper", tmp_path / "out")
     summ = pd.read_csv(tmp_path / "out" / "summary.csv")
     assert list(summ.run) == ["baseline/bach10"] and paths["problems"] == []
+
+
+def test_header_names_generated_and_real_test_data(tmp_path):
+    root = tmp_path / "runs"
+    for d, td in (("bach10", {"generated": True, "files_root": None, "tracks": None}),
+                  ("dagstuhl", {"generated": False, "files_root": "/data/DCS/audio_wav_22050_mono", "tracks": 3})):
+        run = write_run(root, ("baseline", d), study="paper")
+        res = json.loads((run / "result.json").read_text())
+        res["test_data"] = td
+        (run / "result.json").write_text(json.dumps(res))
+    write_report(root, tmp_path / "out")
+    head = (tmp_path / "out" / "report.md").read_text().split("## ")[0]
+    assert "**Test data of bach10**: generated tones and noise (`data.generated=true`), not music" in head
+    assert "**Test data of dagstuhl**: the real dataset (test files under `/data/DCS/audio_wav_22050_mono`)" in head
+    assert "**These are not results on the real datasets**" in head  # one set was generated

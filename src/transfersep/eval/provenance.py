@@ -129,10 +129,12 @@ def header_lines(info: StudyInfo) -> list[str]:
     if info.options:
         lines.append("**Options shared by every run**: " + " ".join(f"`{o}`" for o in info.options))
     for d, src in info.data.items():
-        where = f" at `{src.where}`" if src.where else ""
+        where = ""
+        if src.where:
+            where = f" at `{src.where}`" if src.kind == "demo corpus" else f" (test files under `{src.where}`)"
         what = {"generated": "generated tones and noise (`data.generated=true`), not music",
                 "demo corpus": "the demo corpus (scores rendered with FluidSynth into the dataset's layout)",
-                "real dataset": "real dataset files", "unknown": "not recorded"}[src.kind]
+                "real dataset": "the real dataset", "unknown": "not recorded"}[src.kind]
         lines.append(f"**Test data of {d}**: {what}{where}")
     kinds = {s.kind for s in info.data.values()}
     if kinds & {"generated", "demo corpus"}:

@@ -11,7 +11,7 @@ The grid a study is expected to have is, by default, what it launched (``expecte
 (pretrain, augment) pairs of its pretraining, fine-tune and zero-shot runs, crossed with the
 fine-tune modes it used and its downstream sets, one baseline per downstream set, and one zero-shot
 probe per pair and downstream set when the study has any zero-shot run (older studies have none).
-``full=True`` expects the paper's whole grid instead.
+``study_grid(..., full=True)`` (the report's ``--full-grid``) expects the paper's whole grid instead.
 """
 
 from __future__ import annotations

@@ -116,3 +116,18 @@ def test_a_zero_shot_probe_is_finished_by_its_result(tmp_path: Path, fake_squeue
     assert gone.state == "stale" and "result.json is gone" in gone.detail
     assert rows["zeroshot/slakh-none-remixpacks"].state == "missing"
     assert len([r for r in rows.values() if r.in_grid]) == 3
+
+
+def test_a_folder_of_several_studies_is_listed_and_refused(tmp_path: Path, capsys) -> None:
+    runs = tmp_path / "runs"
+    make_run(runs / "paper", "baseline/bach10", "finished", final=True)
+    make_run(runs / "demo", "pretrain/slakh-none", "finished", final=True)
+    assert main([str(runs), "--sweeps", "baseline"]) == 2
+    cap = capsys.readouterr()
+    assert cap.out == "" and len(cap.err.strip().splitlines()) == 1
+    assert "2 studies (demo, paper)" in cap.err and str(runs / "demo") in cap.err
+    # one study below the folder: that study, not the folder's (empty) grid
+    other = tmp_path / "one"
+    make_run(other / "paper", "baseline/bach10", "finished", final=True)
+    assert main([str(other), "--sweeps", "baseline", "downstream=bach10"]) == 0
+    assert capsys.readouterr().out.startswith(f"{other / 'paper'}: 1 runs - 1 finished")

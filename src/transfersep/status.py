@@ -19,6 +19,8 @@ States (from each run directory's ``status.json``):
 
 A relaunch (``python train.py -m +sweeps=...`` or ``python -m transfersep.study``) reruns every
 state except finished. Runs found in the study directory outside the grid are listed too.
+Given a folder that holds one study (the runs folder), that study is shown; a folder holding
+several studies lists them and exits 2.
 Exit status: 0 when every listed grid point is finished, 1 otherwise (2 on bad arguments).
 """
 
@@ -33,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from transfersep.eval.studies import SeveralStudies, resolve_study
 from transfersep.grid import SWEEPS, GridPoint, grid_points
 from transfersep.jobs import pid_alive, slurm_states
 from transfersep.plan import LAST_CKPT, done_file
@@ -158,6 +161,11 @@ def configure_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def run_from_args(args: argparse.Namespace) -> int:
     if not args.study_dir.is_dir():
         print(f"error: {args.study_dir} is not a directory (expected <paths.runs_dir>/<study>)", file=sys.stderr)
+        return 2
+    try:  # a runs folder instead of one study: never mix the runs of several studies
+        args.study_dir = resolve_study(args.study_dir)
+    except SeveralStudies as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     only = {s for s in args.only.split(",") if s}
     if only - set(STATES):

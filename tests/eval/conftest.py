@@ -11,8 +11,8 @@ from eval_synth import make_study
 
 @pytest.fixture
 def study(tmp_path: Path):
-    def _make(drop: tuple = ()) -> Path:
-        make_study(tmp_path / "runs", drop)
+    def _make(drop: tuple = (), origins: bool = True) -> Path:
+        make_study(tmp_path / "runs", drop, origins)
         return tmp_path / "runs"
 
     return _make

@@ -47,6 +47,8 @@ def base_scores(d: str) -> np.ndarray:
 def run_offset(key: tuple) -> np.ndarray:
     if key[0] == "baseline":
         return 0.0 * ONE
+    if key[0] == "zeroshot":  # the pretrained model before fine-tuning: 5 dB below scratch
+        return -5.0 * ONE
     _, c, a, f, d = key
     off = WHOLE[c] + AUG[a]
     return off + (mask_delta(d, c, a) if f == "mask" else 0.0)
@@ -73,23 +75,42 @@ def all_keys(downs=DOWNS) -> list[tuple]:
     return keys
 
 
-def write_run(root: Path, key: tuple) -> Path:
+def origin(d: str, e: int) -> tuple[str, float, float]:
+    """(track, start_s, seconds) of excerpt e: bach10 = 6 pieces x 5 overlapping 10-s excerpts
+    (starts 0, 2, .. 8 s: one time block and one unit per piece, 6 non-overlapping excerpts);
+    dagstuhl = 30 takes, one excerpt each (30 units, all non-overlapping)."""
+    if d == "bach10":
+        return f"piece {e // 5}", 2.0 * (e % 5), 10.0
+    return f"take {e}", 0.0, 10.0
+
+
+def nonoverlapping(d: str) -> list[int]:
+    return list(range(0, E, 5)) if d == "bach10" else list(range(E))
+
+
+def write_run(root: Path, key: tuple, origins: bool = True, study: str = "study") -> Path:
     if key[0] == "baseline":
-        run = root / "study" / "baseline" / key[1]
+        run = root / study / "baseline" / key[1]
         gp = {"stage": "baseline", "pretrain": "none", "augment": "none", "finetune": "whole",
               "downstream": key[1]}
+    elif key[0] == "zeroshot":
+        _, c, a, d = key
+        run = root / study / "zeroshot" / f"{c}-{a}-{d}"
+        gp = {"stage": "zeroshot", "pretrain": c, "augment": a, "finetune": None, "downstream": d}
     else:
         _, c, a, f, d = key
-        run = root / "study" / "finetune" / f"{c}-{a}-{f}-{d}"
+        run = root / study / "finetune" / f"{c}-{a}-{f}-{d}"
         gp = {"stage": "finetune", "pretrain": c, "augment": a, "finetune": f, "downstream": d}
     run.mkdir(parents=True)
     s = run_scores(key)
     with open(run / "scores.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["excerpt", "source", "sisdr_db", "silent_reference"])
+        w.writerow(["excerpt", "source", "sisdr_db", "silent_reference"] + (["track", "start_s", "seconds"]
+                                                                           if origins else []))
         for e in range(E):
             for j, name in enumerate(SOURCES):
-                w.writerow([e, name, "nan" if np.isnan(s[e, j]) else f"{s[e, j]:.12f}", int(np.isnan(s[e, j]))])
+                w.writerow([e, name, "nan" if np.isnan(s[e, j]) else f"{s[e, j]:.12f}", int(np.isnan(s[e, j]))]
+                           + (list(origin(key[-1], e)) if origins else []))
     m = excerpt_mean(s)
     result = {"schema": 1, "grid_point": gp, "sources": SOURCES, "n_excerpts": E, "n_excluded": 1,
               "overall": {"mean": float(m.mean()), "median": float(np.median(m)),
@@ -111,10 +132,10 @@ def write_run(root: Path, key: tuple) -> Path:
     return run
 
 
-def make_study(root: Path, drop: tuple = ()) -> list[tuple]:
+def make_study(root: Path, drop: tuple = (), origins: bool = True) -> list[tuple]:
     keys = [k for k in all_keys() if k not in drop]
     for k in keys:
-        write_run(root, k)
+        write_run(root, k, origins)
     # a pretraining run has no result.json and must be ignored; add a status.json like the real one
     pre = root / "study" / "pretrain" / "musdb-none"
     pre.mkdir(parents=True)

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 from scipy import stats
 
-from eval_synth import AUGMENTS, CORPORA, DOWNS, MASK_UP, all_keys, excerpt_mean, overall_mean, run_scores
+from eval_synth import (AUGMENTS, CORPORA, DOWNS, MASK_UP, WHOLE, all_keys, excerpt_mean, nonoverlapping,
+                        overall_mean, run_scores)
 from transfersep.eval.report import main, write_report
 
 PNGS = ["fig1_pretraining.png", "fig2_augmentation.png", "fig3_curves.png", "table2_mask_minus_whole.png"]
@@ -52,6 +53,22 @@ def test_full_study(study, tmp_path):
         ref = stats.wilcoxon(x, y, alternative="greater")
         assert r.p == pytest.approx(ref.pvalue, rel=1e-6) and r.statistic == pytest.approx(ref.statistic)
         assert r.n == 30 and r.significant == (ref.pvalue < 0.001)
+        # independent columns: bach10 = 6 pieces of 5 overlapping excerpts, dagstuhl = 30 takes
+        sel = nonoverlapping(r.downstream)
+        ind = stats.wilcoxon(x[sel], y[sel], alternative="greater")
+        assert r.units == "track" and r.n_independent == (6 if r.downstream == "bach10" else 30)
+        assert r.n_nonoverlap == len(sel) and r.p_nonoverlap == pytest.approx(ind.pvalue, rel=1e-6)
+        assert r.significant_independent == (ind.pvalue < 0.001)
+        assert r.paper_only == (r.significant and not r.significant_independent)
+        assert r.mean_ci_low <= r.diff_db <= r.mean_ci_high
+        assert r.median_ci_low <= r.median_diff_db <= r.median_ci_high
+    # the paper's test finds every constant shift on bach10; 6 non-overlapping excerpts cannot (p >= 1/64)
+    bach = tests[tests.downstream == "bach10"]
+    assert bach.significant.sum() > 0 and bach.paper_only.equals(bach.significant)
+    assert not tests[tests.downstream == "dagstuhl"].paper_only.any()
+    # musdb whole over scratch = 3 dB x (1 + jitter of mean 0, range +-0.145): 30 units pin the mean
+    h1 = tests[(tests.x == "finetune/musdb-none-whole-dagstuhl")].iloc[0]
+    assert 2.8 < h1.mean_ci_low < 3.0 < h1.mean_ci_high < 3.2
     h1 = tests[tests.family.str.startswith("H1")]
     assert set(h1[h1.significant].x.str.split("/").str[1].str.split("-").str[0]) == {"musdb", "slakh"}
     h2 = tests[tests.family.str.startswith("H2")]
@@ -60,7 +77,8 @@ def test_full_study(study, tmp_path):
 
     summ = pd.read_csv(out / "summary.csv")
     assert len(summ) == len(all_keys())
-    b = summ[summ.run == "study/baseline/bach10"].iloc[0]
+    b = summ[summ.run == "baseline/bach10"].iloc[0]
+    assert b.model == "from scratch → Bach10"
     assert b.sisdr_mean == pytest.approx(overall_mean(("baseline", "bach10"))) and b.curve_points == 13
     assert set(summ.curve_points[summ.stage == "finetune"]) == {3}
 
@@ -69,6 +87,15 @@ def test_full_study(study, tmp_path):
         assert f"]({name})" in report
     assert "None: the study grid is complete." in report and "## Problems" not in report
     assert "| bach10 | finetune/slakh-none-whole-bach10 | baseline/bach10 | 4.24 | 0.24 | +4.00 |" in report
+    # side by side: the paper's p and the non-overlapping one, the flag where they disagree
+    line = next(ln for ln in report.splitlines() if ln.startswith("| bach10 | finetune/slakh-none-whole-bach10 | base"))
+    assert "| 6 tracks | 0.0156 | 6 | no | ⚠ significant only under the paper's test |" in line
+    assert f"{int(tests.paper_only.sum())} comparison(s) are significant only under the paper's test" in report
+    assert "Zero-shot" not in report and "zero-shot" not in report.split("## Runs")[1]  # a study without probes
+    # the runs table repeats no column: the directory, then the model in words
+    runs_table = report.split("## Runs")[1].split("\n## ")[0]
+    assert "| run directory | model | SI-SDR mean (dB) |" in runs_table
+    assert "| finetune/slakh-none-whole-bach10 | Slakh, no augmentation, whole → Bach10 |" in runs_table
 
 
 def key_of(name: str) -> tuple:
@@ -96,12 +123,13 @@ def test_partial_study_lists_missing_and_does_not_crash(study, tmp_path):
     assert sorted(paths["missing"]) == sorted(drop)
     report = (out / "report.md").read_text()
     missing_section = report.split("## Missing grid points")[1]
-    for cmd in ("python train.py pretrain=none downstream=dagstuhl",
-                "python train.py pretrain=slakh augment=stretch finetune=mask downstream=dagstuhl",
-                "python train.py pretrain=both augment=incoherent finetune=whole downstream=bach10"):
+    # no Hydra record in these runs: the options are what result.json says (seed 0)
+    for cmd in ("python train.py seed=0 pretrain=none downstream=dagstuhl",
+                "python train.py seed=0 pretrain=slakh augment=stretch finetune=mask downstream=dagstuhl",
+                "python train.py seed=0 pretrain=both augment=incoherent finetune=whole downstream=bach10"):
         assert cmd in missing_section
     assert missing_section.count("\n- ") == 3
-    assert "3 of 50 grid point(s)" in report and "broken" in report.split("## Problems")[1]
+    assert "3 of 50 expected grid point(s)" in report and "broken" in report.split("## Problems")[1]
 
     tests = pd.read_csv(out / "tests.csv")
     h1_dag = tests[tests.family.str.startswith("H1") & (tests.downstream == "dagstuhl")]
@@ -111,14 +139,16 @@ def test_partial_study_lists_missing_and_does_not_crash(study, tmp_path):
     t2 = pd.read_csv(out / "table2_mask_minus_whole.csv")
     gone = t2[(t2.pretrain == "slakh") & (t2.augment == "stretch") & (t2.downstream == "dagstuhl")].iloc[0]
     assert np.isnan(gone.mask_minus_whole_db) and "missing run" in gone.note
-    assert "| Time stretch | Slakh | -3.00 | — |" in (out / "table2_mask_minus_whole.md").read_text()
+    assert "| Time stretch | Slakh | -3.00 | absent |" in (out / "table2_mask_minus_whole.md").read_text()
 
 
 def test_empty_and_bad_arguments(tmp_path):
     (tmp_path / "runs").mkdir()
     paths = write_report(tmp_path / "runs", tmp_path / "out", downstream=["bach10"])
-    assert len(paths["missing"]) == 25  # 3 corpora x 4 augmentations x 2 modes + 1 baseline
+    assert paths["missing"] == [("baseline", "bach10")]  # nothing launched: only the baseline is implied
     assert all((tmp_path / "out" / n).exists() for n in PNGS + OTHER)
+    paths = write_report(tmp_path / "runs", tmp_path / "out", downstream=["bach10"], full_grid=True)
+    assert len(paths["missing"]) == 25  # 3 corpora x 4 augmentations x 2 modes + 1 baseline
     with pytest.raises(SystemExit):
         main([str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
     with pytest.raises(SystemExit):

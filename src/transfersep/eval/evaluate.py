@@ -7,13 +7,18 @@ evaluation (the report scans for it).
 
 ``scores.csv`` — one row per excerpt x source, in dataset order::
 
-    excerpt,source,sisdr_db,silent_reference
-    0,violin,4.8123...,0
-    0,clarinet,nan,1            # silent reference: excluded (see transfersep.eval.sisdr)
+    excerpt,source,sisdr_db,silent_reference,track,start_s,seconds
+    0,violin,4.8123...,0,10-NunBitten,12.3405,10.0
+    0,clarinet,nan,1,10-NunBitten,12.3405,10.0   # silent reference: excluded (transfersep.eval.sisdr)
 
   ``excerpt`` is the index of the excerpt in the test dataset (the test list is fixed by seed, so
   the same index is the same excerpt for every model on that downstream set); ``sisdr_db`` is a
-  float in dB or ``nan``; ``silent_reference`` is 0/1.
+  float in dB or ``nan``; ``silent_reference`` is 0/1. ``track``, ``start_s`` and ``seconds`` say
+  where that source's audio was read (track name, start in seconds, span in seconds of the track):
+  the same for every source of a coherent excerpt, one per source for incoherent mixing; a
+  generated excerpt is its own track ``generated-<i>``. They are empty for a dataset that cannot
+  say (no ``describe``); the report then cannot block the excerpts into independent units.
+  Readers must accept a scores.csv without these three columns (written before they existed).
 
 ``result.json`` — the summary (``RESULT_SCHEMA`` = 1)::
 
@@ -23,6 +28,8 @@ evaluation (the report scans for it).
      "per_source": {name: {"mean", "median", "std", "n", "n_excluded"}},
      "n_excluded": int,                            # silent (excerpt, source) pairs left out
      "silence_db": -60.0, "test_set_sha1": str,    # fingerprint of the test mixtures
+     "test_data": {"generated": bool, "files_root": str | None,  # what the test audio was
+                   "tracks": int | None},
      "extra": {...}, "created": ISO time, "version": str}
 
   The **overall SI-SDR** of a model is the mean over excerpts of the per-excerpt mean over its
@@ -38,6 +45,7 @@ import datetime as _dt
 import hashlib
 import io
 import math
+import os
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -51,7 +59,46 @@ from transfersep.eval.sisdr import SILENCE_DB, batch_sisdr, excerpt_means, summa
 from transfersep.fsutil import atomic_write_json, atomic_write_text
 
 RESULT_SCHEMA = 1
-SCORES_COLUMNS = ["excerpt", "source", "sisdr_db", "silent_reference"]
+SCORES_COLUMNS = ["excerpt", "source", "sisdr_db", "silent_reference", "track", "start_s", "seconds"]
+Origin = tuple  # (track name, start in seconds, seconds read) of one source of one excerpt
+
+
+def excerpt_origins(dataset: Dataset, i: int, n_sources: int) -> list[Origin] | None:
+    """Where each source of test excerpt ``i`` comes from, or None when the dataset cannot say.
+
+    Mixed excerpts (``data.mixing.ExcerptSet``) answer through ``describe`` (start samples at
+    16 kHz, span = excerpt length x stretch rate); generated excerpts are independent draws, each
+    its own track.
+    """
+    from transfersep.audio import SAMPLE_RATE
+    from transfersep.data.generated import GeneratedExcerpts
+
+    if isinstance(dataset, GeneratedExcerpts):
+        return [(f"generated-{i}", 0.0, dataset.n / SAMPLE_RATE)] * n_sources
+    describe = getattr(dataset, "describe", None)
+    n = getattr(dataset, "n", None)
+    if describe is None or n is None:
+        return None
+    plan = describe(i)
+    return [(str(t), s / SAMPLE_RATE, n * float(r) / SAMPLE_RATE)
+            for t, s, r in zip(plan["tracks"], plan["starts"], plan["rate"])]
+
+
+def data_record(dataset: Dataset) -> dict:
+    """``result.json["test_data"]``: generated or not, the folder holding every test file, tracks."""
+    from transfersep.data.generated import GeneratedExcerpts
+
+    if isinstance(dataset, GeneratedExcerpts):
+        return {"generated": True, "files_root": None, "tracks": None}
+    tracks = getattr(dataset, "tracks", None)
+    if not tracks:
+        return {"generated": False, "files_root": None, "tracks": None}
+    files = [r.path for t in tracks for refs in t.sources.values() for r in refs]
+    try:
+        root = os.path.commonpath([os.path.abspath(f) for f in files]) if files else None
+    except ValueError:  # files on different drives
+        root = None
+    return {"generated": False, "files_root": root, "tracks": len(tracks)}
 
 
 def _item(dataset: Dataset, i: int, n_sources: int) -> tuple[Tensor, Tensor]:
@@ -132,13 +179,16 @@ def _fmt(x: float) -> str:
 
 
 def scores_csv_text(indices: Sequence[int], source_names: Sequence[str], scores: np.ndarray,
-                    silent: np.ndarray) -> str:
+                    silent: np.ndarray, origins: Sequence[list[Origin] | None] | None = None) -> str:
+    """The scores.csv text; ``origins[r]`` is ``excerpt_origins`` of row ``r`` (None: left empty)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(SCORES_COLUMNS)
     for r, e in enumerate(indices):
+        where = origins[r] if origins is not None else None
         for c, name in enumerate(source_names):
-            w.writerow([e, name, _fmt(scores[r, c]), int(bool(silent[r, c]))])
+            o = ["", "", ""] if where is None else [where[c][0], repr(float(where[c][1])), repr(float(where[c][2]))]
+            w.writerow([e, name, _fmt(scores[r, c]), int(bool(silent[r, c])), *o])
     return buf.getvalue()
 
 
@@ -185,11 +235,24 @@ def evaluate(
     Returns:
         the result.json dict.
     """
-    out_dir = Path(out_dir)
-    source_names = list(source_names)
     indices = list(range(len(dataset)))
     scores, silent, sha = score_excerpts(separate, dataset, len(source_names), indices, batch_size,
                                          device, silence_db, fingerprint=True, align=align)
+    return write_evaluation(out_dir, dataset, source_names, scores, silent, sha, grid_point, extra, silence_db)
+
+
+def write_evaluation(out_dir: Path, dataset: Dataset, source_names: Sequence[str], scores: np.ndarray,
+                     silent: np.ndarray, test_set_sha1: str | None, grid_point: dict, extra: dict | None = None,
+                     silence_db: float = SILENCE_DB) -> dict:
+    """Write ``scores.csv`` (with each excerpt's origins) then ``result.json`` for scores already
+    computed on every item of ``dataset`` (``score_excerpts``: ``scores`` [E, C] dB, ``silent``
+    [E, C] bool) — the writer of every evaluated model, whatever produced its estimates."""
+    out_dir = Path(out_dir)
+    source_names = list(source_names)
+    indices = list(range(len(dataset)))
+    if scores.shape != (len(indices), len(source_names)) or silent.shape != scores.shape:
+        raise ValueError(f"scores {scores.shape} / silent {silent.shape} do not match {len(indices)} excerpts x "
+                         f"{len(source_names)} sources")
     nonsilent = scores[~silent]
     if not np.isfinite(nonsilent).all():
         raise FloatingPointError("SI-SDR is not finite for a non-silent reference; refusing to write "
@@ -201,11 +264,13 @@ def evaluate(
         "n_excerpts": len(indices),
         **summarize_scores(source_names, scores, silent),
         "silence_db": float(silence_db),
-        "test_set_sha1": sha,
+        "test_set_sha1": test_set_sha1,
+        "test_data": data_record(dataset),
         "extra": dict(extra or {}),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "version": __version__,
     }
-    atomic_write_text(out_dir / "scores.csv", scores_csv_text(indices, source_names, scores, silent))
+    origins = [excerpt_origins(dataset, i, len(source_names)) for i in indices]
+    atomic_write_text(out_dir / "scores.csv", scores_csv_text(indices, source_names, scores, silent, origins))
     atomic_write_json(out_dir / "result.json", result)
     return result

@@ -1,20 +1,26 @@
-"""``python -m transfersep.eval.report RUNS_DIR --out OUT [--alpha 0.001] [--wandb]``
+"""``python -m transfersep.eval.report STUDY_DIR --out OUT [--alpha 0.001] [--full-grid] [--wandb]``
 
-Turns the evaluated runs below RUNS_DIR into the paper's outputs (all written atomically in OUT):
+Turns the evaluated runs of one study (STUDY_DIR = ``<paths.runs_dir>/<study>``; a folder holding
+several studies is refused with exit status 2) into the paper's outputs (all written atomically in OUT):
 
-- ``fig1_pretraining.png``  — Figure 1: whole-models, augment=none, each corpus vs. no pretraining;
+- ``fig1_pretraining.png``  — Figure 1: whole-models, augment=none, each corpus vs. no pretraining,
+  and the zero-shot probe of each pretrained model when the study has one; error bars are the
+  95 % block-bootstrap intervals of each mean;
 - ``fig2_augmentation.png`` — Figure 2: SI-SDR gain of each augmentation over augment=none;
 - ``fig3_curves.png``       — Figure 3: curve.csv of each run against *its own* training step
   (fine-tune curves start at 0 = the pretrained model before any downstream update, as in the
-  paper's plot of downstream iterations; they are not offset by the pretraining steps);
+  paper's plot of downstream iterations; they are not offset by the pretraining steps); the
+  zero-shot probe of a pretrained model is a marker at step 0;
 - ``table2_mask_minus_whole.{csv,md,png}`` — Table 2: mask-model minus whole-model SI-SDR;
-- ``tests.csv`` — every Wilcoxon test; ``summary.csv`` — one row per run;
-- ``report.md`` — embeds the figures, states each test, lists problems and missing grid points.
+- ``tests.csv`` — every comparison (``transfersep.eval.comparisons``); ``summary.csv`` — one row per run;
+- ``report.md`` — says what the study is made of (``provenance``), embeds the figures, states each
+  comparison with the paper's and the independent columns side by side, lists problems and,
+  once, the missing grid points with the commands that produce them.
 
 Every comparison is a one-sided Wilcoxon signed-rank test of "x better than y" on the per-excerpt
-mean SI-SDR (``transfersep.eval.stats``): H1 pretrained vs. baseline, H2 augmented vs. not,
-R2 mask vs. whole. Bar heights are ``result.json``'s overall mean (the mean of those per-excerpt
-values). A partial study reports what exists and lists what is missing.
+mean SI-SDR (``transfersep.eval.stats``) beside its independent statistics (``blocks``). Bar
+heights are ``result.json``'s overall mean (the mean of those per-excerpt values). A partial study
+reports what it ran: the expected grid is what it launched (``results.study_grid``).
 """
 
 from __future__ import annotations
@@ -29,83 +35,68 @@ import numpy as np
 import pandas as pd
 
 from transfersep.eval import figures
+from transfersep.eval.blocks import block_bootstrap, units
+from transfersep.eval.comparisons import TEST_COLUMNS, find, run_tests
+from transfersep.eval.provenance import study_info
 from transfersep.eval.report_text import markdown_report, table2_markdown
-from transfersep.eval.results import (AUG_LABELS, AUGMENTS, CORPORA, LABELS, Key, Run, downstream_order,
-                                      key_name, missing_keys, scan)
-from transfersep.eval.stats import ALPHA, TestSetMismatch, check_same_test_set, wilcoxon_paired
+from transfersep.eval.results import (AUG_LABELS, AUGMENTS, CORPORA, LABELS, ZEROSHOT_LABEL, Key, Run,
+                                      describe_key, downstream_order, key_name, label, missing_keys,
+                                      pretrain_pairs, scan, study_grid)
+from transfersep.eval.stats import ALPHA
+from transfersep.eval.studies import SeveralStudies, resolve_study
 from transfersep.fsutil import atomic_write_text
 
-TEST_COLUMNS = ["family", "downstream", "x", "y", "x_sisdr_db", "y_sisdr_db", "diff_db", "statistic",
-                "p", "n", "median_diff_db", "direction", "significant", "note"]
+
+def mean_interval(run: Run | None) -> tuple[float, float] | None:
+    """95 % block-bootstrap interval of a run's mean SI-SDR (resampling its test units), or None."""
+    if run is None or run.excerpts is None or run.origins is None:
+        return None
+    v = run.excerpts.dropna()
+    return block_bootstrap(v, units(run.origins[run.origins.excerpt.isin(v.index)]).unit, "mean")
 
 
-def compare(family: str, d: str, xk: Key, yk: Key, runs: dict[Key, Run], alpha: float) -> dict:
-    """One test row: is run ``xk`` better than run ``yk``? Missing runs/scores give a note, not an error."""
-    x, y = runs.get(xk), runs.get(yk)
-    row = {c: None for c in TEST_COLUMNS}
-    row.update(family=family, downstream=d, x=key_name(xk), y=key_name(yk), significant=False,
-               x_sisdr_db=x.mean if x else None, y_sisdr_db=y.mean if y else None)
-    if x and y and x.mean is not None and y.mean is not None:
-        row["diff_db"] = x.mean - y.mean
-    if x is None or y is None:
-        row["note"] = "missing run: " + ", ".join(key_name(k) for k, r in ((xk, x), (yk, y)) if r is None)
-    elif x.excerpts is None or y.excerpts is None:
-        row["note"] = "no scores.csv for " + ", ".join(r.rel for r in (x, y) if r.excerpts is None)
-    else:
-        try:
-            check_same_test_set(x.result.get("test_set_sha1"), y.result.get("test_set_sha1"))
-            t = wilcoxon_paired(x.excerpts, y.excerpts, "greater", alpha)
-        except TestSetMismatch as err:
-            row["note"] = f"not comparable: {err}"
-        else:
-            row.update(statistic=t.statistic, p=t.p, n=t.n, median_diff_db=t.median_diff,
-                       direction=t.direction, significant=t.significant)
-    return row
+def _sig(row: dict | None) -> bool | str:
+    """True, False, or "paper" (significant only under the paper's test) for a bar's star."""
+    if not row or not row["significant"]:
+        return False
+    return "paper" if row["paper_only"] else True
 
 
-def run_tests(runs: dict[Key, Run], downs: list[str], alpha: float) -> list[dict]:
-    rows = []
-    for d in downs:
-        for c in CORPORA:
-            rows.append(compare("H1 pretrained > scratch", d, ("finetune", c, "none", "whole", d),
-                                ("baseline", d), runs, alpha))
-        for c in CORPORA:
-            for a in AUGMENTS[1:]:
-                rows.append(compare("H2 augmented > no augmentation", d, ("finetune", c, a, "whole", d),
-                                    ("finetune", c, "none", "whole", d), runs, alpha))
-        for a in AUGMENTS:
-            for c in CORPORA:
-                rows.append(compare("R2 mask > whole", d, ("finetune", c, a, "mask", d),
-                                    ("finetune", c, a, "whole", d), runs, alpha))
-    return rows
-
-
-def _row(rows: list[dict], family: str, d: str, x: str) -> dict:
-    return next(r for r in rows if r["family"].startswith(family) and r["downstream"] == d and r["x"] == x)
-
-
-def draw_figures(out: Path, runs: dict[Key, Run], downs: list[str], rows: list[dict], alpha: float) -> dict:
+def draw_figures(out: Path, runs: dict[Key, Run], downs: list[str], pairs: list[tuple[str, str]],
+                 rows: list[dict], alpha: float) -> dict:
     paths = {}
-    conds = ["none", *CORPORA]
-    vals, sig = {}, {}
+    corpora = [c for c in dict.fromkeys(c for c, _ in pairs) if (c, "none") in pairs]
+    zs = [c for c in corpora if any(k[0] == "zeroshot" and k[1] == c for k in runs)]
+    conds = ["none", *corpora, *(f"zs:{c}" for c in zs)]
+    labels = {**{c: label(c) for c in ("none", *corpora)}, **{f"zs:{c}": f"{label(c)}, {ZEROSHOT_LABEL}" for c in zs}}
+    vals, sig, errs = {}, {}, {}
     for d in downs:
         b = runs.get(("baseline", d))
-        vals[(d, "none")] = b.mean if b else None
-        for c in CORPORA:
-            r = _row(rows, "H1", d, key_name(("finetune", c, "none", "whole", d)))
-            vals[(d, c)], sig[(d, c)] = r["x_sisdr_db"], r["significant"]
-    paths["fig1"] = figures.figure1(out / "fig1_pretraining.png", downs, conds, LABELS, vals, sig, alpha)
+        vals[(d, "none")], errs[(d, "none")] = (b.mean if b else None), mean_interval(b)
+        for c in corpora:
+            r = runs.get(("finetune", c, "none", "whole", d))
+            row = find(rows, "H1", d, key_name(("finetune", c, "none", "whole", d)))
+            vals[(d, c)], errs[(d, c)] = (r.mean if r else None), mean_interval(r)
+            sig[(d, c)] = _sig(row)
+        for c in zs:
+            r = runs.get(("zeroshot", c, "none", d))
+            vals[(d, f"zs:{c}")], errs[(d, f"zs:{c}")] = (r.mean if r else None), mean_interval(r)
+    paths["fig1"] = figures.figure1(out / "fig1_pretraining.png", downs, conds, labels, vals, sig, alpha, errs)
 
+    aug_corpora = [c for c in corpora if any(cc == c and a != "none" for cc, a in pairs)]
+    augs = [a for a in AUGMENTS[1:] if any((c, a) in pairs for c in aug_corpora)]
     diffs, sig2 = {}, {}
     for d in downs:
-        for c in CORPORA:
-            for a in AUGMENTS[1:]:
-                r = _row(rows, "H2", d, key_name(("finetune", c, a, "whole", d)))
-                diffs[(d, c, a)], sig2[(d, c, a)] = r["diff_db"], r["significant"]
-    paths["fig2"] = figures.figure2(out / "fig2_augmentation.png", downs, CORPORA, AUGMENTS[1:],
-                                    {**LABELS, **AUG_LABELS}, diffs, sig2, alpha)
+        for c in aug_corpora:
+            for a in augs:
+                r = find(rows, "H2", d, key_name(("finetune", c, a, "whole", d)))
+                diffs[(d, c, a)], sig2[(d, c, a)] = (r["diff_db"], _sig(r)) if r else (None, False)
+    paths["fig2"] = figures.figure2(out / "fig2_augmentation.png", downs, aug_corpora, augs,
+                                    {**LABELS, **AUG_LABELS, **{a: a for a in augs if a not in AUG_LABELS}},
+                                    diffs, sig2, alpha)
 
     curves: dict[str, list] = {}
+    markers: dict[str, list] = {}
     for d in downs:
         lines = []
         b = runs.get(("baseline", d))
@@ -113,29 +104,42 @@ def draw_figures(out: Path, runs: dict[Key, Run], downs: list[str], rows: list[d
             lines.append(("from scratch", b.curve["step"], b.curve["sisdr_db"],
                           {"color": "black", "linewidth": 2.0}))
         for f, ls in (("whole", "-"), ("mask", "--")):
-            for c in CORPORA:
+            for c in corpora:
                 r = runs.get(("finetune", c, "none", f, d))
                 if r is not None and r.curve is not None:
-                    lines.append((f"{LABELS[c]} → {f}", r.curve["step"], r.curve["sisdr_db"],
-                                  {"color": figures.COLORS[c], "linestyle": ls, "linewidth": 1.4}))
+                    lines.append((f"{label(c)} → {f}", r.curve["step"], r.curve["sisdr_db"],
+                                  {"color": figures.COLORS.get(c, "C0"), "linestyle": ls, "linewidth": 1.4}))
         curves[d] = lines
-    paths["fig3"] = figures.figure3(out / "fig3_curves.png", [LABELS.get(d, d) for d in downs],
-                                    {LABELS.get(d, d): v for d, v in curves.items()})
+        markers[d] = [(f"{label(c)}, {ZEROSHOT_LABEL}", 0, runs[("zeroshot", c, "none", d)].mean,
+                       {"color": figures.COLORS.get(c, "C0"), "marker": "D", "markersize": 6,
+                        "markeredgecolor": "black"})
+                      for c in zs if runs.get(("zeroshot", c, "none", d)) and runs[("zeroshot", c, "none", d)].mean
+                      is not None]
+    paths["fig3"] = figures.figure3(out / "fig3_curves.png", [label(d) for d in downs],
+                                    {label(d): v for d, v in curves.items()},
+                                    {label(d): v for d, v in markers.items()})
     return paths
 
 
-def table2(rows: list[dict], downs: list[str]) -> pd.DataFrame:
-    """Long form: one row per augment x corpus x downstream, mask minus whole."""
+def table2(rows: list[dict], downs: list[str], pairs: list[tuple[str, str]]) -> pd.DataFrame:
+    """Long form: one row per (augment, corpus) pair of the study x downstream, mask minus whole."""
     out = []
-    for a in AUGMENTS:
-        for c in CORPORA:
-            for d in downs:
-                r = _row(rows, "R2", d, key_name(("finetune", c, a, "mask", d)))
-                out.append({"augment": a, "pretrain": c, "downstream": d, "mask_sisdr_db": r["x_sisdr_db"],
-                            "whole_sisdr_db": r["y_sisdr_db"], "mask_minus_whole_db": r["diff_db"],
-                            "statistic": r["statistic"], "p": r["p"], "n": r["n"],
-                            "significant_increase": r["significant"], "note": r["note"]})
-    return pd.DataFrame(out)
+    for c, a in sorted(pairs, key=lambda ca: (AUGMENTS.index(ca[1]) if ca[1] in AUGMENTS else 99,
+                                              CORPORA.index(ca[0]) if ca[0] in CORPORA else 99, ca)):
+        for d in downs:
+            r = find(rows, "R2", d, key_name(("finetune", c, a, "mask", d))) or {}
+            out.append({"augment": a, "pretrain": c, "downstream": d, "mask_sisdr_db": r.get("x_sisdr_db"),
+                        "whole_sisdr_db": r.get("y_sisdr_db"), "mask_minus_whole_db": r.get("diff_db"),
+                        "statistic": r.get("statistic"), "p": r.get("p"), "n": r.get("n"),
+                        "significant_increase": bool(r.get("significant")),
+                        "median_ci_low": r.get("median_ci_low"), "median_ci_high": r.get("median_ci_high"),
+                        "n_independent": r.get("n_independent"), "p_nonoverlap": r.get("p_nonoverlap"),
+                        "significant_independent": bool(r.get("significant_independent")),
+                        "paper_only": bool(r.get("paper_only")), "note": r.get("note", "absent")})
+    return pd.DataFrame(out, columns=["augment", "pretrain", "downstream", "mask_sisdr_db", "whole_sisdr_db",
+                                      "mask_minus_whole_db", "statistic", "p", "n", "significant_increase",
+                                      "median_ci_low", "median_ci_high", "n_independent", "p_nonoverlap",
+                                      "significant_independent", "paper_only", "note"])
 
 
 def summary(runs: dict[Key, Run]) -> pd.DataFrame:
@@ -143,7 +147,8 @@ def summary(runs: dict[Key, Run]) -> pd.DataFrame:
     for key, run in sorted(runs.items(), key=lambda kv: kv[1].rel):
         gp, res = run.result["grid_point"], run.result
         overall = res.get("overall") or {}
-        row = {"run": run.rel, "stage": key[0], "pretrain": gp.get("pretrain"), "augment": gp.get("augment"),
+        row = {"run": run.rel, "model": describe_key(key), "stage": key[0], "pretrain": gp.get("pretrain"),
+               "augment": gp.get("augment"),
                "finetune": gp.get("finetune"), "downstream": gp.get("downstream"),
                "n_excerpts": res.get("n_excerpts"), "n_excluded": res.get("n_excluded"),
                "sisdr_mean": overall.get("mean"), "sisdr_median": overall.get("median"),
@@ -163,17 +168,27 @@ def _csv(df: pd.DataFrame, path: Path) -> Path:
 
 
 def write_report(runs_dir: str | Path, out: str | Path, alpha: float = ALPHA,
-                 downstream: list[str] | None = None) -> dict:
-    """Write every output of the report; returns {name: path} plus 'missing' and 'problems'."""
+                 downstream: list[str] | None = None, full_grid: bool = False) -> dict:
+    """Write every output of the report; returns {name: path} plus 'missing' and 'problems'.
+
+    ``runs_dir`` is a study folder (or a folder holding exactly one); several studies raise
+    ``SeveralStudies``. The expected grid is what the study launched (``results.study_grid``), or
+    the paper's whole grid with ``full_grid``.
+    """
     runs_dir, out = Path(runs_dir), Path(out)
-    runs, problems = scan(runs_dir)
+    study_dir = resolve_study(runs_dir) if runs_dir.is_dir() else runs_dir
+    runs, problems = scan(study_dir)
     downs = downstream_order(downstream or {k[-1] for k in runs})
-    rows = run_tests(runs, downs, alpha)
-    paths: dict = draw_figures(out, runs, downs, rows, alpha)
+    expected = study_grid(study_dir, runs, downs, full_grid)
+    pairs = pretrain_pairs(study_dir, runs) if not full_grid else [(c, a) for c in CORPORA for a in AUGMENTS]
+    rows = run_tests(runs, downs, pairs, expected, alpha)
+    paths: dict = draw_figures(out, runs, downs, pairs, rows, alpha)
     tests = pd.DataFrame(rows, columns=TEST_COLUMNS)
-    tests["n"] = tests["n"].astype("Int64")
-    t2 = table2(rows, downs)
-    t2["n"] = t2["n"].astype("Int64")
+    for c in ("n", "n_independent", "n_nonoverlap"):
+        tests[c] = tests[c].astype("Int64")
+    t2 = table2(rows, downs, pairs)
+    for c in ("n", "n_independent"):
+        t2[c] = t2[c].astype("Int64")
     paths["tests"] = _csv(tests, out / "tests.csv")
     paths["table2_csv"] = _csv(t2, out / "table2_mask_minus_whole.csv")
     t2_md = table2_markdown(t2, downs, alpha)
@@ -181,11 +196,17 @@ def write_report(runs_dir: str | Path, out: str | Path, alpha: float = ALPHA,
     paths["table2_png"] = _table2_png(out / "table2_mask_minus_whole.png", t2, downs, alpha)
     summ = summary(runs)
     paths["summary"] = _csv(summ, out / "summary.csv")
-    missing = missing_keys(runs, downs)
+    missing = missing_keys(runs, expected)
     for run in runs.values():
         problems += [f"{run.rel}: {n}" for n in run.notes]
-    md = markdown_report(runs_dir=runs_dir, alpha=alpha, downs=downs, runs=runs, tests=tests,
-                         table2_md=t2_md, missing=missing, problems=problems,
+    blind = [r.rel for r in runs.values() if r.excerpts is not None and r.origins is None]
+    if blind:
+        problems.append(f"{len(blind)} run(s) have a scores.csv without the track/start_s/seconds of their "
+                        f"excerpts (written by an older version; e.g. {blind[0]}): their comparisons show only "
+                        "the paper's test; evaluate them again for the independent columns")
+    md = markdown_report(study_dir=study_dir, info=study_info(study_dir, runs), alpha=alpha, downs=downs,
+                         runs=runs, tests=tests, table2_md=t2_md, expected=expected, missing=missing,
+                         problems=problems, full_grid=full_grid,
                          created=_dt.datetime.now().isoformat(timespec="seconds"))
     paths["report"] = atomic_write_text(out / "report.md", md)
     paths["missing"], paths["problems"] = missing, problems
@@ -193,20 +214,24 @@ def write_report(runs_dir: str | Path, out: str | Path, alpha: float = ALPHA,
 
 
 def _table2_png(path: Path, t2: pd.DataFrame, downs: list[str], alpha: float) -> Path:
-    rows = [(a, c) for a in AUGMENTS for c in CORPORA]
-    cells = np.full((len(rows), len(downs)), "—", dtype=object)
+    rows = list(dict.fromkeys(zip(t2.augment, t2.pretrain)))
+    if not rows or not downs:
+        return figures._note_figure(path, "Table 2: mask-model minus whole-model",
+                                    "absent: this study has no pair of mask- and whole-models")
+    cells = np.full((len(rows), len(downs)), "absent", dtype=object)
     bold = np.zeros((len(rows), len(downs)), dtype=bool)
     for i, (a, c) in enumerate(rows):
         for j, d in enumerate(downs):
             r = t2[(t2.augment == a) & (t2.pretrain == c) & (t2.downstream == d)].iloc[0]
             v = r["mask_minus_whole_db"]
             if v is not None and not (isinstance(v, float) and math.isnan(v)):
-                cells[i, j] = f"{v:+.2f}"
+                cells[i, j] = f"{v:+.2f}" + (" †" if r["paper_only"] else "")
                 bold[i, j] = bool(r["significant_increase"])
     return figures.table_image(
         path, "Table 2: SI-SDR of mask-model minus whole-model (dB)",
-        [f"{AUG_LABELS[a]} / {LABELS[c]}" for a, c in rows], [LABELS.get(d, d) for d in downs], cells, bold,
-        f"bold, shaded = significant increase (one-sided Wilcoxon, p < {alpha:g}); — = missing run")
+        [f"{AUG_LABELS.get(a, a)} / {label(c)}" for a, c in rows], [label(d) for d in downs], cells, bold,
+        f"bold, shaded = significant increase (one-sided Wilcoxon, p < {alpha:g}); † = only with overlapping "
+        "excerpts counted as independent; absent = no evaluated run")
 
 
 def log_wandb(paths: dict, out: Path, project: str, entity: str | None, alpha: float) -> str:
@@ -231,11 +256,13 @@ def log_wandb(paths: dict, out: Path, project: str, entity: str | None, alpha: f
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m transfersep.eval.report",
                                 description="Figures 1-3, Table 2 and tests of a study's runs.")
-    p.add_argument("runs_dir", type=Path, help="directory scanned recursively for result.json")
+    p.add_argument("runs_dir", type=Path, help="a study folder (<paths.runs_dir>/<study>), scanned for result.json")
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--alpha", type=float, default=ALPHA, help="significance threshold (default 0.001)")
     p.add_argument("--downstream", nargs="+", default=None,
                    help="downstream sets the study should have (default: those found)")
+    p.add_argument("--full-grid", action="store_true",
+                   help="expect the paper's whole grid (default: what the study launched)")
     p.add_argument("--wandb", action="store_true", help="also log the figures and tables to W&B")
     p.add_argument("--wandb-project", default="transfersep")
     p.add_argument("--wandb-entity", default=None)
@@ -244,7 +271,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"runs directory {a.runs_dir} does not exist")
     if not 0 < a.alpha < 1:
         p.error(f"--alpha must be in (0, 1), got {a.alpha}")
-    paths = write_report(a.runs_dir, a.out, a.alpha, a.downstream)
+    try:
+        paths = write_report(a.runs_dir, a.out, a.alpha, a.downstream, a.full_grid)
+    except SeveralStudies as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(f"report: {paths['report']}")
     n_miss, n_prob = len(paths["missing"]), len(paths["problems"])
     print(f"{n_miss} grid point(s) missing, {n_prob} problem(s); see report.md")

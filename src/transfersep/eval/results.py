@@ -1,9 +1,17 @@
 """Finding and loading the evaluated runs of a study, and the study grid they belong to.
 
-A run is any directory below the scanned root that holds a ``result.json`` (written last by
-``evaluate``, so its presence means ``scores.csv`` is complete) with a fine-tune or baseline grid
-point; ``scores.csv`` and ``curve.csv`` beside it are optional for the report (without them a run
-has its mean but no tests / no curve). Pretraining runs are not evaluated and are ignored.
+A run is any directory below the scanned study folder that holds a ``result.json`` (written last
+by ``evaluate``, so its presence means ``scores.csv`` is complete) with a fine-tune, baseline or
+zero-shot grid point; ``scores.csv`` and ``curve.csv`` beside it are optional for the report
+(without them a run has its mean but no tests / no curve; without the origin columns of
+``scores.csv`` no independent statistics). Pretraining runs are not evaluated; their
+``status.json`` only tells which pretrainings the study launched (``pretrain_pairs``).
+
+The grid a study is expected to have is, by default, what it launched (``expected_keys``): the
+(pretrain, augment) pairs of its pretraining, fine-tune and zero-shot runs, crossed with the
+fine-tune modes it used and its downstream sets, one baseline per downstream set, and one zero-shot
+probe per pair and downstream set when the study has any zero-shot run (older studies have none).
+``study_grid(..., full=True)`` (the report's ``--full-grid``) expects the paper's whole grid instead.
 """
 
 from __future__ import annotations
@@ -15,6 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from transfersep.eval.blocks import origins_of
+from transfersep.eval.studies import resolve_study, run_results
 from transfersep.eval.stats import excerpt_scores, read_scores
 
 CORPORA = ("musdb", "slakh", "both")
@@ -28,7 +38,11 @@ LABELS = {  # corpora (pretrain=none is the from-scratch baseline) and downstrea
 AUG_LABELS = {"none": "No augmentation", "pitch": "Pitch shift", "stretch": "Time stretch",
               "incoherent": "Incoherent mixing"}
 
-Key = tuple  # ("baseline", downstream) | ("finetune", pretrain, augment, finetune, downstream)
+ZEROSHOT_LABEL = "zero-shot (DC clustering)"
+
+# ("baseline", downstream) | ("finetune", pretrain, augment, finetune, downstream)
+# | ("zeroshot", pretrain, augment, downstream)
+Key = tuple
 
 
 def label(name: str) -> str:
@@ -43,8 +57,12 @@ def run_key(gp: dict) -> Key:
     stage = gp.get("stage") or ("baseline" if gp["pretrain"] == "none" else "finetune")
     if stage == "baseline":
         return ("baseline", str(gp["downstream"]))
+    if stage == "zeroshot":
+        if "augment" not in gp:
+            raise ValueError(f"grid_point of a zeroshot run has no 'augment' key (has {sorted(gp)})")
+        return ("zeroshot", str(gp["pretrain"]), str(gp["augment"]), str(gp["downstream"]))
     if stage != "finetune":
-        raise ValueError(f"stage '{stage}' is not evaluated (only finetune and baseline runs are)")
+        raise ValueError(f"stage '{stage}' is not evaluated (only finetune, baseline and zeroshot runs are)")
     for k in ("augment", "finetune"):
         if k not in gp:
             raise ValueError(f"grid_point of a finetune run has no '{k}' key (has {sorted(gp)})")
@@ -52,15 +70,19 @@ def run_key(gp: dict) -> Key:
 
 
 def key_name(key: Key) -> str:
-    """Run-directory style name: ``baseline/bach10`` or ``finetune/musdb-none-whole-bach10``."""
+    """Run-directory style name: ``baseline/bach10``, ``finetune/musdb-none-whole-bach10`` or
+    ``zeroshot/musdb-none-bach10``."""
     return f"{key[0]}/{'-'.join(key[1:])}"
 
 
-def train_command(key: Key) -> str:
+def describe_key(key: Key) -> str:
+    """A reader's name of the model: ``Slakh, no augmentation, whole → Bach10``."""
+    d = label(key[-1])
     if key[0] == "baseline":
-        return f"python train.py pretrain=none downstream={key[1]}"
-    _, p, a, f, d = key
-    return f"python train.py pretrain={p} augment={a} finetune={f} downstream={d}"
+        return f"from scratch → {d}"
+    p, a = label(key[1]), AUG_LABELS.get(key[2], key[2]).lower()
+    how = ZEROSHOT_LABEL if key[0] == "zeroshot" else key[3]
+    return f"{p}, {a}, {how} → {d}"
 
 
 @dataclass
@@ -70,6 +92,7 @@ class Run:
     key: Key
     result: dict
     excerpts: pd.Series | None = None  # per-excerpt mean SI-SDR indexed by excerpt id
+    origins: pd.DataFrame | None = None  # excerpt, source, track, start_s, seconds (blocks.origins_of)
     curve: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -92,7 +115,9 @@ def load_run(result_path: Path, root: Path) -> Run:
               key=run_key(result["grid_point"]), result=result)
     scores = run.dir / "scores.csv"
     if scores.exists():
-        run.excerpts = excerpt_scores(read_scores(scores))
+        table = read_scores(scores)
+        run.excerpts = excerpt_scores(table)
+        run.origins = origins_of(table)
     else:
         run.notes.append("no scores.csv: no significance tests")
     curve = run.dir / "curve.csv"
@@ -106,16 +131,19 @@ def load_run(result_path: Path, root: Path) -> Run:
 
 
 def scan(root: str | Path) -> tuple[dict[Key, Run], list[str]]:
-    """All evaluated runs below ``root`` by grid key, and the problems met (never raises per run).
+    """All evaluated runs below the study folder ``root`` by grid key, and the problems met (never
+    raises per run). This is the one place runs are loaded: a run that must not be reported is
+    left out here. ``root`` holding several studies raises ``studies.SeveralStudies``.
 
-    When a grid point is found twice (e.g. two studies below ``root``), the newest result.json wins.
+    When a grid point is found twice (two copies of a run), the newest result.json wins.
     """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"runs directory {root} does not exist")
+    root = resolve_study(root)
     runs: dict[Key, Run] = {}
     problems: list[str] = []
-    for path in sorted(root.rglob("result.json")):
+    for path in run_results(root):
         try:
             run = load_run(path, root)
         except ValueError as err:
@@ -139,15 +167,45 @@ def downstream_order(names) -> list[str]:
     return [d for d in PAPER_DOWNSTREAM if d in names] + sorted(names - set(PAPER_DOWNSTREAM))
 
 
-def expected_keys(downstreams: list[str]) -> list[Key]:
-    """The full study grid for these downstream sets: 3 corpora x 4 augmentations x {whole, mask}
-    fine-tunes plus one from-scratch baseline per downstream set."""
+def pretrain_pairs(study_dir: Path, runs: dict[Key, Run]) -> list[tuple[str, str]]:
+    """The (pretrain, augment) pairs the study launched: its pretraining run directories (their
+    ``status.json`` grid point) and the pairs its fine-tune and zero-shot runs name, in paper order."""
+    pairs = {(k[1], k[2]) for k in runs if k[0] in ("finetune", "zeroshot")}
+    for f in sorted(Path(study_dir).glob("pretrain/*/status.json")):
+        try:
+            gp = json.loads(f.read_text()).get("grid_point") or {}
+        except (OSError, json.JSONDecodeError, AttributeError):
+            continue
+        if gp.get("pretrain") and gp.get("augment"):
+            pairs.add((str(gp["pretrain"]), str(gp["augment"])))
+    rank = {(c, a): i for i, (c, a) in enumerate((c, a) for c in CORPORA for a in AUGMENTS)}
+    return sorted(pairs, key=lambda pa: (rank.get(pa, len(rank)), pa))
+
+
+def expected_keys(downstreams: list[str], pairs: list[tuple[str, str]] | None = None,
+                  finetunes: list[str] | tuple = FINETUNES, zeroshot: bool = False) -> list[Key]:
+    """The grid for these downstream sets: one from-scratch baseline each, a fine-tune per
+    (pretrain, augment) pair of ``pairs`` (default: the paper's 3 corpora x 4 augmentations) and
+    mode of ``finetunes``, and, with ``zeroshot``, a zero-shot probe per pair."""
+    pairs = [(c, a) for c in CORPORA for a in AUGMENTS] if pairs is None else pairs
     keys: list[Key] = []
     for d in downstreams:
         keys.append(("baseline", d))
-        keys += [("finetune", c, a, f, d) for c in CORPORA for a in AUGMENTS for f in FINETUNES]
+        keys += [("finetune", c, a, f, d) for c, a in pairs for f in finetunes]
+        if zeroshot:
+            keys += [("zeroshot", c, a, d) for c, a in pairs]
     return keys
 
 
-def missing_keys(runs: dict[Key, Run], downstreams: list[str]) -> list[Key]:
-    return [k for k in expected_keys(downstreams) if k not in runs]
+def study_grid(study_dir: Path, runs: dict[Key, Run], downstreams: list[str], full: bool = False) -> list[Key]:
+    """What the study is expected to hold (see the module docstring)."""
+    zs = any(k[0] == "zeroshot" for k in runs)
+    if full:
+        return expected_keys(downstreams, zeroshot=zs)
+    modes = {k[3] for k in runs if k[0] == "finetune"}
+    finetunes = [f for f in FINETUNES if f in modes] + sorted(modes - set(FINETUNES)) or list(FINETUNES)
+    return expected_keys(downstreams, pretrain_pairs(study_dir, runs), finetunes, zs)
+
+
+def missing_keys(runs: dict[Key, Run], expected: list[Key]) -> list[Key]:
+    return [k for k in expected if k not in runs]

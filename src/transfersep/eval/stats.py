@@ -10,6 +10,10 @@ either model (every reference silent) are dropped from the pairs.
 better). Its default ``zero_method="wilcox"`` discards zero differences; with ``method="auto"`` the
 p-value is exact for n <= 50 without ties/zeros and from the normal approximation otherwise. No
 multiple-comparison correction is applied (as in the paper); the threshold is a parameter.
+
+``independent_paired`` says the same comparison with only independent observations counted: the
+median and mean difference with block-bootstrap intervals over whole test tracks or time blocks,
+their number, and the same Wilcoxon on non-overlapping excerpts (``transfersep.eval.blocks``).
 """
 
 from __future__ import annotations
@@ -117,3 +121,47 @@ def wilcoxon_paired(x: pd.Series, y: pd.Series, alternative: str = "greater",
         mean_diff=float(d.mean()) if n else None, direction=direction, alternative=alternative,
         alpha=float(alpha), significant=bool(p is not None and p < alpha),
     )
+
+
+@dataclass
+class IndependentTest:
+    """What the paired comparison says when only independent observations count
+    (``transfersep.eval.blocks``): intervals from a block bootstrap over whole units and the same
+    one-sided Wilcoxon on pairwise non-overlapping excerpts only."""
+
+    unit_kind: str | None  # "track" | "time block" | None (no origins: cannot block)
+    n_independent: int  # units holding a paired difference
+    median_ci: tuple[float, float] | None  # 95 % block-bootstrap interval of the median difference, dB
+    mean_ci: tuple[float, float] | None
+    n_nonoverlap: int  # non-overlapping excerpts paired
+    p_nonoverlap: float | None  # one-sided Wilcoxon over those
+    significant: bool  # p_nonoverlap < alpha
+    note: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def independent_paired(x: pd.Series, y: pd.Series, origins: pd.DataFrame | None, alternative: str = "greater",
+                       alpha: float = ALPHA, confidence: float = 0.95, n_resamples: int = 9999,
+                       seed: int = 0) -> IndependentTest:
+    """The independent counterpart of ``wilcoxon_paired`` (see ``IndependentTest``).
+
+    ``origins``: the excerpt origins of the shared test list (``blocks.origins_of``), or None.
+    """
+    from transfersep.eval.blocks import block_bootstrap, units
+
+    if origins is None:
+        return IndependentTest(None, 0, None, None, 0, None, False,
+                               "scores.csv has no track/start_s columns: cannot block")
+    align(x, y)  # raises TestSetMismatch on differing ids
+    x, y = x.reindex(y.index), y
+    d = (x - y).dropna()
+    u = units(origins[origins["excerpt"].isin(d.index)])
+    n_ind = int(u.unit.reindex(d.index).nunique())
+    ci = {s: block_bootstrap(d, u.unit, s, confidence, n_resamples, seed) for s in ("median", "mean")}
+    sel = [e for e in u.nonoverlap if e in d.index]
+    t = wilcoxon_paired(x.loc[sel], y.loc[sel], alternative, alpha) if sel else None
+    note = "" if n_ind >= 2 else "one independent unit: no interval"
+    return IndependentTest(u.kind, n_ind, ci["median"], ci["mean"], len(sel), t.p if t else None,
+                           bool(t and t.significant), note)

@@ -64,6 +64,7 @@ def test_small_study_end_to_end(tmp_path: Path) -> None:
     p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     study = tmp_path / "tiny"
-    for sub in ("pretrain/slakh-none", "finetune/slakh-none-whole-dagstuhl", "baseline/dagstuhl"):
+    for sub in ("pretrain/slakh-none", "zeroshot/slakh-none-dagstuhl", "finetune/slakh-none-whole-dagstuhl",
+                "baseline/dagstuhl"):
         assert json.loads((study / sub / "status.json").read_text())["state"] == "finished", sub
-    assert "3 runs - 3 finished" in p.stdout
+    assert "4 runs - 4 finished" in p.stdout

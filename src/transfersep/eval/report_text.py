@@ -130,8 +130,12 @@ def missing_markdown(missing: list[Key], options: list[str]) -> list[str]:
     for (p, a), ds in per_pair.items():
         zs.setdefault(tuple(ds), []).append(f"{p}-{a}")
     for ds, pas in zs.items():
-        lines.append(f"- {ZEROSHOT_LABEL} × {', '.join(ds)} of pretraining {', '.join(pas)} (the study's "
-                     "zero-shot probe step produces them from those pretraining runs)")
+        pre = sorted({pa.split("-", 1)[0] for pa in pas})
+        aug = sorted({pa.split("-", 1)[1] for pa in pas})
+        m = ["-m"] if len(ds) > 1 or len(pre) > 1 or len(aug) > 1 else []
+        cmd = shlex.join(["python", "train.py", *m, *options, "pretrain=" + ",".join(pre),
+                          "augment=" + ",".join(aug), "finetune=zeroshot", "downstream=" + ",".join(ds)])
+        lines.append(f"- {ZEROSHOT_LABEL} × {', '.join(ds)} of pretraining {', '.join(pas)}: `{cmd}`")
     return lines
 
 

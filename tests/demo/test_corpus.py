@@ -262,6 +262,23 @@ def test_disjoint_works(built):
     assert omitted and all(i["duplicate_of"].startswith("train/") for i in omitted)
 
 
+def test_bach10_test_pieces_share_no_piece_with_training(built):
+    """The loader's split of the generated Bach10 (test = piece 10, as for the real set) against the
+    corpus's own provenance record: no work rendered into a test piece is in a training piece, and no
+    pretraining corpus contains either."""
+    from transfersep.data import bach10
+
+    out, marker = built
+    split = {t.name: t.split for t in bach10.index(out / "Bach10").tracks}
+    work = {i["path"]: i["work"] for i in marker["datasets"]["bach10"]["items"]}
+    assert set(split) == set(work) and set(split.values()) == {"train", "test"}
+    test = {work[n] for n, s in split.items() if s == "test"}
+    train = {work[n] for n, s in split.items() if s == "train"}
+    assert test and train and not test & train
+    pretrain = {i["work"] for n in ("slakh", "musdb") for i in marker["datasets"][n]["items"]}
+    assert not (test | train) & pretrain
+
+
 def test_loudness_matches_bs1770_reference():
     # BS.1770: a 0 dBFS 997 Hz sine reads -3.01 LKFS in one channel, 0 LKFS in both L and R.
     sr = 48000

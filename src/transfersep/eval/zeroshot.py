@@ -195,3 +195,17 @@ class CentroidSeparator:
         if not len(v):
             raise ValueError("the recording is silent: there is nothing to cluster")
         return cls(net, stft, fit_centroids(v, np.concatenate(ws), k, seed, max_fit_bins))
+
+
+def cluster_model(lm, chunks, k: int, seed: int = 0):
+    """A copy of a loaded model (``export.LoadedModel``) whose ``separate`` writes the K clusters of its
+    DC embeddings (``cluster_1`` … ``cluster_K``, unlabelled) instead of its mask-head sources, with
+    centroids fitted once on ``chunks`` (16 kHz mono ``[B, n]`` pieces of the whole recording, every
+    channel), so that a cluster is the same group all through the file and across its channels."""
+    import dataclasses
+
+    sep = CentroidSeparator.for_recording(lm.net, lm.stft, chunks, k, seed)
+    names = [f"cluster_{i + 1}" for i in range(sep.k)]
+    out = dataclasses.replace(lm, source_names=names, meta={**lm.meta, "clusters": sep.k, "sources": names})
+    out.separate = sep  # an instance attribute: the pipeline calls model.separate(mix [B, n])
+    return out

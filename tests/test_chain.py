@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -100,5 +101,6 @@ def test_chain_pretrain_finetune_mask_baseline(tmp_path):
     assert res["grid_point"]["stage"] == "zeroshot" and res["test_set_sha1"] == ref["test_set_sha1"]
     assert res["n_excerpts"] == ref["n_excerpts"] and res["extra"]["method"] == "dc-kmeans"
     assert res["extra"]["checkpoint"] == str(pre / "final.ckpt")
+    assert math.isfinite(res["extra"]["mixture_as_estimate_sisdr"])  # the floor is recorded beside the score
     assert "already finished" in (lambda p: p.stdout + p.stderr)(
         train(tmp_path, "pretrain=slakh", "downstream=bach10", "finetune=zeroshot"))

@@ -153,7 +153,10 @@ def probe(cfg: DictConfig, plan: Plan) -> dict:
     from dataclasses import replace
 
     from transfersep.data import build_datamodule
-    from transfersep.eval.evaluate import evaluate
+    import numpy as np
+
+    from transfersep.eval.evaluate import evaluate, score_excerpts
+    from transfersep.eval.sisdr import excerpt_means
     from transfersep.eval.zeroshot import ClusterSeparator, match_to_references
 
     check_parent(plan)
@@ -163,12 +166,17 @@ def probe(cfg: DictConfig, plan: Plan) -> dict:
     load_pretrained(system, plan.parent_ckpt)
     sep = ClusterSeparator(system.model, system.stft, k=len(dm.source_names), seed=int(cfg.seed),
                            floor_db=float(cfg.finetune.floor_db), max_fit_bins=int(cfg.finetune.max_fit_bins))
+    # the floor any separator should clear: the mixture itself as the estimate of every source
+    n = len(dm.source_names)
+    floor, silent, _ = score_excerpts(lambda m: m[:, None].expand(-1, n, -1).clone(), dm.test_set, n,
+                                      batch_size=int(cfg.data.batch_size))
     extra = {"method": "dc-kmeans", "seed": int(cfg.seed), "study": str(cfg.study),
-             "checkpoint": str(plan.parent_ckpt), "floor_db": sep.floor_db, "max_fit_bins": sep.max_fit_bins}
+             "checkpoint": str(plan.parent_ckpt), "floor_db": sep.floor_db, "max_fit_bins": sep.max_fit_bins,
+             "mixture_as_estimate_sisdr": float(np.nanmean(excerpt_means(floor, silent)))}
     result = evaluate(sep, dm.test_set, dm.source_names, plan.run_dir, plan.grid_point,
                       batch_size=int(cfg.data.batch_size), extra=extra, align=match_to_references)
-    log.info("%s: zero-shot SI-SDR %.2f dB over %d excerpts", plan.subdir, result["overall"]["mean"],
-             result["n_excerpts"])
+    log.info("%s: zero-shot SI-SDR %.2f dB over %d excerpts (the mixture as the estimate: %.2f dB)", plan.subdir,
+             result["overall"]["mean"], result["n_excerpts"], extra["mixture_as_estimate_sisdr"])
     return result
 
 

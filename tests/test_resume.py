@@ -22,7 +22,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 12
 COMMON = ["experiment=tiny", "data.generated=true", "pretrain=slakh", f"budget.pretrain={STEPS}",
-          "optim.lr=0.2", "optim.plateau_patience_steps=2", "checkpoint_every_n_steps=4"]
+          "optim.lr=0.2", "optim.plateau_patience_steps=4", "checkpoint_every_n_steps=4"]
 RUN = Path("pretrain/slakh-none")
 TIMEOUT = 900
 

@@ -82,6 +82,12 @@ def subdir_of(pretrain: str, augment: str, finetune: str, downstream: str) -> st
 
 
 def make_plan(cfg: DictConfig) -> Plan:
+    from transfersep.schedule import ScheduleError, plateau_patience
+
+    try:  # refused before anything is written, dry runs included
+        plateau_patience(cfg.optim.plateau_patience_steps, cfg.val_every_n_steps)
+    except ScheduleError as e:
+        raise PlanError(str(e)) from None
     pretrain, augment, finetune, downstream = _names(cfg)
     stage = stage_of(pretrain, augment, finetune, downstream)
     subdir = subdir_of(pretrain, augment, finetune, downstream)

@@ -66,16 +66,16 @@ def test_every_state(tmp_path: Path, fake_squeue: Path) -> None:
         sleeper.wait()
     state = {k: r.state for k, r in rows.items()}
     assert state["pretrain/musdb-none"] == "finished"
-    assert state["pretrain/musdb-pitch"] == "stale"
+    assert state["pretrain/musdb-pitch"] == "interrupted"
     assert state["pretrain/slakh-none"] == "failed" and "boom" in rows["pretrain/slakh-none"].detail
     assert rows["pretrain/slakh-none"].logs == [str(study / "pretrain/slakh-none/train.log")]
     assert state["pretrain/slakh-pitch"] == "running"
-    assert state["pretrain/both-none"] == "stale" and f"process {dead.pid}" in rows["pretrain/both-none"].detail
+    assert state["pretrain/both-none"] == "interrupted" and f"process {dead.pid}" in rows["pretrain/both-none"].detail
     assert state["pretrain/both-pitch"] == "running" and "RUNNING" in rows["pretrain/both-pitch"].detail
     assert state["pretrain/musdb-stretch"] == "running" and "600_3 PENDING" in rows["pretrain/musdb-stretch"].detail
-    stale = rows["pretrain/musdb-incoherent"]
-    assert stale.state == "stale" and "777 no longer exists" in stale.detail
-    assert stale.logs == [str(study / "pretrain/musdb-incoherent/train.log"), str(tmp_path / "600_3_0_log.out")]
+    gone = rows["pretrain/musdb-incoherent"]
+    assert gone.state == "interrupted" and "777 no longer exists" in gone.detail
+    assert gone.logs == [str(study / "pretrain/musdb-incoherent/train.log"), str(tmp_path / "600_3_0_log.out")]
     assert state["pretrain/both-stretch"] == "missing"
     assert len([r for r in rows.values() if r.in_grid]) == 12 + 72
     assert not rows["finetune/slakh-none-whole-stems"].in_grid

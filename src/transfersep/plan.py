@@ -37,6 +37,8 @@ class Plan:
     parent_dir: Path | None = None
     parent_command: str | None = None
     init_from: Path | None = None  # a model package or checkpoint that replaces the parent run
+    study: str | None = None
+    parent: dict[str, Any] | None = None  # what a fine-tune loads (provenance.identity), once known
 
     @property
     def parent_ckpt(self) -> Path | None:
@@ -95,9 +97,9 @@ def make_plan(cfg: DictConfig) -> Plan:
     gp = {"stage": stage, "pretrain": pretrain, "augment": augment, "finetune": finetune, "downstream": downstream}
     if stage == "pretrain":
         gp.update(finetune="none", downstream="none")
-        return Plan(stage, "pretrain", gp, subdir, study_dir / subdir, int(cfg.budget.pretrain))
+        return Plan(stage, "pretrain", gp, subdir, study_dir / subdir, int(cfg.budget.pretrain), study=str(cfg.study))
     if stage == "baseline":
-        return Plan(stage, "whole", gp, subdir, study_dir / subdir, int(cfg.budget.baseline))
+        return Plan(stage, "whole", gp, subdir, study_dir / subdir, int(cfg.budget.baseline), study=str(cfg.study))
     parent_sub = subdir_of(pretrain, augment, "whole", "none")
     cmd = f"python train.py pretrain={pretrain} augment={augment} study={cfg.study}"
     init_from = cfg.get("init_from")
@@ -105,7 +107,7 @@ def make_plan(cfg: DictConfig) -> Plan:
         cmd = f"(init_from={init_from} was given: point it at an existing .safetensors model or .ckpt)"
     return Plan(stage, finetune, gp, subdir, study_dir / subdir, int(cfg.budget.finetune),
                 parent_dir=study_dir / parent_sub, parent_command=cmd,
-                init_from=Path(init_from).expanduser().resolve() if init_from else None)
+                init_from=Path(init_from).expanduser().resolve() if init_from else None, study=str(cfg.study))
 
 
 def _resolver_subdir(*, _root_: DictConfig) -> str:

@@ -43,8 +43,11 @@ def build_system(cfg: DictConfig, plan: Plan, source_names: list[str]):
     )
 
 
-def load_pretrained(system, ckpt: Path) -> None:
-    """Backbone and embedding head from a pretraining checkpoint or model package; a fresh mask head."""
+def load_pretrained(system, ckpt: Path) -> str:
+    """Backbone and embedding head from a pretraining checkpoint or model package; a fresh mask head.
+    Returns the digest of the loaded weights (``export.weights_digest``)."""
+    from transfersep.export import weights_digest
+
     if ckpt.suffix == ".safetensors":
         from transfersep.export import load_model
 
@@ -57,6 +60,7 @@ def load_pretrained(system, ckpt: Path) -> None:
     except ValueError as e:
         raise ValueError(f"{ckpt}: {e}") from e
     system.apply_phase()
+    return weights_digest(model_state)
 
 
 def check_parent(plan: Plan) -> None:
@@ -100,7 +104,9 @@ def fit(cfg: DictConfig, plan: Plan) -> dict:
     last = plan.run_dir / LAST_CKPT
     resume = last if last.exists() else None
     if plan.stage == "finetune" and resume is None:
-        load_pretrained(system, plan.parent_ckpt)
+        digest = load_pretrained(system, plan.parent_ckpt)
+        if plan.parent is not None:
+            plan.parent["weights_sha256"] = digest  # what was loaded is the truth
     callbacks = [
         # last.ckpt at step boundaries, and on SIGTERM/SIGUSR1/SIGUSR2 (see resume.py)
         ResumableCheckpoint(last, int(cfg.checkpoint_every_n_steps)),
@@ -130,7 +136,8 @@ def fit(cfg: DictConfig, plan: Plan) -> dict:
 
         export_model(system, plan.run_dir / "model.safetensors",
                      extra={"grid_point": plan.grid_point, "study": str(cfg.study), "seed": int(cfg.seed),
-                            "run_dir": str(plan.run_dir), "checkpoint": str(plan.run_dir / FINAL_CKPT)})
+                            "run_dir": str(plan.run_dir), "checkpoint": str(plan.run_dir / FINAL_CKPT),
+                            **({"parent": plan.parent} if plan.parent else {})})
     result: dict = {"steps": trainer.global_step}
     if plan.stage != "pretrain" and cfg.evaluate and trainer.is_global_zero:
         from transfersep.eval.evaluate import evaluate
@@ -138,7 +145,8 @@ def fit(cfg: DictConfig, plan: Plan) -> dict:
         result = evaluate(system.separate, dm.test_set, dm.source_names, plan.run_dir, plan.grid_point,
                           batch_size=int(cfg.data.batch_size), device=system.device,
                           extra={"steps": trainer.global_step, "seed": int(cfg.seed), "study": str(cfg.study),
-                                 "checkpoint": str(plan.run_dir / FINAL_CKPT)})
+                                 "checkpoint": str(plan.run_dir / FINAL_CKPT),
+                                 **evaluated_model(trainer), **({"parent": plan.parent} if plan.parent else {})})
         metrics = {"test/sisdr": result["overall"]["mean"]}
         metrics.update({f"test/sisdr_{s}": v["mean"] for s, v in result["per_source"].items() if v["mean"] is not None})
         for lg in loggers:
@@ -147,15 +155,60 @@ def fit(cfg: DictConfig, plan: Plan) -> dict:
     return result
 
 
+def evaluated_model(trainer: L.Trainer) -> dict:
+    """Which weights the evaluation scores: those of the last step (README, Decisions), with the
+    validation losses that would have chosen otherwise."""
+    out = {"evaluated_checkpoint": "last", "evaluated_step": int(trainer.global_step)}
+    last = trainer.callback_metrics.get("val/loss")
+    out["last_val_loss"] = float(last) if last is not None else None
+    scheds = [c.scheduler for c in trainer.lr_scheduler_configs]
+    best = getattr(scheds[0], "best", None) if scheds else None
+    out["best_val_loss"] = float(best) if best is not None and abs(float(best)) != float("inf") else None
+    return out
+
+
 def run(cfg: DictConfig) -> dict | None:
-    """One run of the grid. Returns its result (None for a dry run or a skipped finished run)."""
+    """One run of the grid. Returns its result (None for a dry run; ``skipped`` for a finished run
+    or one that another live job owns)."""
+    from transfersep.lock import RunLock, RunLocked
+
     plan = make_plan(cfg)
     if cfg.dry_run:
         code = dry_run(cfg, plan)
         if code:
             raise SystemExit(code)
         return None
+    lock = None
+    if _rank() == 0:  # the ranks of one job share the lock their launcher took
+        try:
+            lock = RunLock(plan.run_dir, float(cfg.lock.heartbeat_s), float(cfg.lock.stale_after_s)).acquire()
+        except RunLocked as e:
+            log.warning("%s", e)
+            return {"skipped": True, "held_by": e.holder}
+    try:
+        return _run_owned(cfg, plan)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _rank() -> int:
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return int(getattr(rank_zero_only, "rank", 0))
+
+
+def _run_owned(cfg: DictConfig, plan: Plan) -> dict | None:
+    from transfersep.provenance import identity, set_aside, stale_reason
+
     st = read_status(plan.run_dir)
+    if plan.stage == "finetune" and plan.parent_ckpt is not None and plan.parent_ckpt.exists():
+        plan.parent = identity(plan.parent_ckpt, compute=True)
+        why = stale_reason(plan.run_dir, (st or {}).get("parent"), current=plan.parent)
+        if why:  # never resume or keep a model built on another parent
+            moved = set_aside(plan.run_dir, why)
+            log.warning("%s is stale: %s; training it again (its earlier outputs: %s)", plan.subdir, why, moved)
+            st = None
     if st and st["state"] == "finished" and (plan.run_dir / FINAL_CKPT).exists() and not cfg.rerun:
         log.info("%s already finished; skipping (rerun=true to train again)", plan.subdir)
         return {"skipped": True, **st}
@@ -179,7 +232,11 @@ def run(cfg: DictConfig) -> dict | None:
             import wandb
 
             wandb.finish()  # multirun jobs in one process must never merge into one W&B run
-    write_status(plan.run_dir, "finished", plan, result=result)
+    from transfersep.provenance import PACKAGE, package_meta
+
+    # a parent's own digest, so that its fine-tunes can tell whether they are still built on it
+    sha = (package_meta(plan.run_dir / PACKAGE) or {}).get("weights_sha256")
+    write_status(plan.run_dir, "finished", plan, result=result, weights_sha256=sha)
     return result
 
 

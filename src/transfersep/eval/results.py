@@ -4,6 +4,9 @@ A run is any directory below the scanned root that holds a ``result.json`` (writ
 ``evaluate``, so its presence means ``scores.csv`` is complete) with a fine-tune or baseline grid
 point; ``scores.csv`` and ``curve.csv`` beside it are optional for the report (without them a run
 has its mean but no tests / no curve). Pretraining runs are not evaluated and are ignored.
+Fine-tunes built on a pretrained model that was redone since (``provenance.stale_reason``) are
+left out and listed as problems; a fine-tune that loaded a model package (``init_from``) is keyed
+by the pretraining grid point recorded in that package.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from transfersep.eval.stats import excerpt_scores, read_scores
+from transfersep.provenance import stale_reason
 
 CORPORA = ("musdb", "slakh", "both")
 AUGMENTS = ("none", "pitch", "stretch", "incoherent")
@@ -90,6 +94,7 @@ def load_run(result_path: Path, root: Path) -> Run:
         raise ValueError("no 'grid_point' object")
     run = Run(dir=result_path.parent, rel=str(result_path.parent.relative_to(root)) or ".",
               key=run_key(result["grid_point"]), result=result)
+    _key_by_loaded_package(run)
     scores = run.dir / "scores.csv"
     if scores.exists():
         run.excerpts = excerpt_scores(read_scores(scores))
@@ -103,6 +108,22 @@ def load_run(result_path: Path, root: Path) -> Run:
         else:
             run.notes.append("curve.csv lacks step/sisdr_db columns")
     return run
+
+
+def _key_by_loaded_package(run: Run) -> None:
+    """An ``init_from`` fine-tune is the fine-tune of the pretraining its package records."""
+    parent = (run.result.get("extra") or {}).get("parent")
+    if run.key[0] != "finetune" or not isinstance(parent, dict) or parent.get("kind") == "run":
+        return
+    gp = parent.get("grid_point") or {}
+    if gp.get("stage") != "pretrain" or not {"pretrain", "augment"} <= set(gp):
+        run.notes.append(f"loaded {parent.get('path')}, which records no pretraining grid point: "
+                         f"labelled by its pretrain={run.key[1]} augment={run.key[2]}")
+        return
+    run.key = ("finetune", str(gp["pretrain"]), str(gp["augment"]), *run.key[3:])
+    own = (run.result.get("extra") or {}).get("study")
+    if parent.get("study") and parent["study"] != own:
+        run.notes.append(f"built on {gp['pretrain']}-{gp['augment']} of study {parent['study']} (init_from)")
 
 
 def scan(root: str | Path) -> tuple[dict[Key, Run], list[str]]:
@@ -124,6 +145,10 @@ def scan(root: str | Path) -> tuple[dict[Key, Run], list[str]]:
             continue
         except (OSError, json.JSONDecodeError, KeyError, pd.errors.ParserError) as err:
             problems.append(f"skipped {path}: {type(err).__name__}: {err}")
+            continue
+        why = stale_reason(run.dir, (run.result.get("extra") or {}).get("parent"))
+        if why:
+            problems.append(f"left out {run.rel}: stale, {why}; relaunch the study to train it again")
             continue
         old = runs.get(run.key)
         if old is not None:

@@ -51,7 +51,9 @@ def test_every_state(tmp_path: Path, fake_squeue: Path) -> None:
         make_run(study, "pretrain/musdb-none", "finished", final=True)
         make_run(study, "pretrain/musdb-pitch", "finished")  # final.ckpt gone
         make_run(study, "pretrain/slakh-none", "failed", error="ValueError: boom\nsecond line")
-        make_run(study, "pretrain/slakh-pitch", "running", pid=sleeper.pid)
+        held = make_run(study, "pretrain/slakh-pitch", "running", pid=sleeper.pid)
+        (held / "lock.json").write_text(json.dumps({"host": HOST, "pid": sleeper.pid, "slurm_job_id": None,
+                                                    "token": "t", "heartbeat": 0}))
         make_run(study, "pretrain/both-none", "running", pid=dead.pid)
         make_run(study, "pretrain/both-pitch", "running", slurm_job_id="500")
         make_run(study, "pretrain/musdb-stretch", "running", slurm_job_id="601", slurm_array_id="600_3",
@@ -70,6 +72,7 @@ def test_every_state(tmp_path: Path, fake_squeue: Path) -> None:
     assert state["pretrain/slakh-none"] == "failed" and "boom" in rows["pretrain/slakh-none"].detail
     assert rows["pretrain/slakh-none"].logs == [str(study / "pretrain/slakh-none/train.log")]
     assert state["pretrain/slakh-pitch"] == "running"
+    assert f"lock: host {HOST} pid {sleeper.pid}, heartbeat " in rows["pretrain/slakh-pitch"].detail
     assert state["pretrain/both-none"] == "interrupted" and f"process {dead.pid}" in rows["pretrain/both-none"].detail
     assert state["pretrain/both-pitch"] == "running" and "RUNNING" in rows["pretrain/both-pitch"].detail
     assert state["pretrain/musdb-stretch"] == "running" and "600_3 PENDING" in rows["pretrain/musdb-stretch"].detail

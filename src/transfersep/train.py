@@ -205,10 +205,20 @@ def _run_owned(cfg: DictConfig, plan: Plan) -> dict | None:
     if plan.stage == "finetune" and plan.parent_ckpt is not None and plan.parent_ckpt.exists():
         plan.parent = identity(plan.parent_ckpt, compute=True)
         why = stale_reason(plan.run_dir, (st or {}).get("parent"), current=plan.parent)
-        if why:  # never resume or keep a model built on another parent
+        if why and _rank() == 0:  # never resume or keep a model built on another parent
             moved = set_aside(plan.run_dir, why)
             log.warning("%s is stale: %s; training it again (its earlier outputs: %s)", plan.subdir, why, moved)
             st = None
+        elif why:  # the other tasks of a multi-task job wait until rank 0 has set the old run aside
+            import time
+
+            deadline = time.monotonic() + float(cfg.lock.stale_after_s)
+            while why and time.monotonic() < deadline:
+                time.sleep(1.0)
+                st = read_status(plan.run_dir)
+                why = stale_reason(plan.run_dir, (st or {}).get("parent"), current=plan.parent)
+            if why:
+                raise RuntimeError(f"{plan.subdir}: rank 0 did not set the stale run aside ({why})")
     if st and st["state"] == "finished" and (plan.run_dir / FINAL_CKPT).exists() and not cfg.rerun:
         log.info("%s already finished; skipping (rerun=true to train again)", plan.subdir)
         return {"skipped": True, **st}

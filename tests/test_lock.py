@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from transfersep.lock import LOCK, RunLock, RunLocked, read_lock
+from transfersep.lock import LOCK, RunLock, RunLocked, follow, read_lock
 
 HOST = socket.gethostname()
 
@@ -139,3 +139,20 @@ def test_heartbeat_is_refreshed_and_a_lost_lock_is_left_alone(tmp_path: Path, no
 def test_bad_timing_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="lock.stale_after_s"):
         RunLock(tmp_path, heartbeat_s=60, stale_after_s=100)
+
+
+def test_other_tasks_of_a_slurm_job_follow_rank_zero(tmp_path: Path, squeue: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SLURM_JOB_ID", "42")
+    monkeypatch.delenv("SLURM_RESTART_COUNT", raising=False)
+    plant(tmp_path, host="node-a", pid=123, slurm_job_id="42")  # rank 0 of this job holds it
+    follow(tmp_path, timeout_s=5, poll_s=0.01)
+    plant(tmp_path, host="node-b", pid=7, slurm_job_id="500")  # another live job: skip with rank 0
+    with pytest.raises(RunLocked, match="SLURM job 500"):
+        follow(tmp_path, timeout_s=5, poll_s=0.01)
+    (tmp_path / LOCK).unlink()  # rank 0 found the run finished and let the lock go
+    (tmp_path / "status.json").write_text(json.dumps({"state": "finished"}))
+    (tmp_path / "final.ckpt").write_bytes(b"x")
+    follow(tmp_path, timeout_s=5, poll_s=0.01)
+    (tmp_path / "final.ckpt").unlink()  # nobody takes it: a clear error, not a hang
+    with pytest.raises(RuntimeError, match="did not take lock.json"):
+        follow(tmp_path, timeout_s=0.05, poll_s=0.01)

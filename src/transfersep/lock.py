@@ -24,6 +24,10 @@ dead, judged by the surest evidence this host has:
 
 Two relaunches that find the same dead owner take turns through ``lock.json.break`` (created
 exclusively; one left by a killed taker is ignored after a minute), so only one replaces it.
+
+In a distributed job only rank 0 takes the lock. Ranks Lightning starts itself come after it; the
+other tasks of a multi-task SLURM job (``trainer=ddp`` over ``srun``) start beside it and
+``follow`` it: they go on once the lock is their job's, and skip with it when another job holds it.
 """
 
 from __future__ import annotations
@@ -36,8 +40,9 @@ import socket
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from transfersep.jobs import pid_alive, slurm_states
 
@@ -240,3 +245,56 @@ class RunLock:
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
+
+
+def rank() -> int:
+    """This process's global rank (0 outside distributed jobs), as Lightning reads it from the
+    environment (RANK, LOCAL_RANK, SLURM_PROCID)."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return int(getattr(rank_zero_only, "rank", 0) or 0)
+
+
+def _finished(run_dir: Path) -> bool:
+    try:
+        st = json.loads((run_dir / "status.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(st, dict) and st.get("state") == "finished" and (run_dir / "final.ckpt").exists()
+
+
+def follow(run_dir: str | os.PathLike, timeout_s: float, poll_s: float = 1.0) -> None:
+    """For a task of a multi-task SLURM job other than rank 0: return once rank 0 owns the lock
+    (or found the run finished and let it go); raise ``RunLocked`` when another live job holds it."""
+    run_dir, mine = Path(run_dir), me()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        holder = read_lock(run_dir)
+        if holder and holder.get("slurm_job_id") == mine["slurm_job_id"] \
+                and int(holder.get("slurm_restarts") or 0) == mine["slurm_restarts"]:
+            return
+        if holder and owner_dead(holder, timeout_s, mine) is None:
+            raise RunLocked(run_dir, holder)
+        if holder is None and _finished(run_dir):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{run_dir}: rank 0 of SLURM job {mine['slurm_job_id']} did not take {LOCK} "
+                               f"within {timeout_s:.0f} s")
+        time.sleep(poll_s)
+
+
+@contextmanager
+def own_run_dir(run_dir: str | os.PathLike, heartbeat_s: float = 60.0, stale_after_s: float = 600.0
+                ) -> Iterator[RunLock | None]:
+    """Hold ``run_dir`` for the block (rank 0), or follow rank 0's hold (other tasks of a SLURM
+    job); raises ``RunLocked`` when another live job owns it."""
+    if rank() == 0:
+        lock = RunLock(run_dir, heartbeat_s, stale_after_s).acquire()
+        try:
+            yield lock
+        finally:
+            lock.release()
+        return
+    if int(os.environ.get("SLURM_NTASKS") or 1) > 1 and os.environ.get("SLURM_PROCID"):
+        follow(run_dir, stale_after_s)
+    yield None

@@ -23,13 +23,14 @@ command and the report stay light.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import struct
 import time
 from pathlib import Path
 from typing import Any
 
-PARENT = "parent"
+log = logging.getLogger("transfersep")
 FINAL_CKPT = "final.ckpt"
 PACKAGE = "model.safetensors"
 SUPERSEDED = "superseded"
@@ -141,3 +142,33 @@ def set_aside(run_dir: str | os.PathLike, why: str) -> Path | None:
 
     atomic_write_json(dest / "superseded.json", {"why": why, "moved": present, "status": _status(run_dir)})
     return dest
+
+
+def own_digest(run_dir: str | os.PathLike) -> str | None:
+    """The digest of the weights a finished run packaged (``model.safetensors``), for its status."""
+    return (package_meta(Path(run_dir) / PACKAGE) or {}).get("weights_sha256")
+
+
+def settle_parent(plan: Any, status: dict[str, Any] | None, wait_s: float = 600.0) -> dict[str, Any] | None:
+    """Before a fine-tune starts or is skipped: record in ``plan.parent`` the model it would load
+    now, and when its run directory was built on another one, set those outputs aside so that
+    nothing of them is resumed or kept (rank 0; other tasks of the job wait for that). Returns the
+    status to go on with (None once set aside)."""
+    if plan.stage != "finetune" or plan.parent_ckpt is None or not plan.parent_ckpt.exists():
+        return status
+    from transfersep.lock import rank
+
+    plan.parent = identity(plan.parent_ckpt, compute=True)
+    why = stale_reason(plan.run_dir, (status or {}).get("parent"), current=plan.parent)
+    if why and rank() == 0:
+        moved = set_aside(plan.run_dir, why)
+        log.warning("%s is stale: %s; training it again (its earlier outputs: %s)", plan.subdir, why, moved)
+        return None
+    deadline = time.monotonic() + wait_s
+    while why and time.monotonic() < deadline:  # rank 0 rewrites status.json once it has moved them
+        time.sleep(1.0)
+        status = _status(plan.run_dir) or None
+        why = stale_reason(plan.run_dir, (status or {}).get("parent"), current=plan.parent)
+    if why:
+        raise RuntimeError(f"{plan.subdir}: rank 0 did not set the stale run aside within {wait_s:.0f} s ({why})")
+    return status

@@ -118,3 +118,15 @@ def build_loggers(cfg: DictConfig, plan: Plan, data_description: dict[str, Any])
             mode=wandb_mode(wb.mode), config=config,
         ))
     return loggers
+
+
+def evaluated_model(trainer: Any) -> dict[str, Any]:
+    """For ``result.json``: which weights the evaluation scores (those of the last step, see the
+    README's Decisions) and the validation losses that would have chosen otherwise."""
+    out: dict[str, Any] = {"evaluated_checkpoint": "last", "evaluated_step": int(trainer.global_step)}
+    last = trainer.callback_metrics.get("val/loss")
+    out["last_val_loss"] = float(last) if last is not None else None
+    scheds = [c.scheduler for c in trainer.lr_scheduler_configs]
+    best = getattr(scheds[0], "best", None) if scheds else None
+    out["best_val_loss"] = float(best) if best is not None and abs(float(best)) != float("inf") else None
+    return out

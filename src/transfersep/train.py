@@ -20,7 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from transfersep.plan import FINAL_CKPT, LAST_CKPT, Plan, PlanError, make_plan
-from transfersep.runlog import AtomicCheckpointIO, build_loggers, read_status, write_status
+from transfersep.runlog import AtomicCheckpointIO, build_loggers, evaluated_model, read_status, write_status
 
 log = logging.getLogger("transfersep")
 CONF_DIR = os.environ.get("TRANSFERSEP_CONF", str(Path(__file__).resolve().parents[2] / "conf"))
@@ -155,22 +155,10 @@ def fit(cfg: DictConfig, plan: Plan) -> dict:
     return result
 
 
-def evaluated_model(trainer: L.Trainer) -> dict:
-    """Which weights the evaluation scores: those of the last step (README, Decisions), with the
-    validation losses that would have chosen otherwise."""
-    out = {"evaluated_checkpoint": "last", "evaluated_step": int(trainer.global_step)}
-    last = trainer.callback_metrics.get("val/loss")
-    out["last_val_loss"] = float(last) if last is not None else None
-    scheds = [c.scheduler for c in trainer.lr_scheduler_configs]
-    best = getattr(scheds[0], "best", None) if scheds else None
-    out["best_val_loss"] = float(best) if best is not None and abs(float(best)) != float("inf") else None
-    return out
-
-
 def run(cfg: DictConfig) -> dict | None:
     """One run of the grid. Returns its result (None for a dry run; ``skipped`` for a finished run
     or one that another live job owns)."""
-    from transfersep.lock import RunLock, RunLocked
+    from transfersep.lock import RunLocked, own_run_dir
 
     plan = make_plan(cfg)
     if cfg.dry_run:
@@ -178,47 +166,19 @@ def run(cfg: DictConfig) -> dict | None:
         if code:
             raise SystemExit(code)
         return None
-    lock = None
-    if _rank() == 0:  # the ranks of one job share the lock their launcher took
-        try:
-            lock = RunLock(plan.run_dir, float(cfg.lock.heartbeat_s), float(cfg.lock.stale_after_s)).acquire()
-        except RunLocked as e:
-            log.warning("%s", e)
-            return {"skipped": True, "held_by": e.holder}
     try:
-        return _run_owned(cfg, plan)
-    finally:
-        if lock is not None:
-            lock.release()
-
-
-def _rank() -> int:
-    from lightning.fabric.utilities.rank_zero import rank_zero_only
-
-    return int(getattr(rank_zero_only, "rank", 0))
+        with own_run_dir(plan.run_dir, float(cfg.lock.heartbeat_s), float(cfg.lock.stale_after_s)):
+            return _run_owned(cfg, plan)
+    except RunLocked as e:  # another live job trains it: skipped like a finished run
+        log.warning("%s", e)
+        return {"skipped": True, "held_by": e.holder}
 
 
 def _run_owned(cfg: DictConfig, plan: Plan) -> dict | None:
-    from transfersep.provenance import identity, set_aside, stale_reason
+    from transfersep.provenance import settle_parent
 
-    st = read_status(plan.run_dir)
-    if plan.stage == "finetune" and plan.parent_ckpt is not None and plan.parent_ckpt.exists():
-        plan.parent = identity(plan.parent_ckpt, compute=True)
-        why = stale_reason(plan.run_dir, (st or {}).get("parent"), current=plan.parent)
-        if why and _rank() == 0:  # never resume or keep a model built on another parent
-            moved = set_aside(plan.run_dir, why)
-            log.warning("%s is stale: %s; training it again (its earlier outputs: %s)", plan.subdir, why, moved)
-            st = None
-        elif why:  # the other tasks of a multi-task job wait until rank 0 has set the old run aside
-            import time
-
-            deadline = time.monotonic() + float(cfg.lock.stale_after_s)
-            while why and time.monotonic() < deadline:
-                time.sleep(1.0)
-                st = read_status(plan.run_dir)
-                why = stale_reason(plan.run_dir, (st or {}).get("parent"), current=plan.parent)
-            if why:
-                raise RuntimeError(f"{plan.subdir}: rank 0 did not set the stale run aside ({why})")
+    # a fine-tune built on another parent than the one it would load now is set aside, not resumed
+    st = settle_parent(plan, read_status(plan.run_dir), wait_s=float(cfg.lock.stale_after_s))
     if st and st["state"] == "finished" and (plan.run_dir / FINAL_CKPT).exists() and not cfg.rerun:
         log.info("%s already finished; skipping (rerun=true to train again)", plan.subdir)
         return {"skipped": True, **st}
@@ -242,11 +202,10 @@ def _run_owned(cfg: DictConfig, plan: Plan) -> dict | None:
             import wandb
 
             wandb.finish()  # multirun jobs in one process must never merge into one W&B run
-    from transfersep.provenance import PACKAGE, package_meta
+    from transfersep.provenance import own_digest
 
     # a parent's own digest, so that its fine-tunes can tell whether they are still built on it
-    sha = (package_meta(plan.run_dir / PACKAGE) or {}).get("weights_sha256")
-    write_status(plan.run_dir, "finished", plan, result=result, weights_sha256=sha)
+    write_status(plan.run_dir, "finished", plan, result=result, weights_sha256=own_digest(plan.run_dir))
     return result
 
 

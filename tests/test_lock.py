@@ -156,3 +156,33 @@ def test_other_tasks_of_a_slurm_job_follow_rank_zero(tmp_path: Path, squeue: Pat
     (tmp_path / "final.ckpt").unlink()  # nobody takes it: a clear error, not a hang
     with pytest.raises(RuntimeError, match="did not take lock.json"):
         follow(tmp_path, timeout_s=0.05, poll_s=0.01)
+
+
+def test_a_multirun_skips_a_held_grid_point_and_trains_the_rest(tmp_path: Path) -> None:
+    """Two pretraining grid points in one multirun while a live job (here a sleeping process on
+    this host) holds one of them: that one is skipped with one line naming it, the other trains,
+    and the multirun exits 0 as it would for a finished run."""
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    held = tmp_path / "tiny" / "pretrain" / "musdb-none"
+    sleeper = subprocess.Popen(["sleep", "600"])
+    try:
+        plant(held, pid=sleeper.pid, pid_start=None)
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
+        for k in ("SLURM_JOB_ID", "SLURM_RESTART_COUNT"):
+            env.pop(k, None)
+        cmd = [sys.executable, "train.py", "-m", "pretrain=musdb,slakh", "experiment=tiny", "data.generated=true",
+               "logger=csv", "budget.pretrain=2", f"paths.runs_dir={tmp_path}"]
+        p = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, out[-3000:]
+    (line,) = [ln for ln in out.splitlines() if "is held by" in ln]
+    assert str(held) in line and f"host {HOST} pid {sleeper.pid}" in line
+    assert not (held / "status.json").exists() and not (held / "checkpoints").exists()  # untouched
+    assert read_lock(held)["token"] == "theirs"
+    done = json.loads((tmp_path / "tiny" / "pretrain" / "slakh-none" / "status.json").read_text())
+    assert done["state"] == "finished"

@@ -186,3 +186,23 @@ def test_a_multirun_skips_a_held_grid_point_and_trains_the_rest(tmp_path: Path) 
     assert read_lock(held)["token"] == "theirs"
     done = json.loads((tmp_path / "tiny" / "pretrain" / "slakh-none" / "status.json").read_text())
     assert done["state"] == "finished"
+
+
+def test_a_file_system_without_hard_links_falls_back_to_exclusive_create(tmp_path: Path, monkeypatch,
+                                                                         no_slurm) -> None:
+    def no_link(src, dst):  # noqa: ANN001
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_link)
+    lock = RunLock(tmp_path).acquire()
+    assert read_lock(tmp_path)["token"] == lock.record["token"]
+    lock.release()
+    assert not (tmp_path / LOCK).exists()
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        plant(tmp_path, pid=sleeper.pid)
+        with pytest.raises(RunLocked):
+            RunLock(tmp_path).acquire()
+    finally:
+        sleeper.kill()
+        sleeper.wait()

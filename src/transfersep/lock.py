@@ -32,6 +32,7 @@ other tasks of a multi-task SLURM job (``trainer=ddp`` over ``srun``) start besi
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -166,10 +167,26 @@ class RunLock:
             return True
         except FileExistsError:
             return False
-        except OSError:  # NFS may report a link that did happen as failed: its count tells
-            return os.stat(tmp).st_nlink == 2
+        except OSError as e:
+            if os.stat(tmp).st_nlink == 2:  # NFS may report a link that did happen as failed
+                return True
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+            return self._create()  # a file system without hard links (some FUSE/SMB mounts)
         finally:
             tmp.unlink(missing_ok=True)
+
+    def _create(self) -> bool:
+        """O_CREAT|O_EXCL, then the record: a reader in between sees an unreadable (held) lock."""
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(self.record, f)
+            f.flush()
+            os.fsync(f.fileno())
+        return True
 
     def _replace(self, expect_token: str | None) -> bool:
         """Put our record in place of the lock whose token is ``expect_token``, one taker at a time."""

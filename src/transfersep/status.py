@@ -117,7 +117,7 @@ def _provenance_and_lock(run_dir: Path, st: dict | None, state: str, detail: str
         holder = read_lock(run_dir)
         return state, f"{detail}; lock: {describe(holder) if holder else 'none'}"
     why = stale_reason(run_dir, st.get("parent"))
-    return ("stale", why) if why else (state, detail)
+    return ("stale", f"{why}; a relaunch trains it again") if why else (state, detail)
 
 
 def study_status(study_dir: str | Path, sweeps: Sequence[str] = SWEEPS,

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from conftest import compose
+from transfersep.eval.report import write_report
 from transfersep.eval.results import scan
 from transfersep.export import export_model, weights_digest
 from transfersep.status import study_status
@@ -67,6 +68,11 @@ def test_redone_pretraining_makes_finetunes_stale_and_a_relaunch_retrains(tmp_pa
     found, problems = scan(study)
     assert ("finetune", "slakh", "none", "whole", "bach10") not in found
     assert len(problems) == 1 and problems[0].startswith(f"left out {FT}: stale")
+    run(compose(["experiment=tiny", "data.generated=true", "logger=csv", "pretrain=none", "downstream=bach10"],
+                runs))  # (a report needs one run to draw)
+    report = write_report(study, tmp_path / "report")
+    assert any(p.startswith(f"left out {FT}: stale") for p in report["problems"])
+    assert f"left out {FT}: stale" in Path(report["report"]).read_text()
 
     # a relaunch sets the old outputs aside and trains again from the new parent
     out = run(cfg(runs, "downstream=bach10", wandb=True))

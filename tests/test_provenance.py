@@ -8,15 +8,26 @@ from pathlib import Path
 
 import torch
 
-from conftest import compose
 from transfersep.eval.report import write_report
 from transfersep.eval.results import scan
 from transfersep.export import export_model, weights_digest
 from transfersep.status import study_status
 from transfersep.train import run
 
+ROOT = Path(__file__).resolve().parents[1]
 FT = "finetune/slakh-none-whole-bach10"
 NARROW = ["pretrain=slakh", "augment=none", "finetune=whole", "downstream=bach10"]
+
+
+def compose(overrides: list[str], runs: Path):
+    """The config ``python train.py <overrides>`` would get."""
+    from hydra import compose as hcompose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return hcompose(config_name="train", overrides=[f"paths.root_dir={ROOT}", f"paths.runs_dir={runs}", *overrides])
 
 
 def cfg(runs: Path, *overrides: str, wandb: bool = False):

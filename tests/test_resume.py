@@ -12,7 +12,9 @@ from __future__ import annotations
 import csv
 import os
 import signal
+import socket
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -22,7 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 12
 COMMON = ["experiment=tiny", "data.generated=true", "pretrain=slakh", f"budget.pretrain={STEPS}",
-          "optim.lr=0.2", "optim.plateau_patience_steps=2", "checkpoint_every_n_steps=4"]
+          "optim.lr=0.2", "optim.plateau_patience_steps=4", "checkpoint_every_n_steps=4"]
 RUN = Path("pretrain/slakh-none")
 TIMEOUT = 900
 
@@ -111,6 +113,7 @@ def test_sigkill_resumes_to_the_uninterrupted_result(reference: Path, tmp_path: 
     from omegaconf import OmegaConf
 
     from transfersep.plan import Plan
+    from transfersep.lock import read_lock
     from transfersep.runlog import read_status, wandb_run_id
 
     import wandb
@@ -120,12 +123,18 @@ def test_sigkill_resumes_to_the_uninterrupted_result(reference: Path, tmp_path: 
     wandb.init(mode="offline", dir=str(tmp_path), project="parent").finish()
     assert os.environ.get("WANDB_SERVICE")
     run = tmp_path / "tiny" / RUN
-    finish(start(tmp_path, kill=("KILL", 7)), expect_rc=-signal.SIGKILL)
+    dead = start(tmp_path, kill=("KILL", 7))
+    finish(dead, expect_rc=-signal.SIGKILL)
     assert read_status(run)["state"] == "running"
     assert not (run / "final.ckpt").exists()
     assert ckpt(run / "checkpoints" / "last.ckpt")["global_step"] == 4  # the last 4-step checkpoint
 
+    killed = read_lock(run)  # the lock the killed run left behind is taken over by the relaunch
+    assert killed["host"] == socket.gethostname() and killed["pid"] == dead.pid
     out = finish(start(tmp_path))
+    assert f"took over the lock of host {killed['host']} pid {dead.pid}" in out
+    assert f"process {dead.pid} on {killed['host']} is gone" in out
+    assert not (run / "lock.json").exists()
     assert "Restoring states from the checkpoint" in out
     assert read_status(run)["state"] == "finished"
     assert_same_final_state(run, reference / "ref" / RUN)
@@ -136,6 +145,45 @@ def test_sigkill_resumes_to_the_uninterrupted_result(reference: Path, tmp_path: 
     ids = {d.name.rsplit("-", 1)[1] for d in (run / "wandb").glob("offline-run-*")}
     assert len(list((run / "wandb").glob("offline-run-*"))) == 2
     assert ids == {wandb_run_id(cfg, plan)}
+
+
+def _proc_state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_two_launches_at_once_one_trains(reference: Path, tmp_path: Path) -> None:
+    """The same grid point started twice at once: whichever takes the lock trains (and stops itself
+    after step 1, holding it); the other exits at once, naming the holder; the weights are a
+    single run's."""
+    from transfersep.runlog import read_status
+
+    run = tmp_path / "tiny" / RUN
+    procs = [start(tmp_path, "logger=csv", kill=("STOP", 1)) for _ in range(2)]
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while all(p.poll() is None for p in procs):
+            assert time.monotonic() < deadline, "neither launch ended"
+            time.sleep(0.1)
+        loser = next(p for p in procs if p.poll() is not None)
+        winner = next(p for p in procs if p is not loser)
+        out = finish(loser)  # a skip is no failure: exit 0, as for a finished run
+        assert f"is held by host {socket.gethostname()} pid {winner.pid}" in out and "skipping it" in out
+        assert "Restoring states" not in out
+        while _proc_state(winner.pid) != "T":  # the winner has stopped itself after step 1
+            assert time.monotonic() < deadline and winner.poll() is None
+            time.sleep(0.05)
+        winner.send_signal(signal.SIGCONT)
+        finish(winner)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    st = read_status(run)
+    assert st["state"] == "finished" and st["pid"] == winner.pid
+    assert not (run / "lock.json").exists()
+    assert_same_final_state(run, reference / "ref" / RUN)
 
 
 @pytest.mark.parametrize("sig", ["TERM", "USR1", "USR2"])

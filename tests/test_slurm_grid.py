@@ -91,7 +91,8 @@ def test_time_limit_signal_requeues_and_resumes(partition: str, tmp_path: Path) 
     name = f"tsep-requeue-{uuid.uuid4().hex[:8]}"
     cmd = [sys.executable, "train.py", "-m", "pretrain=musdb", "augment=none", "experiment=tiny",
            "data.generated=true", "logger=csv", f"paths.runs_dir={tmp_path}", f"budget.pretrain={steps}",
-           "val_every_n_steps=10", "checkpoint_every_n_steps=5", *launcher(partition, name)]
+           "val_every_n_steps=10", "optim.plateau_patience_steps=50", "checkpoint_every_n_steps=5",
+           *launcher(partition, name)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     run = tmp_path / "tiny" / "pretrain" / "musdb-none"

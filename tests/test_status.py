@@ -51,7 +51,9 @@ def test_every_state(tmp_path: Path, fake_squeue: Path) -> None:
         make_run(study, "pretrain/musdb-none", "finished", final=True)
         make_run(study, "pretrain/musdb-pitch", "finished")  # final.ckpt gone
         make_run(study, "pretrain/slakh-none", "failed", error="ValueError: boom\nsecond line")
-        make_run(study, "pretrain/slakh-pitch", "running", pid=sleeper.pid)
+        held = make_run(study, "pretrain/slakh-pitch", "running", pid=sleeper.pid)
+        (held / "lock.json").write_text(json.dumps({"host": HOST, "pid": sleeper.pid, "slurm_job_id": None,
+                                                    "token": "t", "heartbeat": 0}))
         make_run(study, "pretrain/both-none", "running", pid=dead.pid)
         make_run(study, "pretrain/both-pitch", "running", slurm_job_id="500")
         make_run(study, "pretrain/musdb-stretch", "running", slurm_job_id="601", slurm_array_id="600_3",
@@ -66,16 +68,17 @@ def test_every_state(tmp_path: Path, fake_squeue: Path) -> None:
         sleeper.wait()
     state = {k: r.state for k, r in rows.items()}
     assert state["pretrain/musdb-none"] == "finished"
-    assert state["pretrain/musdb-pitch"] == "stale"
+    assert state["pretrain/musdb-pitch"] == "interrupted"
     assert state["pretrain/slakh-none"] == "failed" and "boom" in rows["pretrain/slakh-none"].detail
     assert rows["pretrain/slakh-none"].logs == [str(study / "pretrain/slakh-none/train.log")]
     assert state["pretrain/slakh-pitch"] == "running"
-    assert state["pretrain/both-none"] == "stale" and f"process {dead.pid}" in rows["pretrain/both-none"].detail
+    assert f"lock: host {HOST} pid {sleeper.pid}, heartbeat " in rows["pretrain/slakh-pitch"].detail
+    assert state["pretrain/both-none"] == "interrupted" and f"process {dead.pid}" in rows["pretrain/both-none"].detail
     assert state["pretrain/both-pitch"] == "running" and "RUNNING" in rows["pretrain/both-pitch"].detail
     assert state["pretrain/musdb-stretch"] == "running" and "600_3 PENDING" in rows["pretrain/musdb-stretch"].detail
-    stale = rows["pretrain/musdb-incoherent"]
-    assert stale.state == "stale" and "777 no longer exists" in stale.detail
-    assert stale.logs == [str(study / "pretrain/musdb-incoherent/train.log"), str(tmp_path / "600_3_0_log.out")]
+    gone = rows["pretrain/musdb-incoherent"]
+    assert gone.state == "interrupted" and "777 no longer exists" in gone.detail
+    assert gone.logs == [str(study / "pretrain/musdb-incoherent/train.log"), str(tmp_path / "600_3_0_log.out")]
     assert state["pretrain/both-stretch"] == "missing"
     assert len([r for r in rows.values() if r.in_grid]) == 12 + 72
     assert not rows["finetune/slakh-none-whole-stems"].in_grid
@@ -113,7 +116,7 @@ def test_a_zero_shot_probe_is_finished_by_its_result(tmp_path: Path, fake_squeue
     rows = {r.subdir: r for r in study_status(study, ["zeroshot"], ["pretrain=slakh", "augment=none"])}
     assert rows["zeroshot/slakh-none-bach10"].state == "finished"
     gone = rows["zeroshot/slakh-none-dagstuhl"]
-    assert gone.state == "stale" and "result.json is gone" in gone.detail
+    assert gone.state == "interrupted" and "result.json is gone" in gone.detail
     assert rows["zeroshot/slakh-none-remixpacks"].state == "missing"
     assert len([r for r in rows.values() if r.in_grid]) == 3
 

@@ -100,7 +100,7 @@ def _lazy(module: str, fn: str) -> Callable:
     return call
 
 
-COMMANDS["status"] = ("list a study's grid points as finished/running/failed/stale/missing",
+COMMANDS["status"] = ("list a study's grid points as finished/running/failed/stale/interrupted/missing",
                       _lazy("transfersep.status", "configure_parser"), _lazy("transfersep.status", "run_from_args"))
 COMMANDS["study"] = ("run the study: pretraining grid, fine-tuning grid, baselines",
                      _lazy("transfersep.study", "configure_parser"), _lazy("transfersep.study", "run_from_args"))

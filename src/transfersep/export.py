@@ -263,8 +263,12 @@ def _load_checkpoint(path: Path, device: Any) -> LoadedModel:
     status = path.parent / "status.json"
     if path.name == "final.ckpt" and status.is_file():
         try:
-            run["grid_point"] = json.loads(status.read_text()).get("grid_point")
+            st = json.loads(status.read_text())
+            run["grid_point"] = st.get("grid_point")
             run["run_dir"] = str(path.parent)
+            stage_dir = path.parent.parent  # <runs>/<study>/<stage>/<run>: runs from before status kept it
+            run["study"] = st.get("study") or (stage_dir.parent.name if stage_dir.name in
+                                               ("pretrain", "finetune", "baseline") else None)
         except (OSError, json.JSONDecodeError):
             pass
     meta = _meta(dict(hp["model"]), STFTConfig(**(hp.get("stft") or {})), list(hp["source_names"]),

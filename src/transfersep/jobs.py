@@ -2,7 +2,7 @@
 
 ``job_info()`` goes into every ``status.json`` (see ``runlog.write_status``) so that the status
 command can tell a run that is still running from one whose job died without a word
-(SIGKILL, node failure, a time limit without requeue): the latter is shown as ``stale``.
+(SIGKILL, node failure, a time limit without requeue): the latter is shown as ``interrupted``.
 """
 
 from __future__ import annotations

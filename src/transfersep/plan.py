@@ -46,6 +46,8 @@ class Plan:
     parent_dir: Path | None = None
     parent_command: str | None = None
     init_from: Path | None = None  # a model package or checkpoint that replaces the parent run
+    study: str | None = None
+    parent: dict[str, Any] | None = None  # what a fine-tune loads (provenance.identity), once known
 
     @property
     def parent_ckpt(self) -> Path | None:
@@ -96,6 +98,12 @@ def subdir_of(pretrain: str, augment: str, finetune: str, downstream: str) -> st
 
 
 def make_plan(cfg: DictConfig) -> Plan:
+    from transfersep.schedule import ScheduleError, plateau_patience
+
+    try:  # refused before anything is written, dry runs included
+        plateau_patience(cfg.optim.plateau_patience_steps, cfg.val_every_n_steps)
+    except ScheduleError as e:
+        raise PlanError(str(e)) from None
     pretrain, augment, finetune, downstream = _names(cfg)
     stage = stage_of(pretrain, augment, finetune, downstream)
     subdir = subdir_of(pretrain, augment, finetune, downstream)
@@ -103,9 +111,9 @@ def make_plan(cfg: DictConfig) -> Plan:
     gp = {"stage": stage, "pretrain": pretrain, "augment": augment, "finetune": finetune, "downstream": downstream}
     if stage == "pretrain":
         gp.update(finetune="none", downstream="none")
-        return Plan(stage, "pretrain", gp, subdir, study_dir / subdir, int(cfg.budget.pretrain))
+        return Plan(stage, "pretrain", gp, subdir, study_dir / subdir, int(cfg.budget.pretrain), study=str(cfg.study))
     if stage == "baseline":
-        return Plan(stage, "whole", gp, subdir, study_dir / subdir, int(cfg.budget.baseline))
+        return Plan(stage, "whole", gp, subdir, study_dir / subdir, int(cfg.budget.baseline), study=str(cfg.study))
     parent_sub = subdir_of(pretrain, augment, "whole", "none")
     cmd = f"python train.py pretrain={pretrain} augment={augment} study={cfg.study}"
     init_from = cfg.get("init_from")
@@ -114,7 +122,7 @@ def make_plan(cfg: DictConfig) -> Plan:
     steps = 0 if stage == "zeroshot" else int(cfg.budget.finetune)
     return Plan(stage, finetune, gp, subdir, study_dir / subdir, steps,
                 parent_dir=study_dir / parent_sub, parent_command=cmd,
-                init_from=Path(init_from).expanduser().resolve() if init_from else None)
+                init_from=Path(init_from).expanduser().resolve() if init_from else None, study=str(cfg.study))
 
 
 def _resolver_subdir(*, _root_: DictConfig) -> str:

@@ -19,14 +19,16 @@ STATUS = "status.json"
 
 
 def write_status(run_dir: Path, state: str, plan: Plan, error: str | None = None, **extra: Any) -> None:
-    """state: running | finished | failed. Read by the status command and by relaunches."""
+    """state: running | finished | failed. Read by the status command and by relaunches; a
+    fine-tune's ``parent`` record is in it (see ``provenance``)."""
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     if rank_zero_only.rank != 0:  # trainer=ddp: every rank runs the job; rank 0 keeps the books
         return
     atomic_write_json(Path(run_dir) / STATUS, {
         "state": state, "grid_point": plan.grid_point, "stage": plan.stage,
-        "log": str(Path(run_dir) / "train.log"), "error": error,
+        "log": str(Path(run_dir) / "train.log"), "error": error, "study": plan.study,
+        **({"parent": plan.parent} if plan.parent else {}),  # what a fine-tune started from
         **job_info(), **extra,  # host, pid, SLURM ids, submitit logs: for `transfersep.status`
     })
 
@@ -73,6 +75,9 @@ def wandb_mode(cfg_mode: str | None = None) -> str:
 def wandb_run_id(cfg: DictConfig, plan: Plan) -> str:
     """Deterministic id from study + grid point: a resumed or requeued job continues its W&B run."""
     key = f"{cfg.logger.wandb.project}/{cfg.study}/{plan.subdir}"
+    if plan.parent and plan.parent.get("weights_sha256"):
+        # a fine-tune retrained on a redone parent is another W&B run, never appended to the old one
+        key += f"/{plan.parent['weights_sha256']}"
     return hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
@@ -103,6 +108,7 @@ def build_loggers(cfg: DictConfig, plan: Plan, data_description: dict[str, Any])
         gp = plan.grid_point
         config = OmegaConf.to_container(cfg, resolve=True)
         config["plan"] = plan.as_dict()
+        config["parent"] = plan.parent
         config["data_resolved"] = data_description
         loggers.append(WandbLogger(
             project=wb.project, entity=wb.entity, name=f"{cfg.study}/{plan.subdir}",
@@ -112,3 +118,15 @@ def build_loggers(cfg: DictConfig, plan: Plan, data_description: dict[str, Any])
             mode=wandb_mode(wb.mode), config=config,
         ))
     return loggers
+
+
+def evaluated_model(trainer: Any) -> dict[str, Any]:
+    """For ``result.json``: which weights the evaluation scores (those of the last step, see the
+    README's Decisions) and the validation losses that would have chosen otherwise."""
+    out: dict[str, Any] = {"evaluated_checkpoint": "last", "evaluated_step": int(trainer.global_step)}
+    last = trainer.callback_metrics.get("val/loss")
+    out["last_val_loss"] = float(last) if last is not None else None
+    scheds = [c.scheduler for c in trainer.lr_scheduler_configs]
+    best = getattr(scheds[0], "best", None) if scheds else None
+    out["best_val_loss"] = float(best) if best is not None and abs(float(best)) != float("inf") else None
+    return out

@@ -1,4 +1,4 @@
-"""Where a study stands: every grid point as finished / running / failed / stale / missing.
+"""Where a study stands: every grid point as finished / running / failed / stale / interrupted / missing.
 
     python -m transfersep.status RUNS/STUDY                     # the full grid of sweeps/
     python -m transfersep.status RUNS/STUDY downstream=bach10   # narrowed like the sweeps
@@ -10,9 +10,13 @@ States (from each run directory's ``status.json``):
   which trains nothing); a relaunch skips it.
 - ``running``: status running and its job alive: the SLURM job is still in ``squeue`` (pending,
   running or requeued) or, for a local run, its process exists. Where neither can be checked
-  (no ``squeue`` here, a run on another host) it stays ``running`` with a note.
-- ``stale``: status running but its SLURM job is gone from ``squeue`` or its local process died
-  (SIGKILL, node failure, a time limit without requeue, Ctrl-C); also "finished" without
+  (no ``squeue`` here, a run on another host) it stays ``running`` with a note. The holder of the
+  run directory's lock (host, pid, SLURM job, heartbeat age) is shown.
+- ``stale``: a fine-tune built on a pretrained model that is no longer the one standing at its
+  parent (the pretraining was redone, or ``init_from`` now holds other weights; see
+  ``provenance``). A relaunch sets its outputs aside and trains it again; the report leaves it out.
+- ``interrupted``: status running but its SLURM job is gone from ``squeue`` or its local process
+  died (SIGKILL, node failure, a time limit without requeue, Ctrl-C); also "finished" without
   ``final.ckpt``. Nothing will finish it: relaunch the grid, it resumes from ``last.ckpt``.
 - ``failed``: the run raised an error (shown, with the log files to read).
 - ``missing``: never started (no ``status.json``).
@@ -40,7 +44,7 @@ from transfersep.grid import SWEEPS, GridPoint, grid_points
 from transfersep.jobs import pid_alive, slurm_states
 from transfersep.plan import LAST_CKPT, done_file
 
-STATES = ("finished", "running", "failed", "stale", "missing")
+STATES = ("finished", "running", "failed", "stale", "interrupted", "missing")
 
 
 def read_status(run_dir: Path) -> dict | None:
@@ -82,7 +86,7 @@ def _classify(run_dir: Path, st: dict | None, squeue: dict[str, str] | None) -> 
         done = done_file(str((st.get("grid_point") or {}).get("stage", "")))
         if (run_dir / done).exists():
             return "finished", ""
-        return "stale", f"status finished but {done} is gone"
+        return "interrupted", f"status finished but {done} is gone"
     if state == "failed":
         return "failed", str(st.get("error") or "")
     if state != "running":
@@ -95,15 +99,30 @@ def _classify(run_dir: Path, st: dict | None, squeue: dict[str, str] | None) -> 
             return "running", f"SLURM job {label} (not verified: squeue does not answer here); {age}"
         if job in squeue:
             return "running", f"SLURM job {label} {squeue[job]}; {age}"
-        return "stale", f"SLURM job {label} no longer exists; {age}"
+        return "interrupted", f"SLURM job {label} no longer exists; {age}"
     host, pid = st.get("host"), st.get("pid")
     if pid is None:
         return "running", f"not verified (no pid recorded); {age}"
     if host == socket.gethostname():
         if pid_alive(int(pid)):
             return "running", f"pid {pid}; {age}"
-        return "stale", f"process {pid} on {host} is gone; {age}"
+        return "interrupted", f"process {pid} on {host} is gone; {age}"
     return "running", f"pid {pid} on {host} (not verified from here); {age}"
+
+
+def _provenance_and_lock(run_dir: Path, st: dict | None, state: str, detail: str) -> tuple[str, str]:
+    """A run built on a parent that was redone is stale whatever it reached (a live job finishes
+    first); a running run names the holder of its lock."""
+    from transfersep.lock import describe, read_lock
+    from transfersep.provenance import stale_reason
+
+    if st is None:
+        return state, detail
+    if state == "running":
+        holder = read_lock(run_dir)
+        return state, f"{detail}; lock: {describe(holder) if holder else 'none'}"
+    why = stale_reason(run_dir, st.get("parent"))
+    return ("stale", f"{why}; a relaunch trains it again") if why else (state, detail)
 
 
 def study_status(study_dir: str | Path, sweeps: Sequence[str] = SWEEPS,
@@ -125,7 +144,8 @@ def study_status(study_dir: str | Path, sweeps: Sequence[str] = SWEEPS,
     for sub, st in statuses.items():
         gp = subdirs.get(sub) or ((st or {}).get("grid_point") or {})
         state, detail = _classify(study_dir / sub, st, squeue)
-        logs = _logs(study_dir / sub, st) if st and state in ("failed", "stale", "running") else []
+        state, detail = _provenance_and_lock(study_dir / sub, st, state, detail)
+        logs = _logs(study_dir / sub, st) if st and state in ("failed", "interrupted", "running") else []
         out.append(RunState(sub, state, gp, sub in subdirs, detail, logs))
     return out
 
@@ -143,7 +163,7 @@ def format_table(rows: list[RunState], study_dir: Path, states: set[str] | None 
     for r in shown:
         extra = "" if r.in_grid else "  [outside the grid]"
         lines.append(f"{r.state:9} {r.subdir:{width}}  {r.detail.splitlines()[-1] if r.detail else ''}{extra}")
-        if r.state in ("failed", "stale"):
+        if r.state in ("failed", "interrupted"):
             for p in r.logs:
                 lines.append(f"{'':9} {'':{width}}  log: {p}")
     return "\n".join(lines)

@@ -103,7 +103,7 @@ def run_study(sweeps: Sequence[str], overrides: Sequence[str], dry_run: bool = F
     if dry_run:
         return 0
     rows = study_status(study_dir, sweeps, overrides)
-    print(format_table(rows, study_dir, {"running", "failed", "stale", "missing"}), flush=True)
+    print(format_table(rows, study_dir, {"running", "failed", "stale", "interrupted", "missing"}), flush=True)
     return 0 if all(r.state == "finished" for r in rows if r.in_grid) else 1
 
 

@@ -20,6 +20,7 @@ from transfersep import losses
 from transfersep.audio import STFT, STFTConfig
 from transfersep.autoclip import AutoClip
 from transfersep.models import ChimeraConfig, ChimeraNet
+from transfersep.schedule import plateau_patience, plateau_scheduler
 
 PHASES = ("pretrain", "whole", "mask")
 MONITOR = "val/loss"  # the one monitored metric: LR plateau schedule and checkpoints use it
@@ -45,6 +46,7 @@ class SeparationSystem(L.LightningModule):
             raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
         if dc_weights not in ("magnitude", "none"):
             raise ValueError(f"loss.dc_weights must be 'magnitude' or 'none', got {dc_weights!r}")
+        plateau_patience(plateau_patience_steps, val_every_n_steps)  # refuse a pair that does not fit
         self.save_hyperparameters()
         self.phase = phase
         self.source_names = list(source_names)
@@ -136,9 +138,8 @@ class SeparationSystem(L.LightningModule):
     def configure_optimizers(self) -> dict[str, Any]:
         hp = self.hparams
         opt = torch.optim.Adam(self.trainable_parameters(), lr=hp.lr)
-        # plateau counted in validations: one every val_every_n_steps iterations
-        patience = max(1, hp.plateau_patience_steps // hp.val_every_n_steps)
-        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=hp.plateau_factor, patience=patience)
+        # stepped after each validation (every val_every_n_steps iterations), see schedule.py
+        sched = plateau_scheduler(opt, hp.plateau_patience_steps, hp.val_every_n_steps, hp.plateau_factor)
         return {
             "optimizer": opt,
             "lr_scheduler": {"scheduler": sched, "monitor": MONITOR, "interval": "step",

@@ -20,7 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from transfersep.plan import FINAL_CKPT, LAST_CKPT, Plan, PlanError, done_file, make_plan
-from transfersep.runlog import AtomicCheckpointIO, build_loggers, read_status, write_status
+from transfersep.runlog import AtomicCheckpointIO, build_loggers, evaluated_model, read_status, write_status
 
 log = logging.getLogger("transfersep")
 CONF_DIR = os.environ.get("TRANSFERSEP_CONF", str(Path(__file__).resolve().parents[2] / "conf"))
@@ -43,8 +43,11 @@ def build_system(cfg: DictConfig, plan: Plan, source_names: list[str]):
     )
 
 
-def load_pretrained(system, ckpt: Path) -> None:
-    """Backbone and embedding head from a pretraining checkpoint or model package; a fresh mask head."""
+def load_pretrained(system, ckpt: Path) -> str:
+    """Backbone and embedding head from a pretraining checkpoint or model package; a fresh mask head.
+    Returns the digest of the loaded weights (``export.weights_digest``)."""
+    from transfersep.export import weights_digest
+
     if ckpt.suffix == ".safetensors":
         from transfersep.export import load_model
 
@@ -57,6 +60,7 @@ def load_pretrained(system, ckpt: Path) -> None:
     except ValueError as e:
         raise ValueError(f"{ckpt}: {e}") from e
     system.apply_phase()
+    return weights_digest(model_state)
 
 
 def check_parent(plan: Plan) -> None:
@@ -100,7 +104,9 @@ def fit(cfg: DictConfig, plan: Plan) -> dict:
     last = plan.run_dir / LAST_CKPT
     resume = last if last.exists() else None
     if plan.stage == "finetune" and resume is None:
-        load_pretrained(system, plan.parent_ckpt)
+        digest = load_pretrained(system, plan.parent_ckpt)
+        if plan.parent is not None:
+            plan.parent["weights_sha256"] = digest  # what was loaded is the truth
     callbacks = [
         # last.ckpt at step boundaries, and on SIGTERM/SIGUSR1/SIGUSR2 (see resume.py)
         ResumableCheckpoint(last, int(cfg.checkpoint_every_n_steps)),
@@ -130,7 +136,8 @@ def fit(cfg: DictConfig, plan: Plan) -> dict:
 
         export_model(system, plan.run_dir / "model.safetensors",
                      extra={"grid_point": plan.grid_point, "study": str(cfg.study), "seed": int(cfg.seed),
-                            "run_dir": str(plan.run_dir), "checkpoint": str(plan.run_dir / FINAL_CKPT)})
+                            "run_dir": str(plan.run_dir), "checkpoint": str(plan.run_dir / FINAL_CKPT),
+                            **({"parent": plan.parent} if plan.parent else {})})
     result: dict = {"steps": trainer.global_step}
     if plan.stage != "pretrain" and cfg.evaluate and trainer.is_global_zero:
         from transfersep.eval.evaluate import evaluate
@@ -138,7 +145,8 @@ def fit(cfg: DictConfig, plan: Plan) -> dict:
         result = evaluate(system.separate, dm.test_set, dm.source_names, plan.run_dir, plan.grid_point,
                           batch_size=int(cfg.data.batch_size), device=system.device,
                           extra={"steps": trainer.global_step, "seed": int(cfg.seed), "study": str(cfg.study),
-                                 "checkpoint": str(plan.run_dir / FINAL_CKPT)})
+                                 "checkpoint": str(plan.run_dir / FINAL_CKPT),
+                                 **evaluated_model(trainer), **({"parent": plan.parent} if plan.parent else {})})
         metrics = {"test/sisdr": result["overall"]["mean"]}
         metrics.update({f"test/sisdr_{s}": v["mean"] for s, v in result["per_source"].items() if v["mean"] is not None})
         for lg in loggers:
@@ -163,7 +171,9 @@ def probe(cfg: DictConfig, plan: Plan) -> dict:
     L.seed_everything(int(cfg.seed), workers=True)
     dm = build_datamodule(cfg, "finetune", 1)
     system = build_system(cfg, replace(plan, phase="mask"), dm.source_names)
-    load_pretrained(system, plan.parent_ckpt)
+    digest = load_pretrained(system, plan.parent_ckpt)
+    if plan.parent is not None:
+        plan.parent["weights_sha256"] = digest  # what was loaded is the truth
     sep = ClusterSeparator(system.model, system.stft, k=len(dm.source_names), seed=int(cfg.seed),
                            floor_db=float(cfg.finetune.floor_db), max_fit_bins=int(cfg.finetune.max_fit_bins))
     # the floor any separator should clear: the mixture itself as the estimate of every source
@@ -172,7 +182,8 @@ def probe(cfg: DictConfig, plan: Plan) -> dict:
                                       batch_size=int(cfg.data.batch_size))
     extra = {"method": "dc-kmeans", "seed": int(cfg.seed), "study": str(cfg.study),
              "checkpoint": str(plan.parent_ckpt), "floor_db": sep.floor_db, "max_fit_bins": sep.max_fit_bins,
-             "mixture_as_estimate_sisdr": float(np.nanmean(excerpt_means(floor, silent)))}
+             "mixture_as_estimate_sisdr": float(np.nanmean(excerpt_means(floor, silent))),
+             **({"parent": plan.parent} if plan.parent else {})}
     result = evaluate(sep, dm.test_set, dm.source_names, plan.run_dir, plan.grid_point,
                       batch_size=int(cfg.data.batch_size), extra=extra, align=match_to_references)
     log.info("%s: zero-shot SI-SDR %.2f dB over %d excerpts (the mixture as the estimate: %.2f dB)", plan.subdir,
@@ -181,14 +192,29 @@ def probe(cfg: DictConfig, plan: Plan) -> dict:
 
 
 def run(cfg: DictConfig) -> dict | None:
-    """One run of the grid. Returns its result (None for a dry run or a skipped finished run)."""
+    """One run of the grid. Returns its result (None for a dry run; ``skipped`` for a finished run
+    or one that another live job owns)."""
+    from transfersep.lock import RunLocked, own_run_dir
+
     plan = make_plan(cfg)
     if cfg.dry_run:
         code = dry_run(cfg, plan)
         if code:
             raise SystemExit(code)
         return None
-    st = read_status(plan.run_dir)
+    try:
+        with own_run_dir(plan.run_dir, float(cfg.lock.heartbeat_s), float(cfg.lock.stale_after_s)):
+            return _run_owned(cfg, plan)
+    except RunLocked as e:  # another live job trains it: skipped like a finished run
+        log.warning("%s", e)
+        return {"skipped": True, "held_by": e.holder}
+
+
+def _run_owned(cfg: DictConfig, plan: Plan) -> dict | None:
+    from transfersep.provenance import settle_parent
+
+    # a fine-tune built on another parent than the one it would load now is set aside, not resumed
+    st = settle_parent(plan, read_status(plan.run_dir), wait_s=float(cfg.lock.stale_after_s))
     if st and st["state"] == "finished" and (plan.run_dir / done_file(plan.stage)).exists() and not cfg.rerun:
         log.info("%s already finished; skipping (rerun=true to train again)", plan.subdir)
         return {"skipped": True, **st}
@@ -212,7 +238,10 @@ def run(cfg: DictConfig) -> dict | None:
             import wandb
 
             wandb.finish()  # multirun jobs in one process must never merge into one W&B run
-    write_status(plan.run_dir, "finished", plan, result=result)
+    from transfersep.provenance import own_digest
+
+    # a parent's own digest, so that its fine-tunes can tell whether they are still built on it
+    write_status(plan.run_dir, "finished", plan, result=result, weights_sha256=own_digest(plan.run_dir))
     return result
 
 

@@ -12,6 +12,9 @@ The grid a study is expected to have is, by default, what it launched (``expecte
 fine-tune modes it used and its downstream sets, one baseline per downstream set, and one zero-shot
 probe per pair and downstream set when the study has any zero-shot run (older studies have none).
 ``study_grid(..., full=True)`` (the report's ``--full-grid``) expects the paper's whole grid instead.
+Fine-tunes built on a pretrained model that was redone since (``provenance.stale_reason``) are
+left out and listed as problems; a fine-tune that loaded a model package (``init_from``) is keyed
+by the pretraining grid point recorded in that package.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import pandas as pd
 from transfersep.eval.blocks import origins_of
 from transfersep.eval.studies import resolve_study, run_results
 from transfersep.eval.stats import excerpt_scores, read_scores
+from transfersep.provenance import stale_reason
 
 CORPORA = ("musdb", "slakh", "both")
 AUGMENTS = ("none", "pitch", "stretch", "incoherent")
@@ -113,6 +117,7 @@ def load_run(result_path: Path, root: Path) -> Run:
         raise ValueError("no 'grid_point' object")
     run = Run(dir=result_path.parent, rel=str(result_path.parent.relative_to(root)) or ".",
               key=run_key(result["grid_point"]), result=result)
+    _key_by_loaded_package(run)
     scores = run.dir / "scores.csv"
     if scores.exists():
         table = read_scores(scores)
@@ -128,6 +133,22 @@ def load_run(result_path: Path, root: Path) -> Run:
         else:
             run.notes.append("curve.csv lacks step/sisdr_db columns")
     return run
+
+
+def _key_by_loaded_package(run: Run) -> None:
+    """An ``init_from`` fine-tune is the fine-tune of the pretraining its package records."""
+    parent = (run.result.get("extra") or {}).get("parent")
+    if run.key[0] != "finetune" or not isinstance(parent, dict) or parent.get("kind") == "run":
+        return
+    gp = parent.get("grid_point") or {}
+    if gp.get("stage") != "pretrain" or not {"pretrain", "augment"} <= set(gp):
+        run.notes.append(f"loaded {parent.get('path')}, which records no pretraining grid point: "
+                         f"labelled by its pretrain={run.key[1]} augment={run.key[2]}")
+        return
+    run.key = ("finetune", str(gp["pretrain"]), str(gp["augment"]), *run.key[3:])
+    own = (run.result.get("extra") or {}).get("study")
+    if parent.get("study") and parent["study"] != own:
+        run.notes.append(f"built on {gp['pretrain']}-{gp['augment']} of study {parent['study']} (init_from)")
 
 
 def scan(root: str | Path) -> tuple[dict[Key, Run], list[str]]:
@@ -152,6 +173,10 @@ def scan(root: str | Path) -> tuple[dict[Key, Run], list[str]]:
             continue
         except (OSError, json.JSONDecodeError, KeyError, pd.errors.ParserError) as err:
             problems.append(f"skipped {path}: {type(err).__name__}: {err}")
+            continue
+        why = stale_reason(run.dir, (run.result.get("extra") or {}).get("parent"))
+        if why:
+            problems.append(f"left out {run.rel}: stale, {why}; relaunch the study to train it again")
             continue
         old = runs.get(run.key)
         if old is not None:

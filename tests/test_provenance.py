@@ -1,5 +1,6 @@
 """Provenance of fine-tunes: what a fine-tune records of its parent, a redone pretraining making
-its fine-tunes stale (status, report) and a relaunch retraining them (tiny model, in-process runs)."""
+its fine-tunes and zero-shot probes stale (status, report) and a relaunch redoing them (tiny model,
+in-process runs)."""
 
 from __future__ import annotations
 
@@ -127,3 +128,26 @@ def test_init_from_run_is_keyed_by_the_package_it_loaded(tmp_path: Path) -> None
                  extra={"grid_point": rec["grid_point"], "study": "elsewhere"})
     found, problems = scan(runs / "tiny")
     assert not found and "stale" in problems[0]
+
+
+def test_a_zero_shot_probe_follows_its_pretraining(tmp_path: Path) -> None:
+    runs, study = tmp_path / "runs", tmp_path / "runs" / "tiny"
+    parent, zs = study / "pretrain" / "slakh-none", study / "zeroshot" / "slakh-none-bach10"
+    run(cfg(runs))
+    first = digest_of(parent / "final.ckpt")
+    run(cfg(runs, "downstream=bach10", "finetune=zeroshot"))
+    assert json.loads((zs / "result.json").read_text())["extra"]["parent"]["weights_sha256"] == first
+    key = ("zeroshot", "slakh", "none", "bach10")
+    assert key in scan(study)[0]
+
+    run(cfg(runs, "rerun=true", "seed=1"))  # the pretraining is redone into other weights
+    second = digest_of(parent / "final.ckpt")
+    rows = {r.subdir: r for r in study_status(study, ["zeroshot"], [*NARROW, "downstream=bach10"])}
+    assert rows["zeroshot/slakh-none-bach10"].state == "stale"
+    found, problems = scan(study)
+    assert key not in found and problems[0].startswith("left out zeroshot/slakh-none-bach10: stale")
+
+    out = run(cfg(runs, "downstream=bach10", "finetune=zeroshot"))  # the relaunch probes the new model
+    assert not out.get("skipped")
+    assert json.loads((zs / "result.json").read_text())["extra"]["parent"]["weights_sha256"] == second
+    assert scan(study)[0][key].result["extra"]["parent"]["weights_sha256"] == second

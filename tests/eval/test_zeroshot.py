@@ -31,17 +31,25 @@ def _sources(seed: int) -> torch.Tensor:
     return torch.stack([low, high]) + noise
 
 
-class OracleNet(nn.Module):
-    """Stands in for ChimeraNet: its embedding of bin (t, f) is the one-hot IBM label of that bin,
-    so the embeddings separate the two known sources perfectly."""
+class FakeNet(nn.Module):
+    """Stands in for ChimeraNet where the probe uses it: ``features`` passes the magnitude on,
+    ``embed`` is the subclass's construction."""
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = nn.Parameter(torch.zeros(1))  # the probe finds the device through a parameter
+
+    def features(self, mag: torch.Tensor) -> torch.Tensor:
+        return mag
+
+
+class OracleNet(FakeNet):
+    """Its embedding of bin (t, f) is the one-hot IBM label of that bin, so the embeddings separate
+    the two known sources perfectly."""
 
     def __init__(self, labels: torch.Tensor):  # [B, T, F] int in {0, 1}
         super().__init__()
         self.labels = labels
-        self.dummy = nn.Parameter(torch.zeros(1))
-
-    def features(self, mag: torch.Tensor) -> torch.Tensor:
-        return mag
 
     def embed(self, feats: torch.Tensor) -> torch.Tensor:
         return nn.functional.one_hot(self.labels, 2).float() * 0.9 + 0.05
@@ -142,16 +150,12 @@ def test_fewer_estimates_than_references_is_refused():
         match_to_references(torch.zeros(1, 1, 8), torch.zeros(1, 3, 8))
 
 
-class BandNet(nn.Module):
+class BandNet(FakeNet):
     """Embeds every bin by its frequency band alone: below ``cut`` one group, above it the other."""
 
     def __init__(self, cut: int):
         super().__init__()
         self.cut = cut
-        self.dummy = nn.Parameter(torch.zeros(1))
-
-    def features(self, mag: torch.Tensor) -> torch.Tensor:
-        return mag
 
     def embed(self, feats: torch.Tensor) -> torch.Tensor:
         high = (torch.arange(feats.shape[-1]) >= self.cut).long().expand(feats.shape)

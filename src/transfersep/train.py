@@ -11,23 +11,23 @@ import json
 import logging
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 
 import hydra
 import lightning as L
 import torch
+from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
-from transfersep.plan import FINAL_CKPT, LAST_CKPT, Plan, PlanError, make_plan
+from transfersep import console, errors
+from transfersep.errors import MissingCheckpointError
+from transfersep.plan import FINAL_CKPT, LAST_CKPT, Plan, make_plan
 from transfersep.runlog import AtomicCheckpointIO, build_loggers, read_status, write_status
 
 log = logging.getLogger("transfersep")
 CONF_DIR = os.environ.get("TRANSFERSEP_CONF", str(Path(__file__).resolve().parents[2] / "conf"))
-
-
-class MissingCheckpointError(FileNotFoundError):
-    pass
 
 
 def build_system(cfg: DictConfig, plan: Plan, source_names: list[str]):
@@ -59,12 +59,10 @@ def load_pretrained(system, ckpt: Path) -> None:
     system.apply_phase()
 
 
-def check_parent(plan: Plan) -> None:
-    if plan.parent_ckpt is not None and not plan.parent_ckpt.exists():
-        raise MissingCheckpointError(
-            f"fine-tuning {plan.subdir} needs the pretrained checkpoint {plan.parent_ckpt}, which does not "
-            f"exist. Produce it first with:\n    {plan.parent_command}"
-        )
+def check_parent(plan: Plan, study: str) -> None:
+    problem = errors.parent_problem(plan, study)
+    if problem:
+        raise MissingCheckpointError(problem)
 
 
 def dry_run(cfg: DictConfig, plan: Plan) -> int:
@@ -72,7 +70,7 @@ def dry_run(cfg: DictConfig, plan: Plan) -> int:
 
     report: dict = {"plan": plan.as_dict(), "problems": []}
     try:
-        check_parent(plan)
+        check_parent(plan, str(cfg.study))
     except MissingCheckpointError as e:
         report["problems"].append(str(e))
     try:
@@ -87,15 +85,21 @@ def dry_run(cfg: DictConfig, plan: Plan) -> int:
     return 1 if report["problems"] else 0
 
 
-def fit(cfg: DictConfig, plan: Plan) -> dict:
+def preflight(cfg: DictConfig, plan: Plan):
+    """Everything a user can get wrong, checked before anything is written: the parent checkpoint
+    and the data roots. Returns the datamodule (seeded first, as training expects)."""
+    from transfersep.data import build_datamodule
+
+    check_parent(plan, str(cfg.study))
+    L.seed_everything(int(cfg.seed), workers=True)
+    return build_datamodule(cfg, plan.stage, plan.total_steps)
+
+
+def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
     from lightning.pytorch.callbacks import LearningRateMonitor
 
-    from transfersep.data import build_datamodule
     from transfersep.resume import ResumableCheckpoint, cluster_plugins
 
-    check_parent(plan)
-    L.seed_everything(int(cfg.seed), workers=True)
-    dm = build_datamodule(cfg, plan.stage, plan.total_steps)
     system = build_system(cfg, plan, dm.source_names)
     last = plan.run_dir / LAST_CKPT
     resume = last if last.exists() else None
@@ -111,9 +115,14 @@ def fit(cfg: DictConfig, plan: Plan) -> dict:
 
         callbacks.append(SISDRCurve(dm.test_set, plan.run_dir, every_n_steps=int(cfg.curve.every_n_steps),
                                     n_excerpts=int(cfg.curve.n_excerpts), batch_size=int(cfg.data.batch_size)))
+    trainer_kw = OmegaConf.to_container(cfg.trainer, resolve=True)
+    show_progress = bool(trainer_kw.get("enable_progress_bar", True))
+    trainer_kw["enable_progress_bar"], progress_callbacks = console.training_progress(show_progress)
+    callbacks += progress_callbacks
+    trainer_kw.setdefault("enable_model_summary", True)
     loggers = build_loggers(cfg, plan, dm.description)
     trainer = L.Trainer(
-        **OmegaConf.to_container(cfg.trainer, resolve=True),
+        **trainer_kw,
         max_steps=plan.total_steps,
         val_check_interval=min(int(cfg.val_every_n_steps), plan.total_steps),
         check_val_every_n_epoch=None,
@@ -124,7 +133,7 @@ def fit(cfg: DictConfig, plan: Plan) -> dict:
     trainer.fit(system, datamodule=dm, ckpt_path=str(resume) if resume else None)
     if trainer.global_step < plan.total_steps:  # interrupted (signal): leave status "running"
         raise InterruptedError(f"stopped at step {trainer.global_step} of {plan.total_steps}")
-    trainer.save_checkpoint(plan.run_dir / FINAL_CKPT)
+    trainer.save_checkpoint(plan.run_dir / FINAL_CKPT, weights_only=False)
     if trainer.is_global_zero:
         from transfersep.export import export_model
 
@@ -135,10 +144,15 @@ def fit(cfg: DictConfig, plan: Plan) -> dict:
     if plan.stage != "pretrain" and cfg.evaluate and trainer.is_global_zero:
         from transfersep.eval.evaluate import evaluate
 
-        result = evaluate(system.separate, dm.test_set, dm.source_names, plan.run_dir, plan.grid_point,
-                          batch_size=int(cfg.data.batch_size), device=system.device,
-                          extra={"steps": trainer.global_step, "seed": int(cfg.seed), "study": str(cfg.study),
-                                 "checkpoint": str(plan.run_dir / FINAL_CKPT)})
+        separate, close = console.evaluation_progress(system.separate, len(dm.test_set), int(cfg.data.batch_size),
+                                                      show_progress)
+        try:
+            result = evaluate(separate, dm.test_set, dm.source_names, plan.run_dir, plan.grid_point,
+                              batch_size=int(cfg.data.batch_size), device=system.device,
+                              extra={"steps": trainer.global_step, "seed": int(cfg.seed), "study": str(cfg.study),
+                                     "checkpoint": str(plan.run_dir / FINAL_CKPT)})
+        finally:
+            close()
         metrics = {"test/sisdr": result["overall"]["mean"]}
         metrics.update({f"test/sisdr_{s}": v["mean"] for s, v in result["per_source"].items() if v["mean"] is not None})
         for lg in loggers:
@@ -159,6 +173,13 @@ def run(cfg: DictConfig) -> dict | None:
     if st and st["state"] == "finished" and (plan.run_dir / FINAL_CKPT).exists() and not cfg.rerun:
         log.info("%s already finished; skipping (rerun=true to train again)", plan.subdir)
         return {"skipped": True, **st}
+    try:
+        dm = preflight(cfg, plan)
+    except Exception as e:
+        if errors.is_user_error(e) and _multirun():  # the status command lists the job as failed
+            plan.run_dir.mkdir(parents=True, exist_ok=True)
+            write_status(plan.run_dir, "failed", plan, error=errors.one_line(e))
+        raise
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     if cfg.rerun:  # train from scratch again: a stale last.ckpt would otherwise be resumed
         import shutil
@@ -167,8 +188,9 @@ def run(cfg: DictConfig) -> dict | None:
             stale.unlink(missing_ok=True)
         shutil.rmtree(plan.run_dir / "csv", ignore_errors=True)
     write_status(plan.run_dir, "running", plan)
+    started = time.monotonic()
     try:
-        result = fit(cfg, plan)
+        result = fit(cfg, plan, dm)
     except BaseException as e:
         # signals, requeue exits and Ctrl-C leave "running": the next launch resumes
         if isinstance(e, Exception) and not isinstance(e, InterruptedError):
@@ -180,27 +202,65 @@ def run(cfg: DictConfig) -> dict | None:
 
             wandb.finish()  # multirun jobs in one process must never merge into one W&B run
     write_status(plan.run_dir, "finished", plan, result=result)
+    log.info("%s", console.run_summary(plan, result, time.monotonic() - started, getattr(dm, "notes", None)))
     return result
 
 
+class JobFailed(Exception):
+    """A multirun job stopped by a user error (its line was printed); Hydra marks the job failed."""
+
+
+class CompactJobFailed(JobFailed, CompactHydraException):
+    """Hydra prints a compact exception as its message only, without a traceback."""
+
+
 @hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     from transfersep.resume import Preempted
 
+    console.adopt_library_logging()
     try:
         run(cfg)
     except Preempted as e:
         log.warning("%s", e)
         e.hand_over()  # under submitit: requeue; else exit 128 + signal (a multirun stops too)
-    except (PlanError, MissingCheckpointError) as e:
-        log.error("%s", e)
-        if _multirun():
-            raise  # an Exception: Hydra marks this job failed and the rest of the grid runs on
-        raise SystemExit(2) from None
     except SystemExit as e:
         if cfg.dry_run and e.code and _multirun():
             raise RuntimeError(f"dry run found problems (exit code {e.code})") from None
         raise
+    except Exception as e:
+        if not errors.is_user_error(e):
+            raise
+        multirun = _multirun()
+        msg = errors.report(e, multirun)
+        if multirun:
+            # an Exception: Hydra marks this job failed and the rest of the grid runs on
+            raise CompactJobFailed(msg) from None
+        from hydra.core.hydra_config import HydraConfig
+
+        errors.remove_unused_run_dir(Path(HydraConfig.get().runtime.output_dir), Path(cfg.paths.runs_dir))
+        raise SystemExit(2) from None
+
+
+def main() -> None:
+    """``python train.py`` / ``transfersep train``: Hydra's command line plus ``--verbose``
+    (tracebacks of user errors on the console). A multirun whose jobs failed on user errors exits 2
+    and ends with one note on what to do."""
+    if "--verbose" in sys.argv[1:]:
+        sys.argv.remove("--verbose")
+        os.environ[errors.VERBOSE_ENV] = "1"
+    try:
+        hydra_main()
+    except SystemExit as e:
+        lines = errors.closing_lines()
+        if lines and e.code not in (0, None):
+            print("\n".join(lines), file=sys.stderr)
+            raise SystemExit(2) from None
+        raise
+    lines = errors.closing_lines()
+    if lines:
+        print("\n".join(lines), file=sys.stderr)
+        raise SystemExit(2)
 
 
 def _multirun() -> bool:

@@ -1,0 +1,173 @@
+"""User errors of ``train.py`` / ``transfersep train``: one line, exit code 2, commands that fit.
+
+A user error is something the user fixes by changing a path, a file or a config value: a dataset
+root that is not the dataset (``DatasetError``), a missing or damaged checkpoint/model
+(``MissingCheckpointError``, ``ModelLoadError``), an unreadable audio file (``AudioReadError``), a
+grid point that is no run (``PlanError``), a config value of the wrong type or unknown key
+(OmegaConf's errors). It is printed as one line naming the key or file and the fix; the traceback
+goes to ``train.log`` only, or to the console with ``--verbose`` or ``HYDRA_FULL_ERROR=1``.
+Anything else is a bug and keeps its traceback.
+
+In a multirun each failed job prints its line and the grid goes on; at the end the command exits 2
+and, when datasets were missing, says once how to try the study without them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("transfersep")
+trace = logging.getLogger("transfersep.trace")
+
+VERBOSE_ENV = "TRANSFERSEP_VERBOSE"
+# overrides that choose the grid point or act on one run only; everything else (experiment, paths,
+# data, model, study, seed, budgets, ...) is carried into a suggested command
+_NOT_CARRIED = ("pretrain", "augment", "finetune", "downstream", "init_from", "rerun", "dry_run", "evaluate",
+                "hydra", "sweeps", "curve")
+DEMO_HINT = ("to try the study without the datasets: `make demo` (renders a small corpus from real scores and "
+             "runs it), or render the demo corpus with `python -m transfersep.demo.corpus demo_data` and add "
+             "`experiment=demo paths.data_dir=demo_data` to this command")
+
+
+class MissingCheckpointError(FileNotFoundError):
+    """A fine-tune's pretrained checkpoint (or ``init_from``) does not exist."""
+
+
+class ConfigValueError(ValueError):
+    """A config value that cannot work; the message names the key."""
+
+
+# failures of this process's multirun jobs: (job overrides, one-line message, data root missing)
+FAILED_JOBS: list[tuple[str, str, bool]] = []
+
+
+def user_error_types() -> tuple[type, ...]:
+    from omegaconf.errors import OmegaConfBaseException
+
+    from transfersep.audio import AudioReadError
+    from transfersep.data.index import DatasetError
+    from transfersep.export import ModelLoadError
+    from transfersep.plan import PlanError
+
+    return (PlanError, MissingCheckpointError, ConfigValueError, DatasetError, ModelLoadError, AudioReadError,
+            OmegaConfBaseException)
+
+
+def is_user_error(e: BaseException) -> bool:
+    return isinstance(e, user_error_types())
+
+
+def is_missing_data(e: BaseException) -> bool:
+    from transfersep.data.index import DatasetError
+
+    return isinstance(e, DatasetError) and "does not exist" in str(e)
+
+
+def one_line(e: BaseException) -> str:
+    """The message on one line (continuation lines joined with '; ')."""
+    parts = [p.strip() for p in str(e).splitlines() if p.strip()]
+    return "; ".join(parts) if parts else type(e).__name__
+
+
+def verbose() -> bool:
+    return os.environ.get("HYDRA_FULL_ERROR") == "1" or os.environ.get(VERBOSE_ENV) == "1"
+
+
+def task_overrides() -> list[str]:
+    """This job's command-line overrides (empty outside Hydra)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        if HydraConfig.initialized():
+            return list(HydraConfig.get().overrides.task)
+    except Exception:  # outside a Hydra job: nothing to carry
+        pass
+    return []
+
+
+def _key(override: str) -> str:
+    return override.lstrip("+~").split("=", 1)[0]
+
+
+def carried_overrides(overrides: list[str] | None = None) -> list[str]:
+    """The overrides a suggested command keeps: all but the grid point's own and one-run switches."""
+    out = []
+    for o in task_overrides() if overrides is None else overrides:
+        k = _key(o)
+        if k.split(".")[0].split("/")[0] in _NOT_CARRIED:
+            continue
+        out.append(o)
+    return out
+
+
+def train_command(grid: dict[str, str], study: str | None = None, overrides: list[str] | None = None) -> str:
+    """``transfersep train <grid point> study=<study> <the user's other overrides>``, shell-quoted."""
+    carried = carried_overrides(overrides)
+    words = [f"{k}={v}" for k, v in grid.items()]
+    if study is not None and not any(_key(o) == "study" for o in carried):
+        words.append(f"study={study}")
+    return " ".join(["transfersep", "train", *(shlex.quote(w) for w in words + carried)])
+
+
+def parent_problem(plan: Any, study: str) -> str | None:
+    """The one-line reason a fine-tune cannot start (its parent missing), or None."""
+    if plan.parent_ckpt is None or plan.parent_ckpt.exists():
+        return None
+    if plan.init_from is not None:
+        return (f"init_from={plan.init_from}: no such file; point init_from at an existing model package "
+                "(.safetensors, see `transfersep export`) or checkpoint (.ckpt)")
+    gp = plan.grid_point
+    cmd = train_command({"pretrain": gp["pretrain"], "augment": gp["augment"]}, study)
+    return (f"fine-tuning {plan.subdir} needs the pretrained checkpoint {plan.parent_ckpt}, which does not "
+            f"exist; produce it first with: {cmd}")
+
+
+def report(e: BaseException, multirun: bool) -> str:
+    """Print the one-line error (console + train.log), the traceback to train.log only (or the
+    console when verbose), and remember it for the multirun's closing lines."""
+    import traceback
+
+    msg = one_line(e)
+    label = " ".join(task_overrides()) if multirun else ""
+    trace.error("".join(traceback.format_exception(e)).rstrip())
+    if verbose():
+        log.error("%s", "".join(traceback.format_exception(e)).rstrip())
+    log.error("error: %s%s", f"[{label}] " if label else "", msg)
+    if multirun:
+        FAILED_JOBS.append((label, msg, is_missing_data(e)))
+    return msg
+
+
+def closing_lines() -> list[str]:
+    """What a multirun prints once at its end about its failed jobs (empty when none failed)."""
+    if not FAILED_JOBS:
+        return []
+    lines = [f"{len(FAILED_JOBS)} job(s) failed (one line each above); fix the key or file they name and run "
+             "the same command again: finished runs are skipped"]
+    if any(missing for *_, missing in FAILED_JOBS):
+        lines.append(DEMO_HINT)
+    return lines
+
+
+def remove_unused_run_dir(run_dir: Path, runs_root: Path) -> None:
+    """Remove what Hydra created for a run that stopped before doing anything (``.hydra/``,
+    ``train.log``): a refused command leaves no run directory. Never touches a directory holding
+    anything else (an earlier attempt's status, checkpoints, results)."""
+    import shutil
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or {p.name for p in run_dir.iterdir()} - {".hydra", "train.log"}:
+        return
+    shutil.rmtree(run_dir / ".hydra", ignore_errors=True)
+    (run_dir / "train.log").unlink(missing_ok=True)
+    d, stop = run_dir, Path(runs_root).resolve()
+    while d.resolve() != stop and stop in d.resolve().parents:
+        try:
+            d.rmdir()
+        except OSError:
+            break
+        d = d.parent

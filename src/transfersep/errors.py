@@ -67,6 +67,32 @@ def is_missing_data(e: BaseException) -> bool:
     return isinstance(e, DatasetError) and "does not exist" in str(e)
 
 
+def is_config_error(e: BaseException) -> bool:
+    """Hydra's and OmegaConf's errors about the command line (unknown option, key or syntax)."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    return isinstance(e, (HydraException, OmegaConfBaseException))
+
+
+def config_error_line(e: BaseException) -> str:
+    """Hydra's several-line message as one line: the option lists joined, the search path dropped."""
+    parts: list[str] = []
+    listing = False  # after "...:" Hydra lists options one per indented line
+    for raw in str(e).splitlines():
+        line = raw.strip()
+        if line.startswith("Config search path"):
+            break
+        if not line or line.startswith(("provider=", "object_type=")):
+            continue
+        if listing and raw.startswith(("\t", " ")):
+            parts[-1] += (" " if parts[-1].endswith(":") else ", ") + line
+            continue
+        listing = line.endswith(":")
+        parts.append(line.rstrip("."))
+    return "; ".join(parts) or type(e).__name__
+
+
 def one_line(e: BaseException) -> str:
     """The message on one line (continuation lines joined with '; ')."""
     parts = [p.strip() for p in str(e).splitlines() if p.strip()]
@@ -74,7 +100,8 @@ def one_line(e: BaseException) -> str:
 
 
 def verbose() -> bool:
-    return os.environ.get("HYDRA_FULL_ERROR") == "1" or os.environ.get(VERBOSE_ENV) == "1"
+    """``--verbose`` or the user's ``HYDRA_FULL_ERROR=1`` (``train.main`` turns both into VERBOSE_ENV)."""
+    return os.environ.get(VERBOSE_ENV) == "1"
 
 
 def task_overrides() -> list[str]:
@@ -124,6 +151,44 @@ def parent_problem(plan: Any, study: str) -> str | None:
     cmd = train_command({"pretrain": gp["pretrain"], "augment": gp["augment"]}, study)
     return (f"fine-tuning {plan.subdir} needs the pretrained checkpoint {plan.parent_ckpt}, which does not "
             f"exist; produce it first with: {cmd}")
+
+
+# (key, kind, lower bound) of the numeric settings a run reads; checked before anything is written
+_NUMERIC = [("seed", int, None), ("budget.pretrain", int, 1), ("budget.finetune", int, 1), ("budget.baseline", int, 1),
+            ("data.excerpt_seconds", float, 0.0), ("data.batch_size", int, 1), ("data.num_workers", int, 0),
+            ("data.n_val", int, 1), ("data.n_test", int, 1), ("data.eval_seed", int, None),
+            ("loss.alpha", float, 0.0), ("optim.lr", float, 0.0), ("optim.autoclip_percentile", float, 0.0),
+            ("optim.plateau_patience_steps", int, 1), ("optim.plateau_factor", float, 0.0),
+            ("val_every_n_steps", int, 1), ("checkpoint_every_n_steps", int, 1), ("curve.every_n_steps", int, 0),
+            ("curve.n_excerpts", int, 0)]
+
+
+def check_config(cfg: Any) -> None:
+    """Refuse a numeric setting of the wrong type or range, naming the key (``ConfigValueError``)."""
+    from omegaconf import OmegaConf
+
+    for key, kind, low in _NUMERIC:
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is None:
+            continue
+        name = "an integer" if kind is int else "a number"
+        try:
+            if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            v = kind(value)
+        except (TypeError, ValueError):
+            raise ConfigValueError(f"{key}={value!r}: expected {name}; give e.g. {key}="
+                                   f"{_example(key)}") from None
+        strict = kind is float and key != "loss.alpha"  # a zero length, rate or factor is no setting
+        if low is not None and (v < low or (strict and v == low)):
+            raise ConfigValueError(f"{key}={value!r}: must be {'greater than' if strict else 'at least'} {low}")
+    alpha = OmegaConf.select(cfg, "loss.alpha", default=None)
+    if alpha is not None and not 0.0 <= float(alpha) <= 1.0:
+        raise ConfigValueError(f"loss.alpha={alpha!r}: must be in [0, 1] (the DC share of the chimera loss)")
+
+
+def _example(key: str) -> str:
+    return {"data.excerpt_seconds": "10.0", "optim.lr": "1e-3", "loss.alpha": "0.01"}.get(key, "24" if "batch" in key else "100")
 
 
 def report(e: BaseException, multirun: bool) -> str:

@@ -103,7 +103,10 @@ def make_plan(cfg: DictConfig) -> Plan:
 
 
 def _resolver_subdir(*, _root_: DictConfig) -> str:
-    return subdir_of(*_names(_root_))
+    try:
+        return subdir_of(*_names(_root_))
+    except PlanError:  # no run: the job itself refuses it with the one-line reason (and leaves nothing)
+        return "invalid/" + "-".join(_names(_root_))
 
 
 def _resolver_run_dir(*, _root_: DictConfig) -> str:

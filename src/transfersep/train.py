@@ -90,6 +90,7 @@ def preflight(cfg: DictConfig, plan: Plan):
     and the data roots. Returns the datamodule (seeded first, as training expects)."""
     from transfersep.data import build_datamodule
 
+    errors.check_config(cfg)
     check_parent(plan, str(cfg.study))
     L.seed_everything(int(cfg.seed), workers=True)
     return build_datamodule(cfg, plan.stage, plan.total_steps)
@@ -226,41 +227,52 @@ def hydra_main(cfg: DictConfig) -> None:
         e.hand_over()  # under submitit: requeue; else exit 128 + signal (a multirun stops too)
     except SystemExit as e:
         if cfg.dry_run and e.code and _multirun():
-            raise RuntimeError(f"dry run found problems (exit code {e.code})") from None
+            raise CompactJobFailed(f"dry run found problems (exit code {e.code})") from None
         raise
     except Exception as e:
         if not errors.is_user_error(e):
             raise
+        from hydra.core.hydra_config import HydraConfig
+
         multirun = _multirun()
         msg = errors.report(e, multirun)
+        # a refused run leaves no directory behind (a multirun job keeps its failed status.json)
+        errors.remove_unused_run_dir(Path(HydraConfig.get().runtime.output_dir), Path(cfg.paths.runs_dir))
         if multirun:
             # an Exception: Hydra marks this job failed and the rest of the grid runs on
             raise CompactJobFailed(msg) from None
-        from hydra.core.hydra_config import HydraConfig
-
-        errors.remove_unused_run_dir(Path(HydraConfig.get().runtime.output_dir), Path(cfg.paths.runs_dir))
         raise SystemExit(2) from None
 
 
 def main() -> None:
     """``python train.py`` / ``transfersep train``: Hydra's command line plus ``--verbose``
-    (tracebacks of user errors on the console). A multirun whose jobs failed on user errors exits 2
-    and ends with one note on what to do."""
+    (tracebacks of user errors on the console, as with ``HYDRA_FULL_ERROR=1``). Hydra's own errors
+    (an unknown config option or key) are printed as one line too. A multirun whose jobs failed on
+    user errors exits 2 and ends with one note on what to do."""
     if "--verbose" in sys.argv[1:]:
         sys.argv.remove("--verbose")
         os.environ[errors.VERBOSE_ENV] = "1"
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        os.environ[errors.VERBOSE_ENV] = "1"
+    before = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra hands exceptions on unformatted; errors.py formats them
     try:
         hydra_main()
-    except SystemExit as e:
+    except JobFailed:
         lines = errors.closing_lines()
-        if lines and e.code not in (0, None):
+        if lines:
             print("\n".join(lines), file=sys.stderr)
-            raise SystemExit(2) from None
-        raise
-    lines = errors.closing_lines()
-    if lines:
-        print("\n".join(lines), file=sys.stderr)
-        raise SystemExit(2)
+        raise SystemExit(2 if lines else 1) from None
+    except Exception as e:
+        if errors.verbose() or not errors.is_config_error(e):
+            raise
+        print(f"error: {errors.config_error_line(e)}", file=sys.stderr)
+        raise SystemExit(2) from None
+    finally:
+        if before is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = before
 
 
 def _multirun() -> bool:

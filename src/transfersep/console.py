@@ -157,6 +157,11 @@ def evaluation_progress(separate: Callable, n_items: int, batch_size: int, enabl
     return run_plain, lambda: None
 
 
+def data_notes(description: dict | None) -> list[str]:
+    """The notes of a run's data that change what it trained on (stems padded or trimmed)."""
+    return [n for n in (description or {}).get("notes", []) if "stem_lengths=" in n]
+
+
 def run_summary(plan: Any, result: dict | None, seconds: float | None, notes: list[str] | None = None) -> str:
     """The end-of-run summary: stage and grid point, steps, time, SI-SDR, and where the files are."""
     run_dir = Path(plan.run_dir)

@@ -154,8 +154,107 @@ def separate_stream(
     return total or 0
 
 
-def _out_dir_for(in_path: Path, out_dir: Path) -> Path:
-    return out_dir / in_path.stem
+AUDIO_FORMATS = "WAV, FLAC, OGG (Vorbis/Opus), MP3, AIFF, CAF, W64, RF64"
+
+
+def check_input(path: str | os.PathLike) -> sf._SoundFileInfo:
+    """The header of an input file, or ``AudioReadError`` with one line saying what to do:
+    a missing file, a folder, a format libsndfile cannot read (M4A/AAC, WMA, video...), no audio."""
+    path = Path(path)
+    if path.is_dir():
+        raise audio.AudioReadError(f"{path} is a folder; give audio files (e.g. {path}/*.wav)")
+    if not path.exists():
+        raise audio.AudioReadError(f"{path}: no such file")
+    try:
+        info = sf.info(str(path))
+    except Exception as e:  # soundfile: LibsndfileError/RuntimeError/TypeError
+        known = {f.lower() for f in sf.available_formats()} | {"aif", "oga", "opus", "wave"}
+        if path.suffix.lower().lstrip(".") not in known:
+            raise audio.AudioReadError(
+                f"{path}: {path.suffix or 'this'} files cannot be read (libsndfile reads {AUDIO_FORMATS}); "
+                f"convert it first, e.g. ffmpeg -i '{path}' '{path.with_suffix('.flac').name}'") from e
+        raise audio.AudioReadError(f"cannot read audio header of {path}: {e}. The file is truncated or corrupt "
+                                   f"(or not really {path.suffix.lstrip('.').upper()}); re-download or re-export it") from e
+    if info.frames <= 0:
+        raise audio.AudioReadError(f"{path}: holds no audio (0 frames); nothing to separate")
+    return info
+
+
+def pick_sources(available: list[str], wanted: list[str] | None) -> list[int]:
+    """Indices of ``wanted`` sources (all when None); ValueError names the unknown ones."""
+    if not wanted:
+        return list(range(len(available)))
+    unknown = [w for w in wanted if w not in available]
+    if unknown:
+        raise ValueError(f"--stems {','.join(wanted)}: the model has no source {', '.join(unknown)}; "
+                         f"it separates {','.join(available)}")
+    return [available.index(w) for w in dict.fromkeys(wanted)]
+
+
+def run_pipeline(
+    read_native: Callable[[int], np.ndarray],
+    sr: int,
+    ch: int,
+    frames: int,
+    lm: LoadedModel,
+    write: Callable[[np.ndarray], None],
+    chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
+    overlap_seconds: float = DEFAULT_OVERLAP_SECONDS,
+    batch_size: int | None = None,
+    threads: int | None = None,
+    on_progress: Callable[[float], None] | None = None,
+) -> int:
+    """The separation of one recording, shared by files (``separate_file``) and arrays
+    (``transfersep.load_model(...).separate``): returns the number of frames written.
+
+    ``read_native(n)`` gives the next block [<=n, ch] float32 at ``sr`` (empty at the end);
+    ``write`` receives output blocks [n, C*ch] at ``sr`` (source-major columns), ``frames`` in all.
+    Raises ``AudioReadError`` when the input yields a different number of frames than announced.
+    """
+    msr = lm.sample_rate
+    hop = lm.stft.cfg.hop_length  # chunks on the STFT frame grid (see separate_stream)
+    chunk, overlap = int(round(chunk_seconds * msr / hop)) * hop, int(round(overlap_seconds * msr / hop)) * hop
+    if chunk < 4 * lm.stft.cfg.n_fft or not 0 <= 2 * overlap <= chunk:
+        raise ValueError(f"chunk_seconds={chunk_seconds}, overlap_seconds={overlap_seconds}: the chunk must be at "
+                         f"least {4 * lm.stft.cfg.n_fft / msr:.3f} s and the overlap at most half the chunk")
+    threads = threads or default_threads()
+    batch = batch_size or (DEFAULT_BATCH["cpu"] * threads if lm.device.type == "cpu" else DEFAULT_BATCH["cuda"])
+    n_src = len(lm.source_names)
+    to16, back = _Stream(sr, msr, ch), _Stream(msr, sr, ch * n_src)
+    written, read_total = 0, 0
+    block_frames = max(4096, int(chunk_seconds * sr))
+
+    def blocks():  # the input at 16 kHz, [n, ch] blocks; the resampler's tail at the end
+        nonlocal read_total
+        while True:
+            x = read_native(block_frames)
+            if not len(x):
+                break
+            read_total += len(x)
+            yield to16(x)
+        if read_total != frames:
+            raise audio.AudioReadError(f"holds {read_total} frames, its header says {frames}; the "
+                                       "file is truncated or corrupt: re-download or re-export it")
+        yield to16(np.zeros((0, ch), np.float32), last=True)
+
+    def emit(y: np.ndarray, last: bool = False) -> None:
+        nonlocal written
+        if on_progress is not None:
+            on_progress(len(y) / msr)
+        out = back(y, last=last)[: frames - written]
+        write(out)
+        written += len(out)
+
+    it = blocks()
+    with batched_runner(lm, threads) as run:
+        separate_stream(lambda: next(it, None), run, n_src, ch, emit, chunk, overlap, batch, hop)
+    emit(np.zeros((0, ch * n_src), np.float32), last=True)
+    if frames - written > sr // 100:
+        raise RuntimeError(f"internal error: produced {written} of {frames} frames")
+    if written < frames:  # the resamplers' rounding: a sample or two
+        write(np.zeros((frames - written, ch * n_src), np.float32))
+        written = frames
+    return written
 
 
 def separate_file(
@@ -170,92 +269,71 @@ def separate_file(
     batch_size: int | None = None,
     precision: str = "fp32",
     threads: int | None = None,
+    sources: list[str] | None = None,
 ) -> list[Path]:
     """Separate one file into ``out_dir/<stem>/<source>.<fmt>``; returns the written paths.
 
     ``model``: a ``LoadedModel`` or a path ``load_model`` accepts; ``device`` None keeps a
     LoadedModel where it is (else auto); ``precision`` as in ``prepare_model`` (the CLI's default is
     auto; prepare the model once with ``prepare_model`` when separating many files). ``threads``:
-    CPU worker threads (see ``batched_runner``; default ``default_threads()``). Raises
-    ``AudioReadError`` / ``ModelLoadError`` (nothing written) for an unreadable input or model.
+    CPU worker threads (see ``batched_runner``; default ``default_threads()``). ``sources``: write
+    only these (default: every source of the model). Raises ``AudioReadError`` /
+    ``ModelLoadError`` (nothing written) for an unreadable input or model.
     """
     in_path, out_dir = Path(in_path), Path(out_dir)
     if fmt not in FORMATS:
         raise ValueError(f"--format {fmt!r}: choose one of {sorted(FORMATS)}")
-    info = audio.info(in_path)  # header problems fail here, before anything is written
+    info = check_input(in_path)  # header problems fail here, before anything is written
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is a file; give a folder (it is created when missing)")
     if isinstance(model, LoadedModel) and device is None and precision == "fp32":
         lm = model
     else:
         lm = prepare_model(model, device, precision)
+    keep = pick_sources(lm.source_names, sources)
     sr, ch, frames = int(info.samplerate), int(info.channels), int(info.frames)
-    msr = lm.sample_rate
-    hop = lm.stft.cfg.hop_length  # chunks on the STFT frame grid (see separate_stream)
-    chunk, overlap = int(round(chunk_seconds * msr / hop)) * hop, int(round(overlap_seconds * msr / hop)) * hop
-    if chunk < 4 * lm.stft.cfg.n_fft or not 0 <= 2 * overlap <= chunk:
-        raise ValueError(f"chunk_seconds={chunk_seconds}, overlap_seconds={overlap_seconds}: the chunk must be at "
-                         f"least {4 * lm.stft.cfg.n_fft / msr:.3f} s and the overlap at most half the chunk")
-    threads = threads or default_threads()
-    batch = batch_size or (DEFAULT_BATCH["cpu"] * threads if lm.device.type == "cpu" else DEFAULT_BATCH["cuda"])
     container, subtype = FORMATS[fmt]
     final = _out_dir_for(in_path, out_dir)
-    created_out = not out_dir.exists()
+    created = [d for d in (out_dir, *out_dir.parents) if not d.exists()]
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{in_path.stem}.partial-", dir=out_dir))
-    paths = [tmp / f"{name}.{fmt}" for name in lm.source_names]
+    paths = [tmp / f"{lm.source_names[k]}.{fmt}" for k in keep]
     writers: list[sf.SoundFile] = []
     bar = None
+    clipped = 0
     try:
         writers = [sf.SoundFile(str(p), "w", samplerate=sr, channels=ch, format=container, subtype=subtype)
                    for p in paths]
-        to16, back = _Stream(sr, msr, ch), _Stream(msr, sr, ch * len(paths))
-        written, clipped, read_total = 0, 0, 0
-        block_frames = max(4096, int(chunk_seconds * sr))
 
-        def blocks():  # the input at 16 kHz, [n, ch] blocks; the resampler's tail at the end
-            nonlocal read_total
-            with sf.SoundFile(str(in_path)) as src:
-                while True:
-                    try:
-                        x = src.read(block_frames, dtype="float32", always_2d=True)
-                    except Exception as e:
-                        raise audio.AudioReadError(
-                            f"cannot decode {in_path} after {read_total} frames: {e}. The file is truncated "
-                            "or corrupt; re-download or re-export it.") from e
-                    if not len(x):
-                        break
-                    read_total += len(x)
-                    yield to16(x)
-            if read_total != frames:
-                raise audio.AudioReadError(f"{in_path}: holds {read_total} frames, its header says {frames}; the "
-                                           "file is truncated or corrupt: re-download or re-export it")
-            yield to16(np.zeros((0, ch), np.float32), last=True)
-
-        def emit(y: np.ndarray, last: bool = False) -> None:
-            nonlocal written, clipped
-            if bar is not None:
-                bar.update(len(y) / msr)
-            out = back(y, last=last)[: frames - written]
+        def write(out: np.ndarray) -> None:
+            nonlocal clipped
             if subtype.startswith("PCM"):
                 clipped += int(np.count_nonzero(np.abs(out) > 1.0))
                 out = np.clip(out, -1.0, 1.0)
-            for k, w in enumerate(writers):
+            for w, k in zip(writers, keep):
                 w.write(out[:, k * ch:(k + 1) * ch])
-            written += len(out)
 
         if progress and frames / sr >= LONG_INPUT_SECONDS:
             from tqdm import tqdm
 
             bar = tqdm(total=round(frames / sr, 1), unit="s", desc=in_path.name, leave=False,
                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
-        it = blocks()
-        with batched_runner(lm, threads) as run:
-            separate_stream(lambda: next(it, None), run, len(paths), ch, emit, chunk, overlap, batch, hop)
-        emit(np.zeros((0, ch * len(paths)), np.float32), last=True)
-        if frames - written > sr // 100:
-            raise RuntimeError(f"internal error: {in_path}: produced {written} of {frames} frames")
-        if written < frames:  # the resamplers' rounding: a sample or two
-            for w in writers:
-                w.write(np.zeros((frames - written, ch), np.float32))
+        with sf.SoundFile(str(in_path)) as src:
+            def read_native(n: int) -> np.ndarray:
+                try:
+                    return src.read(n, dtype="float32", always_2d=True)
+                except Exception as e:
+                    raise audio.AudioReadError(
+                        f"cannot decode {in_path} after {src.tell()} frames: {e}. The file is truncated "
+                        "or corrupt; re-download or re-export it.") from e
+
+            try:
+                run_pipeline(read_native, sr, ch, frames, lm, write, chunk_seconds, overlap_seconds, batch_size,
+                             threads, bar.update if bar is not None else None)
+            except audio.AudioReadError as e:
+                if str(in_path) in str(e):
+                    raise
+                raise audio.AudioReadError(f"{in_path}: {e}") from e
         for w in writers:
             w.close()
         if clipped:
@@ -267,15 +345,19 @@ def separate_file(
             if not w.closed:
                 w.close()
         shutil.rmtree(tmp, ignore_errors=True)
-        if created_out:
+        for d in created:  # only folders this call made, and only if empty: never someone's files
             try:
-                out_dir.rmdir()  # only if empty: never remove someone's files
+                d.rmdir()
             except OSError:
                 pass
         raise
     finally:
         if bar is not None:
             bar.close()
+
+
+def _out_dir_for(in_path: Path, out_dir: Path) -> Path:
+    return out_dir / in_path.stem
 
 
 def _commit(tmp: Path, final: Path, paths: list[Path]) -> list[Path]:

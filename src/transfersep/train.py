@@ -203,7 +203,7 @@ def run(cfg: DictConfig) -> dict | None:
 
             wandb.finish()  # multirun jobs in one process must never merge into one W&B run
     write_status(plan.run_dir, "finished", plan, result=result)
-    log.info("%s", console.run_summary(plan, result, time.monotonic() - started, getattr(dm, "notes", None)))
+    log.info("%s", console.run_summary(plan, result, time.monotonic() - started, console.data_notes(dm.description)))
     return result
 
 

@@ -114,9 +114,9 @@ def _resolver_run_dir(*, _root_: DictConfig) -> str:
 
 
 def register_resolvers() -> None:
-    """``${run_dir:}``, ``${run_subdir:}`` and ``${sum:a,b}`` for the Hydra configs."""
+    """``${run_dir:}``, ``${run_subdir:}``, ``${sum:a,b}`` and ``${cwd:}`` for the Hydra configs."""
     for name, fn in (("run_dir", _resolver_run_dir), ("run_subdir", _resolver_subdir),
-                     ("sum", lambda *xs: sum(xs))):
+                     ("sum", lambda *xs: sum(xs)), ("cwd", os.getcwd)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
 

@@ -66,6 +66,31 @@ def adopt_library_logging() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", module=r"lightning\..*")
 
 
+def quiet_wandb(loggers: list) -> None:
+    """W&B's console output reduced to its warnings and errors (``quiet``): its run header, history
+    sparklines and sync notes repeat what the summary and README say. Lightning's WandbLogger
+    always passes ``anonymous=None``, which wandb >= 0.19 answers with a deprecation warning; the
+    key is dropped before ``wandb.init`` sees it (a ``None`` there requests nothing)."""
+    for lg in loggers:
+        init = getattr(lg, "_wandb_init", None)
+        if not isinstance(init, dict) or getattr(lg, "_experiment", None) is not None:
+            continue
+        if init.get("anonymous") is None:
+            init.pop("anonymous", None)
+        if "settings" not in init:
+            import wandb
+
+            init["settings"] = wandb.Settings(quiet=True)
+
+
+def wandb_note(run_dir: Path) -> str | None:
+    """Where an offline W&B run lies and how to upload it (None when the run has none)."""
+    offline = sorted(Path(run_dir).glob("wandb/offline-run-*"))
+    if not offline:
+        return None
+    return f"W&B offline run: wandb sync {offline[-1]}"
+
+
 def _fmt_duration(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "?"
@@ -181,6 +206,9 @@ def run_summary(plan: Any, result: dict | None, seconds: float | None, notes: li
     if overall is not None:
         lines.append(f"  scores  {run_dir / 'scores.csv'}, {run_dir / 'result.json'}")
     lines.append(f"  log     {run_dir / 'train.log'}")
+    wb = wandb_note(run_dir)
+    if wb:
+        lines.append(f"  wandb   {wb.split(': ', 1)[1]}")
     for note in notes or []:
         lines.append(f"  note    {note}")
     return "\n".join(lines)

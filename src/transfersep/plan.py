@@ -93,7 +93,7 @@ def make_plan(cfg: DictConfig) -> Plan:
     if stage == "baseline":
         return Plan(stage, "whole", gp, subdir, study_dir / subdir, int(cfg.budget.baseline))
     parent_sub = subdir_of(pretrain, augment, "whole", "none")
-    cmd = f"python train.py pretrain={pretrain} augment={augment} study={cfg.study}"
+    cmd = f"transfersep train pretrain={pretrain} augment={augment} study={cfg.study}"
     init_from = cfg.get("init_from")
     if init_from:
         cmd = f"(init_from={init_from} was given: point it at an existing .safetensors model or .ckpt)"

@@ -122,6 +122,7 @@ def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
     callbacks += progress_callbacks
     trainer_kw.setdefault("enable_model_summary", True)
     loggers = build_loggers(cfg, plan, dm.description)
+    console.quiet_wandb(loggers)
     trainer = L.Trainer(
         **trainer_kw,
         max_steps=plan.total_steps,

@@ -209,7 +209,15 @@ def run(cfg: DictConfig) -> dict | None:
 
 
 class JobFailed(Exception):
-    """A multirun job stopped by a user error (its line was printed); Hydra marks the job failed."""
+    """A multirun job stopped by a user error (its line was printed); Hydra marks the job failed.
+    ``code``: the exit code the multirun ends with (2 for user errors, 1 for dry-run findings)."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message, code)  # both in args: the exception pickles (submitit jobs)
+        self.code = code
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class CompactJobFailed(JobFailed, CompactHydraException):
@@ -228,7 +236,7 @@ def hydra_main(cfg: DictConfig) -> None:
         e.hand_over()  # under submitit: requeue; else exit 128 + signal (a multirun stops too)
     except SystemExit as e:
         if cfg.dry_run and e.code and _multirun():
-            raise CompactJobFailed(f"dry run found problems (exit code {e.code})") from None
+            raise CompactJobFailed(f"dry run found problems (exit code {e.code})", code=1) from None
         raise
     except Exception as e:
         if not errors.is_user_error(e):
@@ -259,11 +267,13 @@ def main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra hands exceptions on unformatted; errors.py formats them
     try:
         hydra_main()
-    except JobFailed:
+    except JobFailed as e:
         lines = errors.closing_lines()
-        if lines:
-            print("\n".join(lines), file=sys.stderr)
-        raise SystemExit(2 if lines else 1) from None
+        if not lines:  # the jobs ran elsewhere (SLURM): their lines are in their logs
+            lines = [f"error: {e}", "a job of this multirun failed; `transfersep status` on the study folder "
+                     "lists every failed job with its error and logs"]
+        print("\n".join(lines), file=sys.stderr)
+        raise SystemExit(2 if errors.FAILED_JOBS else e.code) from None
     except Exception as e:
         if errors.verbose() or not errors.is_config_error(e):
             raise

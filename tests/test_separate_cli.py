@@ -144,3 +144,17 @@ def test_console_script_is_installed():
         pytest.skip(f"no console script beside {sys.executable} (run with the project's .venv)")
     p = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0 and "separate" in p.stdout and "train" in p.stdout
+
+
+@pytest.mark.parametrize("fmt, ext", [("MP3", ".mp3"), ("OGG", ".ogg")])
+def test_compressed_inputs(fmt, ext, run_dir, tmp_path):
+    if fmt not in sf.available_formats():
+        pytest.skip(f"this libsndfile has no {fmt}")
+    src = tmp_path / f"take{ext}"
+    sf.write(src, music(44_100 * 2, 44_100, 2), 44_100, format=fmt)
+    assert main(["separate", str(src), "--model", str(run_dir), "--out", str(tmp_path / "o"), "--device", "cpu",
+                 "-q"]) == 0
+    info = sf.info(src)
+    for name in NAMES:
+        out = sf.info(tmp_path / "o" / run_dir.name / "take" / f"{name}.wav")
+        assert (out.samplerate, out.channels, out.frames) == (44_100, 2, info.frames)

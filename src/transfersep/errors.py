@@ -20,6 +20,8 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from hydra.errors import CompactHydraException
+
 log = logging.getLogger("transfersep")
 trace = logging.getLogger("transfersep.trace")
 
@@ -35,6 +37,22 @@ DEMO_HINT = ("to try the study without the datasets: `make demo` (renders a smal
 
 class MissingCheckpointError(FileNotFoundError):
     """A fine-tune's pretrained checkpoint (or ``init_from``) does not exist."""
+
+
+class JobFailed(Exception):
+    """A multirun job stopped by a user error (its line was printed); Hydra marks the job failed.
+    ``code``: the exit code the multirun ends with (2 for user errors, 1 for dry-run findings)."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message, code)  # both in args: the exception pickles (submitit jobs)
+        self.code = code
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class CompactJobFailed(JobFailed, CompactHydraException):
+    """Hydra prints a compact exception as its message only, without a traceback."""
 
 
 class ConfigValueError(ValueError):

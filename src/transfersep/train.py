@@ -18,11 +18,10 @@ from pathlib import Path
 import hydra
 import lightning as L
 import torch
-from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
 from transfersep import console, errors
-from transfersep.errors import MissingCheckpointError
+from transfersep.errors import CompactJobFailed, JobFailed, MissingCheckpointError
 from transfersep.plan import FINAL_CKPT, LAST_CKPT, Plan, make_plan
 from transfersep.runlog import AtomicCheckpointIO, build_loggers, read_status, write_status
 
@@ -120,7 +119,6 @@ def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
     show_progress = bool(trainer_kw.get("enable_progress_bar", True))
     trainer_kw["enable_progress_bar"], progress_callbacks = console.training_progress(show_progress)
     callbacks += progress_callbacks
-    trainer_kw.setdefault("enable_model_summary", True)
     loggers = build_loggers(cfg, plan, dm.description)
     console.quiet_wandb(loggers)
     trainer = L.Trainer(
@@ -204,24 +202,12 @@ def run(cfg: DictConfig) -> dict | None:
 
             wandb.finish()  # multirun jobs in one process must never merge into one W&B run
     write_status(plan.run_dir, "finished", plan, result=result)
-    log.info("%s", console.run_summary(plan, result, time.monotonic() - started, console.data_notes(dm.description)))
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    if rank_zero_only.rank == 0:  # trainer=ddp: every rank runs the job, one speaks
+        log.info("%s", console.run_summary(plan, result, time.monotonic() - started,
+                                           console.data_notes(dm.description)))
     return result
-
-
-class JobFailed(Exception):
-    """A multirun job stopped by a user error (its line was printed); Hydra marks the job failed.
-    ``code``: the exit code the multirun ends with (2 for user errors, 1 for dry-run findings)."""
-
-    def __init__(self, message: str, code: int = 2):
-        super().__init__(message, code)  # both in args: the exception pickles (submitit jobs)
-        self.code = code
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-class CompactJobFailed(JobFailed, CompactHydraException):
-    """Hydra prints a compact exception as its message only, without a traceback."""
 
 
 @hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")

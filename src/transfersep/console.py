@@ -64,6 +64,10 @@ def adopt_library_logging() -> None:
     # Lightning 2.6 calls a torch pytree API deprecated in torch 2.14 on every fit; nothing a user of
     # this tool can change (the call is inside Lightning), so that one message is dropped by text.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", module=r"lightning\..*")
+    # Lightning asks SLURMEnvironment.detect() at every fit (checkpoint_connector), which advises
+    # "prepend srun" on any machine with SLURM installed; this tool reaches SLURM through its
+    # launcher (hydra/launcher=slurm), where the advice does not apply, so that one message goes.
+    warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system but is not used")
 
 
 def quiet_wandb(loggers: list) -> None:

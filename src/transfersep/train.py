@@ -105,6 +105,8 @@ def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
     resume = last if last.exists() else None
     if plan.stage == "finetune" and resume is None:
         load_pretrained(system, plan.parent_ckpt)
+    if resume is not None:
+        log.info("%s: resuming from %s", plan.subdir, resume)
     callbacks = [
         # last.ckpt at step boundaries, and on SIGTERM/SIGUSR1/SIGUSR2 (see resume.py)
         ResumableCheckpoint(last, int(cfg.checkpoint_every_n_steps)),

@@ -203,7 +203,8 @@ def run_summary(plan: Any, result: dict | None, seconds: float | None, notes: li
     overall = (result.get("overall") or {}).get("mean")
     if overall is not None:
         per = result.get("per_source") or {}
-        parts = ", ".join(f"{s} {v['mean']:.2f}" for s, v in per.items() if v.get("mean") is not None)
+        order = [s for s in result.get("sources") or [] if s in per] or list(per)  # the model's order
+        parts = ", ".join(f"{s} {per[s]['mean']:.2f}" for s in order if per[s].get("mean") is not None)
         n = result.get("n_excerpts")
         lines.append(f"  SI-SDR  {overall:.2f} dB" + (f" over {n} excerpts" if n else "") + (f" ({parts})" if parts else ""))
     lines.append(f"  model   {run_dir / 'model.safetensors'}")

@@ -174,6 +174,7 @@ def run(cfg: DictConfig) -> dict | None:
     st = read_status(plan.run_dir)
     if st and st["state"] == "finished" and (plan.run_dir / FINAL_CKPT).exists() and not cfg.rerun:
         log.info("%s already finished; skipping (rerun=true to train again)", plan.subdir)
+        log.info("%s", console.run_summary(plan, st.get("result"), None))
         return {"skipped": True, **st}
     try:
         dm = preflight(cfg, plan)

@@ -33,8 +33,11 @@ def test_plain_progress_counts_a_resumed_run_from_its_step(monkeypatch, caplog):
 
 
 def test_bar_on_a_terminal_lines_otherwise(monkeypatch):
+    from lightning.pytorch.callbacks import TQDMProgressBar
+
     monkeypatch.setattr(console, "interactive", lambda: True)
-    assert console.training_progress(True) == (True, [])
+    bar, callbacks = console.training_progress(True)
+    assert bar is True and [type(c) for c in callbacks] == [TQDMProgressBar]
     monkeypatch.setattr(console, "interactive", lambda: False)
     bar, callbacks = console.training_progress(True)
     assert bar is False and len(callbacks) == 1

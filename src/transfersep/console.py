@@ -133,7 +133,9 @@ def training_progress(enabled: bool) -> tuple[bool, list]:
     if not enabled:
         return False, []
     if interactive():
-        return True, []
+        from lightning.pytorch.callbacks import TQDMProgressBar
+
+        return True, [TQDMProgressBar()]  # tqdm, like the evaluation's bar (not Rich's, which may be absent)
     return False, [_plain_training_callback()]
 
 

@@ -110,3 +110,33 @@ def test_verbatim_paper_multirun_on_a_fresh_clone(tmp_path):
             assert st["state"] == "failed" and "does not exist" in st["error"]
     assert p.stderr.count("make demo") == 1 and "experiment=demo paths.data_dir=demo_data" in p.stderr
     assert "12 job(s) failed" in p.stderr
+
+
+def test_damaged_checkpoints_are_one_line_and_left_alone(tmp_path):
+    runs = tmp_path / "runs" / "tiny"
+    last = runs / "baseline" / "bach10" / "checkpoints" / "last.ckpt"
+    last.parent.mkdir(parents=True)
+    last.write_bytes(b"PK\x03\x04" + bytes(100))  # a zip header, then nothing: a truncated save
+    before = files(tmp_path / "runs")
+    p = train(tmp_path, *TINY, "pretrain=none", "downstream=bach10")
+    assert p.returncode == 2
+    (line,) = [ln for ln in (p.stdout + p.stderr).splitlines() if ln.strip()]
+    assert line.startswith(f"error: {last}: the checkpoint this run would resume from is damaged")
+    assert "delete it to train the run from its start" in line
+    # an existing run directory keeps Hydra's bookkeeping of the attempt (.hydra/, the error in
+    # train.log); nothing of the run changes: no status, the damaged file as it was
+    new = set(files(tmp_path / "runs")) - set(before)
+    assert {f.split("bach10/", 1)[1].split("/")[0] for f in new} == {".hydra", "train.log"}
+    assert last.read_bytes() == b"PK\x03\x04" + bytes(100)
+    assert "is damaged" in (last.parent.parent / "train.log").read_text()
+
+    parent = runs / "pretrain" / "slakh-none" / "final.ckpt"
+    parent.parent.mkdir(parents=True)
+    parent.write_bytes(b"not a checkpoint")
+    p = train(tmp_path, *TINY, "pretrain=slakh", "downstream=bach10")
+    assert p.returncode == 2
+    (line,) = [ln for ln in (p.stdout + p.stderr).splitlines() if ln.strip()]
+    assert line.startswith(f"error: {parent}: the pretrained checkpoint is damaged")
+    assert line.endswith("train its run again: transfersep train pretrain=slakh augment=none study=tiny "
+                         "experiment=tiny data.generated=true logger=csv rerun=true")
+    assert not (runs / "finetune").exists()

@@ -55,6 +55,28 @@ class CompactJobFailed(JobFailed, CompactHydraException):
     """Hydra prints a compact exception as its message only, without a traceback."""
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that exists but cannot be read (truncated, not a checkpoint)."""
+
+
+def check_checkpoint(path: Path, what: str, fix: str) -> None:
+    """Refuse a damaged Lightning checkpoint before a run starts (``CheckpointError``, one line).
+
+    Lightning checkpoints are zip archives (``torch.save``); reading every member's CRC finds a
+    truncated or overwritten file without unpickling anything."""
+    import zipfile
+
+    if not path.is_file():
+        return
+    try:
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise CheckpointError(f"{path}: {what} is damaged ({e}); {fix}") from None
+    if bad is not None:
+        raise CheckpointError(f"{path}: {what} is damaged (member {bad} fails its checksum); {fix}")
+
+
 class ConfigValueError(ValueError):
     """A config value that cannot work; the message names the key."""
 
@@ -71,7 +93,7 @@ def user_error_types() -> tuple[type, ...]:
     from transfersep.export import ModelLoadError
     from transfersep.plan import PlanError
 
-    return (PlanError, MissingCheckpointError, ConfigValueError, DatasetError, ModelLoadError, AudioReadError,
+    return (PlanError, MissingCheckpointError, CheckpointError, ConfigValueError, DatasetError, ModelLoadError, AudioReadError,
             OmegaConfBaseException)
 
 
@@ -159,16 +181,26 @@ def train_command(grid: dict[str, str], study: str | None = None, overrides: lis
 
 
 def parent_problem(plan: Any, study: str) -> str | None:
-    """The one-line reason a fine-tune cannot start (its parent missing), or None."""
-    if plan.parent_ckpt is None or plan.parent_ckpt.exists():
+    """The one-line reason a fine-tune cannot start (its parent missing), or None; a parent
+    checkpoint that exists but is damaged raises ``CheckpointError``."""
+    if plan.parent_ckpt is None:
+        return None
+    if plan.parent_ckpt.exists():
+        if plan.parent_ckpt.suffix != ".safetensors":  # packages are checked when loaded (ModelLoadError)
+            fix = ("point init_from at a good model package or checkpoint" if plan.init_from is not None else
+                   f"train its run again: {train_command(_parent_grid(plan), study)} rerun=true")
+            check_checkpoint(plan.parent_ckpt, "the pretrained checkpoint", fix)
         return None
     if plan.init_from is not None:
         return (f"init_from={plan.init_from}: no such file; point init_from at an existing model package "
                 "(.safetensors, see `transfersep export`) or checkpoint (.ckpt)")
-    gp = plan.grid_point
-    cmd = train_command({"pretrain": gp["pretrain"], "augment": gp["augment"]}, study)
+    cmd = train_command(_parent_grid(plan), study)
     return (f"fine-tuning {plan.subdir} needs the pretrained checkpoint {plan.parent_ckpt}, which does not "
             f"exist; produce it first with: {cmd}")
+
+
+def _parent_grid(plan: Any) -> dict[str, str]:
+    return {"pretrain": plan.grid_point["pretrain"], "augment": plan.grid_point["augment"]}
 
 
 # (key, kind, lower bound) of the numeric settings a run reads; checked before anything is written

@@ -70,7 +70,7 @@ def dry_run(cfg: DictConfig, plan: Plan) -> int:
     report: dict = {"plan": plan.as_dict(), "problems": []}
     try:
         check_parent(plan, str(cfg.study))
-    except MissingCheckpointError as e:
+    except (MissingCheckpointError, errors.CheckpointError) as e:
         report["problems"].append(str(e))
     try:
         dm = build_datamodule(cfg, plan.stage, plan.total_steps)
@@ -91,6 +91,9 @@ def preflight(cfg: DictConfig, plan: Plan):
 
     errors.check_config(cfg)
     check_parent(plan, str(cfg.study))
+    if not cfg.rerun:
+        errors.check_checkpoint(plan.run_dir / LAST_CKPT, "the checkpoint this run would resume from",
+                                "delete it to train the run from its start (or add rerun=true)")
     L.seed_everything(int(cfg.seed), workers=True)
     return build_datamodule(cfg, plan.stage, plan.total_steps)
 

@@ -36,10 +36,15 @@ def model_state(ckpt: Path) -> dict:
 
 def test_missing_pretrained_checkpoint_names_the_command(tmp_path):
     p = train(tmp_path, "pretrain=musdb", "augment=pitch", "downstream=bach10", check=False)
-    assert p.returncode != 0
+    assert p.returncode == 2
     out = p.stdout + p.stderr
-    assert "python train.py pretrain=musdb augment=pitch study=tiny" in out
-    assert "final.ckpt" in out
+    (line,) = [ln for ln in out.splitlines() if ln.strip()]  # one line, no traceback
+    assert line.startswith("error: ") and "final.ckpt" in line
+    # the suggested command keeps the user's own overrides, so it produces exactly the missing parent
+    cmd = line.split("produce it first with: ")[1]
+    assert cmd == (f"transfersep train pretrain=musdb augment=pitch study=tiny experiment=tiny data.generated=true "
+                   f"logger=csv paths.runs_dir={tmp_path}")
+    assert not any(tmp_path.rglob("*")), "a refused run writes nothing"
 
 
 def test_dry_run_reports_plan_without_training(tmp_path):
@@ -54,9 +59,11 @@ def test_dry_run_reports_plan_without_training(tmp_path):
 
 def test_bad_grid_point_is_refused(tmp_path):
     p = train(tmp_path, "pretrain=none", "downstream=bach10", "finetune=mask", check=False)
-    assert p.returncode != 0 and "mask-only training needs a pretrained model" in p.stdout + p.stderr
+    assert p.returncode == 2 and "mask-only training needs a pretrained model" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and p.stderr.startswith("error: finetune=mask")
+    assert not any(tmp_path.rglob("*"))
     p = train(tmp_path, "pretrain=none", "downstream=bach10", "finetune=zeroshot", check=False)
-    assert p.returncode != 0 and "finetune=zeroshot with pretrain=none" in p.stdout + p.stderr
+    assert p.returncode == 2 and "finetune=zeroshot with pretrain=none" in p.stderr
 
 
 def test_chain_pretrain_finetune_mask_baseline(tmp_path):

@@ -135,7 +135,11 @@ def test_sigkill_resumes_to_the_uninterrupted_result(reference: Path, tmp_path: 
     assert f"took over the lock of host {killed['host']} pid {dead.pid}" in out
     assert f"process {dead.pid} on {killed['host']} is gone" in out
     assert not (run / "lock.json").exists()
-    assert "Restoring states from the checkpoint" in out
+    assert f"{RUN.as_posix()}: resuming from {run / 'checkpoints' / 'last.ckpt'}" in out
+    assert "not resumable" not in out  # the loader resumes at the right batch by construction
+    log = (run / "train.log").read_text()
+    assert "Restoring states from the checkpoint" in log  # Lightning's own note, in the run's log
+    assert log.count("Seed set to 0") == 2  # both attempts, one log
     assert read_status(run)["state"] == "finished"
     assert_same_final_state(run, reference / "ref" / RUN)
 

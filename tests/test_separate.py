@@ -201,7 +201,9 @@ def test_cli_separates_several_inputs_and_refuses_bad_ones_up_front(package, tmp
     out = tmp_path / "out"
     args = ["--model", str(package), "--out", str(out), "--device", "cpu", "-q"]
     assert main(["separate", str(a), str(b), *args, "--format", "flac"]) == 0
-    assert tree(out) == sorted(["a", "b"] + [f"{s}/{n}.flac" for s in "ab" for n in NAMES])
+    model = package.parent.name  # model.safetensors inside a folder: the folder names the model
+    assert tree(out) == sorted([model] + [f"{model}/{s}" for s in "ab"]
+                               + [f"{model}/{s}/{n}.flac" for s in "ab" for n in NAMES])
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio at all")
     out2 = tmp_path / "out2"
@@ -209,7 +211,7 @@ def test_cli_separates_several_inputs_and_refuses_bad_ones_up_front(package, tmp
     assert "bad.wav" in capsys.readouterr().err
     assert not out2.exists()  # a.wav was not separated either: inputs are checked first
     a2 = write_audio(tmp_path / "a.flac", music(9_000, 16_000), 16_000)
-    assert main(["separate", str(a), str(a2), *args]) == 2  # both would write out/a/
+    assert main(["separate", str(a), str(a2), *args]) == 2  # both would write out/<model>/a/
     assert "rename one" in capsys.readouterr().err
 
 

@@ -1,8 +1,9 @@
-"""The ``transfersep`` command: ``transfersep <subcommand> ...`` (``transfersep -h`` lists them).
+"""The ``transfersep`` command: ``transfersep <verb> ...`` for every job (``transfersep -h`` lists them).
 
-A subcommand is two small functions, registered in ``COMMANDS``:
-``add_<name>(parser)`` declares its arguments, ``cmd_<name>(args) -> int`` runs it and returns the
-exit code. Heavy imports (torch, lightning) stay inside ``cmd_*`` so ``-h`` answers at once.
+A verb is one entry of ``VERBS``: a one-line summary, one example, and either
+``add(parser)`` + ``run(args) -> exit code`` (argparse verbs) or ``passthrough(argv) -> exit code``
+for verbs that parse their own command line (``train`` is Hydra's). Adding a verb is adding an
+entry. Heavy imports (torch, lightning) stay inside the functions so ``-h`` answers at once.
 Errors the user can fix (a bad file, a wrong option) are raised as ``UserError``/``ValueError``/
 ``OSError`` or the tool's own load errors and printed as one line (exit code 2).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -21,42 +23,50 @@ class UserError(Exception):
 
 # -- separate ------------------------------------------------------------------------------------
 def add_separate(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files (WAV, FLAC, OGG, AIFF; any rate/channels)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="audio files: WAV, FLAC, OGG, MP3, AIFF (anything libsndfile reads); any rate and channels")
     p.add_argument("--model", "-m", required=True,
-                   help="model package (.safetensors), Lightning checkpoint (.ckpt) or finished run directory")
-    p.add_argument("--out", "-o", required=True, help="output folder; sources land in OUT/<input name>/<source>.<fmt>")
+                   help="model package (.safetensors), finished run directory, or Lightning checkpoint (.ckpt)")
+    p.add_argument("--out", "-o", default="separated",
+                   help="output root (default: separated); sources land in OUT/<model name>/<track>/<source>.<fmt>")
+    p.add_argument("--stems", default=None, help="comma-separated sources to write (default: all), e.g. vocals,bass")
     p.add_argument("--device", default="auto", help="cpu | cuda | cuda:N | auto (default: cuda if available)")
     p.add_argument("--format", default="wav", choices=["wav", "flac"], help="wav (32-bit float, default) or flac (24-bit)")
     p.add_argument("--chunk-seconds", type=float, default=None, help="chunk length (default 4)")
     p.add_argument("--overlap-seconds", type=float, default=None, help="crossfade between chunks (default 0.5)")
     p.add_argument("--batch-size", type=int, default=None, help="chunks x channels per forward pass (default: 8 per CPU thread; 64 on GPU)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "int8"],
-                   help="auto: int8 dynamic quantization on CPU (2-3x faster, within -55 dB of fp32), fp32 on GPU")
+                   help="auto: int8 dynamic quantization on CPU (2-3x faster) when it agrees with fp32 to at "
+                        "least 40 dB on a probe signal, else fp32; fp32 on GPU")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU worker threads, each separating part of a batch (default: cores, at most 4)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no summary lines")
 
 
 def cmd_separate(args: argparse.Namespace) -> int:
-    from transfersep import audio
     from transfersep import separate as sep
+    from transfersep.api import model_name
 
     inputs = [Path(p) for p in args.inputs]
+    root = Path(args.out)
+    if root.exists() and not root.is_dir():
+        raise UserError(f"--out {root} is a file; give a folder (sources land in {root}/<model name>/<track>/)")
+    out = root / model_name(args.model)
     stems: dict[str, Path] = {}
     for p in inputs:  # check every input before anything is written
-        if not p.is_file():
-            raise UserError(f"{p}: no such file")
-        audio.info(p)
+        sep.check_input(p)
         if p.stem in stems:
-            raise UserError(f"{stems[p.stem]} and {p} would both write {Path(args.out) / p.stem}; "
+            raise UserError(f"{stems[p.stem]} and {p} would both write {out / p.stem}; "
                             "rename one or separate them into different --out folders")
         stems[p.stem] = p
     model = sep.prepare_model(args.model, args.device, args.precision)
+    wanted = [s.strip() for s in args.stems.split(",") if s.strip()] if args.stems else None
+    sep.pick_sources(model.source_names, wanted)  # an unknown name stops before any work
     kw = {"chunk_seconds": args.chunk_seconds, "overlap_seconds": args.overlap_seconds}
     kw = {k: v for k, v in kw.items() if v is not None}
     for p in inputs:
-        paths = sep.separate_file(p, model, args.out, fmt=args.format, progress=not args.quiet,
-                                  batch_size=args.batch_size, threads=args.threads, **kw)
+        paths = sep.separate_file(p, model, out, fmt=args.format, progress=not args.quiet,
+                                  batch_size=args.batch_size, threads=args.threads, sources=wanted, **kw)
         if not args.quiet:
             print(f"{p} -> {paths[0].parent}/ ({', '.join(q.name for q in paths)})")
     return 0
@@ -83,12 +93,55 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- registry ------------------------------------------------------------------------------------
-Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
-COMMANDS: dict[str, Command] = {
-    "separate": ("split audio files into one file per source", add_separate, cmd_separate),
-    "export": ("package a trained run as one self-describing .safetensors model", add_export, cmd_export),
-}
+# -- verbs that parse their own command line -------------------------------------------------------
+def _train(argv: list[str]) -> int:
+    if argv and argv[0] in ("-h", "--help") and len(argv) == 1:
+        print(_verb_help("train") + "\n\nEvery option of `python train.py` works here unchanged: Hydra overrides "
+              "(key=value; config groups pretrain, augment, finetune, downstream, model, trainer, experiment "
+              "in conf/), -m for a grid, --cfg job to print the resolved config, dry_run=true to check data "
+              "roots and checkpoints, --verbose for tracebacks of user errors.")
+        return 0
+    from transfersep.train import main as train_main
+
+    sys.argv = ["transfersep train", *argv]  # Hydra reads its command line from sys.argv
+    try:
+        train_main()
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return 0
+
+
+def _probe(argv: list[str]) -> int:
+    if argv and argv[0] in ("-h", "--help") and len(argv) == 1:
+        print(_verb_help("probe") + "\n\nThe zero-shot probe: k-means on a pretrained model's deep-clustering "
+              "embeddings of each test mixture of the downstream set, one cluster per source, binary masks, "
+              "SI-SDR on the fine-tunes' test excerpts with the best cluster-to-source assignment; nothing "
+              "trains. The same as `transfersep train finetune=zeroshot ...` (every train option works). To "
+              "hear the clusters of any recording: transfersep separate song.wav --model M --clusters K.")
+        return 0
+    return _train([*argv, "finetune=zeroshot"])
+
+
+def _report(argv: list[str]) -> int:
+    from transfersep.eval.report import main as report_main
+
+    return _with_example("report", report_main, argv)
+
+
+def _data(argv: list[str]) -> int:
+    from transfersep.data.__main__ import main as data_main
+
+    return _with_example("data", data_main, argv)
+
+
+def _with_example(name: str, fn: Callable[[list[str]], int], argv: list[str]) -> int:
+    """Run a module's own command line; its ``-h`` is followed by this verb's example."""
+    try:
+        return int(fn(argv) or 0)
+    except SystemExit as e:
+        if argv and any(a in ("-h", "--help") for a in argv) and not e.code:
+            print(f"\nexample:\n  {VERBS[name].example}")
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
 
 
 def _lazy(module: str, fn: str) -> Callable:
@@ -100,26 +153,68 @@ def _lazy(module: str, fn: str) -> Callable:
     return call
 
 
-COMMANDS["status"] = ("list a study's grid points as finished/running/failed/stale/interrupted/missing",
-                      _lazy("transfersep.status", "configure_parser"), _lazy("transfersep.status", "run_from_args"))
-COMMANDS["study"] = ("run the study: pretraining grid, fine-tuning grid, baselines",
-                     _lazy("transfersep.study", "configure_parser"), _lazy("transfersep.study", "run_from_args"))
+# -- the verb table ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Verb:
+    summary: str
+    example: str
+    add: Callable[[argparse.ArgumentParser], None] | None = None
+    run: Callable[[argparse.Namespace], int] | None = None
+    passthrough: Callable[[list[str]], int] | None = None  # parses its own argv (train: Hydra)
+
+
+VERBS: dict[str, Verb] = {
+    "train": Verb("one run of the study, or a grid with -m (Hydra; the same as python train.py)",
+                  "transfersep train -m pretrain=musdb,slakh,both augment=none,pitch,stretch,incoherent",
+                  passthrough=_train),
+    "study": Verb("run the study: pretraining grid, zero-shot probes, fine-tuning grid, baselines",
+                  "transfersep study --launcher slurm downstream=bach10",
+                  _lazy("transfersep.study", "configure_parser"), _lazy("transfersep.study", "run_from_args")),
+    "status": Verb("list a study's grid points as finished/running/failed/stale/interrupted/missing",
+                   "transfersep status runs/paper --only failed,stale",
+                   _lazy("transfersep.status", "configure_parser"), _lazy("transfersep.status", "run_from_args")),
+    "probe": Verb("what a pretrained model separates before any fine-tuning (zero-shot, DC clustering)",
+                  "transfersep probe -m pretrain=slakh downstream=bach10,dagstuhl", passthrough=_probe),
+    "report": Verb("the paper's figures, Table 2 and Wilcoxon tests from a study's finished runs",
+                   "transfersep report runs/paper --out runs/paper/report", passthrough=_report),
+    "data": Verb("check a dataset root: print the index the loader builds (tracks, sources, files, split)",
+                 "transfersep data slakh /data/slakh2100_flac_redux --summary", passthrough=_data),
+    "separate": Verb("split audio files into one file per source",
+                     "transfersep separate song.mp3 --model runs/paper/finetune/slakh-none-whole-bach10",
+                     add_separate, cmd_separate),
+    "export": Verb("package a trained run as one self-describing .safetensors model",
+                   "transfersep export runs/paper/baseline/bach10 --out bach10.safetensors", add_export, cmd_export),
+}
+COMMANDS = VERBS  # the name earlier versions used
+
+
+def _verb_help(name: str) -> str:
+    v = VERBS[name]
+    return f"usage: transfersep {name} ...\n\n{v.summary}\n\nexample:\n  {v.example}"
 
 
 def build_parser() -> argparse.ArgumentParser:
     from transfersep import __version__
 
-    parser = argparse.ArgumentParser(prog="transfersep", description="Transfer learning for music source separation.")
+    parser = argparse.ArgumentParser(
+        prog="transfersep", description="Transfer learning for music source separation.",
+        epilog="`transfersep <verb> -h` explains a verb. Start with: make demo; transfersep status runs/demo",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"transfersep {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (help_, add, run) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_, description=help_)
-        add(p)
-        p.set_defaults(func=run)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="VERB")
+    for name, v in VERBS.items():
+        p = sub.add_parser(name, help=v.summary, description=v.summary, epilog=f"example:\n  {v.example}",
+                           formatter_class=argparse.RawDescriptionHelpFormatter, add_help=v.passthrough is None)
+        if v.add is not None:
+            v.add(p)
+        p.set_defaults(func=v.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in VERBS and VERBS[argv[0]].passthrough is not None:
+        return VERBS[argv[0]].passthrough(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

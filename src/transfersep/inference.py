@@ -42,7 +42,7 @@ def prepare_model(model: LoadedModel | str | os.PathLike, device: str | torch.de
     lm = model if isinstance(model, LoadedModel) else load_model(model, "cpu")
     if lm.meta.get("phase") == "pretrain":
         raise ValueError(f"{lm.path}: a pretraining model (deep-clustering loss only): its mask head was never "
-                         "trained, so it cannot separate. Fine-tune it on a downstream set first (python train.py "
+                         "trained, so it cannot separate. Fine-tune it on a downstream set first (transfersep train "
                          "pretrain=<corpus> downstream=<set>) and separate with that run's model.safetensors")
     quantized = lm.meta.get("inference_precision") == "int8"
     if (quantized or precision == "int8") and dev.type != "cpu":

@@ -115,7 +115,7 @@ def make_plan(cfg: DictConfig) -> Plan:
     if stage == "baseline":
         return Plan(stage, "whole", gp, subdir, study_dir / subdir, int(cfg.budget.baseline), study=str(cfg.study))
     parent_sub = subdir_of(pretrain, augment, "whole", "none")
-    cmd = f"python train.py pretrain={pretrain} augment={augment} study={cfg.study}"
+    cmd = f"transfersep train pretrain={pretrain} augment={augment} study={cfg.study}"
     init_from = cfg.get("init_from")
     if init_from:
         cmd = f"(init_from={init_from} was given: point it at an existing .safetensors model or .ckpt)"
@@ -126,7 +126,10 @@ def make_plan(cfg: DictConfig) -> Plan:
 
 
 def _resolver_subdir(*, _root_: DictConfig) -> str:
-    return subdir_of(*_names(_root_))
+    try:
+        return subdir_of(*_names(_root_))
+    except PlanError:  # no run: the job itself refuses it with the one-line reason (and leaves nothing)
+        return "invalid/" + "-".join(_names(_root_))
 
 
 def _resolver_run_dir(*, _root_: DictConfig) -> str:
@@ -134,9 +137,9 @@ def _resolver_run_dir(*, _root_: DictConfig) -> str:
 
 
 def register_resolvers() -> None:
-    """``${run_dir:}``, ``${run_subdir:}`` and ``${sum:a,b}`` for the Hydra configs."""
+    """``${run_dir:}``, ``${run_subdir:}``, ``${sum:a,b}`` and ``${cwd:}`` for the Hydra configs."""
     for name, fn in (("run_dir", _resolver_run_dir), ("run_subdir", _resolver_subdir),
-                     ("sum", lambda *xs: sum(xs))):
+                     ("sum", lambda *xs: sum(xs)), ("cwd", os.getcwd)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
 

@@ -118,7 +118,8 @@ class ResumableCheckpoint(L.Callback):
     def _save(self, trainer: L.Trainer, mid_loop: bool) -> None:
         self._mid_loop = mid_loop
         try:
-            trainer.save_checkpoint(self.path)  # rank 0 writes (atomically: AtomicCheckpointIO)
+            # weights_only=False: the full training state (optimiser, loops), said explicitly
+            trainer.save_checkpoint(self.path, weights_only=False)  # rank 0 writes (atomically: AtomicCheckpointIO)
         finally:
             self._mid_loop = False
 

@@ -1,4 +1,4 @@
-"""Print a dataset's index as JSON: ``python -m transfersep.data NAME ROOT [ROOT2] [options]``.
+"""Print a dataset's index as JSON: ``transfersep data NAME ROOT [ROOT2] [options]``.
 
 Run it before a long job to check a path: it lists the tracks, their sources -> files, split,
 duration, and the stems it ignored; it exits with status 2 and a one-line reason when the root is
@@ -7,11 +7,11 @@ metadata, an unreadable file). ``both`` takes two roots: MUSDB, then Slakh.
 
 Examples::
 
-    python -m transfersep.data dagstuhl /data/DagstuhlChoirSet_V1.2.3
-    python -m transfersep.data slakh /data/slakh2100_flac_redux --split test --summary
-    python -m transfersep.data stems /my/stems --sources lead,rhythm \\
+    transfersep data dagstuhl /data/DagstuhlChoirSet_V1.2.3
+    transfersep data slakh /data/slakh2100_flac_redux --split test --summary
+    transfersep data stems /my/stems --sources lead,rhythm \\
         --option 'patterns={lead: ["*vox*", "*lead*"], rhythm: ["*gtr*"]}'
-    python -m transfersep.data musdb /data/musdb18hq --cache-dir /scratch/cache --prepare
+    transfersep data musdb /data/musdb18hq --cache-dir /scratch/cache --prepare
 """
 
 from __future__ import annotations
@@ -35,14 +35,14 @@ def _parse_option(text: str) -> tuple[str, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m transfersep.data", description=__doc__.split("\n\n")[0],
+    ap = argparse.ArgumentParser(prog="transfersep data", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("name", choices=NAMES)
     ap.add_argument("roots", nargs="+", metavar="ROOT")
     ap.add_argument("--split", choices=("train", "val", "test"), help="print only the tracks of this split")
     ap.add_argument("--sources", help="comma-separated source names (default: the paper's for NAME)")
     ap.add_argument("--option", action="append", type=_parse_option, default=[],
-                    help="loader option KEY=VALUE (YAML value), e.g. layout=original, test_pieces=[5]")
+                    help="loader option KEY=VALUE (YAML value), e.g. layout=original, test_pieces=[5], stem_lengths=pad")
     ap.add_argument("--summary", action="store_true", help="print only the per-split summary")
     ap.add_argument("--cache-dir", help="with --prepare: where the 16 kHz copies go (outside the dataset)")
     ap.add_argument("--prepare", action="store_true", help="fill the 16 kHz cache for every track now")

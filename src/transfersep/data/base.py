@@ -73,6 +73,22 @@ class StepSampler(Sampler[int]):
         return self.total_steps * self.batch_size
 
 
+class StepLoader(DataLoader):
+    """The training loader: a DataLoader that tells Lightning it resumes at the right batch.
+
+    It does so by construction: its ``StepSampler`` starts at the trainer's global step and every
+    excerpt is seeded by its index (``seeded_rng``). Lightning cannot know that and warns on every
+    mid-epoch resume that the loader "is not resumable" unless it has the ``state_dict`` /
+    ``load_state_dict`` pair; the state is informative only and loading it changes nothing.
+    """
+
+    def state_dict(self) -> dict:
+        return {"start_step": int(getattr(self.sampler, "start_step", 0))}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        pass  # the position comes from the trainer's global step when the loader is built
+
+
 class SeparationDataModule(L.LightningDataModule):
     """Train / val / test excerpt sets plus the source names, behind Lightning's interface."""
 
@@ -99,7 +115,7 @@ class SeparationDataModule(L.LightningDataModule):
         self.description = description or {}
 
     def _loader(self, ds: Dataset, batch_size: int, sampler: Sampler | None = None) -> DataLoader:
-        return DataLoader(
+        return (StepLoader if isinstance(sampler, StepSampler) else DataLoader)(
             ds,
             batch_size=batch_size,
             sampler=sampler,

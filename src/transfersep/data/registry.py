@@ -45,7 +45,16 @@ def _opts(options: Mapping[str, Any], keys: Sequence[str]) -> dict:
 
 
 def build_index(name: str, roots: Sequence[str], sources: Sequence[str] | None = None, **options: Any) -> DatasetIndex:
-    """Index dataset ``name``; ``roots`` is one root, or (musdb root, slakh root) for ``both``."""
+    """Index dataset ``name``; ``roots`` is one root, or (musdb root, slakh root) for ``both``.
+
+    Every index is checked by ``lengths.check_lengths`` (option ``stem_lengths``: error | pad | trim)."""
+    from transfersep.data.lengths import OPTION, check_lengths
+
+    policy = options.pop(OPTION, None)
+    return check_lengths(_build_index(name, roots, sources, **options), policy)
+
+
+def _build_index(name: str, roots: Sequence[str], sources: Sequence[str] | None = None, **options: Any) -> DatasetIndex:
     if name not in DEFAULT_SOURCES:
         raise DatasetError(f"unknown dataset {name!r}; one of {', '.join(NAMES)}")
     sources = list(sources) if sources else DEFAULT_SOURCES[name]

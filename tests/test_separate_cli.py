@@ -127,7 +127,7 @@ def test_help_lists_every_verb_with_an_example(capsys):
         main(["--help"])
     assert e.value.code == 0
     listing = capsys.readouterr().out
-    for verb in ("train", "study", "status", "report", "data", "separate", "export"):
+    for verb in ("train", "probe", "study", "status", "report", "data", "separate", "export"):
         assert f"    {verb}" in listing
         if verb in ("study", "status", "separate", "export"):
             with pytest.raises(SystemExit):
@@ -158,3 +158,30 @@ def test_compressed_inputs(fmt, ext, run_dir, tmp_path):
     for name in NAMES:
         out = sf.info(tmp_path / "o" / run_dir.name / "take" / f"{name}.wav")
         assert (out.samplerate, out.channels, out.frames) == (44_100, 2, info.frames)
+
+
+def test_clusters_partition_the_recording(run_dir, tmp_path, monkeypatch):
+    """--clusters K: K files at the input's rate, channels and length whose sum is the input as the
+    model hears it (binary masks partition every bin): the input resampled to 16 kHz and back,
+    computed here with soxr on its own."""
+    import soxr
+
+    monkeypatch.chdir(tmp_path)
+    x = music(44_100 * 9 + 7, 44_100, 2, seed=3)  # three 4-s chunks: the clusters must agree across them
+    song = write_audio(tmp_path / "long.wav", x, 44_100)
+    assert main(["separate", str(song), "--model", str(run_dir), "--clusters", "2", "--device", "cpu", "-q"]) == 0
+    out = tmp_path / "separated" / "slakh-none-whole-stems" / "long"
+    assert sorted(p.name for p in out.iterdir()) == ["cluster_1.wav", "cluster_2.wav"]
+    parts = [sf.read(out / f"cluster_{k}.wav", always_2d=True) for k in (1, 2)]
+    assert all(sr == 44_100 and y.shape == x.shape for y, sr in parts)
+    heard = soxr.resample(soxr.resample(x, 44_100, 16_000, "HQ"), 16_000, 44_100, "HQ")[: len(x)]
+    total = parts[0][0] + parts[1][0]
+    err = 10 * np.log10(np.sum(heard**2) / np.sum((total - heard) ** 2))
+    assert err > 40, err
+    assert min(np.sum(y**2) for y, _ in parts) > 1e-3 * np.sum(heard**2)  # both clusters hold sound
+
+
+def test_clusters_need_two(run_dir, song, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["separate", str(song), "--model", str(run_dir), "--clusters", "1", "-q"]) == 2
+    assert "--clusters 1: give 2 or more" in capsys.readouterr().err and not (tmp_path / "separated").exists()

@@ -30,6 +30,10 @@ def add_separate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", "-o", default="separated",
                    help="output root (default: separated); sources land in OUT/<model name>/<track>/<source>.<fmt>")
     p.add_argument("--stems", default=None, help="comma-separated sources to write (default: all), e.g. vocals,bass")
+    p.add_argument("--clusters", type=int, default=None, metavar="K",
+                   help="write K unlabelled clusters of the model's deep-clustering embeddings (cluster_1 ... "
+                        "cluster_K) instead of its sources: k-means fitted on the whole recording; works with a "
+                        "pretrained model, which has no trained mask head")
     p.add_argument("--device", default="auto", help="cpu | cuda | cuda:N | auto (default: cuda if available)")
     p.add_argument("--format", default="wav", choices=["wav", "flac"], help="wav (32-bit float, default) or flac (24-bit)")
     p.add_argument("--chunk-seconds", type=float, default=None, help="chunk length (default 4)")
@@ -61,12 +65,16 @@ def cmd_separate(args: argparse.Namespace) -> int:
         stems[p.stem] = p
     model = sep.prepare_model(args.model, args.device, args.precision)
     wanted = [s.strip() for s in args.stems.split(",") if s.strip()] if args.stems else None
-    sep.pick_sources(model.source_names, wanted)  # an unknown name stops before any work
+    if args.clusters is not None and args.clusters < 2:
+        raise UserError(f"--clusters {args.clusters}: give 2 or more (one cluster per sound to pull apart)")
+    names = [f"cluster_{i + 1}" for i in range(args.clusters)] if args.clusters else model.source_names
+    sep.pick_sources(names, wanted)  # an unknown name stops before any work
     kw = {"chunk_seconds": args.chunk_seconds, "overlap_seconds": args.overlap_seconds}
     kw = {k: v for k, v in kw.items() if v is not None}
     for p in inputs:
         paths = sep.separate_file(p, model, out, fmt=args.format, progress=not args.quiet,
-                                  batch_size=args.batch_size, threads=args.threads, sources=wanted, **kw)
+                                  batch_size=args.batch_size, threads=args.threads, sources=wanted,
+                                  clusters=args.clusters, **kw)
         if not args.quiet:
             print(f"{p} -> {paths[0].parent}/ ({', '.join(q.name for q in paths)})")
     return 0

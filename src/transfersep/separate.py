@@ -128,6 +128,7 @@ def separate_file(
     precision: str = "fp32",
     threads: int | None = None,
     sources: list[str] | None = None,
+    clusters: int | None = None,
 ) -> list[Path]:
     """Separate one file into ``out_dir/<stem>/<source>.<fmt>``; returns the written paths.
 
@@ -135,7 +136,9 @@ def separate_file(
     LoadedModel where it is (else auto); ``precision`` as in ``prepare_model`` (the CLI's default is
     auto; prepare the model once with ``prepare_model`` when separating many files). ``threads``:
     CPU worker threads (see ``batched_runner``; default ``default_threads()``). ``sources``: write
-    only these (default: every source of the model). Raises ``AudioReadError`` /
+    only these (default: every source of the model). ``clusters``: write the K unlabelled clusters of
+    the model's deep-clustering embeddings instead (``cluster_1`` … ``cluster_K``; k-means fitted once on
+    the whole recording, ``eval.zeroshot.cluster_model``), which needs no trained mask head. Raises ``AudioReadError`` /
     ``ModelLoadError`` (nothing written) for an unreadable input or model.
     """
     in_path, out_dir = Path(in_path), Path(out_dir)
@@ -148,6 +151,10 @@ def separate_file(
         lm = model
     else:
         lm = prepare_model(model, device, precision)
+    if clusters:
+        from transfersep.eval.zeroshot import cluster_model
+
+        lm = cluster_model(lm, recording_chunks(in_path, lm, chunk_seconds), clusters)
     keep = pick_sources(lm.source_names, sources)
     sr, ch, frames = int(info.samplerate), int(info.channels), int(info.frames)
     container, subtype = FORMATS[fmt]
@@ -212,6 +219,24 @@ def separate_file(
     finally:
         if bar is not None:
             bar.close()
+
+
+def recording_chunks(in_path: Path, lm: LoadedModel, chunk_seconds: float = DEFAULT_CHUNK_SECONDS):
+    """The recording at the model's rate as ``[channels, n]`` tensors of one chunk each (the last one
+    shorter; a tail under one STFT window is left out), read and resampled block by block."""
+    with sf.SoundFile(str(in_path)) as src:
+        to_model = _Stream(src.samplerate, lm.sample_rate, src.channels)
+        n = int(chunk_seconds * lm.sample_rate)
+        buf = np.zeros((0, src.channels), np.float32)
+        while True:
+            x = src.read(max(4096, int(chunk_seconds * src.samplerate)), dtype="float32", always_2d=True)
+            last = not len(x)
+            buf = np.concatenate([buf, to_model(x, last=last)])
+            while len(buf) >= n or (last and len(buf) >= lm.stft.cfg.n_fft):
+                piece, buf = buf[:n], buf[n:]
+                yield torch.from_numpy(np.ascontiguousarray(piece.T))
+            if last:
+                return
 
 
 def _out_dir_for(in_path: Path, out_dir: Path) -> Path:

@@ -1,4 +1,5 @@
-"""`make demo` end to end at the smallest size: corpus -> pretrain -> whole/mask -> baseline -> report."""
+"""`make demo` end to end at the smallest size: corpus -> pretrain -> zero-shot probe -> whole/mask ->
+baseline -> report."""
 
 from __future__ import annotations
 
@@ -28,8 +29,9 @@ def test_demo_runs_the_study_and_writes_the_report(tmp_path):
     with open(report / "summary.csv") as f:
         rows = list(csv.DictReader(f))
     runs = {r["run"] if "run" in r else json.dumps(r) for r in rows}
-    assert len(rows) == 3, runs  # whole, mask, baseline on bach10
-    for sub in ("finetune/slakh-none-whole-bach10", "finetune/slakh-none-mask-bach10", "baseline/bach10"):
+    assert len(rows) == 4, runs  # whole, mask, baseline and the zero-shot probe on bach10
+    for sub in ("finetune/slakh-none-whole-bach10", "finetune/slakh-none-mask-bach10", "baseline/bach10",
+                "zeroshot/slakh-none-bach10"):
         res = json.loads((tmp_path / "runs" / "demo" / sub / "result.json").read_text())
         assert res["sources"] == ["violin", "clarinet", "saxophone", "bassoon"]
         assert res["n_excerpts"] == 6

@@ -7,6 +7,7 @@ the pretrained checkpoint for a fine-tune) -> Lightning fit (resuming from ``las
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -22,8 +23,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from transfersep import console, errors
 from transfersep.errors import CompactJobFailed, JobFailed, MissingCheckpointError
+from transfersep.eval.zeroshot_run import run_probe
 from transfersep.plan import FINAL_CKPT, LAST_CKPT, Plan, done_file, make_plan
-from transfersep.runlog import AtomicCheckpointIO, build_loggers, evaluated_model, read_status, write_status
+from transfersep.runlog import (
+    AtomicCheckpointIO,
+    build_loggers,
+    evaluated_model,
+    read_status,
+    write_status,
+)
 
 log = logging.getLogger("transfersep")
 CONF_DIR = os.environ.get("TRANSFERSEP_CONF", str(Path(__file__).resolve().parents[2] / "conf"))
@@ -176,38 +184,6 @@ def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
     return result
 
 
-def probe(cfg: DictConfig, plan: Plan, dm) -> dict:
-    """The zero-shot probe (``finetune=zeroshot``): score the pretrained model's DC clusters on the
-    downstream test excerpts; nothing trains (``transfersep.eval.zeroshot``)."""
-    from dataclasses import replace
-
-    import numpy as np
-
-    from transfersep.eval.evaluate import evaluate, score_excerpts
-    from transfersep.eval.sisdr import excerpt_means
-    from transfersep.eval.zeroshot import ClusterSeparator, match_to_references
-
-    system = build_system(cfg, replace(plan, phase="mask"), dm.source_names)
-    digest = load_pretrained(system, plan.parent_ckpt)
-    if plan.parent is not None:
-        plan.parent["weights_sha256"] = digest  # what was loaded is the truth
-    sep = ClusterSeparator(system.model, system.stft, k=len(dm.source_names), seed=int(cfg.seed),
-                           floor_db=float(cfg.finetune.floor_db), max_fit_bins=int(cfg.finetune.max_fit_bins))
-    # the floor any separator should clear: the mixture itself as the estimate of every source
-    n = len(dm.source_names)
-    floor, silent, _ = score_excerpts(lambda m: m[:, None].expand(-1, n, -1).clone(), dm.test_set, n,
-                                      batch_size=int(cfg.data.batch_size))
-    extra = {"method": "dc-kmeans", "seed": int(cfg.seed), "study": str(cfg.study),
-             "checkpoint": str(plan.parent_ckpt), "floor_db": sep.floor_db, "max_fit_bins": sep.max_fit_bins,
-             "mixture_as_estimate_sisdr": float(np.nanmean(excerpt_means(floor, silent))),
-             **({"parent": plan.parent} if plan.parent else {})}
-    result = evaluate(sep, dm.test_set, dm.source_names, plan.run_dir, plan.grid_point,
-                      batch_size=int(cfg.data.batch_size), extra=extra, align=match_to_references)
-    log.info("%s: zero-shot SI-SDR %.2f dB over %d excerpts (the mixture as the estimate: %.2f dB)", plan.subdir,
-             result["overall"]["mean"], result["n_excerpts"], extra["mixture_as_estimate_sisdr"])
-    return result
-
-
 def run(cfg: DictConfig) -> dict | None:
     """One run of the grid. Returns its result (None for a dry run; ``skipped`` for a finished run
     or one that another live job owns)."""
@@ -227,22 +203,33 @@ def run(cfg: DictConfig) -> dict | None:
         return {"skipped": True, "held_by": e.holder}
 
 
+@contextlib.contextmanager
+def _failed_status_on_user_error(plan: Plan):
+    """In a multirun, a user error of one job is recorded in its status (``transfersep status`` lists
+    it as failed); a single run leaves nothing behind."""
+    try:
+        yield
+    except Exception as e:
+        if errors.is_user_error(e) and _multirun():
+            plan.run_dir.mkdir(parents=True, exist_ok=True)
+            write_status(plan.run_dir, "failed", plan, error=errors.one_line(e))
+        raise
+
+
 def _run_owned(cfg: DictConfig, plan: Plan) -> dict | None:
     from transfersep.provenance import settle_parent
 
-    # a fine-tune built on another parent than the one it would load now is set aside, not resumed
+    # a fine-tune built on another parent than the one it would load now is set aside, not resumed;
+    # a missing or damaged parent is said in one line first (provenance would fail on reading it)
+    with _failed_status_on_user_error(plan):
+        check_parent(plan, str(cfg.study))
     st = settle_parent(plan, read_status(plan.run_dir), wait_s=float(cfg.lock.stale_after_s))
     if st and st["state"] == "finished" and (plan.run_dir / done_file(plan.stage)).exists() and not cfg.rerun:
         log.info("%s already finished; skipping (rerun=true to train again)", plan.subdir)
         log.info("%s", console.run_summary(plan, st.get("result"), None))
         return {"skipped": True, **st}
-    try:
+    with _failed_status_on_user_error(plan):
         dm = preflight(cfg, plan)
-    except Exception as e:
-        if errors.is_user_error(e) and _multirun():  # the status command lists the job as failed
-            plan.run_dir.mkdir(parents=True, exist_ok=True)
-            write_status(plan.run_dir, "failed", plan, error=errors.one_line(e))
-        raise
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     if cfg.rerun:  # train from scratch again: a stale last.ckpt would otherwise be resumed
         import shutil
@@ -253,7 +240,7 @@ def _run_owned(cfg: DictConfig, plan: Plan) -> dict | None:
     write_status(plan.run_dir, "running", plan)
     started = time.monotonic()
     try:
-        result = probe(cfg, plan, dm) if plan.stage == "zeroshot" else fit(cfg, plan, dm)
+        result = run_probe(cfg, plan, dm) if plan.stage == "zeroshot" else fit(cfg, plan, dm)
     except BaseException as e:
         # signals, requeue exits and Ctrl-C leave "running": the next launch resumes
         if isinstance(e, Exception) and not isinstance(e, InterruptedError):

@@ -1,4 +1,4 @@
-"""Every fast path against an independent plain one (issue 8). Tiny sizes, CPU.
+"""Every fast path against an independent plain one. Tiny sizes, CPU.
 
 Tolerances (stated in the README's performance section too):
   fp32 fast DC loss vs the naive (TF x TF) formula in fp64: rel 1e-5 (value and gradient);

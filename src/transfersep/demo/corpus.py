@@ -4,8 +4,8 @@
                                       [--only slakh,musdb,bach10,dagstuhl,remixpacks]
 
 Writes, under OUT_DIR, ``slakh2100_flac_redux/``, ``musdb18hq/``, ``Bach10/``,
-``DagstuhlChoirSet_V1.2.3/`` and ``remixpacks/`` (see each module's docstring and
-../shared/datasets.md). Deterministic for a seed (given the same FluidSynth and SoundFont).
+``DagstuhlChoirSet_V1.2.3/`` and ``remixpacks/`` (see each module's docstring for the layout it
+copies). Deterministic for a seed (given the same FluidSynth and SoundFont).
 
 Caching: ``OUT_DIR/.transfersep-demo.json`` records, per dataset, the size, seed, generator
 version and SoundFont of the completed build plus each item's provenance (music21 work, bars,

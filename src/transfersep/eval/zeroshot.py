@@ -124,9 +124,17 @@ def match_to_references(est: Tensor, ref: Tensor, silence_db: float | None = Non
     return out
 
 
-def _binary_masks(labels: Tensor, k: int) -> Tensor:
-    """One-hot masks ``[B, K, T, F]`` of cluster labels ``[B, T, F]``."""
-    return torch.nn.functional.one_hot(labels, k).permute(0, 3, 1, 2).float()
+def _embed(net: ChimeraNet, stft: STFT, mix: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(spec [B, T, F] complex, magnitude [B, T, F], embedding [B, T, F, D])`` of mixtures ``[B, N]``."""
+    spec = stft(torch.as_tensor(mix).to(next(net.parameters()).device, torch.float32))
+    mag = spec.abs()
+    return spec, mag, net.embed(net.features(mag))
+
+
+def _masked(stft: STFT, spec: Tensor, labels: Tensor, k: int, length: int) -> Tensor:
+    """Waveforms ``[B, K, N]``: the mixture ``spec [B, T, F]`` under the binary masks of ``labels [B, T, F]``."""
+    masks = torch.nn.functional.one_hot(labels.to(spec.device), k).permute(0, 3, 1, 2).float()
+    return stft.inverse(masks * spec.unsqueeze(1), length)
 
 
 class ClusterSeparator:
@@ -144,15 +152,12 @@ class ClusterSeparator:
 
     @torch.inference_mode()
     def __call__(self, mix: Tensor) -> Tensor:
-        dev = next(self.net.parameters()).device
-        spec = self.stft(mix.to(dev, torch.float32))  # [B, T, F] complex
-        mag = spec.abs()
-        emb = self.net.embed(self.net.features(mag))  # [B, T, F, D]
+        spec, mag, emb = _embed(self.net, self.stft, mix)
         labels = torch.stack([kmeans_labels(emb[i], mag[i], self.k, seed=(self.seed, self._calls, i),
                                             floor_db=self.floor_db, max_fit_bins=self.max_fit_bins)
-                              for i in range(mag.shape[0])]).to(dev)
+                              for i in range(mag.shape[0])])
         self._calls += 1
-        return self.stft.inverse(_binary_masks(labels, self.k) * spec.unsqueeze(1), mix.shape[-1])
+        return _masked(self.stft, spec, labels, self.k, mix.shape[-1])
 
 
 class CentroidSeparator:
@@ -165,11 +170,8 @@ class CentroidSeparator:
 
     @torch.inference_mode()
     def __call__(self, mix: Tensor) -> Tensor:
-        dev = next(self.net.parameters()).device
-        spec = self.stft(mix.to(dev, torch.float32))
-        emb = self.net.embed(self.net.features(spec.abs()))
-        labels = assign(emb, self.centroids.to(dev))
-        return self.stft.inverse(_binary_masks(labels, self.k) * spec.unsqueeze(1), mix.shape[-1])
+        spec, _, emb = _embed(self.net, self.stft, mix)
+        return _masked(self.stft, spec, assign(emb, self.centroids.to(emb.device)), self.k, mix.shape[-1])
 
     @classmethod
     @torch.inference_mode()
@@ -179,13 +181,12 @@ class CentroidSeparator:
         """Fit the centroids on a whole recording, given as an iterable of 16 kHz mono chunks ``[B, n]``
         (every channel of it: one set of clusters serves all channels). Each chunk contributes at most
         ``per_chunk`` of its loud bins (a seeded subset), so memory stays bounded for long files."""
-        dev = next(net.parameters()).device
+        net.eval()
         rng = np.random.default_rng([seed, 1])
         vs, ws = [], []
         for x in chunks:
-            spec = stft(torch.as_tensor(x).to(dev, torch.float32))
-            mag = spec.abs()
-            v, w = loud_bins(net.eval().embed(net.features(mag)), mag, floor_db)
+            _, mag, emb = _embed(net, stft, x)
+            v, w = loud_bins(emb, mag, floor_db)
             if len(v) > per_chunk:
                 pick = rng.choice(len(v), per_chunk, replace=False)
                 v, w = v[pick], w[pick]

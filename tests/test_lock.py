@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import os
 import socket
-import stat
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from fakes import install_squeue
 
 from transfersep.lock import LOCK, RunLock, RunLocked, follow, read_lock
 
@@ -32,13 +32,7 @@ def plant(run_dir: Path, **holder) -> dict:
 @pytest.fixture
 def squeue(tmp_path: Path, monkeypatch) -> Path:
     """`squeue -h -o %A|%i|%T` of a cluster that knows job 500 only."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    exe = bin_dir / "squeue"
-    exe.write_text("#!/bin/sh\nprintf '500|500|RUNNING\\n'\n")
-    exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    return exe
+    return install_squeue(tmp_path, monkeypatch, "500|500|RUNNING\\n")
 
 
 @pytest.fixture

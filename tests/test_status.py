@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import stat
 import subprocess
 from pathlib import Path
 
 import pytest
+from fakes import install_squeue
 
 from transfersep.status import main, study_status
 
@@ -33,13 +32,7 @@ def make_run(study: Path, subdir: str, state: str | None, final: bool = False, *
 @pytest.fixture
 def fake_squeue(tmp_path: Path, monkeypatch) -> Path:
     """`squeue -h -o %A|%i|%T` of a cluster that knows jobs 500 (running) and 601 = array 600_3."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    exe = bin_dir / "squeue"
-    exe.write_text("#!/bin/sh\nprintf '500|500|RUNNING\\n601|600_3|PENDING\\n'\n")
-    exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    return exe
+    return install_squeue(tmp_path, monkeypatch, "500|500|RUNNING\\n601|600_3|PENDING\\n")
 
 
 def test_every_state(tmp_path: Path, fake_squeue: Path) -> None:

@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 DEMO_DIR ?= demo_data
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo 1)
 
-.PHONY: install system-deps cluster cluster-down test test-all demo bench bench-quick study clean
+.PHONY: install system-deps cluster cluster-down lint test test-all demo bench bench-quick study clean
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ endif
 cluster-down:
 	bash scripts/slurm_cluster.sh down
 
+# ruff: lint rules and the format, both checked (`ruff format .` applies the format)
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
 # the fast suite (CPU, tiny model) including the real-SLURM tests
 test: install system-deps cluster
 	$(PY) -m pytest -m "not slow and not gpu" -q $(PYTEST_ARGS)
@@ -50,9 +55,9 @@ bench: install
 bench-quick: install
 	$(PY) -m transfersep.bench --quick --out bench/results-quick.json
 
-# the paper's study: pretraining grid, then fine-tuning grid, then baselines (add ARGS=...)
+# the paper's study, every stage of sweeps/ in order (add ARGS=...)
 study: install
-	$(PY) -m transfersep.study $(ARGS)
+	$(VENV)/bin/transfersep study $(ARGS)
 
 clean:
 	rm -rf runs outputs multirun .pytest_cache

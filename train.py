@@ -1,14 +1,6 @@
-"""Entry point of every run of the study (see src/transfersep/train.py).
+"""The paper's entry point: ``python train.py -m pretrain=musdb,slakh,both augment=none,pitch,stretch,incoherent``."""
 
-    python train.py -m pretrain=musdb,slakh,both augment=none,pitch,stretch,incoherent
-"""
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))  # works before `make install` too
-
-from transfersep.train import main  # noqa: E402
+from transfersep.run.entry import main
 
 if __name__ == "__main__":
     main()

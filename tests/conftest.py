@@ -5,34 +5,16 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
+from project import compose
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("WANDB_DISABLE_CODE", "true")
 torch.set_num_threads(1)
-
-
-def compose(overrides: list[str], runs_dir: Path | None = None):
-    """The config ``python train.py <overrides>`` would get (hydra node included)."""
-    from hydra import compose as hcompose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    import transfersep.plan  # noqa: F401  (registers resolvers)
-
-    GlobalHydra.instance().clear()
-    extra = [f"paths.root_dir={ROOT}"]
-    if runs_dir is not None:
-        extra.append(f"paths.runs_dir={runs_dir}")
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return hcompose(config_name="train", overrides=extra + overrides, return_hydra_config=False)
 
 
 @pytest.fixture
@@ -61,14 +43,17 @@ def partition() -> str:
     except subprocess.TimeoutExpired:
         pytest.skip("`sinfo` hangs: is slurmctld up? (`sudo scripts/slurm_cluster.sh status`)")
     if info.returncode != 0 or not info.stdout.strip():
-        pytest.skip(f"`sinfo` gets no answer ({info.stderr.strip()}): "
-                    "start the test cluster with `sudo scripts/slurm_cluster.sh up`")
+        pytest.skip(
+            f"`sinfo` gets no answer ({info.stderr.strip()}): "
+            "start the test cluster with `sudo scripts/slurm_cluster.sh up`"
+        )
     config = run(["scontrol", "show", "config"]).stdout
-    name = next((ln.split("=", 1)[1].strip() for ln in config.splitlines()
-                 if ln.startswith("ClusterName")), "")
+    name = next((ln.split("=", 1)[1].strip() for ln in config.splitlines() if ln.startswith("ClusterName")), "")
     if name != SLURM_CLUSTER_NAME and os.environ.get("TRANSFERSEP_SLURM_ANY_CLUSTER") != "1":
-        pytest.skip(f"cluster '{name}' is not the local test cluster '{SLURM_CLUSTER_NAME}'; "
-                    "set TRANSFERSEP_SLURM_ANY_CLUSTER=1 to submit test jobs to it anyway")
+        pytest.skip(
+            f"cluster '{name}' is not the local test cluster '{SLURM_CLUSTER_NAME}'; "
+            "set TRANSFERSEP_SLURM_ANY_CLUSTER=1 to submit test jobs to it anyway"
+        )
     parts = [ln.split()[0] for ln in info.stdout.splitlines()]
     default = [p.rstrip("*") for p in parts if p.endswith("*")]
     return default[0] if default else parts[0]

@@ -8,17 +8,12 @@ import itertools
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-import transfersep.plan  # noqa: F401  (registers the config resolvers)
-from transfersep.grid import expand, grid_points
-from transfersep.plan import make_plan
-
-ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
+from project import CONF
+from transfersep.run.config import compose as tool_compose
+from transfersep.run.plan import make_plan
+from transfersep.study.grid import expand, grid_points
 
 # the study of the paper, written out independently of sweeps/ and plan.py
 CORPORA = ["musdb", "slakh", "both"]
@@ -35,12 +30,7 @@ EXPECTED = {
 
 def full_config(overrides: list[str], tmp_path: Path):
     """The config (hydra node included, interpolations resolvable) of `train.py <overrides>`."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[f"paths.runs_dir={tmp_path}", *overrides],
-                      return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    return cfg
+    return tool_compose([f"paths.runs_dir={tmp_path}", *overrides], hydra_node=True)
 
 
 def resolved(cfg) -> dict:
@@ -60,9 +50,17 @@ def group_options(group: str) -> list[str]:
 
 
 # a grid point in which each option of each group is meaningful
-CONTEXT = {"pretrain": ["downstream=none"], "augment": [], "finetune": ["downstream=bach10"],
-           "downstream": ["pretrain=slakh"], "model": [], "trainer": [], "logger": [], "paths": [],
-           "experiment": []}
+CONTEXT = {
+    "pretrain": ["downstream=none"],
+    "augment": [],
+    "finetune": ["downstream=bach10"],
+    "downstream": ["pretrain=slakh"],
+    "model": [],
+    "trainer": [],
+    "logger": [],
+    "paths": [],
+    "experiment": [],
+}
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in CONTEXT for o in group_options(g)])
@@ -106,8 +104,7 @@ def test_sweep_expands_to_the_study_grid(sweep: str, tmp_path: Path) -> None:
     cfg = full_config(["experiment=tiny", f"+sweeps={sweep}"], tmp_path)
     params = {k: str(v) for k, v in cfg.hydra.sweeper.params.items()}
     jobs = expand(params)  # Hydra's BasicSweeper.split_arguments, as in `train.py -m`
-    assert len(jobs) == len(EXPECTED[sweep]) == {"pretrain": 12, "zeroshot": 36, "finetune": 72,
-                                                      "baseline": 3}[sweep]
+    assert len(jobs) == len(EXPECTED[sweep]) == {"pretrain": 12, "zeroshot": 36, "finetune": 72, "baseline": 3}[sweep]
     got = set()
     for job in jobs:  # every job composes to a valid plan of the expected stage
         job_cfg = full_config(["experiment=tiny", f"+sweeps={sweep}", *(f"{k}={v}" for k, v in job.items())], tmp_path)

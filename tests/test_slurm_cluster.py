@@ -19,14 +19,16 @@ from typing import Any
 
 import pytest
 
+from project import ROOT
+
 pytestmark = pytest.mark.slurm
 
-ROOT = Path(__file__).resolve().parents[1]
 WAIT_S = 240  # guard against a hung scheduler; jobs here take seconds
 
 
 def _run(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=30, **kw)
+
 
 def _job_fields(job_id: str) -> dict[str, str]:
     """`scontrol show job` as a dict ({} once the controller has forgotten the job)."""
@@ -40,8 +42,10 @@ def _wait_submitit(jobs: list, what: str) -> None:
     deadline = time.monotonic() + WAIT_S
     while not all(j.done() for j in jobs):
         if time.monotonic() > deadline:
-            logs = "\n".join(f"--- {j.job_id} {_job_fields(j.job_id.split('_')[0]).get('JobState')}\n"
-                             f"{j.stdout()}\n{j.stderr()}" for j in jobs)
+            logs = "\n".join(
+                f"--- {j.job_id} {_job_fields(j.job_id.split('_')[0]).get('JobState')}\n{j.stdout()}\n{j.stderr()}"
+                for j in jobs
+            )
             for j in jobs:
                 j.cancel(check=False)
             pytest.fail(f"{what}: jobs not finished after {WAIT_S}s\n{logs}")
@@ -50,9 +54,19 @@ def _wait_submitit(jobs: list, what: str) -> None:
 
 def test_sbatch_wrap_job_completes(partition: str, tmp_path: Path) -> None:
     out = tmp_path / "wrap-%j.out"
-    sub = _run(["sbatch", "--parsable", f"--partition={partition}", "--time=2", "--mem=100M",
-                f"--output={out}", f"--chdir={tmp_path}",
-                "--wrap", 'echo "job=$SLURM_JOB_ID sum=$((17 + 25))"'])
+    sub = _run(
+        [
+            "sbatch",
+            "--parsable",
+            f"--partition={partition}",
+            "--time=2",
+            "--mem=100M",
+            f"--output={out}",
+            f"--chdir={tmp_path}",
+            "--wrap",
+            'echo "job=$SLURM_JOB_ID sum=$((17 + 25))"',
+        ]
+    )
     assert sub.returncode == 0, sub.stderr
     job_id = sub.stdout.strip().split(";")[0]
     deadline = time.monotonic() + WAIT_S
@@ -76,8 +90,14 @@ def test_submitit_job_array(partition: str, tmp_path: Path) -> None:
         return k, sum(i * i for i in range(k)), env.job_id, os.environ["SLURM_ARRAY_JOB_ID"]
 
     executor = submitit.AutoExecutor(folder=tmp_path / "%j", cluster="slurm")
-    executor.update_parameters(slurm_partition=partition, timeout_min=3, cpus_per_task=1,
-                               mem_gb=0.25, slurm_array_parallelism=2, name="tsep-test-array")
+    executor.update_parameters(
+        slurm_partition=partition,
+        timeout_min=3,
+        cpus_per_task=1,
+        mem_gb=0.25,
+        slurm_array_parallelism=2,
+        name="tsep-test-array",
+    )
     args = [3, 5, 10]
     jobs = executor.map_array(task, args)
     _wait_submitit(jobs, "job array")
@@ -106,8 +126,9 @@ def test_submitit_requeue_on_timeout_signal(partition: str, tmp_path: Path) -> N
     markers = tmp_path / "markers"
     markers.mkdir()
     executor = submitit.AutoExecutor(folder=tmp_path / "%j", cluster="slurm", slurm_max_num_timeout=2)
-    executor.update_parameters(slurm_partition=partition, timeout_min=10, cpus_per_task=1,
-                               mem_gb=0.25, name="tsep-test-requeue")
+    executor.update_parameters(
+        slurm_partition=partition, timeout_min=10, cpus_per_task=1, mem_gb=0.25, name="tsep-test-requeue"
+    )
     job = executor.submit(Resumable(), str(markers))
     deadline = time.monotonic() + WAIT_S
     while not (markers / "attempt0").exists():
@@ -119,7 +140,7 @@ def test_submitit_requeue_on_timeout_signal(partition: str, tmp_path: Path) -> N
     assert (markers / "attempt1").read_text() == job.job_id  # same SLURM job, requeued
 
 
-APP = '''
+APP = """
 import os
 import hydra
 
@@ -131,7 +152,7 @@ def main(cfg):
 
 if __name__ == "__main__":
     main()
-'''
+"""
 
 
 def test_hydra_multirun_through_slurm_launcher(partition: str, tmp_path: Path) -> None:
@@ -142,22 +163,33 @@ def test_hydra_multirun_through_slurm_launcher(partition: str, tmp_path: Path) -
     (tmp_path / "app.py").write_text(APP)
     out_dir, sweep_dir = tmp_path / "out", tmp_path / "multirun"
     out_dir.mkdir()
-    (tmp_path / "conf" / "app.yaml").write_text(textwrap.dedent(f"""\
+    (tmp_path / "conf" / "app.yaml").write_text(
+        textwrap.dedent(f"""\
         x: 0
         out_dir: {out_dir}
         hydra:
-          searchpath: [file://{ROOT / 'conf'}]
+          searchpath: [file://{ROOT / "conf"}]
           sweep: {{dir: {sweep_dir}}}
-        """))
+        """)
+    )
     name = f"tsep-test-{uuid.uuid4().hex[:8]}"
     # the keys a developer's conf/local/slurm.yaml may set for their real cluster are all
     # overridden here, so the test runs the same on every machine
     overrides = [
-        "hydra/launcher=slurm", f"hydra.launcher.partition={partition}", "hydra.launcher.account=null",
-        "hydra.launcher.qos=null", "hydra.launcher.constraint=null", "hydra.launcher.exclude=null",
-        "hydra.launcher.gpus_per_node=0", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1",
-        "hydra.launcher.tasks_per_node=1", "hydra.launcher.timeout_min=5", "hydra.launcher.setup=[]",
-        "hydra.launcher.additional_parameters={}", "hydra.launcher.array_parallelism=2",
+        "hydra/launcher=slurm",
+        f"hydra.launcher.partition={partition}",
+        "hydra.launcher.account=null",
+        "hydra.launcher.qos=null",
+        "hydra.launcher.constraint=null",
+        "hydra.launcher.exclude=null",
+        "hydra.launcher.gpus_per_node=0",
+        "hydra.launcher.cpus_per_task=1",
+        "hydra.launcher.mem_gb=1",
+        "hydra.launcher.tasks_per_node=1",
+        "hydra.launcher.timeout_min=5",
+        "hydra.launcher.setup=[]",
+        "hydra.launcher.additional_parameters={}",
+        "hydra.launcher.array_parallelism=2",
         f"hydra.launcher.name={name}",
     ]
     cmd = [sys.executable, "app.py", "-m", "x=1,2,3", *overrides]

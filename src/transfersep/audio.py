@@ -85,9 +85,7 @@ def info(path: str | os.PathLike) -> sf._SoundFileInfo:
         ) from e
 
 
-def read(
-    path: str | os.PathLike, start: int = 0, frames: int = -1, always_2d: bool = True
-) -> tuple[np.ndarray, int]:
+def read(path: str | os.PathLike, start: int = 0, frames: int = -1, always_2d: bool = True) -> tuple[np.ndarray, int]:
     """Read [channels, samples] float32 (optionally a window) without loading the whole file."""
     try:
         data, sr = sf.read(str(path), start=start, frames=frames, dtype="float32", always_2d=True)
@@ -120,7 +118,7 @@ def load_mono(path: str | os.PathLike, sr: int = SAMPLE_RATE) -> np.ndarray:
 
 def write(path: str | os.PathLike, data: np.ndarray, sr: int, subtype: str | None = None) -> Path:
     """Write [N] or [C, N] atomically (tmp file + rename) in the format given by the suffix."""
-    from transfersep.fsutil import atomic_write
+    from transfersep.atomic import atomic_write
 
     path = Path(path)
     arr = np.asarray(data, dtype=np.float32)

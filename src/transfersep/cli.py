@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 
 class UserError(Exception):
@@ -23,33 +23,65 @@ class UserError(Exception):
 
 # -- separate ------------------------------------------------------------------------------------
 def add_separate(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="audio files: WAV, FLAC, OGG, MP3, AIFF (anything libsndfile reads); any rate and channels")
-    p.add_argument("--model", "-m", required=True,
-                   help="model package (.safetensors), finished run directory, or Lightning checkpoint (.ckpt)")
-    p.add_argument("--out", "-o", default="separated",
-                   help="output root (default: separated); sources land in OUT/<model name>/<track>/<source>.<fmt>")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="audio files: WAV, FLAC, OGG, MP3, AIFF (anything libsndfile reads); any rate and channels",
+    )
+    p.add_argument(
+        "--model",
+        "-m",
+        required=True,
+        help="model package (.safetensors), finished run directory, or Lightning checkpoint (.ckpt)",
+    )
+    p.add_argument(
+        "--out",
+        "-o",
+        default="separated",
+        help="output root (default: separated); sources land in OUT/<model name>/<track>/<source>.<fmt>",
+    )
     p.add_argument("--stems", default=None, help="comma-separated sources to write (default: all), e.g. vocals,bass")
-    p.add_argument("--clusters", type=int, default=None, metavar="K",
-                   help="write K unlabelled clusters of the model's deep-clustering embeddings (cluster_1 ... "
-                        "cluster_K) instead of its sources: k-means fitted on the whole recording; works with a "
-                        "pretrained model, which has no trained mask head")
+    p.add_argument(
+        "--clusters",
+        type=int,
+        default=None,
+        metavar="K",
+        help="write K unlabelled clusters of the model's deep-clustering embeddings (cluster_1 ... "
+        "cluster_K) instead of its sources: k-means fitted on the whole recording; works with a "
+        "pretrained model, which has no trained mask head",
+    )
     p.add_argument("--device", default="auto", help="cpu | cuda | cuda:N | auto (default: cuda if available)")
-    p.add_argument("--format", default="wav", choices=["wav", "flac"], help="wav (32-bit float, default) or flac (24-bit)")
+    p.add_argument(
+        "--format", default="wav", choices=["wav", "flac"], help="wav (32-bit float, default) or flac (24-bit)"
+    )
     p.add_argument("--chunk-seconds", type=float, default=None, help="chunk length (default 4)")
     p.add_argument("--overlap-seconds", type=float, default=None, help="crossfade between chunks (default 0.5)")
-    p.add_argument("--batch-size", type=int, default=None, help="chunks x channels per forward pass (default: 8 per CPU thread; 64 on GPU)")
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "int8"],
-                   help="auto: int8 dynamic quantization on CPU (2-3x faster) when it agrees with fp32 to at "
-                        "least 40 dB on a probe signal, else fp32; fp32 on GPU")
-    p.add_argument("--threads", type=int, default=None,
-                   help="CPU worker threads, each separating part of a batch (default: cores, at most 4)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="chunks x channels per forward pass (default: 8 per CPU thread; 64 on GPU)",
+    )
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "int8"],
+        help="auto: int8 dynamic quantization on CPU (2-3x faster) when it agrees with fp32 to at "
+        "least 40 dB on a probe signal, else fp32; fp32 on GPU",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU worker threads, each separating part of a batch (default: cores, at most 4)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no summary lines")
 
 
 def cmd_separate(args: argparse.Namespace) -> int:
-    from transfersep import separate as sep
-    from transfersep.api import model_name
+    from transfersep.inference import separate as sep
+    from transfersep.inference.api import model_name
 
     inputs = [Path(p) for p in args.inputs]
     root = Path(args.out)
@@ -60,8 +92,10 @@ def cmd_separate(args: argparse.Namespace) -> int:
     for p in inputs:  # check every input before anything is written
         sep.check_input(p)
         if p.stem in stems:
-            raise UserError(f"{stems[p.stem]} and {p} would both write {out / p.stem}; "
-                            "rename one or separate them into different --out folders")
+            raise UserError(
+                f"{stems[p.stem]} and {p} would both write {out / p.stem}; "
+                "rename one or separate them into different --out folders"
+            )
         stems[p.stem] = p
     model = sep.prepare_model(args.model, args.device, args.precision)
     wanted = [s.strip() for s in args.stems.split(",") if s.strip()] if args.stems else None
@@ -72,9 +106,18 @@ def cmd_separate(args: argparse.Namespace) -> int:
     kw = {"chunk_seconds": args.chunk_seconds, "overlap_seconds": args.overlap_seconds}
     kw = {k: v for k, v in kw.items() if v is not None}
     for p in inputs:
-        paths = sep.separate_file(p, model, out, fmt=args.format, progress=not args.quiet,
-                                  batch_size=args.batch_size, threads=args.threads, sources=wanted,
-                                  clusters=args.clusters, **kw)
+        paths = sep.separate_file(
+            p,
+            model,
+            out,
+            fmt=args.format,
+            progress=not args.quiet,
+            batch_size=args.batch_size,
+            threads=args.threads,
+            sources=wanted,
+            clusters=args.clusters,
+            **kw,
+        )
         if not args.quiet:
             print(f"{p} -> {paths[0].parent}/ ({', '.join(q.name for q in paths)})")
     return 0
@@ -87,7 +130,7 @@ def add_export(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from transfersep.export import PACKAGE_NAME, export_model, load_model
+    from transfersep.model.package import PACKAGE_NAME, export_model, load_model
 
     src = Path(args.source)
     out = Path(args.out) if args.out else (src if src.is_dir() else src.parent) / PACKAGE_NAME
@@ -96,20 +139,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     path = export_model(src, out)
     lm = load_model(path)  # read back: the package is complete and loads
     m = lm.meta["model"]
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): sources {lm.source_names}, "
-          f"BLSTM {m['num_layers']}x{m['hidden_size']}, D={m['embedding_dim']}, steps {lm.meta.get('steps')}")
+    print(
+        f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): sources {lm.source_names}, "
+        f"BLSTM {m['num_layers']}x{m['hidden_size']}, D={m['embedding_dim']}, steps {lm.meta.get('steps')}"
+    )
     return 0
 
 
 # -- verbs that parse their own command line -------------------------------------------------------
 def _train(argv: list[str]) -> int:
     if argv and argv[0] in ("-h", "--help") and len(argv) == 1:
-        print(_verb_help("train") + "\n\nEvery option of `python train.py` works here unchanged: Hydra overrides "
-              "(key=value; config groups pretrain, augment, finetune, downstream, model, trainer, experiment "
-              "in conf/), -m for a grid, --cfg job to print the resolved config, dry_run=true to check data "
-              "roots and checkpoints, --verbose for tracebacks of user errors.")
+        print(
+            _verb_help("train") + "\n\nEvery option of `python train.py` works here unchanged: Hydra overrides "
+            "(key=value; config groups pretrain, augment, finetune, downstream, model, trainer, experiment "
+            "in conf/), -m for a grid, --cfg job to print the resolved config, dry_run=true to check data "
+            "roots and checkpoints, --verbose for tracebacks of user errors."
+        )
         return 0
-    from transfersep.train import main as train_main
+    from transfersep.run.entry import main as train_main
 
     sys.argv = ["transfersep train", *argv]  # Hydra reads its command line from sys.argv
     try:
@@ -121,17 +168,19 @@ def _train(argv: list[str]) -> int:
 
 def _probe(argv: list[str]) -> int:
     if argv and argv[0] in ("-h", "--help") and len(argv) == 1:
-        print(_verb_help("probe") + "\n\nThe zero-shot probe: k-means on a pretrained model's deep-clustering "
-              "embeddings of each test mixture of the downstream set, one cluster per source, binary masks, "
-              "SI-SDR on the fine-tunes' test excerpts with the best cluster-to-source assignment; nothing "
-              "trains. The same as `transfersep train finetune=zeroshot ...` (every train option works). To "
-              "hear the clusters of any recording: transfersep separate song.wav --model M --clusters K.")
+        print(
+            _verb_help("probe") + "\n\nThe zero-shot probe: k-means on a pretrained model's deep-clustering "
+            "embeddings of each test mixture of the downstream set, one cluster per source, binary masks, "
+            "SI-SDR on the fine-tunes' test excerpts with the best cluster-to-source assignment; nothing "
+            "trains. The same as `transfersep train finetune=zeroshot ...` (every train option works). To "
+            "hear the clusters of any recording: transfersep separate song.wav --model M --clusters K."
+        )
         return 0
     return _train([*argv, "finetune=zeroshot"])
 
 
 def _report(argv: list[str]) -> int:
-    from transfersep.eval.report import main as report_main
+    from transfersep.report.build import main as report_main
 
     return _with_example("report", report_main, argv)
 
@@ -152,11 +201,22 @@ def _with_example(name: str, fn: Callable[[list[str]], int], argv: list[str]) ->
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
 
 
-def _lazy(module: str, fn: str) -> Callable:
-    def call(arg):
+def _own_parser(name: str, module: str) -> Callable[[list[str]], int]:
+    """A verb whose module defines ``configure_parser`` and ``run_from_args``, parsed here with
+    options and Hydra-style overrides in any order (``parse_intermixed_args``, which argparse's
+    subcommands cannot do). Imported on first use, so ``transfersep -h`` stays fast."""
+
+    def call(argv: list[str]) -> int:
         import importlib
 
-        return getattr(importlib.import_module(module), fn)(arg)
+        mod = importlib.import_module(module)
+        parser = argparse.ArgumentParser(
+            prog=f"transfersep {name}",
+            description=mod.__doc__,
+            epilog=f"example:\n  {VERBS[name].example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        return int(mod.run_from_args(mod.configure_parser(parser).parse_intermixed_args(argv)) or 0)
 
     return call
 
@@ -172,28 +232,49 @@ class Verb:
 
 
 VERBS: dict[str, Verb] = {
-    "train": Verb("one run of the study, or a grid with -m (Hydra; the same as python train.py)",
-                  "transfersep train -m pretrain=musdb,slakh,both augment=none,pitch,stretch,incoherent",
-                  passthrough=_train),
-    "study": Verb("run the study: pretraining grid, zero-shot probes, fine-tuning grid, baselines",
-                  "transfersep study --launcher slurm downstream=bach10",
-                  _lazy("transfersep.study", "configure_parser"), _lazy("transfersep.study", "run_from_args")),
-    "status": Verb("list a study's grid points as finished/running/failed/stale/interrupted/missing",
-                   "transfersep status runs/paper --only failed,stale",
-                   _lazy("transfersep.status", "configure_parser"), _lazy("transfersep.status", "run_from_args")),
-    "probe": Verb("what a pretrained model separates before any fine-tuning (zero-shot, DC clustering)",
-                  "transfersep probe -m pretrain=slakh downstream=bach10,dagstuhl", passthrough=_probe),
-    "report": Verb("the paper's figures, Table 2 and Wilcoxon tests from a study's finished runs",
-                   "transfersep report runs/paper --out runs/paper/report", passthrough=_report),
-    "data": Verb("check a dataset root: print the index the loader builds (tracks, sources, files, split)",
-                 "transfersep data slakh /data/slakh2100_flac_redux --summary", passthrough=_data),
-    "separate": Verb("split audio files into one file per source",
-                     "transfersep separate song.mp3 --model runs/paper/finetune/slakh-none-whole-bach10",
-                     add_separate, cmd_separate),
-    "export": Verb("package a trained run as one self-describing .safetensors model",
-                   "transfersep export runs/paper/baseline/bach10 --out bach10.safetensors", add_export, cmd_export),
+    "train": Verb(
+        "one run of the study, or a grid with -m (Hydra; the same as python train.py)",
+        "transfersep train -m pretrain=musdb,slakh,both augment=none,pitch,stretch,incoherent",
+        passthrough=_train,
+    ),
+    "study": Verb(
+        "run the study: pretraining grid, zero-shot probes, fine-tuning grid, baselines",
+        "transfersep study --launcher slurm downstream=bach10",
+        passthrough=_own_parser("study", "transfersep.study.launch"),
+    ),
+    "status": Verb(
+        "list a study's grid points as finished/running/failed/stale/interrupted/missing",
+        "transfersep status runs/paper --only failed,stale",
+        passthrough=_own_parser("status", "transfersep.study.status"),
+    ),
+    "probe": Verb(
+        "what a pretrained model separates before any fine-tuning (zero-shot, DC clustering)",
+        "transfersep probe -m pretrain=slakh downstream=bach10,dagstuhl",
+        passthrough=_probe,
+    ),
+    "report": Verb(
+        "the paper's figures, Table 2 and Wilcoxon tests from a study's finished runs",
+        "transfersep report runs/paper --out runs/paper/report",
+        passthrough=_report,
+    ),
+    "data": Verb(
+        "check a dataset root: print the index the loader builds (tracks, sources, files, split)",
+        "transfersep data slakh /data/slakh2100_flac_redux --summary",
+        passthrough=_data,
+    ),
+    "separate": Verb(
+        "split audio files into one file per source",
+        "transfersep separate song.mp3 --model runs/paper/finetune/slakh-none-whole-bach10",
+        add_separate,
+        cmd_separate,
+    ),
+    "export": Verb(
+        "package a trained run as one self-describing .safetensors model",
+        "transfersep export runs/paper/baseline/bach10 --out bach10.safetensors",
+        add_export,
+        cmd_export,
+    ),
 }
-COMMANDS = VERBS  # the name earlier versions used
 
 
 def _verb_help(name: str) -> str:
@@ -205,14 +286,22 @@ def build_parser() -> argparse.ArgumentParser:
     from transfersep import __version__
 
     parser = argparse.ArgumentParser(
-        prog="transfersep", description="Transfer learning for music source separation.",
+        prog="transfersep",
+        description="Transfer learning for music source separation.",
         epilog="`transfersep <verb> -h` explains a verb. Start with: make demo; transfersep status runs/demo",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"transfersep {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="VERB")
     for name, v in VERBS.items():
-        p = sub.add_parser(name, help=v.summary, description=v.summary, epilog=f"example:\n  {v.example}",
-                           formatter_class=argparse.RawDescriptionHelpFormatter, add_help=v.passthrough is None)
+        p = sub.add_parser(
+            name,
+            help=v.summary,
+            description=v.summary,
+            epilog=f"example:\n  {v.example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            add_help=v.passthrough is None,
+        )
         if v.add is not None:
             v.add(p)
         p.set_defaults(func=v.run)
@@ -231,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as e:
         from transfersep.audio import AudioReadError
-        from transfersep.export import ModelLoadError
+        from transfersep.model.package import ModelLoadError
 
         if isinstance(e, (UserError, ValueError, OSError, AudioReadError, ModelLoadError)):
             print(f"transfersep {args.command}: error: {e}", file=sys.stderr)

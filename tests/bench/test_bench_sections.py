@@ -27,10 +27,20 @@ def test_evaluation_times_real_excerpts_and_extrapolates(section):
 
 
 def test_table_row_shows_the_protocol_time(section):
-    results = {"conditions": {"cpu": "x", "cpu_count": 2, "cpu_isa": "AVX2", "onednn_bf16": False,
-                              "torch": torch.__version__, "torch_threads": 1, "loadavg": [0, 0, 0], "time": "t"},
-               "section_order": ["evaluation"],
-               "sections": {"evaluation": {**section, "command": "cmd", "spec": {"kind": "evaluation"}}}}
+    results = {
+        "conditions": {
+            "cpu": "x",
+            "cpu_count": 2,
+            "cpu_isa": "AVX2",
+            "onednn_bf16": False,
+            "torch": torch.__version__,
+            "torch_threads": 1,
+            "loadavg": [0, 0, 0],
+            "time": "t",
+        },
+        "section_order": ["evaluation"],
+        "sections": {"evaluation": {**section, "command": "cmd", "spec": {"kind": "evaluation"}}},
+    }
     row = next(line for line in render_table(results).splitlines() if line.startswith("| evaluation"))
     assert "1000 excerpts × 1 s (from 2 timed, × 500)" in row
     t = section["wall_s"]["median"] * 500  # shown with 3 significant digits, or as 1,234 from 1000 up

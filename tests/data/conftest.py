@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,8 +12,7 @@ import soundfile as sf
 import torch
 from scipy.signal import correlate, resample_poly
 
-sys.path.insert(0, str(Path(__file__).parent))
-import datatrees  # noqa: E402
+import datatrees
 
 torch.set_num_threads(1)
 

@@ -25,8 +25,9 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
 
 
 def _faults(tuned: bool) -> int:
-    out = subprocess.run([sys.executable, "-c", PROBE, "1" if tuned else "0"], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, "1" if tuned else "0"], capture_output=True, text=True, check=True
+    )
     return int(out.stdout.split()[-1])
 
 

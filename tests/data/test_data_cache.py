@@ -100,8 +100,8 @@ def test_cache_inside_a_dataset_root_is_refused(trees):
 
 
 def test_nothing_is_written_in_the_dataset_root(trees, tmp_path):
-    from transfersep.data.registry import build_index, precache
     from transfersep.data.mixing import ExcerptSet
+    from transfersep.data.registry import build_index, precache
 
     root = shutil.copytree(trees["dagstuhl"], tmp_path / "DagstuhlChoirSet_V1.2.3")
     before = snapshot(root)

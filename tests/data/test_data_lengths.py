@@ -35,8 +35,14 @@ def uneven(tmp_path) -> Path:
 
 
 def index(root: Path, **opts):
-    return build_index("stems", [str(root)], ["lead", "rhythm"],
-                       patterns={"lead": ["*vox*"], "rhythm": ["*gtr*"]}, test_every=0, **opts)
+    return build_index(
+        "stems",
+        [str(root)],
+        ["lead", "rhythm"],
+        patterns={"lead": ["*vox*"], "rhythm": ["*gtr*"]},
+        test_every=0,
+        **opts,
+    )
 
 
 def test_different_lengths_are_an_error_naming_files_and_lengths(uneven):
@@ -81,8 +87,7 @@ def test_unknown_policy_names_the_choices(uneven):
 
 
 def test_data_command_one_line_exit_2(uneven, capsys):
-    argv = ["data", "stems", str(uneven), "--sources", "lead,rhythm", "--option", PATTERNS,
-            "--option", "test_every=0"]
+    argv = ["data", "stems", str(uneven), "--sources", "lead,rhythm", "--option", PATTERNS, "--option", "test_every=0"]
     assert main(argv) == 2
     captured = capsys.readouterr()
     err = captured.err.strip().splitlines()
@@ -98,11 +103,15 @@ def test_data_command_one_line_exit_2(uneven, capsys):
 def test_run_summary_repeats_the_padding_note():
     from types import SimpleNamespace
 
-    from transfersep.console import data_notes, run_summary
+    from transfersep.run.console import data_notes, run_summary
 
-    desc = {"notes": ["stems matching no class are ignored; 0 ignored in all",
-                      "stem_lengths=pad: stems of 1 track(s) differ in length and were padded with silence "
-                      "to the longest: uneven (1.50-2.00 s)"]}
+    desc = {
+        "notes": [
+            "stems matching no class are ignored; 0 ignored in all",
+            "stem_lengths=pad: stems of 1 track(s) differ in length and were padded with silence "
+            "to the longest: uneven (1.50-2.00 s)",
+        ]
+    }
     plan = SimpleNamespace(stage="finetune", subdir="finetune/x", run_dir=Path("/runs/x"))
     text = run_summary(plan, {"steps": 4}, 3.0, data_notes(desc))
     assert "note    stem_lengths=pad: stems of 1 track(s)" in text and "ignored in all" not in text

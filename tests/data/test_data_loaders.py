@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 import datatrees
+from project import CONF
 from transfersep.audio import AudioReadError
 from transfersep.data import bach10, dagstuhl, musdb, slakh, stems
 from transfersep.data.index import DatasetError
@@ -24,12 +25,16 @@ def by_name(idx):
 
 # --- MUSDB18 ---------------------------------------------------------------------------------
 
+
 def test_musdb_hq_splits_and_accompaniment(trees):
     idx = musdb.index(trees["musdb"])
     t = by_name(idx)
     assert idx.layout == "hq"
     # the two validation-list tracks leave train; test/ is test
-    assert {n for n, x in t.items() if x.split == "val"} == {"Actions - One Minute Smile", "Johnny Lokke - Promises & Lies"}
+    assert {n for n, x in t.items() if x.split == "val"} == {
+        "Actions - One Minute Smile",
+        "Johnny Lokke - Promises & Lies",
+    }
     assert {n for n, x in t.items() if x.split == "test"} == {"PR - Oh No", "Al James - Schoolboy Facination"}
     assert t["Jay's Song (Live.)"].split == "train"
     song = t["Johnny Lokke - Promises & Lies"]
@@ -43,7 +48,11 @@ def test_musdb_hq_splits_and_accompaniment(trees):
 def test_musdb_both_grouping(trees):
     idx = musdb.index(trees["musdb"], ["bass", "drums", "other"])
     song = idx.tracks[0]
-    assert {k: names(v) for k, v in song.sources.items()} == {"bass": ["bass.wav"], "drums": ["drums.wav"], "other": ["other.wav"]}
+    assert {k: names(v) for k, v in song.sources.items()} == {
+        "bass": ["bass.wav"],
+        "drums": ["drums.wav"],
+        "other": ["other.wav"],
+    }
 
 
 def test_musdb_missing_stem_names_the_file(trees, tmp_path):
@@ -85,16 +94,24 @@ def test_musdb_stem_mp4_without_ffmpeg_says_so(trees, tmp_path, monkeypatch):
 
 # --- Slakh2100 -------------------------------------------------------------------------------
 
+
 def test_slakh_redux_grouping_and_quirks(trees):
     idx = slakh.index(trees["slakh"])
     t = by_name(idx)
     assert idx.layout == "redux"
     assert "Track01877" not in t  # omitted/ is never used
-    assert {n: x.split for n, x in t.items()} == {"Track00001": "train", "Track00002": "train",
-                                                  "Track01501": "val", "Track01876": "test"}
+    assert {n: x.split for n, x in t.items()} == {
+        "Track00001": "train",
+        "Track00002": "train",
+        "Track01501": "val",
+        "Track01876": "test",
+    }
     one = t["Track00001"]
     assert {k: names(v) for k, v in one.sources.items()} == {
-        "bass": ["S01.flac"], "drums": ["S03.flac"], "piano_guitar": ["S00.flac", "S04.flac"]}
+        "bass": ["S01.flac"],
+        "drums": ["S03.flac"],
+        "piano_guitar": ["S00.flac", "S04.flac"],
+    }
     assert "S07 (not rendered: plugin_name None)" in one.ignored
     assert "S05.flac (Strings)" in one.ignored
     assert (one.sources["bass"][0].sample_rate, one.sources["bass"][0].channels) == (44100, 1)
@@ -105,8 +122,13 @@ def test_slakh_redux_grouping_and_quirks(trees):
 def test_slakh_original_split_by_id(trees):
     idx = slakh.index(trees["slakh_original"])
     assert idx.layout == "original"
-    assert {t.name: t.split for t in idx.tracks} == {"Track00001": "train", "Track00002": "train", "Track01501": "val",
-                                                     "Track01876": "test", "Track01877": "test"}
+    assert {t.name: t.split for t in idx.tracks} == {
+        "Track00001": "train",
+        "Track00002": "train",
+        "Track01501": "val",
+        "Track01876": "test",
+        "Track01877": "test",
+    }
 
 
 def test_babyslakh_trusts_files_not_flag(trees):
@@ -128,10 +150,13 @@ def test_slakh_missing_rendered_stem_is_silence_and_recorded(trees, tmp_path):
     assert any("S01" in m for m in one.missing)
 
 
-@pytest.mark.parametrize("field,value,message", [
-    ("inst_class", "piano", "inst_class is 'piano'"),
-    ("is_drum", "yes", "is_drum is 'yes'"),
-])
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("inst_class", "piano", "inst_class is 'piano'"),
+        ("is_drum", "yes", "is_drum is 'yes'"),
+    ],
+)
 def test_slakh_unexpected_metadata_names_file(trees, tmp_path, field, value, message):
     root = shutil.copytree(trees["slakh"], tmp_path / "s")
     meta_path = root / "train" / "Track00002" / "metadata.yaml"
@@ -162,11 +187,16 @@ def test_slakh_unreadable_audio_names_file(trees, tmp_path):
 
 # --- Bach10 ----------------------------------------------------------------------------------
 
+
 def test_bach10_saxphone_and_split(trees):
     idx = bach10.index(trees["bach10"])
     t = by_name(idx)
-    assert {n: x.split for n, x in t.items()} == {"01-AchGottundHerr": "train", "02-AchLiebenChristen": "train",
-                                                  "05-DieNacht": "train", "10-NunBitten": "test"}
+    assert {n: x.split for n, x in t.items()} == {
+        "01-AchGottundHerr": "train",
+        "02-AchLiebenChristen": "train",
+        "05-DieNacht": "train",
+        "10-NunBitten": "test",
+    }
     assert names(t["05-DieNacht"].sources["saxophone"]) == ["05-DieNacht-saxphone.wav"]
     assert "05-DieNacht.wav" in t["05-DieNacht"].ignored  # the ensemble mix is never used
     assert bach10.index(trees["bach10"], test_pieces=[2]).split("test")[0].name == "02-AchLiebenChristen"
@@ -183,12 +213,19 @@ def test_bach10_missing_instrument_and_nested_root(trees, tmp_path):
 
 # --- Dagstuhl ChoirSet -----------------------------------------------------------------------
 
+
 def test_dagstuhl_eligible_takes_and_grouping(trees):
     idx = dagstuhl.index(trees["dagstuhl"])
     t = by_name(idx)
     # SE exercises, the Basses take and a take whose tenor has no DYN mic are left out
-    assert set(t) == {"DCS_LI_FullChoir_Take01", "DCS_LI_QuartetA_Take01", "DCS_LI_QuartetA_Take02",
-                      "DCS_LI_QuartetB_Take01", "DCS_TP_QuartetA_Take01", "DCS_TP_QuartetB_Take01"}
+    assert set(t) == {
+        "DCS_LI_FullChoir_Take01",
+        "DCS_LI_QuartetA_Take01",
+        "DCS_LI_QuartetA_Take02",
+        "DCS_LI_QuartetB_Take01",
+        "DCS_TP_QuartetA_Take01",
+        "DCS_TP_QuartetB_Take01",
+    }
     fc = t["DCS_LI_FullChoir_Take01"]
     assert names(fc.sources["male"]) == ["DCS_LI_FullChoir_Take01_B2_DYN.wav", "DCS_LI_FullChoir_Take01_T2_DYN.wav"]
     assert names(fc.sources["female"]) == ["DCS_LI_FullChoir_Take01_A2_DYN.wav", "DCS_LI_FullChoir_Take01_S1_DYN.wav"]
@@ -200,9 +237,14 @@ def test_dagstuhl_eligible_takes_and_grouping(trees):
 def test_dagstuhl_split_by_take(trees):
     split = {t.name: t.split for t in dagstuhl.index(trees["dagstuhl"]).tracks}
     # per piece: last eligible take test, the one before validation
-    assert split == {"DCS_LI_FullChoir_Take01": "train", "DCS_LI_QuartetA_Take01": "train",
-                     "DCS_LI_QuartetA_Take02": "val", "DCS_LI_QuartetB_Take01": "test",
-                     "DCS_TP_QuartetA_Take01": "train", "DCS_TP_QuartetB_Take01": "test"}
+    assert split == {
+        "DCS_LI_FullChoir_Take01": "train",
+        "DCS_LI_QuartetA_Take01": "train",
+        "DCS_LI_QuartetA_Take02": "val",
+        "DCS_LI_QuartetB_Take01": "test",
+        "DCS_TP_QuartetA_Take01": "train",
+        "DCS_TP_QuartetB_Take01": "test",
+    }
     explicit = dagstuhl.index(trees["dagstuhl"], test_takes=["DCS_TP_QuartetA_Take01"], val_takes=[])
     assert [t.name for t in explicit.split("test")] == ["DCS_TP_QuartetA_Take01"]
     with pytest.raises(DatasetError, match="not eligible"):
@@ -219,12 +261,16 @@ def test_dagstuhl_wrong_root(trees, tmp_path):
 
 # --- Remixpacks and folders of stems ---------------------------------------------------------
 
+
 def test_remixpacks_patterns(trees):
     idx = stems.index(trees["remixpacks"], ["snare", "kick_drum", "cymbals"], name="remixpacks")
     t = by_name(idx)
     a = t["Artist A - Song One (Remix Pack)"]
     assert {k: names(v) for k, v in a.sources.items()} == {
-        "snare": ["SNARE_top.wav"], "kick_drum": ["Kick 1.wav"], "cymbals": ["HiHat Open.wav"]}
+        "snare": ["SNARE_top.wav"],
+        "kick_drum": ["Kick 1.wav"],
+        "cymbals": ["HiHat Open.wav"],
+    }
     assert sorted(x.split(" (")[0] for x in a.ignored) == ["Bass.wav", "Vox Lead.wav"]
     c = t["Artist C - Three"]
     assert names(c.sources["kick_drum"]) == ["BD.wav"] and names(c.sources["cymbals"]) == ["OH.wav"]
@@ -256,7 +302,7 @@ def test_stems_custom_patterns_regex_and_split_folders(trees, tmp_path):
 
 
 def test_remixpacks_config_patterns_match_builtin():
-    conf = yaml.safe_load((Path(__file__).parents[2] / "conf" / "downstream" / "remixpacks.yaml").read_text())
+    conf = yaml.safe_load((CONF / "downstream" / "remixpacks.yaml").read_text())
     assert conf["dataset"]["patterns"] == stems.REMIXPACKS_PATTERNS
 
 

@@ -19,8 +19,9 @@ N = 16000
 
 def refs_of(idx):
     """{(track, source): 16 kHz reference} computed without the tool's cache or resampler."""
-    return {(t.name, s): reference_16k([r.path for r in refs])
-            for t in idx.tracks for s, refs in t.sources.items() if refs}
+    return {
+        (t.name, s): reference_16k([r.path for r in refs]) for t in idx.tracks for s, refs in t.sources.items() if refs
+    }
 
 
 def locate(excerpt: np.ndarray, source: str, refs: dict) -> tuple[str, int, float]:

@@ -5,23 +5,27 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 import yaml
 from hydra import compose, initialize_config_dir
 
+from project import CONF
 from transfersep.data import build_datamodule, dagstuhl, musdb, slakh
 from transfersep.data.__main__ import main as inspect_main
 
-CONF = Path(__file__).parents[2] / "conf"
-
 
 def make_cfg(trees, tmp_path, *overrides: str):
-    paths = [f"paths.musdb={trees['musdb']}", f"paths.slakh={trees['slakh']}", f"paths.bach10={trees['bach10']}",
-             f"paths.dagstuhl={trees['dagstuhl']}", f"paths.remixpacks={trees['remixpacks']}",
-             f"paths.stems={trees['remixpacks']}", f"paths.cache_dir={tmp_path / 'cache'}"]
+    paths = [
+        f"paths.musdb={trees['musdb']}",
+        f"paths.slakh={trees['slakh']}",
+        f"paths.bach10={trees['bach10']}",
+        f"paths.dagstuhl={trees['dagstuhl']}",
+        f"paths.remixpacks={trees['remixpacks']}",
+        f"paths.stems={trees['remixpacks']}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+    ]
     data = ["data.excerpt_seconds=1.0", "data.batch_size=2", "data.n_val=3", "data.n_test=5", "data.num_workers=0"]
     with initialize_config_dir(config_dir=str(CONF), version_base=None):
         return compose("train", overrides=[*paths, *data, *overrides])
@@ -32,11 +36,39 @@ CASES = [
     ("pretrain", ["pretrain=slakh", "augment=pitch"], ["bass", "drums", "piano_guitar"], "coherent", "coherent"),
     ("pretrain", ["pretrain=both", "augment=incoherent"], ["bass", "drums", "other"], "incoherent", "coherent"),
     ("pretrain", ["pretrain=both", "augment=stretch"], ["bass", "drums", "other"], "coherent", "coherent"),
-    ("finetune", ["pretrain=both", "downstream=bach10"], ["violin", "clarinet", "saxophone", "bassoon"], "incoherent", "coherent"),
-    ("finetune", ["pretrain=slakh", "downstream=dagstuhl", "augment=pitch"], ["male", "female"], "coherent", "coherent"),
-    ("baseline", ["pretrain=none", "downstream=remixpacks"], ["snare", "kick_drum", "cymbals"], "incoherent", "incoherent"),
-    ("finetune", ["pretrain=musdb", "downstream=stems", "downstream.dataset.sources=[kick,snare]",
-                  "downstream.dataset.patterns={kick: ['*kick*'], snare: ['*snare*']}"], ["kick", "snare"], "coherent", "coherent"),
+    (
+        "finetune",
+        ["pretrain=both", "downstream=bach10"],
+        ["violin", "clarinet", "saxophone", "bassoon"],
+        "incoherent",
+        "coherent",
+    ),
+    (
+        "finetune",
+        ["pretrain=slakh", "downstream=dagstuhl", "augment=pitch"],
+        ["male", "female"],
+        "coherent",
+        "coherent",
+    ),
+    (
+        "baseline",
+        ["pretrain=none", "downstream=remixpacks"],
+        ["snare", "kick_drum", "cymbals"],
+        "incoherent",
+        "incoherent",
+    ),
+    (
+        "finetune",
+        [
+            "pretrain=musdb",
+            "downstream=stems",
+            "downstream.dataset.sources=[kick,snare]",
+            "downstream.dataset.patterns={kick: ['*kick*'], snare: ['*snare*']}",
+        ],
+        ["kick", "snare"],
+        "coherent",
+        "coherent",
+    ),
 ]
 
 
@@ -89,8 +121,17 @@ def test_inspect_command_prints_the_index(trees, capsys):
     assert summary["train"]["tracks"] == 3 + 2 and summary["sources"] == ["bass", "drums", "other"]
 
 
-@pytest.mark.parametrize("name,which", [("musdb", "slakh"), ("slakh", "musdb"), ("bach10", "dagstuhl"),
-                                         ("dagstuhl", "bach10"), ("remixpacks", "empty"), ("musdb", "typo")])
+@pytest.mark.parametrize(
+    "name,which",
+    [
+        ("musdb", "slakh"),
+        ("slakh", "musdb"),
+        ("bach10", "dagstuhl"),
+        ("dagstuhl", "bach10"),
+        ("remixpacks", "empty"),
+        ("musdb", "typo"),
+    ],
+)
 def test_inspect_command_rejects_wrong_roots(trees, tmp_path, capsys, name, which):
     (tmp_path / "empty").mkdir()
     root = {"empty": tmp_path / "empty", "typo": tmp_path / "musdb18hq_typo"}.get(which) or trees[which]
@@ -101,14 +142,21 @@ def test_inspect_command_rejects_wrong_roots(trees, tmp_path, capsys, name, whic
 
 @pytest.mark.slow  # a fresh interpreter imports torch and lightning: ~10-20 s here
 def test_inspect_command_as_a_module(trees):
-    proc = subprocess.run([sys.executable, "-m", "transfersep.data", "bach10", str(trees["bach10"] / "nope")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "transfersep.data", "bach10", str(trees["bach10"] / "nope")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and "does not exist" in proc.stderr
 
 
 def test_config_defaults_match_the_loaders():
     load = lambda p: yaml.safe_load((CONF / p).read_text())["dataset"]  # noqa: E731
-    assert load("pretrain/slakh.yaml")["classes"] == {k: slakh.DEFAULT_CLASSES[k] for k in ("bass", "drums", "piano_guitar")}
-    assert load("pretrain/both.yaml")["slakh_classes"] == {k: slakh.DEFAULT_CLASSES[k] for k in ("bass", "drums", "other")}
+    assert load("pretrain/slakh.yaml")["classes"] == {
+        k: slakh.DEFAULT_CLASSES[k] for k in ("bass", "drums", "piano_guitar")
+    }
+    assert load("pretrain/both.yaml")["slakh_classes"] == {
+        k: slakh.DEFAULT_CLASSES[k] for k in ("bass", "drums", "other")
+    }
     assert load("pretrain/musdb.yaml")["stems"] == {k: musdb.DEFAULT_GROUPS[k] for k in ("accompaniment", "vocals")}
     assert load("downstream/dagstuhl.yaml")["groups"] == dagstuhl.DEFAULT_GROUPS

@@ -21,27 +21,80 @@ import yaml
 from transfersep.demo import corpus, scores
 from transfersep.demo.loudness import integrated_loudness
 
-SLAKH_TOP = {"UUID", "audio_dir", "midi_dir", "lmd_midi_dir", "normalization_factor", "normalized",
-             "overall_gain", "target_peak", "stems"}
-SLAKH_STEM = {"audio_rendered", "inst_class", "integrated_loudness", "is_drum", "midi_program_name",
-              "midi_saved", "plugin_name", "program_num"}
+SLAKH_TOP = {
+    "UUID",
+    "audio_dir",
+    "midi_dir",
+    "lmd_midi_dir",
+    "normalization_factor",
+    "normalized",
+    "overall_gain",
+    "target_peak",
+    "stems",
+}
+SLAKH_STEM = {
+    "audio_rendered",
+    "inst_class",
+    "integrated_loudness",
+    "is_drum",
+    "midi_program_name",
+    "midi_saved",
+    "plugin_name",
+    "program_num",
+}
 # GM families in program order, named as Slakh's inst_class does (datasets.md).
-FAMILIES = ["Piano", "Chromatic Percussion", "Organ", "Guitar", "Bass", "Strings", "Strings (continued)",
-            "Brass", "Reed", "Pipe", "Synth Lead", "Synth Pad", "Sound Effects", "Ethnic", "Percussive",
-            "Sound effects"]
-BACH10 = ["01-AchGottundHerr", "02-AchLiebenChristen", "03-ChristederdubistTagundLicht",
-          "04-ChristeDuBeistand", "05-DieNacht", "06-DieSonne", "07-HerrGott", "08-FuerDeinenThron",
-          "09-Jesus", "10-NunBitten"]
+FAMILIES = [
+    "Piano",
+    "Chromatic Percussion",
+    "Organ",
+    "Guitar",
+    "Bass",
+    "Strings",
+    "Strings (continued)",
+    "Brass",
+    "Reed",
+    "Pipe",
+    "Synth Lead",
+    "Synth Pad",
+    "Sound Effects",
+    "Ethnic",
+    "Percussive",
+    "Sound effects",
+]
+BACH10 = [
+    "01-AchGottundHerr",
+    "02-AchLiebenChristen",
+    "03-ChristederdubistTagundLicht",
+    "04-ChristeDuBeistand",
+    "05-DieNacht",
+    "06-DieSonne",
+    "07-HerrGott",
+    "08-FuerDeinenThron",
+    "09-Jesus",
+    "10-NunBitten",
+]
 INSTRUMENTS = ("violin", "clarinet", "saxphone", "bassoon")
-MUSDB_VALIDATION = {"Actions - One Minute Smile", "Clara Berry And Wooldog - Waltz For My Victims",
-                    "Johnny Lokke - Promises & Lies", "Patrick Talbot - A Reason To Leave",
-                    "Triviul - Angelsaint", "Alexander Ross - Goodbye Bolero", "Fergessen - Nos Palpitants",
-                    "Leaf - Summerghost",
-                    "Skelpolu - Human Mistakes", "Young Griffo - Pennies", "ANiMAL - Rockshow",
-                    "James May - On The Line", "Meaxic - Take A Step", "Traffic Experiment - Sirens"}
-DCS = re.compile(r"^DCS_(LI|TP|SE)_(FullChoir|QuartetA|QuartetB|Basses)_([A-Za-z0-9]+)_"
-                 r"(?:([SATB])(\d+)_(DYN|HSM|LRX)"
-                 r"|(Stereo_STM|Stereo_STL|Stereo_STR|StereoReverb_STM|Piano_SPL|Piano_SPR))\.wav$")
+MUSDB_VALIDATION = {
+    "Actions - One Minute Smile",
+    "Clara Berry And Wooldog - Waltz For My Victims",
+    "Johnny Lokke - Promises & Lies",
+    "Patrick Talbot - A Reason To Leave",
+    "Triviul - Angelsaint",
+    "Alexander Ross - Goodbye Bolero",
+    "Fergessen - Nos Palpitants",
+    "Leaf - Summerghost",
+    "Skelpolu - Human Mistakes",
+    "Young Griffo - Pennies",
+    "ANiMAL - Rockshow",
+    "James May - On The Line",
+    "Meaxic - Take A Step",
+    "Traffic Experiment - Sirens",
+}
+DCS = re.compile(
+    r"^DCS_(LI|TP|SE)_(FullChoir|QuartetA|QuartetB|Basses)_([A-Za-z0-9]+)_"
+    r"(?:([SATB])(\d+)_(DYN|HSM|LRX)"
+    r"|(Stereo_STM|Stereo_STL|Stereo_STR|StereoReverb_STM|Piano_SPL|Piano_SPR))\.wav$"
+)
 
 
 @pytest.fixture(scope="module")
@@ -121,12 +174,14 @@ def test_slakh_metadata_schema_and_quirks(built):
 
 def test_mix_is_the_sum_of_stems(built):
     out = built[0]
-    mixes = [(t / "mix.flac", sorted((t / "stems").glob("*.flac")))
-             for t in out.glob("slakh2100_flac_redux/*/Track*")]
-    mixes += [(d / "mixture.wav", [d / f"{s}.wav" for s in ("drums", "bass", "other", "vocals")])
-              for d in out.glob("musdb18hq/*/*")]
-    mixes += [(d / f"{d.name}.wav", [d / f"{d.name}-{i}.wav" for i in INSTRUMENTS])
-              for d in (out / "Bach10").glob("??-*")]
+    mixes = [(t / "mix.flac", sorted((t / "stems").glob("*.flac"))) for t in out.glob("slakh2100_flac_redux/*/Track*")]
+    mixes += [
+        (d / "mixture.wav", [d / f"{s}.wav" for s in ("drums", "bass", "other", "vocals")])
+        for d in out.glob("musdb18hq/*/*")
+    ]
+    mixes += [
+        (d / f"{d.name}.wav", [d / f"{d.name}-{i}.wav" for i in INSTRUMENTS]) for d in (out / "Bach10").glob("??-*")
+    ]
     assert len(mixes) == 6 + 5 + 10
     for mix, stems in mixes:
         total = sum(sf.read(str(s), dtype="int16")[0].astype(np.int64) for s in stems)
@@ -169,7 +224,7 @@ def test_bach10_layout_and_pitches(built):
     for k, inst in enumerate(INSTRUMENTS):
         f0 = score.parts[k].flatten().notes[0].pitch.frequency
         x, sr = sf.read(str(root / BACH10[0] / f"{BACH10[0]}-{inst}.wav"))
-        spec, freqs = _spectrum(x[int(0.05 * sr): int(0.4 * sr)], sr)
+        spec, freqs = _spectrum(x[int(0.05 * sr) : int(0.4 * sr)], sr)
         at_f0 = spec[(freqs > f0 * 0.97) & (freqs < f0 * 1.03)].max()
         semitones = (f0 * 2 ** (1 / 12), f0 * 2 ** (-1 / 12))
         nbrs = [spec[(freqs > f * 0.99) & (freqs < f * 1.01)].max() for f in semitones]
@@ -193,7 +248,7 @@ def test_every_bach10_note_sounds_at_its_pitch(built):
             if off - on < 150:
                 continue
             start, stop = on / 1000 + 0.04, on / 1000 + min(off - on, 300) / 1000
-            x = parts[part - 1][int(start * 44100): int(stop * 44100)]
+            x = parts[part - 1][int(start * 44100) : int(stop * 44100)]
             spec, freqs = _spectrum(x, 44100)
             f0 = 440.0 * 2 ** ((pitch - 69) / 12)
             assert spec[(freqs > f0 * 0.97) & (freqs < f0 * 1.03)].max() > 0.05 * spec.max(), (name, line)
@@ -204,8 +259,13 @@ def test_every_bach10_note_sounds_at_its_pitch(built):
 def test_dagstuhl_layout_and_take_filter(built):
     root = built[0] / "DagstuhlChoirSet_V1.2.3"
     audio = root / "audio_wav_22050_mono"
-    for a in ("annotations_csv_F0_CREPE", "annotations_csv_F0_PYIN", "annotations_csv_F0_manual",
-              "annotations_csv_beat", "annotations_csv_scorerepresentation"):
+    for a in (
+        "annotations_csv_F0_CREPE",
+        "annotations_csv_F0_PYIN",
+        "annotations_csv_F0_manual",
+        "annotations_csv_beat",
+        "annotations_csv_scorerepresentation",
+    ):
         assert (root / a).is_dir() and not any((root / a).iterdir())
     takes: dict[str, dict[str, dict[str, set]]] = {}
     for f in audio.iterdir():
@@ -219,8 +279,12 @@ def test_dagstuhl_layout_and_take_filter(built):
             singer.setdefault(m.group(5), set()).add(m.group(6))
         x = sf.read(str(f))[0]
         assert _rms(x) > 1e-3, f
-    eligible = {t for t, parts in takes.items() if t.split("_")[0] in ("LI", "TP")
-                and all(any("DYN" in mics for mics in parts.get(p, {}).values()) for p in "SATB")}
+    eligible = {
+        t
+        for t, parts in takes.items()
+        if t.split("_")[0] in ("LI", "TP")
+        and all(any("DYN" in mics for mics in parts.get(p, {}).values()) for p in "SATB")
+    }
     assert eligible == {"LI_QuartetA_Take01", "LI_FullChoir_Take01", "TP_QuartetA_Take01"}
     full = takes["LI_FullChoir_Take01"]
     assert all(len(full[p]) >= 2 and sum("DYN" in m for m in full[p].values()) == 1 for p in "SATB")
@@ -243,8 +307,11 @@ def test_remixpacks_layout_and_drum_classes(built):
             formats.add((info.samplerate, info.channels, info.subtype))
             x, sr = sf.read(str(f))
             assert _rms(x) > 1e-3, f
-            kind = "kick" if f.stem in ("Kick_01", "KICK", "Kick In") else (
-                "cymbals" if f.stem in ("Cymbals", "Cymbals & Hats", "Hi-Hat", "HH Closed") else None)
+            kind = (
+                "kick"
+                if f.stem in ("Kick_01", "KICK", "Kick In")
+                else ("cymbals" if f.stem in ("Cymbals", "Cymbals & Hats", "Hi-Hat", "HH Closed") else None)
+            )
             if kind:
                 spec, freqs = _spectrum(x.mean(axis=1)[: sr * 4], sr)
                 centroids[kind].append(float((spec * freqs).sum() / spec.sum()))
@@ -334,12 +401,14 @@ def test_missing_fluidsynth_names_the_install_command(tmp_path, monkeypatch, cap
 
 # what each generated set must look like to the data-inspection command (python -m transfersep.data):
 # the paper's sources, and tracks in the splits the real dataset has
-INSPECTED = {"slakh": (["bass", "drums", "piano_guitar"], ("train", "val", "test")),
-             "musdb": (["accompaniment", "vocals"], ("train", "val", "test")),
-             "bach10": (["violin", "clarinet", "saxophone", "bassoon"], ("train", "test")),
-             # the test size renders too few takes for a validation take (the demo size has two)
-             "dagstuhl": (["male", "female"], ("train", "test")),
-             "remixpacks": (["snare", "kick_drum", "cymbals"], ("train", "test"))}
+INSPECTED = {
+    "slakh": (["bass", "drums", "piano_guitar"], ("train", "val", "test")),
+    "musdb": (["accompaniment", "vocals"], ("train", "val", "test")),
+    "bach10": (["violin", "clarinet", "saxophone", "bassoon"], ("train", "test")),
+    # the test size renders too few takes for a validation take (the demo size has two)
+    "dagstuhl": (["male", "female"], ("train", "test")),
+    "remixpacks": (["snare", "kick_drum", "cymbals"], ("train", "test")),
+}
 
 
 @pytest.mark.parametrize("name", sorted(INSPECTED))

@@ -13,9 +13,11 @@ from transfersep.demo.run import Stage, run_stages
 
 def _writer(path: Path, sleep: float, code: int = 0) -> list[str]:
     # appends "start <t>" and "end <t>" (wall clock) to path; exits with code
-    prog = (f"import time,sys; p={str(path)!r}; open(p,'a').write(f'start {{time.time()}}\\n'); "
-            f"time.sleep({sleep}); open(p,'a').write(f'end {{time.time()}}\\n'); print('bye from', p); "
-            f"sys.exit({code})")
+    prog = (
+        f"import time,sys; p={str(path)!r}; open(p,'a').write(f'start {{time.time()}}\\n'); "
+        f"time.sleep({sleep}); open(p,'a').write(f'end {{time.time()}}\\n'); print('bye from', p); "
+        f"sys.exit({code})"
+    )
     return [sys.executable, "-c", prog]
 
 
@@ -25,9 +27,17 @@ def _times(path: Path) -> dict[str, float]:
 
 def test_dependencies_and_concurrency(tmp_path):
     a, b, c, d = (tmp_path / n for n in "abcd")
-    run_stages([Stage("a", _writer(a, 1.0)), Stage("b", _writer(b, 1.0)),
-                Stage("c", _writer(c, 0.2), after=("a",)), Stage("d", _writer(d, 0.1), after=("b", "c"))],
-               tmp_path / "logs", jobs=2, threads=1)
+    run_stages(
+        [
+            Stage("a", _writer(a, 1.0)),
+            Stage("b", _writer(b, 1.0)),
+            Stage("c", _writer(c, 0.2), after=("a",)),
+            Stage("d", _writer(d, 0.1), after=("b", "c")),
+        ],
+        tmp_path / "logs",
+        jobs=2,
+        threads=1,
+    )
     ta, tb, tc, td = (_times(p) for p in (a, b, c, d))
     assert tb["start"] < ta["end"] and ta["start"] < tb["end"]  # a and b overlapped
     assert tc["start"] >= ta["end"]
@@ -46,9 +56,16 @@ def test_failure_stops_the_others_and_shows_the_log(tmp_path):
     slow, bad = tmp_path / "slow", tmp_path / "bad"
     t0 = time.time()
     with pytest.raises(SystemExit, match=r"(?s)bye from .*bad.*stage 'bad' failed \(exit 3\)"):
-        run_stages([Stage("slow", _writer(slow, 30.0)), Stage("bad", _writer(bad, 0.1, code=3)),
-                    Stage("never", _writer(tmp_path / "never", 0.0), after=("bad",))],
-                   tmp_path / "logs", jobs=2, threads=1)
+        run_stages(
+            [
+                Stage("slow", _writer(slow, 30.0)),
+                Stage("bad", _writer(bad, 0.1, code=3)),
+                Stage("never", _writer(tmp_path / "never", 0.0), after=("bad",)),
+            ],
+            tmp_path / "logs",
+            jobs=2,
+            threads=1,
+        )
     assert time.time() - t0 < 20  # the 30-s stage was stopped
     assert "end" not in slow.read_text()
     assert not (tmp_path / "never").exists()

@@ -9,8 +9,12 @@ from transfersep.demo.regime import _params, ratios
 
 
 def test_paper_ratios_by_hand():
-    cfg = OmegaConf.create({"data": {"batch_size": 24, "excerpt_seconds": 10.0},
-                            "budget": {"pretrain": 10000, "finetune": 2000, "baseline": 12000}})
+    cfg = OmegaConf.create(
+        {
+            "data": {"batch_size": 24, "excerpt_seconds": 10.0},
+            "budget": {"pretrain": 10000, "finetune": 2000, "baseline": 12000},
+        }
+    )
     r = ratios(cfg, params=27_200_000, pretrain_s=7830 * 60, down_s=300)
     # 16 kHz / hop 128 = 125 frames a second, 257 bins a frame
     assert r["params_per_bin"] == pytest.approx(27.2e6 / (300 * 125 * 257))  # ~2.8

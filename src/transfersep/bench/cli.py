@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 
+from transfersep.atomic import atomic_write_json
 from transfersep.bench.measure import conditions
 from transfersep.bench.report import render_table, study_estimate
 from transfersep.bench.worker import RESULT_MARK
-from transfersep.fsutil import atomic_write_json
 
 PLAIN = {"name": "plain", "fast": False}
 FAST = {"name": "fast", "fast": True}
@@ -38,24 +38,54 @@ def plan(quick: bool, device: str, threads: int) -> list[dict[str, Any]]:
             steps.append(("paper", "pretrain", 3, [PLAIN, FAST, FAST_BF16]))
     else:
         # bf16 autocast on CPU: measured on the small config to show whether it pays here
-        steps += [("small", "pretrain", 5, [PLAIN, FAST, FAST_BF16]), ("small", "whole", 5, [PLAIN, FAST]),
-                  ("small", "mask", 5, [PLAIN, FAST])]
+        steps += [
+            ("small", "pretrain", 5, [PLAIN, FAST, FAST_BF16]),
+            ("small", "whole", 5, [PLAIN, FAST]),
+            ("small", "mask", 5, [PLAIN, FAST]),
+        ]
         reps = 5 if gpu else 3
         paper = [PLAIN, FAST, FAST_BF16] if gpu else [PLAIN, FAST]
-        steps += [("paper", "pretrain", reps, paper), ("paper", "whole", reps if gpu else 2, paper),
-                  ("paper", "mask", reps if gpu else 2, paper)]
+        steps += [
+            ("paper", "pretrain", reps, paper),
+            ("paper", "whole", reps if gpu else 2, paper),
+            ("paper", "mask", reps if gpu else 2, paper),
+        ]
         if not gpu:  # one intra-op thread: what the fast paths save without the thread split
             steps.append(("small", "pretrain", 5, [PLAIN, FAST], 1))
-    out = [{**base, "id": f"step-{c}-{p}" + (f"-{t[0]}thread" if t else ""), "kind": "step", "config": c,
-            "phase": p, "repeats": r, "variants": v, **({"threads": t[0]} if t else {})}
-           for c, p, r, v, *t in steps]
-    out.append({"id": "dc", "kind": "dc", "repeats": 3 if quick else 5,
-                "size": {"batch": 4} if quick and not gpu else None, **base})
+    out = [
+        {
+            **base,
+            "id": f"step-{c}-{p}" + (f"-{t[0]}thread" if t else ""),
+            "kind": "step",
+            "config": c,
+            "phase": p,
+            "repeats": r,
+            "variants": v,
+            **({"threads": t[0]} if t else {}),
+        }
+        for c, p, r, v, *t in steps
+    ]
+    out.append(
+        {
+            "id": "dc",
+            "kind": "dc",
+            "repeats": 3 if quick else 5,
+            "size": {"batch": 4} if quick and not gpu else None,
+            **base,
+        }
+    )
     if not quick:  # torch.compile of the part it can fuse (heads + DC), against plain and fast
         out.append({"id": "compile", "kind": "compile", "repeats": 5, **base})
     out.append({"id": "sisdr", "kind": "sisdr", "repeats": 3, "pairs": 100 if quick else 1000, **base})
-    out.append({"id": "evaluation", "kind": "evaluation", "repeats": 2 if quick else 3,
-                "excerpts": 1000 if gpu else (8 if quick else 48), **base})
+    out.append(
+        {
+            "id": "evaluation",
+            "kind": "evaluation",
+            "repeats": 2 if quick else 3,
+            "excerpts": 1000 if gpu else (8 if quick else 48),
+            **base,
+        }
+    )
     out.append({"id": "loader", "kind": "loader", **base})
     out.append({"id": "separation", "kind": "separation", **base})
     return out
@@ -70,14 +100,19 @@ def command_for(section: dict[str, Any]) -> str:
 def run_section(section: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     # the worker's stderr (progress, warnings, a traceback) goes straight to ours
-    proc = subprocess.run([sys.executable, "-m", "transfersep.bench.worker", json.dumps(section)],
-                          stdout=subprocess.PIPE, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "transfersep.bench.worker", json.dumps(section)], stdout=subprocess.PIPE, text=True
+    )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_MARK)]
     if proc.returncode != 0 or not lines:
         tail = proc.stdout.strip().splitlines()[-15:] + ["(see the traceback above)"]
-        return {"error": f"worker exited with {proc.returncode}", "stderr_tail": tail,
-                "command": command_for(section), "section_s": time.perf_counter() - t0}
-    res = json.loads(lines[-1][len(RESULT_MARK):])
+        return {
+            "error": f"worker exited with {proc.returncode}",
+            "stderr_tail": tail,
+            "command": command_for(section),
+            "section_s": time.perf_counter() - t0,
+        }
+    res = json.loads(lines[-1][len(RESULT_MARK) :])
     return {**res, "command": command_for(section), "section_s": time.perf_counter() - t0, "spec": section}
 
 
@@ -89,8 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch intra-op threads")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
     ap.add_argument("--list", action="store_true", help="print the section ids of this run and exit")
-    ap.add_argument("--update", action="store_true",
-                    help="keep the other sections of an existing --out file (re-run some sections only)")
+    ap.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the other sections of an existing --out file (re-run some sections only)",
+    )
     args = ap.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         ap.error("--device cuda: torch sees no CUDA device here")
@@ -105,14 +143,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     results: dict[str, Any] = {
         "command": "python -m transfersep.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "conditions": conditions(torch.device(args.device)), "sections": {},
+        "conditions": conditions(torch.device(args.device)),
+        "sections": {},
     }
     if args.update and os.path.exists(args.out):
         with open(args.out) as f:
             old = json.load(f)
         results["sections"] = old.get("sections", {})
         results["conditions"]["earlier_runs"] = old.get("conditions", {}).get("earlier_runs", []) + [
-            {k: old.get("conditions", {}).get(k) for k in ("time", "loadavg", "loadavg_end")} | {"command": old.get("command")}]
+            {k: old.get("conditions", {}).get(k) for k in ("time", "loadavg", "loadavg_end")}
+            | {"command": old.get("command")}
+        ]
     every = plan(False, args.device, args.threads) + plan(True, args.device, args.threads)
     results["section_order"] = list(dict.fromkeys(s["id"] for s in every))  # table order
     failed = False

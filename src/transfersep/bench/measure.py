@@ -25,7 +25,8 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -69,7 +70,7 @@ class PeakMemory:
         self.extra_mib: float | None = None
         self.method = ""
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
@@ -108,8 +109,9 @@ def timed(fn: Callable[[], Any], device: torch.device) -> dict[str, float]:
     return {"wall_s": wall, "cpu_s": cpu, "extra_mib": mem.extra_mib, "mem_method": mem.method}
 
 
-def interleaved(variants: dict[str, Callable[[], Any]], repeats: int, device: torch.device,
-                warmup: int = 1) -> dict[str, list[dict[str, float]]]:
+def interleaved(
+    variants: dict[str, Callable[[], Any]], repeats: int, device: torch.device, warmup: int = 1
+) -> dict[str, list[dict[str, float]]]:
     """Repeats of each variant in the order A B A B ... (after ``warmup`` untimed rounds), so a
     change of machine load hits every variant alike; returns the per-repeat records."""
     for _ in range(warmup):
@@ -121,8 +123,12 @@ def interleaved(variants: dict[str, Callable[[], Any]], repeats: int, device: to
         for k in order:
             out[k].append(timed(variants[k], device))
             rec = out[k][-1]
-            print(f"  [{r + 1}/{repeats}] {k}: {rec['wall_s']:.3f} s wall, {rec['cpu_s']:.3f} s CPU, "
-                  f"{rec['extra_mib']:.0f} MiB extra", file=sys.stderr, flush=True)
+            print(
+                f"  [{r + 1}/{repeats}] {k}: {rec['wall_s']:.3f} s wall, {rec['cpu_s']:.3f} s CPU, "
+                f"{rec['extra_mib']:.0f} MiB extra",
+                file=sys.stderr,
+                flush=True,
+            )
     return out
 
 
@@ -136,8 +142,15 @@ def summary(records: list[dict[str, float]], key: str = "wall_s") -> dict[str, f
 def ratio(slow: list[dict[str, float]], fast: list[dict[str, float]], key: str = "wall_s") -> dict[str, float]:
     """median(slow) / median(fast), and the min/max of the per-round ratios (paired repeats)."""
     pairs = [a[key] / b[key] for a, b in zip(slow, fast) if a.get(key) and b.get(key)]
-    return {"median_ratio": statistics.median(r[key] for r in slow) / statistics.median(r[key] for r in fast),
-            "pair_min": min(pairs), "pair_max": max(pairs)} if pairs else {}
+    return (
+        {
+            "median_ratio": statistics.median(r[key] for r in slow) / statistics.median(r[key] for r in fast),
+            "pair_min": min(pairs),
+            "pair_max": max(pairs),
+        }
+        if pairs
+        else {}
+    )
 
 
 def cpu_model() -> str:
@@ -168,8 +181,13 @@ def conditions(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=os.path.dirname(os.path.abspath(__file__)))
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=os.path.dirname(os.path.abspath(__file__)),
+        )
         info["git"] = rev.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         info["git"] = None

@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as nnf
 
-from transfersep import losses
-from transfersep.system import SeparationSystem
+from transfersep.model import losses
+from transfersep.model.system import SeparationSystem
 
 
 def plain_compute_losses(system: SeparationSystem, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from transfersep.bench.step import CONFIGS, STUDY_ITERATIONS
-
 
 _RANK = {"plain": 0, "naive": 0, "torchmetrics": 0, "fast": 1, "project": 1, "compiled": 2, "fast-bf16": 3}
 
@@ -22,8 +22,14 @@ def _ratio(r: dict[str, float] | None) -> str:
     return f"{r['median_ratio']:.2f}× (pairs {r['pair_min']:.2f}–{r['pair_max']:.2f})"
 
 
-def _variant_rows(what: str, sec: dict[str, Any], base: str, cmd: str,
-                  note: Callable[[str, dict], str] = lambda name, v: "", memory: bool = True) -> list[list[str]]:
+def _variant_rows(
+    what: str,
+    sec: dict[str, Any],
+    base: str,
+    cmd: str,
+    note: Callable[[str, dict], str] = lambda name, v: "",
+    memory: bool = True,
+) -> list[list[str]]:
     """One row per timed variant of a section: times, extra memory, the ratio base/variant and a note."""
     rows = []
     for name, v in sec["variants"].items():
@@ -85,55 +91,125 @@ def render_table(results: dict[str, Any]) -> str:
         elif kind == "dc":
             s = sec["size"]
             what = f"DC loss fwd+bwd ({s['batch']}×{s['frames']}×{s['bins']}, D={s['dim']}, C={s['sources']})"
-            rows += _variant_rows(what, sec, "naive", cmd, lambda name, v: (
-                (f"; rel. loss diff {v['rel_diff_vs_naive']:.1e}" if name != "naive" else "")
-                + (f"; memory {sec['memory_ratio_fast/naive']:.2f}× naive's" if name == "fast" else "")))
+            rows += _variant_rows(
+                what,
+                sec,
+                "naive",
+                cmd,
+                lambda name, v, sec=sec: (
+                    (f"; rel. loss diff {v['rel_diff_vs_naive']:.1e}" if name != "naive" else "")
+                    + (f"; memory {sec['memory_ratio_fast/naive']:.2f}× naive's" if name == "fast" else "")
+                ),
+            )
         elif kind == "compile":
             z = sec["size"]
             what = f"heads + DC fwd+bwd ({z['batch']}×{z['frames']} frames), torch.compile"
-            rows += _variant_rows(what, sec, "plain", cmd, lambda name, v: (
-                f"; compiling took {sec['compile_s']:.0f} s" if name == "compiled" else ""))
+            rows += _variant_rows(
+                what,
+                sec,
+                "plain",
+                cmd,
+                lambda name, v, sec=sec: f"; compiling took {sec['compile_s']:.0f} s" if name == "compiled" else "",
+            )
         elif kind == "sisdr":
             what = f"SI-SDR, {sec['pairs']} pairs × {sec['seconds']:g} s"
-            rows += _variant_rows(what, sec, "torchmetrics", cmd, lambda name, v: (
-                f"; max |diff| {sec['max_abs_diff_db']:.1e} dB" if name == "project" and "max_abs_diff_db" in sec
-                else ""), memory=False)
+            rows += _variant_rows(
+                what,
+                sec,
+                "torchmetrics",
+                cmd,
+                lambda name, v, sec=sec: (
+                    f"; max |diff| {sec['max_abs_diff_db']:.1e} dB"
+                    if name == "project" and "max_abs_diff_db" in sec
+                    else ""
+                ),
+                memory=False,
+            )
             if sec.get("note"):
                 rows.append([what, "project", "not available", "", "", "", "", sec["note"], cmd])
         elif kind == "evaluation":
             w = sec["wall_s"]
             scale = sec["protocol"] / sec["excerpts"]
             timed = "" if scale == 1 else f" (from {sec['excerpts']} timed, × {scale:.3g})"
-            rows.append([f"evaluation, paper model fp32, {sec['protocol']} excerpts × {sec['seconds']:g} s{timed}",
-                         "", _f(w["median"] * scale), _f(w["min"] * scale), _f(w["max"] * scale), "s", "",
-                         f"{_f(sec['real_time_factor'])}× real time", cmd])
+            rows.append(
+                [
+                    f"evaluation, paper model fp32, {sec['protocol']} excerpts × {sec['seconds']:g} s{timed}",
+                    "",
+                    _f(w["median"] * scale),
+                    _f(w["min"] * scale),
+                    _f(w["max"] * scale),
+                    "s",
+                    "",
+                    f"{_f(sec['real_time_factor'])}× real time",
+                    cmd,
+                ]
+            )
         elif kind == "loader":
             if not sec.get("available"):
                 rows.append(["loader, one worker", "—", "not available", "", "", "", "", sec.get("note", ""), cmd])
                 continue
             for setting, v in sec["per_worker_samples_per_s"].items():
-                rows.append([f"loader, one worker, augment={setting}", "", _f(v["median"]), _f(v["min"]), _f(v["max"]),
-                             "samples/s", "", f"CPU-time rate {_f(v.get('cpu_median'))}/s", cmd])
+                rows.append(
+                    [
+                        f"loader, one worker, augment={setting}",
+                        "",
+                        _f(v["median"]),
+                        _f(v["min"]),
+                        _f(v["max"]),
+                        "samples/s",
+                        "",
+                        f"CPU-time rate {_f(v.get('cpu_median'))}/s",
+                        cmd,
+                    ]
+                )
         elif kind == "separation":
             if not sec.get("available"):
                 rows.append(["separation", "—", "not available", "", "", "", "", sec.get("note", ""), cmd])
                 continue
             r = sec["result"]
-            rows.append([f"separation, {r['model']} model, {r['audio_seconds']:g} s file", r.get("precision", ""),
-                         _f(r["rtf_median"]), _f(r["rtf_min"]), _f(r["rtf_max"]), "× real time", "",
-                         f"CPU-time RTF {_f(r.get('cpu_rtf_median'))}", cmd])
+            rows.append(
+                [
+                    f"separation, {r['model']} model, {r['audio_seconds']:g} s file",
+                    r.get("precision", ""),
+                    _f(r["rtf_median"]),
+                    _f(r["rtf_min"]),
+                    _f(r["rtf_max"]),
+                    "× real time",
+                    "",
+                    f"CPU-time RTF {_f(r.get('cpu_rtf_median'))}",
+                    cmd,
+                ]
+            )
     for variant, est in results.get("study_estimate", {}).items():
-        rows.append(["study estimate (87 runs, 300k iterations)", variant, _f(est["hours"]), "", "", "hours", "",
-                     "sum of iterations × median paper-config step per phase", ""])
+        rows.append(
+            [
+                "study estimate (87 runs, 300k iterations)",
+                variant,
+                _f(est["hours"]),
+                "",
+                "",
+                "hours",
+                "",
+                "sum of iterations × median paper-config step per phase",
+                "",
+            ]
+        )
     head = ["figure", "variant", "median", "min", "max", "unit", "extra mem. (MiB)", "ratio / note", "cmd (load)"]
-    lines = [f"Machine: {cond['cpu']} ({cond['cpu_count']} cores, ISA {cond['cpu_isa']}, oneDNN bf16 "
-             f"{'yes' if cond['onednn_bf16'] else 'no'}){', GPU ' + cond['gpu'] if cond.get('gpu') else ''}; "
-             f"torch {cond['torch']}, {cond['torch_threads']} threads; load average at start "
-             f"{cond['loadavg']}, at end {cond.get('loadavg_end')}; {cond['time']}.",
-             "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = [
+        f"Machine: {cond['cpu']} ({cond['cpu_count']} cores, ISA {cond['cpu_isa']}, oneDNN bf16 "
+        f"{'yes' if cond['onednn_bf16'] else 'no'}){', GPU ' + cond['gpu'] if cond.get('gpu') else ''}; "
+        f"torch {cond['torch']}, {cond['torch_threads']} threads; load average at start "
+        f"{cond['loadavg']}, at end {cond.get('loadavg_end')}; {cond['time']}.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     lines += [""] + [f"[{i + 1}] `{c}`" for i, c in enumerate(cmds)]
-    lines += ["", "Times are medians of interleaved repeats (wall clock); ratios are plain/naive over the "
-              "faster variant, median of medians and the range of per-round ratios; extra memory is the "
-              "peak above what was live before the call (transfersep.bench.measure)."]
+    lines += [
+        "",
+        "Times are medians of interleaved repeats (wall clock); ratios are plain/naive over the "
+        "faster variant, median of medians and the range of per-round ratios; extra memory is the "
+        "peak above what was live before the call (transfersep.bench.measure).",
+    ]
     return "\n".join(lines)

@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from transfersep import losses
 from transfersep.bench.measure import interleaved, ratio, summary
+from transfersep.model import losses
 
 PAPER_DC = {"batch": 24, "frames": 1251, "bins": 257, "dim": 20, "sources": 3}  # 10 s at hop 128
 
@@ -32,8 +32,11 @@ def bench_dc(repeats: int, device: torch.device, size: dict[str, int] | None = N
     del src
     v16 = v32.to(torch.bfloat16)
     leaves = {"naive": v32.clone().requires_grad_(), "fast": v32.requires_grad_(), "fast-bf16": v16.requires_grad_()}
-    fns = {"naive": losses.deep_clustering_loss_reference, "fast": losses.deep_clustering_loss,
-           "fast-bf16": losses.deep_clustering_loss}
+    fns = {
+        "naive": losses.deep_clustering_loss_reference,
+        "fast": losses.deep_clustering_loss,
+        "fast-bf16": losses.deep_clustering_loss,
+    }
     values: dict[str, float] = {}
 
     def run(name: str):
@@ -48,13 +51,23 @@ def bench_dc(repeats: int, device: torch.device, size: dict[str, int] | None = N
     ref = values["naive"]
     return {
         "size": s,
-        "variants": {k: {"wall_s": summary(r), "cpu_s": summary(r, "cpu_s"), "extra_mib": summary(r, "extra_mib"),
-                         "mem_method": r[0]["mem_method"], "loss": values[k],
-                         "rel_diff_vs_naive": abs(values[k] - ref) / abs(ref), "records": r}
-                     for k, r in recs.items()},
-        "ratios": {"naive/fast": ratio(recs["naive"], recs["fast"]),
-                   "naive/fast-bf16": ratio(recs["naive"], recs["fast-bf16"]),
-                   "fast/fast-bf16": ratio(recs["fast"], recs["fast-bf16"])},
+        "variants": {
+            k: {
+                "wall_s": summary(r),
+                "cpu_s": summary(r, "cpu_s"),
+                "extra_mib": summary(r, "extra_mib"),
+                "mem_method": r[0]["mem_method"],
+                "loss": values[k],
+                "rel_diff_vs_naive": abs(values[k] - ref) / abs(ref),
+                "records": r,
+            }
+            for k, r in recs.items()
+        },
+        "ratios": {
+            "naive/fast": ratio(recs["naive"], recs["fast"]),
+            "naive/fast-bf16": ratio(recs["naive"], recs["fast-bf16"]),
+            "fast/fast-bf16": ratio(recs["fast"], recs["fast-bf16"]),
+        },
         "memory_ratio_fast/naive": summary(recs["fast"], "extra_mib").get("median", 0)
         / max(summary(recs["naive"], "extra_mib").get("median", 0), 1e-9),
     }
@@ -68,7 +81,7 @@ def bench_compile(repeats: int, device: torch.device, batch: int = 4, frames: in
 
     import torch.nn.functional as nnf
 
-    from transfersep.models.fast import sigmoid_unit_norm
+    from transfersep.model.fast import sigmoid_unit_norm
 
     f, d, c, h = 257, 20, 3, 1000
     torch.manual_seed(0)
@@ -84,26 +97,37 @@ def bench_compile(repeats: int, device: torch.device, batch: int = 4, frames: in
     def fast():
         losses.deep_clustering_loss(sigmoid_unit_norm(head(feats).view(batch, frames, f, d)), lab, c, w).backward()
 
-    compiled_fwd = torch.compile(lambda: losses.deep_clustering_loss_reference(
-        nnf.normalize(torch.sigmoid(head(feats)).view(batch, frames, f, d), dim=-1), lab, c, w))
+    compiled_fwd = torch.compile(
+        lambda: losses.deep_clustering_loss_reference(
+            nnf.normalize(torch.sigmoid(head(feats)).view(batch, frames, f, d), dim=-1), lab, c, w
+        )
+    )
     t0 = time.perf_counter()
     compiled_fwd().backward()
     compile_s = time.perf_counter() - t0
-    recs = interleaved({"plain": plain, "compiled": lambda: compiled_fwd().backward(), "fast": fast},
-                       repeats, device, warmup=1)
-    return {"size": {"batch": batch, "frames": frames, "bins": f, "dim": d, "sources": c, "hidden": h},
-            "compile_s": compile_s,
-            "variants": {k: {"wall_s": summary(r), "cpu_s": summary(r, "cpu_s"), "extra_mib": summary(r, "extra_mib"),
-                             "records": r} for k, r in recs.items()},
-            "ratios": {"plain/compiled": ratio(recs["plain"], recs["compiled"]),
-                       "plain/fast": ratio(recs["plain"], recs["fast"])}}
+    recs = interleaved(
+        {"plain": plain, "compiled": lambda: compiled_fwd().backward(), "fast": fast}, repeats, device, warmup=1
+    )
+    return {
+        "size": {"batch": batch, "frames": frames, "bins": f, "dim": d, "sources": c, "hidden": h},
+        "compile_s": compile_s,
+        "variants": {
+            k: {"wall_s": summary(r), "cpu_s": summary(r, "cpu_s"), "extra_mib": summary(r, "extra_mib"), "records": r}
+            for k, r in recs.items()
+        },
+        "ratios": {
+            "plain/compiled": ratio(recs["plain"], recs["compiled"]),
+            "plain/fast": ratio(recs["plain"], recs["fast"]),
+        },
+    }
 
 
-def bench_sisdr(repeats: int, device: torch.device, pairs: int = 1000, seconds: float = 10.0,
-                chunk: int = 100) -> dict[str, Any]:
+def bench_sisdr(
+    repeats: int, device: torch.device, pairs: int = 1000, seconds: float = 10.0, chunk: int = 100
+) -> dict[str, Any]:
     """SI-SDR of ``pairs`` (estimate, reference) pairs of ``seconds``-long signals, ``chunk`` pairs per call.
 
-    "project" is ``transfersep.eval.sisdr.sisdr`` (float64, mean removed, unit RMS), "torchmetrics"
+    "project" is ``transfersep.evaluation.sisdr.sisdr`` (float64, mean removed, unit RMS), "torchmetrics"
     calls ``scale_invariant_signal_distortion_ratio(zero_mean=True)`` on the float32 signals.
     """
     from torchmetrics.functional.audio import scale_invariant_signal_distortion_ratio as tm_sisdr
@@ -115,40 +139,49 @@ def bench_sisdr(repeats: int, device: torch.device, pairs: int = 1000, seconds: 
     ref = ref.to(device)
     fns = {"torchmetrics": lambda e, r: tm_sisdr(e, r, zero_mean=True)}
     try:
-        from transfersep.eval.sisdr import sisdr as project_sisdr
+        from transfersep.evaluation.sisdr import sisdr as project_sisdr
+
         fns = {"project": project_sisdr, **fns}
     except ImportError as e:
-        missing = f"transfersep.eval.sisdr not available ({e})"
+        missing = f"transfersep.evaluation.sisdr not available ({e})"
     else:
         missing = None
     out_vals: dict[str, torch.Tensor] = {}
 
     def run(name: str):
-        out_vals[name] = torch.cat([fns[name](est[i : i + chunk], ref[i : i + chunk]).double().cpu()
-                                    for i in range(0, pairs, chunk)])
+        out_vals[name] = torch.cat(
+            [fns[name](est[i : i + chunk], ref[i : i + chunk]).double().cpu() for i in range(0, pairs, chunk)]
+        )
 
     recs = interleaved({k: (lambda k=k: run(k)) for k in fns}, repeats, device, warmup=1)
-    res: dict[str, Any] = {"pairs": pairs, "seconds": seconds, "chunk": chunk, "note": missing,
-                           "variants": {k: {"wall_s": summary(r), "cpu_s": summary(r, "cpu_s"),
-                                            "extra_mib": summary(r, "extra_mib"), "records": r}
-                                        for k, r in recs.items()}}
+    res: dict[str, Any] = {
+        "pairs": pairs,
+        "seconds": seconds,
+        "chunk": chunk,
+        "note": missing,
+        "variants": {
+            k: {"wall_s": summary(r), "cpu_s": summary(r, "cpu_s"), "extra_mib": summary(r, "extra_mib"), "records": r}
+            for k, r in recs.items()
+        },
+    }
     if "project" in out_vals:
         res["max_abs_diff_db"] = (out_vals["project"] - out_vals["torchmetrics"]).abs().max().item()
         res["ratios"] = {"torchmetrics/project": ratio(recs["torchmetrics"], recs["project"])}
     return res
 
 
-def bench_evaluation(repeats: int, device: torch.device, excerpts: int, protocol: int = 1000,
-                     seconds: float = 10.0, batch_size: int = 8) -> dict[str, Any]:
-    """The test-set evaluation of one run (``transfersep.eval.evaluate.score_excerpts``): paper-size
+def bench_evaluation(
+    repeats: int, device: torch.device, excerpts: int, protocol: int = 1000, seconds: float = 10.0, batch_size: int = 8
+) -> dict[str, Any]:
+    """The test-set evaluation of one run (``transfersep.evaluation.evaluate.score_excerpts``): paper-size
     ChimeraNet in fp32 (as train.py evaluates), 3 sources, ``excerpts`` 10-s excerpts timed and the
     ``protocol``-excerpt evaluation extrapolated linearly (on a GPU, ``excerpts`` = ``protocol``).
 
     The weights are random: the time does not depend on them, nor on the audio (random too).
     """
     from transfersep.bench.step import PAPER_MODEL
-    from transfersep.eval.evaluate import score_excerpts
-    from transfersep.system import SeparationSystem
+    from transfersep.evaluation.evaluate import score_excerpts
+    from transfersep.model.system import SeparationSystem
 
     n = int(seconds * 16_000)
     g = torch.Generator().manual_seed(0)
@@ -160,10 +193,18 @@ def bench_evaluation(repeats: int, device: torch.device, excerpts: int, protocol
 
     recs = interleaved({"fp32": run}, repeats, device, warmup=1)["fp32"]
     wall = summary(recs)
-    return {"excerpts": excerpts, "protocol": protocol, "seconds": seconds, "batch_size": batch_size,
-            "wall_s": wall, "cpu_s": summary(recs, "cpu_s"), "records": recs,
-            "per_excerpt_s": wall["median"] / excerpts, "protocol_s": wall["median"] / excerpts * protocol,
-            "real_time_factor": excerpts * seconds / wall["median"]}
+    return {
+        "excerpts": excerpts,
+        "protocol": protocol,
+        "seconds": seconds,
+        "batch_size": batch_size,
+        "wall_s": wall,
+        "cpu_s": summary(recs, "cpu_s"),
+        "records": recs,
+        "per_excerpt_s": wall["median"] / excerpts,
+        "protocol_s": wall["median"] / excerpts * protocol,
+        "real_time_factor": excerpts * seconds / wall["median"],
+    }
 
 
 def _optional(module: str, attr: str):
@@ -174,7 +215,7 @@ def _optional(module: str, attr: str):
 
 
 def bench_loader_section(quick: bool) -> dict[str, Any]:
-    fn, why = _optional("transfersep.data.bench", "bench_loader")
+    fn, why = _optional("transfersep.bench.data", "bench_loader")
     if fn is None:
         return {"available": False, "note": why}
     kw = dict(samples=8, repeats=2, n_tracks=2, track_seconds=20.0) if quick else {}
@@ -182,9 +223,14 @@ def bench_loader_section(quick: bool) -> dict[str, Any]:
 
 
 def bench_separation_section(quick: bool, device: torch.device) -> dict[str, Any]:
-    fn, why = _optional("transfersep.bench_separate", "bench_separation")
+    fn, why = _optional("transfersep.bench.separation", "bench_separation")
     if fn is None:
         return {"available": False, "note": why}
-    kw = dict(model_cfg="paper", seconds=20.0 if quick else 60.0, repeats=2 if quick else 3,
-              device=device.type, threads=torch.get_num_threads())
+    kw = dict(
+        model_cfg="paper",
+        seconds=20.0 if quick else 60.0,
+        repeats=2 if quick else 3,
+        device=device.type,
+        threads=torch.get_num_threads(),
+    )
     return {"available": True, "result": fn(**kw), "kwargs": kw}

@@ -9,14 +9,15 @@ optimizer of ``configure_optimizers``; the plain step ``bench.plain.plain_comput
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from transfersep.bench.measure import interleaved, ratio, summary
 from transfersep.bench.plain import plain_compute_losses
-from transfersep.system import SeparationSystem
+from transfersep.model.system import SeparationSystem
 
 PAPER_MODEL = {"hidden_size": 500, "num_layers": 4, "embedding_dim": 20}
 CONFIGS = {  # batch x seconds, sources
@@ -35,7 +36,9 @@ class Variant:
     precision: str = "fp32"  # fp32 | bf16 (autocast, as Lightning's precision=bf16-mixed)
 
 
-def make_batch(batch: int, seconds: float, sources: int, device: torch.device, seed: int = 0) -> dict[str, torch.Tensor]:
+def make_batch(
+    batch: int, seconds: float, sources: int, device: torch.device, seed: int = 0
+) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     src = 0.1 * torch.randn(batch, sources, int(seconds * 16_000), generator=g)
     return {"mix": src.sum(1).to(device), "sources": src.to(device)}
@@ -51,8 +54,7 @@ def make_step(variant: Variant, phase: str, sources: int, device: torch.device, 
     else:
         opt = torch.optim.Adam(system.trainable_parameters(), lr=1e-3)
         compute = lambda batch: plain_compute_losses(system, batch)  # noqa: E731
-    amp = (torch.autocast(device.type, dtype=torch.bfloat16) if variant.precision == "bf16"
-           else contextlib.nullcontext())
+    amp = torch.autocast(device.type, dtype=torch.bfloat16) if variant.precision == "bf16" else contextlib.nullcontext()
 
     def step(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         with amp:
@@ -67,8 +69,9 @@ def make_step(variant: Variant, phase: str, sources: int, device: torch.device, 
     return step
 
 
-def bench_step(config: str, phase: str, variants: list[Variant], repeats: int, device: torch.device,
-               warmup: int = 1) -> dict[str, Any]:
+def bench_step(
+    config: str, phase: str, variants: list[Variant], repeats: int, device: torch.device, warmup: int = 1
+) -> dict[str, Any]:
     """Interleaved repeats of a training step per variant; ratios of each variant to the first."""
     cfg = CONFIGS[config]
     batch = make_batch(cfg["batch"], cfg["seconds"], cfg["sources"], device)
@@ -76,8 +79,19 @@ def bench_step(config: str, phase: str, variants: list[Variant], repeats: int, d
     recs = interleaved({k: (lambda f=f: f(batch)) for k, f in steps.items()}, repeats, device, warmup)
     base = variants[0].name
     return {
-        "config": config, "phase": phase, **cfg, "model": PAPER_MODEL,
-        "variants": {k: {"wall_s": summary(r), "cpu_s": summary(r, "cpu_s"), "extra_mib": summary(r, "extra_mib"),
-                         "mem_method": r[0]["mem_method"], "records": r} for k, r in recs.items()},
+        "config": config,
+        "phase": phase,
+        **cfg,
+        "model": PAPER_MODEL,
+        "variants": {
+            k: {
+                "wall_s": summary(r),
+                "cpu_s": summary(r, "cpu_s"),
+                "extra_mib": summary(r, "extra_mib"),
+                "mem_method": r[0]["mem_method"],
+                "records": r,
+            }
+            for k, r in recs.items()
+        },
         "ratios": {f"{base}/{k}": ratio(recs[base], recs[k]) for k in recs if k != base},
     }

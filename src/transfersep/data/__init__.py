@@ -20,7 +20,7 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-def build_datamodule(cfg: "DictConfig", stage: str, total_steps: int) -> "SeparationDataModule":
+def build_datamodule(cfg: DictConfig, stage: str, total_steps: int) -> SeparationDataModule:
     """The DataModule of a run: ``stage`` is pretrain | finetune | baseline.
 
     Pretraining reads ``cfg.pretrain.dataset`` with ``cfg.augment``; fine-tuning and baselines read
@@ -33,8 +33,14 @@ def build_datamodule(cfg: "DictConfig", stage: str, total_steps: int) -> "Separa
         from transfersep.data import generated
 
         return generated.build(
-            list(ds_cfg.sources), d.excerpt_seconds, d.batch_size, total_steps, int(cfg.seed),
-            d.n_val, d.n_test, d.num_workers,
+            list(ds_cfg.sources),
+            d.excerpt_seconds,
+            d.batch_size,
+            total_steps,
+            int(cfg.seed),
+            d.n_val,
+            d.n_test,
+            d.num_workers,
         )
     from transfersep.data.registry import build_real
 

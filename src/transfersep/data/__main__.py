@@ -35,21 +35,28 @@ def _parse_option(text: str) -> tuple[str, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="transfersep data", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="transfersep data",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("name", choices=NAMES)
     ap.add_argument("roots", nargs="+", metavar="ROOT")
     ap.add_argument("--split", choices=("train", "val", "test"), help="print only the tracks of this split")
     ap.add_argument("--sources", help="comma-separated source names (default: the paper's for NAME)")
-    ap.add_argument("--option", action="append", type=_parse_option, default=[],
-                    help="loader option KEY=VALUE (YAML value), e.g. layout=original, test_pieces=[5], stem_lengths=pad")
+    ap.add_argument(
+        "--option",
+        action="append",
+        type=_parse_option,
+        default=[],
+        help="loader option KEY=VALUE (YAML value), e.g. layout=original, test_pieces=[5], stem_lengths=pad",
+    )
     ap.add_argument("--summary", action="store_true", help="print only the per-split summary")
     ap.add_argument("--cache-dir", help="with --prepare: where the 16 kHz copies go (outside the dataset)")
     ap.add_argument("--prepare", action="store_true", help="fill the 16 kHz cache for every track now")
     args = ap.parse_args(argv)
     try:
-        idx = build_index(args.name, args.roots, args.sources.split(",") if args.sources else None,
-                          **dict(args.option))
+        idx = build_index(args.name, args.roots, args.sources.split(",") if args.sources else None, **dict(args.option))
         if args.prepare:
             if not args.cache_dir:
                 ap.error("--prepare needs --cache-dir")

@@ -75,9 +75,7 @@ def _window(n: int, scale: float = 1.0) -> torch.Tensor:
     return torch.hann_window(n, periodic=True) * scale
 
 
-def phase_vocoder(
-    x: np.ndarray | torch.Tensor, stretch: float, n_ana: int = N_FFT, n_syn: int = N_FFT
-) -> torch.Tensor:
+def phase_vocoder(x: np.ndarray | torch.Tensor, stretch: float, n_ana: int = N_FFT, n_syn: int = N_FFT) -> torch.Tensor:
     """Stems [C, L] -> [C, (T_out - 1) * n_syn/4 + n_syn]: analysis frames (size n_ana, hop
     n_ana/4) read ``stretch`` frames apart, synthesised at size n_syn (pitch * n_ana/n_syn), hop n_syn/4.
 
@@ -115,7 +113,7 @@ def phase_vocoder(
     # padding (n > 2 * (bins - 1)) is ~4x slower
     out = torch.empty((*m.shape[:2], f_syn), dtype=torch.complex64)
     if f_syn > m.shape[-1]:
-        out[..., m.shape[-1]:] = 0
+        out[..., m.shape[-1] :] = 0
     ov = torch.view_as_real(out)[..., : m.shape[-1], :]
     torch.mul(m, torch.cos(acc), out=ov[..., 0])
     torch.mul(m, torch.sin(acc), out=ov[..., 1])
@@ -210,7 +208,7 @@ class AugmentSpec:
     incoherent: bool = False
 
     @classmethod
-    def from_cfg(cls, cfg: Any | None) -> "AugmentSpec":
+    def from_cfg(cls, cfg: Any | None) -> AugmentSpec:
         if cfg is None:
             return cls()
 

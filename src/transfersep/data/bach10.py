@@ -11,13 +11,17 @@ third part, and the val excerpts are coherent mixtures while training mixes inco
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from transfersep.data.index import DatasetError, DatasetIndex, Track, check_root, probe, require_tracks, sorted_dirs
 
-INSTRUMENTS = {"violin": ("violin",), "clarinet": ("clarinet",), "saxophone": ("saxphone", "saxophone"),
-               "bassoon": ("bassoon",)}
+INSTRUMENTS = {
+    "violin": ("violin",),
+    "clarinet": ("clarinet",),
+    "saxophone": ("saxphone", "saxophone"),
+    "bassoon": ("bassoon",),
+}
 PIECE_RE = re.compile(r"^(\d{2})-(.+)$")
 EXPECT = "Bach10 (<root>/01-AchGottundHerr/01-AchGottundHerr-violin.wav, ...)"
 DEFAULT_TEST_PIECES = (10,)
@@ -46,8 +50,10 @@ def index(
             names = [f"{d.name}-{alias}.wav".lower() for alias in INSTRUMENTS[s]]
             f = next((by_lower[n] for n in names if n in by_lower), None)
             if f is None:
-                raise DatasetError(f"bach10: {d / (d.name + '-' + INSTRUMENTS[s][0] + '.wav')} is missing; "
-                                   f"every Bach10 piece has violin, clarinet, saxphone and bassoon WAVs")
+                raise DatasetError(
+                    f"bach10: {d / (d.name + '-' + INSTRUMENTS[s][0] + '.wav')} is missing; "
+                    f"every Bach10 piece has violin, clarinet, saxphone and bassoon WAVs"
+                )
             src[s] = [probe(f)]
         used = {r.path for refs in src.values() for r in refs}
         ignored = sorted(p.name for p in by_lower.values() if str(p.resolve()) not in used)
@@ -55,6 +61,8 @@ def index(
     tracks = require_tracks(tracks, "bach10", root, EXPECT)
     if not any(t.split == "test" for t in tracks):
         raise DatasetError(f"bach10: none of the test pieces {sorted(test)} is under {root}; set dataset.test_pieces")
-    notes = [f"test pieces: {[t.name for t in tracks if t.split == 'test']}",
-             "no validation pieces: validation excerpts are drawn from the training pieces"]
+    notes = [
+        f"test pieces: {[t.name for t in tracks if t.split == 'test']}",
+        "no validation pieces: validation excerpts are drawn from the training pieces",
+    ]
     return DatasetIndex("bach10", str(root), list(sources), tracks, layout="bach10", notes=notes)

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
-
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
 
@@ -37,8 +36,10 @@ def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 256 
     """
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold))
-                    and libc.mallopt(_M_TRIM_THRESHOLD, int(trim_threshold)))
+        return bool(
+            libc.mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold))
+            and libc.mallopt(_M_TRIM_THRESHOLD, int(trim_threshold))
+        )
     except (OSError, AttributeError):
         return False
 
@@ -54,9 +55,7 @@ class StepSampler(Sampler[int]):
     not the run was resumed; iteration starts at the resumed position.
     """
 
-    def __init__(
-        self, batch_size: int, total_steps: int, start_step: int = 0, rank: int = 0, world_size: int = 1
-    ):
+    def __init__(self, batch_size: int, total_steps: int, start_step: int = 0, rank: int = 0, world_size: int = 1):
         self.batch_size = batch_size
         self.total_steps = total_steps
         self.start_step = start_step
@@ -142,9 +141,10 @@ class SeparationDataModule(L.LightningDataModule):
         return self._loader(self.test_set, self.val_batch_size)
 
 
-def seeded_rng(seed: int, split: str, index: int) -> "numpy.random.Generator":  # noqa: F821
+def seeded_rng(seed: int, split: str, index: int) -> numpy.random.Generator:  # noqa: F821
     """The random stream of one excerpt: independent of worker count, order and resumption."""
-    import numpy as np
     import zlib
+
+    import numpy as np
 
     return np.random.default_rng([int(seed), zlib.crc32(split.encode()), int(index)])

@@ -18,14 +18,14 @@ import hashlib
 import json
 import os
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
+from transfersep.atomic import atomic_write
 from transfersep.audio import SAMPLE_RATE, AudioReadError, read, resample, to_mono
 from transfersep.data.index import AudioRef
-from transfersep.fsutil import atomic_write
 
 CACHE_VERSION = 1
 MAX_OPEN = 256  # memory maps kept open per process
@@ -67,7 +67,9 @@ class StemCache:
         for r in roots:  # the promise that no dataset folder is written to
             rp = Path(r).resolve()
             if self.dir == rp or rp in self.dir.parents:
-                raise ValueError(f"cache dir {self.dir} lies inside the dataset folder {rp}; set paths.cache_dir elsewhere")
+                raise ValueError(
+                    f"cache dir {self.dir} lies inside the dataset folder {rp}; set paths.cache_dir elsewhere"
+                )
         self._open: OrderedDict[str, np.ndarray] = OrderedDict()
         self._keys: dict[tuple, str] = {}
 

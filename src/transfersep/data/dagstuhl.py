@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from transfersep.data.index import DatasetError, DatasetIndex, Track, check_root, probe, require_tracks
 
@@ -41,14 +41,18 @@ def _audio_dir(root: Path) -> Path:
     raise DatasetError(f"dagstuhl: {root} is not Dagstuhl ChoirSet: no {AUDIO_DIR}/ folder; expected {EXPECT}")
 
 
-def split_takes(eligible: Sequence[str], test_takes: Sequence[str] | None, val_takes: Sequence[str] | None) -> dict[str, str]:
+def split_takes(
+    eligible: Sequence[str], test_takes: Sequence[str] | None, val_takes: Sequence[str] | None
+) -> dict[str, str]:
     """take -> train | val | test (see the module docstring for the rule)."""
     if test_takes is not None or val_takes is not None:
         test, val = set(test_takes or ()), set(val_takes or ())
         unknown = (test | val) - set(eligible)
         if unknown:
-            raise DatasetError(f"dagstuhl: test_takes/val_takes name {sorted(unknown)}, which are not eligible "
-                               f"takes (LI/TP with S, A, T, B on DYN): {sorted(eligible)}")
+            raise DatasetError(
+                f"dagstuhl: test_takes/val_takes name {sorted(unknown)}, which are not eligible "
+                f"takes (LI/TP with S, A, T, B on DYN): {sorted(eligible)}"
+            )
         return {t: "test" if t in test else "val" if t in val else "train" for t in eligible}
     by_piece: dict[str, list[str]] = defaultdict(list)
     for t in sorted(eligible):
@@ -109,8 +113,11 @@ def index(
     for take in eligible:
         src = {s: [probe(f) for p in table[s] for f in singers[take][p]] for s in sources}
         used = {Path(r.path).name for refs in src.values() for r in refs}
-        tracks.append(Track(take, splits[take], src, corpus="dagstuhl",
-                            ignored=sorted(n for n in take_files[take] if n not in used)))
+        tracks.append(
+            Track(
+                take, splits[take], src, corpus="dagstuhl", ignored=sorted(n for n in take_files[take] if n not in used)
+            )
+        )
     tracks = require_tracks(tracks, "dagstuhl", root, f"LI/TP takes with S, A, T, B on {mic} microphones")
     notes = [f"skipped {len(skipped)} takes"] + skipped
     if unknown:

@@ -25,15 +25,27 @@ INSTALL_HINT = (
 def require(tool: str = "ffmpeg") -> str:
     exe = shutil.which(tool)
     if exe is None:
-        raise RuntimeError(f"reading MUSDB18 .stem.mp4 files needs `{tool}` on PATH, and it was not found: {INSTALL_HINT}")
+        raise RuntimeError(
+            f"reading MUSDB18 .stem.mp4 files needs `{tool}` on PATH, and it was not found: {INSTALL_HINT}"
+        )
     return exe
 
 
 def probe_streams(path: str | Path) -> list[AudioRef]:
     """One AudioRef per audio stream of ``path`` (sample rate, channels, frames from the headers)."""
     exe = require("ffprobe")
-    cmd = [exe, "-v", "error", "-select_streams", "a", "-show_entries",
-           "stream=index,sample_rate,channels,duration,duration_ts,time_base", "-of", "json", str(path)]
+    cmd = [
+        exe,
+        "-v",
+        "error",
+        "-select_streams",
+        "a",
+        "-show_entries",
+        "stream=index,sample_rate,channels,duration,duration_ts,time_base",
+        "-of",
+        "json",
+        str(path),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise AudioReadError(f"ffprobe cannot read {path}: {proc.stderr.strip()[:300]}; re-download the file")
@@ -52,8 +64,25 @@ def decode_stream(ref: AudioRef) -> tuple[np.ndarray, int]:
     """Decode audio stream ``ref.stream`` of ``ref.path`` at its own rate -> ([channels, N] float32, sr)."""
     exe = require("ffmpeg")
     ch = max(1, ref.channels)
-    cmd = [exe, "-v", "error", "-nostdin", "-i", ref.path, "-map", f"0:a:{ref.stream}",
-           "-f", "f32le", "-acodec", "pcm_f32le", "-ac", str(ch), "-ar", str(ref.sample_rate), "-"]
+    cmd = [
+        exe,
+        "-v",
+        "error",
+        "-nostdin",
+        "-i",
+        ref.path,
+        "-map",
+        f"0:a:{ref.stream}",
+        "-f",
+        "f32le",
+        "-acodec",
+        "pcm_f32le",
+        "-ac",
+        str(ch),
+        "-ar",
+        str(ref.sample_rate),
+        "-",
+    ]
     proc = subprocess.run(cmd, capture_output=True)
     if proc.returncode != 0:
         raise AudioReadError(

@@ -10,7 +10,7 @@ silent in 10 % of excerpts so the losses' silent-source handling is exercised.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -25,12 +25,12 @@ P_SILENT = 0.1
 def _tone_notes(rng: np.random.Generator, n: int, k: int, sr: int) -> np.ndarray:
     out = np.zeros(n, dtype=np.float64)
     t = 0
-    lo = 80.0 * (2.0 ** k)  # register rises by an octave per tonal source
+    lo = 80.0 * (2.0**k)  # register rises by an octave per tonal source
     while t < n:
         dur = int(rng.uniform(0.15, 0.6) * sr)
         f0 = lo * 2 ** rng.uniform(0, 1.5)
         tt = np.arange(min(dur, n - t)) / sr
-        note = sum((0.6 ** h) * np.sin(2 * np.pi * f0 * (h + 1) * tt + rng.uniform(0, 6.28)) for h in range(6))
+        note = sum((0.6**h) * np.sin(2 * np.pi * f0 * (h + 1) * tt + rng.uniform(0, 6.28)) for h in range(6))
         env = np.minimum(1.0, tt / 0.01) * np.exp(-tt * rng.uniform(1.0, 4.0))
         out[t : t + len(tt)] = note * env
         t += dur
@@ -40,7 +40,7 @@ def _tone_notes(rng: np.random.Generator, n: int, k: int, sr: int) -> np.ndarray
 def _noise_bursts(rng: np.random.Generator, n: int, k: int, sr: int) -> np.ndarray:
     out = np.zeros(n, dtype=np.float64)
     freqs = np.fft.rfftfreq(n, 1 / sr)
-    centre = 1500.0 * (1.6 ** k)
+    centre = 1500.0 * (1.6**k)
     shape = np.exp(-0.5 * (np.log(np.maximum(freqs, 1) / centre) / 0.5) ** 2)
     noise = np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) * shape, n)[:n]
     noise /= noise.std() + 1e-9

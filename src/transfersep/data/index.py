@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from transfersep.audio import AudioReadError, info
 
@@ -85,9 +85,16 @@ class DatasetIndex:
             d = asdict(t)
             d["seconds"] = round(t.seconds, 3)
             d["sources"] = {
-                k: [{"path": r.path, "seconds": round(r.seconds, 3), "sample_rate": r.sample_rate,
-                     "channels": r.channels, **({"stream": r.stream} if r.stream is not None else {})}
-                    for r in v]
+                k: [
+                    {
+                        "path": r.path,
+                        "seconds": round(r.seconds, 3),
+                        "sample_rate": r.sample_rate,
+                        "channels": r.channels,
+                        **({"stream": r.stream} if r.stream is not None else {}),
+                    }
+                    for r in v
+                ]
                 for k, v in t.sources.items()
             }
             return d

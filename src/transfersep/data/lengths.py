@@ -50,16 +50,23 @@ def check_lengths(index: DatasetIndex, policy: str | None = "error") -> DatasetI
             continue
         if policy == "error":
             parts = ", ".join(f"{_label(r)} {r.seconds:.3f} s" for r in sorted(files, key=lambda r: r.seconds))
-            raise DatasetError(f"{index.dataset}: stems of {t.name} differ in length ({parts}); fix the files, or "
-                               f"set the dataset option {OPTION}=pad (silence after the shorter) or "
-                               f"{OPTION}=trim (cut to the shortest)")
+            raise DatasetError(
+                f"{index.dataset}: stems of {t.name} differ in length ({parts}); fix the files, or "
+                f"set the dataset option {OPTION}=pad (silence after the shorter) or "
+                f"{OPTION}=trim (cut to the shortest)"
+            )
         changed.append(f"{t.name} ({min(secs):.2f}-{max(secs):.2f} s)")
         if policy == "trim":
             shortest = min(secs)
-            t.sources = {k: [replace(r, frames=min(r.frames, int(shortest * r.sample_rate))) for r in refs]
-                         for k, refs in t.sources.items()}
+            t.sources = {
+                k: [replace(r, frames=min(r.frames, int(shortest * r.sample_rate))) for r in refs]
+                for k, refs in t.sources.items()
+            }
     if changed:
         how = "padded with silence to the longest" if policy == "pad" else "cut to the shortest"
-        index.notes.append(f"{OPTION}={policy}: stems of {len(changed)} track(s) differ in length and were {how}: "
-                           + ", ".join(changed[:10]) + (" ..." if len(changed) > 10 else ""))
+        index.notes.append(
+            f"{OPTION}={policy}: stems of {len(changed)} track(s) differ in length and were {how}: "
+            + ", ".join(changed[:10])
+            + (" ..." if len(changed) > 10 else "")
+        )
     return index

@@ -17,7 +17,7 @@ in tune and in time with each other) and one per source in incoherent mixing.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -36,8 +36,9 @@ MODES = ("coherent", "incoherent")
 
 def track_samples(t: Track) -> int:
     """Length of the track at 16 kHz, from the headers (the longest file)."""
-    return max((math.ceil(r.frames * SAMPLE_RATE / r.sample_rate) for refs in t.sources.values() for r in refs),
-               default=0)
+    return max(
+        (math.ceil(r.frames * SAMPLE_RATE / r.sample_rate) for refs in t.sources.values() for r in refs), default=0
+    )
 
 
 class ExcerptSet(Dataset):
@@ -68,14 +69,18 @@ class ExcerptSet(Dataset):
         has_any = np.array([any(t.sources.get(s) for s in self.source_names) for t in self.tracks], dtype=bool)
         self._p_any = self._probs(w * has_any, "any source")
         # incoherent mixing draws source c only from tracks that have it
-        self._p_src = [self._probs(w * np.array([t.has(s) for t in self.tracks]), s) if mode == "incoherent" else None
-                       for s in self.source_names]
+        self._p_src = [
+            self._probs(w * np.array([t.has(s) for t in self.tracks]), s) if mode == "incoherent" else None
+            for s in self.source_names
+        ]
 
     def _probs(self, w: np.ndarray, what: str) -> np.ndarray:
         total = w.sum()
         if total <= 0:
-            raise ValueError(f"{self.split} set: no track has {what} ({len(self.tracks)} tracks) — "
-                             "check the dataset root and the source names")
+            raise ValueError(
+                f"{self.split} set: no track has {what} ({len(self.tracks)} tracks) — "
+                "check the dataset root and the source names"
+            )
         return w / total
 
     def __len__(self) -> int:
@@ -94,8 +99,12 @@ class ExcerptSet(Dataset):
         elif self.mode == "coherent":  # one shift for all stems: the mixture stays musical
             sources = pitch_tempo(raw, plan["requested"][0][0], plan["rate"][0], self.n)
         else:
-            sources = torch.cat([pitch_tempo(raw[c : c + 1], plan["requested"][c][0], plan["rate"][c], self.n)
-                                 for c in range(len(self.source_names))])
+            sources = torch.cat(
+                [
+                    pitch_tempo(raw[c : c + 1], plan["requested"][c][0], plan["rate"][c], self.n)
+                    for c in range(len(self.source_names))
+                ]
+            )
         sources = sources.float().contiguous()
         return {"mix": sources.sum(0), "sources": sources}
 
@@ -116,12 +125,18 @@ class ExcerptSet(Dataset):
             raw = self._read(picks, starts, [r for _, r in shifts])
             core = raw[:, PAD:-PAD] if self.augment else raw
             if np.einsum("ij,ij->i", core, core).max() >= SILENCE_RMS**2 * core.shape[1]:
-                plan = {"tracks": [self.tracks[k].name for k in picks], "starts": starts,
-                        "semitones": [realised_semitones(s) for s, _ in shifts],
-                        "rate": [r for _, r in shifts], "requested": shifts}
+                plan = {
+                    "tracks": [self.tracks[k].name for k in picks],
+                    "starts": starts,
+                    "semitones": [realised_semitones(s) for s, _ in shifts],
+                    "rate": [r for _, r in shifts],
+                    "requested": shifts,
+                }
                 return plan, raw
-        raise RuntimeError(f"{self.split} excerpt {i}: {MAX_TRIES} candidates in a row were silent in every source; "
-                           "the dataset's stems are (nearly) all silent — check the files")
+        raise RuntimeError(
+            f"{self.split} excerpt {i}: {MAX_TRIES} candidates in a row were silent in every source; "
+            "the dataset's stems are (nearly) all silent — check the files"
+        )
 
     def _start(self, rng: np.random.Generator, k: int, rate: float) -> int:
         span = int(math.ceil(self.n * rate))

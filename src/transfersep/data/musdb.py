@@ -10,8 +10,8 @@ The mixture file is never used: the tool mixes stems itself, so mix == sum(sourc
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from transfersep.data import ffmpeg
 from transfersep.data.index import DatasetError, DatasetIndex, Track, check_root, probe, require_tracks, sorted_dirs
@@ -65,11 +65,15 @@ def detect_variant(root: Path) -> str:
             return "stem"
         if any((c / "vocals.wav").is_file() or (c / "mixture.wav").is_file() for c in sorted_dirs(d)):
             return "hq"
-    if (root / "mixture.wav").is_file() or any(
-        (c / "mixture.wav").is_file() for c in sorted_dirs(root)
-    ) or any(root.glob("*.stem.mp4")):
-        raise DatasetError(f"musdb: {root} looks like a split folder (train/ or test/) of MUSDB18; "
-                           f"point the root at the folder that holds train/ and test/")
+    if (
+        (root / "mixture.wav").is_file()
+        or any((c / "mixture.wav").is_file() for c in sorted_dirs(root))
+        or any(root.glob("*.stem.mp4"))
+    ):
+        raise DatasetError(
+            f"musdb: {root} looks like a split folder (train/ or test/) of MUSDB18; "
+            f"point the root at the folder that holds train/ and test/"
+        )
     raise DatasetError(f"musdb: {root} is not MUSDB18: expected {EXPECT}")
 
 
@@ -102,17 +106,24 @@ def index(
                 for s in STEMS[1:]:
                     f = e / f"{s}.wav"
                     if not f.is_file():
-                        raise DatasetError(f"musdb: {f} is missing: every MUSDB18-HQ track has {STEMS}; re-download the track")
+                        raise DatasetError(
+                            f"musdb: {f} is missing: every MUSDB18-HQ track has {STEMS}; re-download the track"
+                        )
                     files[s] = probe(f)
                 ignored = sorted(p.name for p in e.iterdir() if p.name not in {f"{s}.wav" for s in STEMS})
             else:
                 refs = ffmpeg.probe_streams(e)
                 if len(refs) != len(STEMS):
-                    raise DatasetError(f"musdb: {e} has {len(refs)} audio streams; a MUSDB18 .stem.mp4 has 5 ({', '.join(STEMS)})")
+                    raise DatasetError(
+                        f"musdb: {e} has {len(refs)} audio streams; a MUSDB18 .stem.mp4 has 5 ({', '.join(STEMS)})"
+                    )
                 files = dict(zip(STEMS, refs))
                 ignored = []
-            tracks.append(Track(name, split, {k: [files[s] for s in v] for k, v in groups.items()},
-                                corpus="musdb", ignored=ignored))
+            tracks.append(
+                Track(
+                    name, split, {k: [files[s] for s in v] for k, v in groups.items()}, corpus="musdb", ignored=ignored
+                )
+            )
     tracks = require_tracks(tracks, "musdb", root, EXPECT)
     found_val = {t.name for t in tracks if t.split == "val"}
     if found_val != val and any(t.split == "train" for t in tracks):

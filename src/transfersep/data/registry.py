@@ -16,7 +16,8 @@ docstring). ``build_real(cfg, stage, total_steps)`` wires index, cache, mixing a
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,9 @@ def _build_index(name: str, roots: Sequence[str], sources: Sequence[str] | None 
         raise DatasetError(f"{name}: give the source (class) names, e.g. --sources lead,rhythm")
     want = 2 if name == "both" else 1
     if len(roots) != want:
-        raise DatasetError(f"{name} takes {want} root(s) ({'MUSDB root, Slakh root' if want == 2 else 'ROOT'}), got {len(roots)}")
+        raise DatasetError(
+            f"{name} takes {want} root(s) ({'MUSDB root, Slakh root' if want == 2 else 'ROOT'}), got {len(roots)}"
+        )
     root = roots[0]
     if name == "musdb":
         return musdb.index(root, sources, **_opts(options, ["variant", "stems"]))
@@ -75,13 +78,26 @@ def _build_index(name: str, roots: Sequence[str], sources: Sequence[str] | None 
     if name in ("remixpacks", "stems"):
         return stems.index(root, sources, name=name, **_opts(options, ["patterns", "test_every", "val_every"]))
     # both: MUSDB other + Slakh piano and guitar (paper §3.1)
-    m = musdb.index(roots[0], sources, **_opts({"variant": options.get("musdb_variant"),
-                                                "stems": options.get("musdb_stems")}, ["variant", "stems"]))
-    s = slakh.index(roots[1], sources, **_opts({"layout": options.get("slakh_layout"),
-                                                "classes": options.get("slakh_classes")}, ["layout", "classes"]))
-    return DatasetIndex("both", f"{m.root} + {s.root}", list(sources), m.tracks + s.tracks,
-                        layout=f"musdb:{m.layout}+slakh:{s.layout}",
-                        notes=[f"musdb: {n}" for n in m.notes] + [f"slakh: {n}" for n in s.notes])
+    m = musdb.index(
+        roots[0],
+        sources,
+        **_opts({"variant": options.get("musdb_variant"), "stems": options.get("musdb_stems")}, ["variant", "stems"]),
+    )
+    s = slakh.index(
+        roots[1],
+        sources,
+        **_opts(
+            {"layout": options.get("slakh_layout"), "classes": options.get("slakh_classes")}, ["layout", "classes"]
+        ),
+    )
+    return DatasetIndex(
+        "both",
+        f"{m.root} + {s.root}",
+        list(sources),
+        m.tracks + s.tracks,
+        layout=f"musdb:{m.layout}+slakh:{s.layout}",
+        notes=[f"musdb: {n}" for n in m.notes] + [f"slakh: {n}" for n in s.notes],
+    )
 
 
 def index_from_cfg(ds_cfg: Any) -> DatasetIndex:
@@ -129,7 +145,9 @@ def build_real(cfg: Any, stage: str, total_steps: int) -> SeparationDataModule:
         raise ValueError(f"stage must be pretrain, finetune or baseline, not {stage!r}")
     ds_cfg = cfg.pretrain.dataset if stage == "pretrain" else cfg.downstream.dataset
     if ds_cfg is None:
-        raise DatasetError(f"stage {stage} needs a dataset: set {'pretrain' if stage == 'pretrain' else 'downstream'}=<name>")
+        raise DatasetError(
+            f"stage {stage} needs a dataset: set {'pretrain' if stage == 'pretrain' else 'downstream'}=<name>"
+        )
     d = cfg.data
     idx = index_from_cfg(ds_cfg)
     aug = AugmentSpec.from_cfg(cfg.get("augment")) if stage == "pretrain" else AugmentSpec()
@@ -148,13 +166,23 @@ def build_real(cfg: Any, stage: str, total_steps: int) -> SeparationDataModule:
     sec = float(d.excerpt_seconds)
     balance = ds_cfg.get("balance", "duration")
     mk = lambda tr, mode, seed, split, n, a=None: ExcerptSet(  # noqa: E731
-        tr, sources, cache, sec, mode, seed, split, n, a, track_weights(tr, balance))
+        tr, sources, cache, sec, mode, seed, split, n, a, track_weights(tr, balance)
+    )
     train_set = mk(train, train_mode, int(cfg.seed), "train", TRAIN_LENGTH, aug)
     val_set = mk(val, test_mode, int(d.eval_seed), "val", int(d.n_val))
     test_set = mk(test, test_mode, int(d.eval_seed), "test", int(d.n_test)) if test else []
-    desc = {**idx.summary(), "train_mixing": train_mode, "test_mixing": test_mode,
-            "augment": {"pitch_semitones": aug.pitch_semitones, "stretch_rate": aug.stretch_rate,
-                        "incoherent": aug.incoherent},
-            "cache_dir": str(cache.dir), "notes": idx.notes[:20]}
-    return SeparationDataModule(train_set, val_set, test_set, sources, int(d.batch_size), int(total_steps),
-                                int(d.num_workers), description=desc)
+    desc = {
+        **idx.summary(),
+        "train_mixing": train_mode,
+        "test_mixing": test_mode,
+        "augment": {
+            "pitch_semitones": aug.pitch_semitones,
+            "stretch_rate": aug.stretch_rate,
+            "incoherent": aug.incoherent,
+        },
+        "cache_dir": str(cache.dir),
+        "notes": idx.notes[:20],
+    }
+    return SeparationDataModule(
+        train_set, val_set, test_set, sources, int(d.batch_size), int(total_steps), int(d.num_workers), description=desc
+    )

@@ -23,17 +23,34 @@ rendered but whose file is absent is recorded in ``missing`` and is silence.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import yaml
 
 from transfersep.data.index import DatasetError, DatasetIndex, Track, check_root, probe, require_tracks, sorted_dirs
 
-INST_CLASSES = frozenset({
-    "Piano", "Chromatic Percussion", "Organ", "Guitar", "Bass", "Strings", "Strings (continued)", "Brass",
-    "Reed", "Pipe", "Synth Lead", "Synth Pad", "Sound Effects", "Ethnic", "Percussive", "Sound effects", "Drums",
-})
+INST_CLASSES = frozenset(
+    {
+        "Piano",
+        "Chromatic Percussion",
+        "Organ",
+        "Guitar",
+        "Bass",
+        "Strings",
+        "Strings (continued)",
+        "Brass",
+        "Reed",
+        "Pipe",
+        "Synth Lead",
+        "Synth Pad",
+        "Sound Effects",
+        "Ethnic",
+        "Percussive",
+        "Sound effects",
+        "Drums",
+    }
+)
 DEFAULT_CLASSES = {
     "bass": ["Bass"],
     "drums": ["Drums"],
@@ -58,7 +75,9 @@ def _classes(sources: Sequence[str], classes: Mapping[str, Sequence[str]] | None
             raise DatasetError(f"slakh: no inst_class list for source {s!r}; set dataset.classes.{s}")
         bad = [c for c in table[s] if c not in INST_CLASSES]
         if bad:
-            raise DatasetError(f"slakh: dataset.classes.{s} names {bad}, not Slakh inst_class values {sorted(INST_CLASSES)}")
+            raise DatasetError(
+                f"slakh: dataset.classes.{s} names {bad}, not Slakh inst_class values {sorted(INST_CLASSES)}"
+            )
         out[s] = list(table[s])
     return out
 
@@ -78,7 +97,9 @@ def _track_dirs(root: Path, layout: str) -> tuple[str, list[tuple[Path, str]]]:
     if layout == "redux":
         if not split_dirs:
             raise DatasetError(f"slakh: layout redux needs {root}/train, validation, test; none found")
-        return layout, [(d, SPLIT_FOLDERS[f.name]) for f in split_dirs for d in sorted_dirs(f) if TRACK_RE.match(d.name)]
+        return layout, [
+            (d, SPLIT_FOLDERS[f.name]) for f in split_dirs for d in sorted_dirs(f) if TRACK_RE.match(d.name)
+        ]
     if layout == "original":
         dirs = flat + [d for f in split_dirs for d in sorted_dirs(f) if TRACK_RE.match(d.name)]
         return layout, [(d, original_split(int(TRACK_RE.match(d.name).group(1)))) for d in dirs]
@@ -115,7 +136,11 @@ def read_track(d: Path, split: str, wanted: Mapping[str, list[str]]) -> Track:
     if not isinstance(stems, dict):
         raise DatasetError(f"slakh: {meta_path} has no `stems:` mapping (S00: {{inst_class: ..}}, ...)")
     stem_dir = d / "stems"
-    files = {p.stem: p for p in sorted(stem_dir.glob("S*.*")) if p.suffix.lower() in (".flac", ".wav")} if stem_dir.is_dir() else {}
+    files = (
+        {p.stem: p for p in sorted(stem_dir.glob("S*.*")) if p.suffix.lower() in (".flac", ".wav")}
+        if stem_dir.is_dir()
+        else {}
+    )
     sources: dict[str, list] = {s: [] for s in wanted}
     ignored, missing = [], []
     for sid in sorted(stems):

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from transfersep.data.index import DatasetError, DatasetIndex, Track, check_root, probe, require_tracks, sorted_dirs
 
@@ -31,9 +31,22 @@ _WORD = "re:(^|[^a-z]){}([^a-z]|$)"  # an abbreviation standing alone: "BD", "ki
 REMIXPACKS_PATTERNS = {
     "snare": ["*snare*", "*snr*", _WORD.format("sd"), "*rimshot*"],
     "kick_drum": ["*kick*", "*kik*", _WORD.format("bd"), "*bassdrum*", "*bass drum*", "*bass_drum*"],
-    "cymbals": ["*cymbal*", "*hihat*", "*hi-hat*", "*hi hat*", "*hi_hat*", "*hats*", _WORD.format("hh"),
-                _WORD.format("hat"), _WORD.format("oh"), _WORD.format("overheads?"), "*ride*", "*crash*",
-                "*splash*", "*china*"],
+    "cymbals": [
+        "*cymbal*",
+        "*hihat*",
+        "*hi-hat*",
+        "*hi hat*",
+        "*hi_hat*",
+        "*hats*",
+        _WORD.format("hh"),
+        _WORD.format("hat"),
+        _WORD.format("oh"),
+        _WORD.format("overheads?"),
+        "*ride*",
+        "*crash*",
+        "*splash*",
+        "*china*",
+    ],
 }
 EXPECT = "a folder of songs (<root>/[train|test/]<song>/<stem>.wav)"
 
@@ -46,8 +59,10 @@ class Matcher:
         for s in sources:
             pats = patterns.get(s)
             if not pats:
-                raise DatasetError(f"stems: no name patterns for class {s!r}; set dataset.patterns.{s} "
-                                   f"(globs like '*{s}*' or 're:<regex>')")
+                raise DatasetError(
+                    f"stems: no name patterns for class {s!r}; set dataset.patterns.{s} "
+                    f"(globs like '*{s}*' or 're:<regex>')"
+                )
             if isinstance(pats, str):
                 pats = [pats]
             compiled = []
@@ -62,8 +77,11 @@ class Matcher:
 
     def matches(self, stem_name: str) -> list[str]:
         """Every class whose patterns match ``stem_name`` (file name without extension)."""
-        return [cls for cls, pats in self.table
-                if any((rx.fullmatch(stem_name) if glob else rx.search(stem_name)) for rx, glob in pats)]
+        return [
+            cls
+            for cls, pats in self.table
+            if any((rx.fullmatch(stem_name) if glob else rx.search(stem_name)) for rx, glob in pats)
+        ]
 
 
 def _song_dirs(root: Path, test_every: int, val_every: int) -> list[tuple[Path, str]]:
@@ -92,7 +110,9 @@ def index(
 ) -> DatasetIndex:
     root = check_root(root, name, EXPECT)
     if not sources or any(s in (None, "???") for s in sources):
-        raise DatasetError(f"{name}: set the class names: 'downstream.dataset.sources=[lead,rhythm]' and their patterns")
+        raise DatasetError(
+            f"{name}: set the class names: 'downstream.dataset.sources=[lead,rhythm]' and their patterns"
+        )
     matcher = Matcher(sources, patterns or (REMIXPACKS_PATTERNS if name == "remixpacks" else {}))
     tracks = []
     for song, split in _song_dirs(root, test_every, val_every):
@@ -110,7 +130,9 @@ def index(
             tracks.append(Track(song.name, split, src, corpus=name, ignored=ignored))
     tracks = require_tracks(tracks, name, root, EXPECT)
     if not any(any(t.sources.values()) for t in tracks):
-        raise DatasetError(f"{name}: no stem under {root} matches the patterns of {list(sources)}; "
-                           f"check dataset.patterns (matching is case-insensitive on the file name without extension)")
+        raise DatasetError(
+            f"{name}: no stem under {root} matches the patterns of {list(sources)}; "
+            f"check dataset.patterns (matching is case-insensitive on the file name without extension)"
+        )
     notes = [f"stems matching no class are ignored; {sum(len(t.ignored) for t in tracks)} ignored in all"]
     return DatasetIndex(name, str(root), list(sources), tracks, layout="stems", notes=notes)

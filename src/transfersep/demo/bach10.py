@@ -25,8 +25,10 @@ NAME, ROOT, SR = "bach10", "Bach10", 44100
 # pieces to its first 2.6 s (``cut``: mid-bar, notes sounding at the cut are shortened), so that
 # the training set is as small against the demo's model as the real training set (~5 min) is
 # against the paper's (see the README's regime table).
-PRESETS = {"demo": dict(seconds=2.6, test_seconds=30.0, cut=True),
-           "test": dict(seconds=4.0, test_seconds=4.0, cut=False)}
+PRESETS = {
+    "demo": dict(seconds=2.6, test_seconds=30.0, cut=True),
+    "test": dict(seconds=4.0, test_seconds=4.0, cut=False),
+}
 TEST_PIECE = "10-NunBitten"  # the loader's default test piece (transfersep.data.bach10)
 INSTRUMENTS = (("violin", 40), ("clarinet", 71), ("saxphone", 66), ("bassoon", 70))
 TAIL_S, HOP_S = 0.8, 0.01
@@ -43,9 +45,16 @@ music21 corpus, not the original Bach10 recordings.
 
 def plan(cfg: dict, seed: int, lib) -> list[dict]:
     pieces = lib.pieces(list(scores.BACH10_WORKS.values()))
-    return [dict(name=name, piece=piece, rng=[seed, 3, i], cut=cfg["cut"] and name != TEST_PIECE,
-                 seconds=cfg["test_seconds"] if name == TEST_PIECE else cfg["seconds"])
-            for i, (name, piece) in enumerate(zip(scores.BACH10_WORKS, pieces))]
+    return [
+        dict(
+            name=name,
+            piece=piece,
+            rng=[seed, 3, i],
+            cut=cfg["cut"] and name != TEST_PIECE,
+            seconds=cfg["test_seconds"] if name == TEST_PIECE else cfg["seconds"],
+        )
+        for i, (name, piece) in enumerate(zip(scores.BACH10_WORKS, pieces))
+    ]
 
 
 def build(job: dict, root: Path, renderer: Renderer) -> dict:
@@ -60,19 +69,26 @@ def build(job: dict, root: Path, renderer: Renderer) -> dict:
     for k, (inst, program) in enumerate(INSTRUMENTS):
         notes = scores.perform(ex.parts[k], rng, int(rng.integers(80, 100)), jitter_s=0.012, bars=ex.bars)
         parts.append(Part(inst, program, notes))
-    raw = [normalize(x, SR, -23.0 + rng.uniform(-1.5, 1.5))
-           for x in renderer.render_groups([[p] for p in parts], ex.bpm, SR, n, mono=True)]
+    raw = [
+        normalize(x, SR, -23.0 + rng.uniform(-1.5, 1.5))
+        for x in renderer.render_groups([[p] for p in parts], ex.bpm, SR, n, mono=True)
+    ]
     q, mix, _ = mix_pcm16(raw, db(-3.0))
     for (inst, _), pcm in zip(INSTRUMENTS, q):
         write_audio(d / f"{name}-{inst}.wav", pcm, SR)
     write_audio(d / f"{name}.wav", mix, SR)
     write_midi(d / f"{name}.mid", parts, ex.bpm, n / SR)
     rows = sorted((s, e, p, k + 1) for k, part in enumerate(parts) for s, e, p, _ in part.notes)
-    (d / f"{name}.txt").write_text("".join(f"{round(s * 1000)}\t{round(e * 1000)}\t{p}\t{k}\n"
-                                           for s, e, p, k in rows))
+    (d / f"{name}.txt").write_text("".join(f"{round(s * 1000)}\t{round(e * 1000)}\t{p}\t{k}\n" for s, e, p, k in rows))
     _write_gtf0s(d / f"{name}-GTF0s.mat", parts, n / SR)
-    return dict(path=name, work=ex.work, bars=[0, ex.n_bars], bpm=round(ex.bpm, 3), seconds=n / SR,
-                programs=[p.program for p in parts])
+    return dict(
+        path=name,
+        work=ex.work,
+        bars=[0, ex.n_bars],
+        bpm=round(ex.bpm, 3),
+        seconds=n / SR,
+        programs=[p.program for p in parts],
+    )
 
 
 def _write_gtf0s(path: Path, parts: list[Part], seconds: float) -> None:
@@ -82,7 +98,7 @@ def _write_gtf0s(path: Path, parts: list[Part], seconds: float) -> None:
     f0 = np.zeros((len(parts), frames))
     for k, part in enumerate(parts):
         for s, e, p, _ in part.notes:
-            f0[k, int(s / HOP_S): min(frames, int(e / HOP_S))] = p
+            f0[k, int(s / HOP_S) : min(frames, int(e / HOP_S))] = p
     buf = io.BytesIO()
     savemat(buf, {"GTF0s": f0})
     data = bytearray(buf.getvalue())
@@ -95,5 +111,6 @@ def finish(root: Path, cfg: dict, seed: int) -> None:
     (root / "readme.txt").write_text(README)
     code = root / "Code"
     code.mkdir(parents=True, exist_ok=True)
-    (code / "readme.txt").write_text("Bach10 ships MATLAB code here (evaluation, F0 plots); "
-                                     "not part of the generated miniature.\n")
+    (code / "readme.txt").write_text(
+        "Bach10 ships MATLAB code here (evaluation, F0 plots); not part of the generated miniature.\n"
+    )

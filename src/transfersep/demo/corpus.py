@@ -28,10 +28,16 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from transfersep.atomic import atomic_write_json
 from transfersep.demo import VERSION
-from transfersep.demo.render import (Renderer, RenderToolMissing, find_fluidsynth, find_soundfont,
-                                     fluidsynth_version, require_pretty_midi)
-from transfersep.fsutil import atomic_write_json
+from transfersep.demo.render import (
+    Renderer,
+    RenderToolMissing,
+    find_fluidsynth,
+    find_soundfont,
+    fluidsynth_version,
+    require_pretty_midi,
+)
 
 DATASETS = ("slakh", "musdb", "bach10", "dagstuhl", "remixpacks")
 SIZES = ("demo", "test")
@@ -58,8 +64,7 @@ def read_marker(out_dir: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise CorpusError(f"{path} is not valid JSON ({e}); delete it and the dataset folders "
-                          "beside it") from e
+        raise CorpusError(f"{path} is not valid JSON ({e}); delete it and the dataset folders beside it") from e
     return data if isinstance(data.get("datasets"), dict) else {"datasets": {}}
 
 
@@ -67,8 +72,9 @@ def _key(size: str, seed: int, soundfont: str) -> dict:
     return {"size": size, "seed": seed, "version": VERSION, "soundfont": soundfont}
 
 
-def build_corpus(out_dir: str | Path, size: str = "demo", seed: int = 0, only: list[str] | None = None,
-                 workers: int = 2, log=print) -> dict:
+def build_corpus(
+    out_dir: str | Path, size: str = "demo", seed: int = 0, only: list[str] | None = None, workers: int = 2, log=print
+) -> dict:
     """Build (or find cached) the requested datasets under ``out_dir``; returns the marker dict.
 
     Each dataset entry: {"root": folder name, "state": "complete", "size", "seed", "version",
@@ -90,14 +96,21 @@ def build_corpus(out_dir: str | Path, size: str = "demo", seed: int = 0, only: l
         fcntl.flock(lock, fcntl.LOCK_EX)  # one builder per OUT_DIR; a second call waits, then hits the cache
         marker = read_marker(out)
         entries = marker["datasets"]
-        todo = [n for n in names if not (entries.get(n, {}).get("state") == "complete"
-                                         and all(entries[n].get(k) == v for k, v in key.items())
-                                         and (out / _module(n).ROOT).is_dir())]
+        todo = [
+            n
+            for n in names
+            if not (
+                entries.get(n, {}).get("state") == "complete"
+                and all(entries[n].get(k) == v for k, v in key.items())
+                and (out / _module(n).ROOT).is_dir()
+            )
+        ]
         for n in todo:
             root = out / _module(n).ROOT
             if root.exists() and n not in entries:
-                raise CorpusError(f"{root} exists but was not made by this generator; choose another "
-                                 f"OUT_DIR or remove that folder")
+                raise CorpusError(
+                    f"{root} exists but was not made by this generator; choose another OUT_DIR or remove that folder"
+                )
         if not todo:
             log(f"demo corpus up to date in {out} ({size}, seed {seed}): {', '.join(names)}")
             return marker
@@ -132,8 +145,7 @@ def build_corpus(out_dir: str | Path, size: str = "demo", seed: int = 0, only: l
     return marker
 
 
-def _render(todo: list[str], size: str, seed: int, tmp: Path, renderer: Renderer, workers: int,
-            log) -> dict:
+def _render(todo: list[str], size: str, seed: int, tmp: Path, renderer: Renderer, workers: int, log) -> dict:
     """Plan every dataset (parsing scores in the pool), then run all their jobs in the pool;
     each dataset lands in ``tmp/<ROOT>``. Returns the marker entries (without the cache key)."""
     built = {}
@@ -146,8 +158,10 @@ def _render(todo: list[str], size: str, seed: int, tmp: Path, renderer: Renderer
         for n in todo:
             mod, t0 = _module(n), time.time()
             planned[n] = (mod.plan(mod.PRESETS[size], seed, lib), time.time() - t0)
-        futures = {n: [pool.submit(_run_job, n, job, str(tmp / _module(n).ROOT), renderer) for job in jobs]
-                   for n, (jobs, _) in planned.items()}
+        futures = {
+            n: [pool.submit(_run_job, n, job, str(tmp / _module(n).ROOT), renderer) for job in jobs]
+            for n, (jobs, _) in planned.items()
+        }
         for n in todo:
             mod = _module(n)
             try:
@@ -159,22 +173,26 @@ def _render(todo: list[str], size: str, seed: int, tmp: Path, renderer: Renderer
             if hasattr(mod, "finish"):
                 mod.finish(tmp / mod.ROOT, mod.PRESETS[size], seed)
             busy = planned[n][1] + sum(t for _, t in done)
-            built[n] = {"root": mod.ROOT, "state": "complete", "worker_seconds": round(busy, 1),
-                        "audio_seconds": round(sum(i["seconds"] for i in items), 1), "items": items}
-            log(f"  {mod.ROOT}: {len(items)} items, {built[n]['audio_seconds']:.0f} s of audio, "
-                f"{busy:.1f} s of worker time")
+            built[n] = {
+                "root": mod.ROOT,
+                "state": "complete",
+                "worker_seconds": round(busy, 1),
+                "audio_seconds": round(sum(i["seconds"] for i in items), 1),
+                "items": items,
+            }
+            log(
+                f"  {mod.ROOT}: {len(items)} items, {built[n]['audio_seconds']:.0f} s of audio, "
+                f"{busy:.1f} s of worker time"
+            )
     return built
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m transfersep.demo.corpus",
-                                 description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m transfersep.demo.corpus", description=__doc__.split("\n\n")[0])
     ap.add_argument("out_dir", help="folder that receives the dataset folders")
-    ap.add_argument("--size", choices=SIZES, default="demo",
-                    help="demo: the full demo; test: tiny, for tests")
+    ap.add_argument("--size", choices=SIZES, default="demo", help="demo: the full demo; test: tiny, for tests")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--only", default=",".join(DATASETS),
-                    help=f"comma-separated subset of {','.join(DATASETS)}")
+    ap.add_argument("--only", default=",".join(DATASETS), help=f"comma-separated subset of {','.join(DATASETS)}")
     ap.add_argument("--workers", type=int, default=2, help="rendering processes (default 2)")
     args = ap.parse_args(argv)
     only = [s.strip() for s in args.only.split(",") if s.strip()]

@@ -24,15 +24,30 @@ from transfersep.demo.render import Part, Renderer, db, highpass, lowpass, room,
 
 NAME, ROOT, SR = "dagstuhl", "DagstuhlChoirSet_V1.2.3", 22050
 AUDIO = "audio_wav_22050_mono"
-ANNOTATIONS = ("annotations_csv_F0_CREPE", "annotations_csv_F0_PYIN", "annotations_csv_F0_manual",
-               "annotations_csv_beat", "annotations_csv_scorerepresentation")
+ANNOTATIONS = (
+    "annotations_csv_F0_CREPE",
+    "annotations_csv_F0_PYIN",
+    "annotations_csv_F0_manual",
+    "annotations_csv_beat",
+    "annotations_csv_scorerepresentation",
+)
 # (piece, setting, take, part lacking a DYN microphone or None)
-_TEST = [("LI", "QuartetA", "Take01", None), ("LI", "QuartetB", "Take01", "T"),
-         ("LI", "FullChoir", "Take01", None), ("LI", "Basses", "Take01", None),
-         ("TP", "QuartetA", "Take01", None), ("SE", "QuartetA", "Cadences", None)]
-_DEMO = _TEST + [("LI", "QuartetA", "Take02", None), ("LI", "QuartetB", "Take02", None),
-                 ("TP", "QuartetB", "Take01", None), ("TP", "FullChoir", "Take01", None),
-                 ("TP", "QuartetA", "Take02", "S"), ("SE", "FullChoir", "Intonation", None)]
+_TEST = [
+    ("LI", "QuartetA", "Take01", None),
+    ("LI", "QuartetB", "Take01", "T"),
+    ("LI", "FullChoir", "Take01", None),
+    ("LI", "Basses", "Take01", None),
+    ("TP", "QuartetA", "Take01", None),
+    ("SE", "QuartetA", "Cadences", None),
+]
+_DEMO = _TEST + [
+    ("LI", "QuartetA", "Take02", None),
+    ("LI", "QuartetB", "Take02", None),
+    ("TP", "QuartetB", "Take01", None),
+    ("TP", "FullChoir", "Take01", None),
+    ("TP", "QuartetA", "Take02", "S"),
+    ("SE", "FullChoir", "Intonation", None),
+]
 # Demo takes are 8 s: three training takes (~28 s) are as small against the demo's model as the
 # real ChoirSet's training takes are against the paper's (see the README's regime table).
 PRESETS = {"demo": dict(takes=_DEMO, seconds=8.0, choir=3), "test": dict(takes=_TEST, seconds=5.0, choir=2)}
@@ -46,15 +61,27 @@ def plan(cfg: dict, seed: int, lib) -> list[dict]:
     pieces = dict(zip(scores.DAGSTUHL_WORKS, lib.pieces(list(scores.DAGSTUHL_WORKS.values()))))
     jobs = []
     for i, (piece, setting, take, no_dyn) in enumerate(cfg["takes"]):
-        jobs.append(dict(piece=piece, setting=setting, take=take, no_dyn=no_dyn, choir=cfg["choir"],
-                         score=pieces.get(piece), seconds=cfg["seconds"], rng=[seed, 4, i],
-                         tempo_rng=[seed, 4, 100 + list(scores.DAGSTUHL_WORKS).index(piece)]
-                         if piece in pieces else [seed, 4, 99]))
+        jobs.append(
+            dict(
+                piece=piece,
+                setting=setting,
+                take=take,
+                no_dyn=no_dyn,
+                choir=cfg["choir"],
+                score=pieces.get(piece),
+                seconds=cfg["seconds"],
+                rng=[seed, 4, i],
+                tempo_rng=[seed, 4, 100 + list(scores.DAGSTUHL_WORKS).index(piece)]
+                if piece in pieces
+                else [seed, 4, 99],
+            )
+        )
     return jobs
 
 
-def _singers(setting: str, choir: int, rng: np.random.Generator,
-             no_dyn: str | None) -> list[tuple[str, int, list[str]]]:
+def _singers(
+    setting: str, choir: int, rng: np.random.Generator, no_dyn: str | None
+) -> list[tuple[str, int, list[str]]]:
     """(part, singer number, microphones) for each singer of a take."""
     out = []
     if setting.startswith("Quartet"):
@@ -89,8 +116,9 @@ def _exercise(seconds: float, bpm: float) -> scores.Excerpt:
 def build(job: dict, root: Path, renderer: Renderer) -> dict:
     rng = np.random.default_rng(job["rng"])
     bpm = float(np.random.default_rng(job["tempo_rng"]).uniform(66.0, 80.0)) * rng.uniform(0.96, 1.04)
-    ex = (_exercise(job["seconds"], bpm) if job["score"] is None
-          else scores.excerpt(job["score"], 0, job["seconds"], bpm))
+    ex = (
+        _exercise(job["seconds"], bpm) if job["score"] is None else scores.excerpt(job["score"], 0, job["seconds"], bpm)
+    )
     n = int(round((ex.duration + TAIL_S) * SR))
     take = f"DCS_{job['piece']}_{job['setting']}_{job['take']}"
     singers = _singers(job["setting"], job["choir"], rng, job["no_dyn"])
@@ -98,8 +126,9 @@ def build(job: dict, root: Path, renderer: Renderer) -> dict:
     for part, k, _ in singers:
         line = ex.parts["SATB".index(part)]
         notes = scores.perform(line, rng, int(rng.integers(70, 95)), jitter_s=0.02, legato=0.93, bars=ex.bars)
-        groups.append([Part(f"{part}{k}", int(rng.choice(VOICES, p=VOICE_P)), notes,
-                            bend_cents=float(rng.normal(0.0, 8.0)))])
+        groups.append(
+            [Part(f"{part}{k}", int(rng.choice(VOICES, p=VOICE_P)), notes, bend_cents=float(rng.normal(0.0, 8.0)))]
+        )
     if job["piece"] == "SE":
         chords = [(s, s + d * 0.95, p, 70) for k in range(4) for s, d, p in ex.parts[k]]
         groups.append([Part("piano", 0, chords)])
@@ -133,8 +162,7 @@ def build(job: dict, root: Path, renderer: Renderer) -> dict:
     audio = root / AUDIO
     for fname, y in sorted(files.items()):
         write_audio(audio / fname, to_pcm16(y * gain * db(rng.uniform(-2.0, 0.0))), SR)
-    return dict(path=take, work=ex.work, bars=[0, ex.n_bars], bpm=round(ex.bpm, 3), seconds=n / SR,
-                files=sorted(files))
+    return dict(path=take, work=ex.work, bars=[0, ex.n_bars], bpm=round(ex.bpm, 3), seconds=n / SR, files=sorted(files))
 
 
 def finish(root: Path, cfg: dict, seed: int) -> None:

@@ -36,8 +36,9 @@ def _grid(num: int, den: int) -> tuple[int, int]:
     return num, 2
 
 
-def pattern(bars: list[tuple[float, float, int, int]], spq: float, rng: np.random.Generator,
-            perc: bool = False) -> list[Hit]:
+def pattern(
+    bars: list[tuple[float, float, int, int]], spq: float, rng: np.random.Generator, perc: bool = False
+) -> list[Hit]:
     """Hits for every bar in ``bars`` ((start_s, length_s, num, den)); ``spq`` = seconds/quarter.
 
     ``perc`` adds a hand-percussion layer (claps, tambourine, shakers)."""
@@ -80,10 +81,12 @@ def pattern(bars: list[tuple[float, float, int, int]], spq: float, rng: np.rando
                     open_hat = last_beat and s == sub - 1 and rng.random() < 0.3
                     add(t, OPEN_HAT if open_hat else HAT, accent - 8)
                 if s == 0:
-                    kick = (b == 0 or style == "four" or (beats == 4 and b == 2 and style != "halftime"))
-                    snare = ((beats >= 2 and b % 2 == 1 and style != "halftime")
-                             or (style == "halftime" and beats >= 3 and b == beats // 2)
-                             or (beats == 3 and b == 2 and style != "halftime"))
+                    kick = b == 0 or style == "four" or (beats == 4 and b == 2 and style != "halftime")
+                    snare = (
+                        (beats >= 2 and b % 2 == 1 and style != "halftime")
+                        or (style == "halftime" and beats >= 3 and b == beats // 2)
+                        or (beats == 3 and b == 2 and style != "halftime")
+                    )
                     if kick:
                         add(t, KICK, 110)
                     if snare:
@@ -100,8 +103,7 @@ def pattern(bars: list[tuple[float, float, int, int]], spq: float, rng: np.rando
                         add(t, CLAP, 90)
                     add(t, TAMBOURINE if s % 2 else CABASA, 60)
     jitter = rng.normal(0.0, 0.004, size=len(hits))
-    return sorted((max(0.0, t + j), max(0.0, t + j) + 0.12, note, vel)
-                  for (t, note, vel), j in zip(hits, jitter))
+    return sorted((max(0.0, t + j), max(0.0, t + j) + 0.12, note, vel) for (t, note, vel), j in zip(hits, jitter))
 
 
 def split(hits: list[Hit], cls: str) -> list[Hit]:

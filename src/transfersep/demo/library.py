@@ -46,7 +46,7 @@ class Library:
         while len(found) < n:
             if pos >= len(share):
                 raise RuntimeError(f"only {len(found)} four-part chorales for {corpus}; asked for {n}")
-            batch = share[pos: pos + max(4, n - len(found) + 2)]
+            batch = share[pos : pos + max(4, n - len(found) + 2)]
             pos += len(batch)
             found += [p for p in self.pieces(batch) if scores.is_four_part(p)]
         return found[:n]

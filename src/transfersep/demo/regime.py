@@ -18,30 +18,29 @@ Bach10 5, Dagstuhl ChoirSet 70, Remixpacks 192).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-PAPER_TRAIN_MINUTES = {"slakh": 7830.0, "musdb": 600.0, "both": 8430.0, "bach10": 5.0, "dagstuhl": 70.0,
-                       "remixpacks": 192.0}
+PAPER_TRAIN_MINUTES = {
+    "slakh": 7830.0,
+    "musdb": 600.0,
+    "both": 8430.0,
+    "bach10": 5.0,
+    "dagstuhl": 70.0,
+    "remixpacks": 192.0,
+}
 
 
 def _compose(overrides: Sequence[str]):
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    from transfersep.run.config import compose
 
-    from transfersep.grid import CONF_DIR
-    from transfersep.plan import register_resolvers
-
-    register_resolvers()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("train", overrides=list(overrides))
+    return compose(overrides)
 
 
 def _params(model_cfg, n_sources: int) -> int:
     from omegaconf import OmegaConf
 
-    from transfersep.models import ChimeraConfig, ChimeraNet
+    from transfersep.model import ChimeraConfig, ChimeraNet
 
     cfg = ChimeraConfig(**{**OmegaConf.to_container(model_cfg, resolve=True), "n_sources": n_sources})
     return sum(p.numel() for p in ChimeraNet(cfg).parameters())
@@ -75,19 +74,41 @@ def ratios(cfg, params: int, pretrain_s: float, down_s: float) -> dict[str, floa
 
 def table(downstreams: Sequence[str], overrides: Sequence[str], pretrain: str = "slakh") -> str:
     """The Markdown table: one (paper, study) column pair per downstream set."""
-    ours_ov = list(overrides) if any(o.startswith("experiment=") for o in overrides) else ["experiment=demo", *overrides]
+    ours_ov = (
+        list(overrides) if any(o.startswith("experiment=") for o in overrides) else ["experiment=demo", *overrides]
+    )
     cols = []
     for d in downstreams:
         ours = _compose([*ours_ov, f"pretrain={pretrain}", f"downstream={d}"])
         paper = _compose(["experiment=paper", f"pretrain={pretrain}", f"downstream={d}"])
         n_src = len(ours.downstream.dataset.sources)
-        cols.append((d, "paper", ratios(paper, _params(paper.model, n_src), PAPER_TRAIN_MINUTES[pretrain] * 60,
-                                        PAPER_TRAIN_MINUTES[d] * 60)))
-        cols.append((d, str(ours.study), ratios(ours, _params(ours.model, n_src), _train_seconds(ours.pretrain.dataset),
-                                               _train_seconds(ours.downstream.dataset))))
+        cols.append(
+            (
+                d,
+                "paper",
+                ratios(
+                    paper, _params(paper.model, n_src), PAPER_TRAIN_MINUTES[pretrain] * 60, PAPER_TRAIN_MINUTES[d] * 60
+                ),
+            )
+        )
+        cols.append(
+            (
+                d,
+                str(ours.study),
+                ratios(
+                    ours,
+                    _params(ours.model, n_src),
+                    _train_seconds(ours.pretrain.dataset),
+                    _train_seconds(ours.downstream.dataset),
+                ),
+            )
+        )
     rows = [
         ("model parameters", lambda r: f"{r['params'] / 1e6:.2f} M"),
-        ("downstream training audio", lambda r: f"{r['down_s'] / 60:.1f} min" if r["down_s"] >= 120 else f"{r['down_s']:.0f} s"),
+        (
+            "downstream training audio",
+            lambda r: f"{r['down_s'] / 60:.1f} min" if r["down_s"] >= 120 else f"{r['down_s']:.0f} s",
+        ),
         ("parameters per downstream training TF bin", lambda r: f"{r['params_per_bin']:.2f}"),
         ("baseline passes over the downstream training audio", lambda r: f"{r['baseline_passes']:,.0f}"),
         (f"pretraining audio ({pretrain}) : downstream audio", lambda r: f"{r['audio_ratio']:,.0f} : 1"),

@@ -22,19 +22,32 @@ from transfersep.demo.loudness import normalize
 from transfersep.demo.render import Part, Renderer, highpass, lowpass, write_audio
 
 NAME, ROOT = "remixpacks", "remixpacks"
-SONGS = ["Afterglow", "Night Drive (Stems)", "Paper & Glue", "Don't Look Back", "Saint-Lazare",
-         "Cold Fusion v2", "Run It Back 124bpm", "Ritual 3.0", "Hello, Stranger", "Low Tide",
-         "Glass Houses (Remix Contest)", "Mr. Blue"]
-PRESETS = {"demo": dict(train=7, test=3, seconds=(14.0, 20.0)),
-           "test": dict(train=2, test=1, seconds=(5.0, 6.0))}
+SONGS = [
+    "Afterglow",
+    "Night Drive (Stems)",
+    "Paper & Glue",
+    "Don't Look Back",
+    "Saint-Lazare",
+    "Cold Fusion v2",
+    "Run It Back 124bpm",
+    "Ritual 3.0",
+    "Hello, Stranger",
+    "Low Tide",
+    "Glass Houses (Remix Contest)",
+    "Mr. Blue",
+]
+PRESETS = {"demo": dict(train=7, test=3, seconds=(14.0, 20.0)), "test": dict(train=2, test=1, seconds=(5.0, 6.0))}
 KICKS = [["Kick_01"], ["Kick In", "Kick Out"], ["KICK"], ["Kick_01", "Kick Sub"]]
 SNARES = [["SNR Top", "SNR Bottom"], ["Snare"], ["Snare_02"], ["SNR Top"]]
 CYMBALS = [["Cymbals & Hats"], ["Hi-Hat", "Ride"], ["HH Closed", "Crash"], ["Cymbals"]]
 BASSES, LEADS = ["Bass", "Sub Bass", "BASS_DI"], ["Lead Synth", "Pluck_01"]
 PADS = ["Synth Pad", "Keys (Chords)"]
-STEM_CLASSES = {**{n: "kick_drum" for g in KICKS for n in g}, **{n: "snare" for g in SNARES for n in g},
-                **{n: "cymbals" for g in CYMBALS for n in g},
-                **{n: None for n in BASSES + LEADS + PADS + ["Toms", "Perc & FX"]}}
+STEM_CLASSES = {
+    **{n: "kick_drum" for g in KICKS for n in g},
+    **{n: "snare" for g in SNARES for n in g},
+    **{n: "cymbals" for g in CYMBALS for n in g},
+    **{n: None for n in BASSES + LEADS + PADS + ["Toms", "Perc & FX"]},
+}
 HATS = {drums.HAT, drums.PEDAL_HAT, drums.OPEN_HAT}
 FORMATS = [(44100, "PCM_16"), (48000, "PCM_24")]
 
@@ -50,9 +63,19 @@ def plan(cfg: dict, seed: int, lib) -> list[dict]:
         seconds = float(rng.uniform(*cfg["seconds"]))
         bpm = scores.default_bpm(piece, rng, 84.0, 124.0)
         sr, subtype = FORMATS[i % 2]
-        jobs.append(dict(split="train" if i < cfg["train"] else "test", song=song, piece=piece,
-                         seconds=seconds, bpm=bpm, start_bar=scores.choose_start(piece, seconds, bpm, rng),
-                         sr=sr, subtype=subtype, rng=[seed, 5, i]))
+        jobs.append(
+            dict(
+                split="train" if i < cfg["train"] else "test",
+                song=song,
+                piece=piece,
+                seconds=seconds,
+                bpm=bpm,
+                start_bar=scores.choose_start(piece, seconds, bpm, rng),
+                sr=sr,
+                subtype=subtype,
+                rng=[seed, 5, i],
+            )
+        )
     return jobs
 
 
@@ -93,14 +116,17 @@ def build(job: dict, root: Path, renderer: Renderer) -> dict:
     groups[_pick(rng, LEADS)] = [Part("lead", int(rng.choice([80, 81, 84])), lead, pan=pan)]
     groups[_pick(rng, PADS)] = [
         Part("pad", int(rng.choice([4, 5, 88, 89])), scores.perform(ex.parts[1], rng, 70), pan=40),
-        Part("pad2", 89, scores.perform(ex.parts[2], rng, 70), pan=88)]
+        Part("pad2", 89, scores.perform(ex.parts[2], rng, 70), pan=88),
+    ]
     rendered = renderer.render_groups(list(groups.values()), ex.bpm, sr, n)  # a process per stem
     audio = {k: normalize(x, sr, -20.0 + rng.uniform(-3, 3)) for k, x in zip(groups, rendered) if np.any(x)}
     kick, snare = audio.pop("kick", None), audio.pop("snare", None)
     stems: dict[str, np.ndarray] = {}
     for name in kicks if kick is not None else []:  # a second microphone: a filtered copy
-        stems[name] = {"Kick Out": lowpass(kick, sr, 250.0) * 1.4,
-                       "Kick Sub": lowpass(kick, sr, 90.0, order=4) * 2.0}.get(name, kick)
+        stems[name] = {
+            "Kick Out": lowpass(kick, sr, 250.0) * 1.4,
+            "Kick Sub": lowpass(kick, sr, 90.0, order=4) * 2.0,
+        }.get(name, kick)
     for name in snares if snare is not None else []:
         stems[name] = highpass(snare, sr, 2000.0) * 0.6 if name == "SNR Bottom" else snare
     stems.update(audio)
@@ -108,6 +134,12 @@ def build(job: dict, root: Path, renderer: Renderer) -> dict:
     d = root / job["split"] / job["song"]
     for stem, x in stems.items():
         write_audio(d / f"{stem}.wav", x * gain, sr, subtype=job["subtype"])
-    return dict(path=f"{job['split']}/{job['song']}", work=ex.work, bars=[ex.start_bar, ex.n_bars],
-                bpm=round(ex.bpm, 3), seconds=n / sr, sample_rate=sr,
-                stems={k: STEM_CLASSES[k] for k in sorted(stems)})
+    return dict(
+        path=f"{job['split']}/{job['song']}",
+        work=ex.work,
+        bars=[ex.start_bar, ex.n_bars],
+        bpm=round(ex.bpm, 3),
+        seconds=n / sr,
+        sample_rate=sr,
+        stems={k: STEM_CLASSES[k] for k in sorted(stems)},
+    )

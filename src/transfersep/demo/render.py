@@ -21,8 +21,11 @@ import soundfile as sf
 FLUIDSYNTH_HINT = "apt-get install -y fluidsynth"
 SOUNDFONT_ENV = "TRANSFERSEP_SOUNDFONT"
 # Debian packages timgm6mb-soundfont / fluid-soundfont-gm put their files here.
-_DEBIAN_SF2 = ("/usr/share/sounds/sf2/TimGM6mb.sf2", "/usr/share/sounds/sf2/FluidR3_GM.sf2",
-               "/usr/share/sounds/sf2/default-GM.sf2")
+_DEBIAN_SF2 = (
+    "/usr/share/sounds/sf2/TimGM6mb.sf2",
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+    "/usr/share/sounds/sf2/default-GM.sf2",
+)
 
 
 class RenderToolMissing(RuntimeError):
@@ -35,7 +38,8 @@ def find_fluidsynth() -> str:
     if path is None:
         raise RenderToolMissing(
             "the demo corpus is rendered with the FluidSynth command-line synthesizer, which is not "
-            f"installed; install it with:  {FLUIDSYNTH_HINT}")
+            f"installed; install it with:  {FLUIDSYNTH_HINT}"
+        )
     return path
 
 
@@ -57,7 +61,8 @@ def find_soundfont() -> Path:
     raise RenderToolMissing(
         "no General MIDI SoundFont found; install one with `.venv/bin/pip install pretty_midi` "
         "(ships TimGM6mb.sf2) or `apt-get install -y timgm6mb-soundfont`, or set "
-        f"${SOUNDFONT_ENV}")
+        f"${SOUNDFONT_ENV}"
+    )
 
 
 def require_pretty_midi() -> None:
@@ -65,13 +70,14 @@ def require_pretty_midi() -> None:
     try:
         import pretty_midi  # noqa: F401
     except ImportError as e:
-        raise RenderToolMissing("the demo corpus writes MIDI with pretty_midi, which is not installed; "
-                                "install it with:  .venv/bin/pip install pretty_midi") from e
+        raise RenderToolMissing(
+            "the demo corpus writes MIDI with pretty_midi, which is not installed; "
+            "install it with:  .venv/bin/pip install pretty_midi"
+        ) from e
 
 
 def fluidsynth_version(binary: str) -> str:
-    out = subprocess.run([binary, "--version"], capture_output=True, text=True,
-                         stdin=subprocess.DEVNULL).stdout
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, stdin=subprocess.DEVNULL).stdout
     return out.splitlines()[0].strip() if out else "unknown"
 
 
@@ -93,11 +99,18 @@ def write_midi(path: Path, parts: list[Part], bpm: float, end_s: float) -> Path:
 
     pm = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=float(bpm))
     for part in parts:
-        inst = pretty_midi.Instrument(program=0 if part.is_drum else int(part.program),
-                                      is_drum=part.is_drum, name=part.name)
+        inst = pretty_midi.Instrument(
+            program=0 if part.is_drum else int(part.program), is_drum=part.is_drum, name=part.name
+        )
         for start, end, pitch, vel in part.notes:
-            inst.notes.append(pretty_midi.Note(velocity=int(np.clip(vel, 1, 127)), pitch=int(pitch),
-                                               start=float(start), end=float(max(end, start + 0.01))))
+            inst.notes.append(
+                pretty_midi.Note(
+                    velocity=int(np.clip(vel, 1, 127)),
+                    pitch=int(pitch),
+                    start=float(start),
+                    end=float(max(end, start + 0.01)),
+                )
+            )
         if part.pan is not None:
             inst.control_changes.append(pretty_midi.ControlChange(10, int(part.pan), 0.0))
         if part.bend_cents:
@@ -131,7 +144,7 @@ class Renderer:
         so overlapping the processes hides that wait without adding CPU load."""
         out: list[np.ndarray] = []
         for k in range(0, len(midis), at_once):
-            batch = midis[k: k + at_once]
+            batch = midis[k : k + at_once]
             wavs, procs = [], []
             try:
                 for midi in batch:
@@ -140,16 +153,38 @@ class Renderer:
                     wavs.append(wav)
                     # dynamic sample loading reads only the presets a file uses: a third less CPU
                     # per process, output identical from run to run.
-                    cmd = [self.fluidsynth, "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5",
-                           "-o", "synth.dynamic-sample-loading=1", "-O", "float", "-T", "wav",
-                           "-F", wav, "-r", str(sr), self.soundfont, str(midi)]
-                    procs.append(subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                                  stderr=subprocess.PIPE, text=True))
+                    cmd = [
+                        self.fluidsynth,
+                        "-ni",
+                        "-q",
+                        "-R",
+                        "0",
+                        "-C",
+                        "0",
+                        "-g",
+                        "0.5",
+                        "-o",
+                        "synth.dynamic-sample-loading=1",
+                        "-O",
+                        "float",
+                        "-T",
+                        "wav",
+                        "-F",
+                        wav,
+                        "-r",
+                        str(sr),
+                        self.soundfont,
+                        str(midi),
+                    ]
+                    procs.append(
+                        subprocess.Popen(
+                            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+                        )
+                    )
                 for midi, wav, proc in zip(batch, wavs, procs):
                     err = proc.communicate()[1]
                     if proc.returncode != 0:
-                        raise RuntimeError(f"fluidsynth failed on {midi} (rc {proc.returncode}): "
-                                           f"{err.strip()[-500:]}")
+                        raise RuntimeError(f"fluidsynth failed on {midi} (rc {proc.returncode}): {err.strip()[-500:]}")
                     out.append(self._read(wav, sr, n, midi))
             finally:
                 for proc in procs:
@@ -171,8 +206,9 @@ class Renderer:
         out[:m] = audio[:m, :2]
         return out
 
-    def render_groups(self, groups: list[list[Part]], bpm: float, sr: int, n: int,
-                      mono: bool = False) -> list[np.ndarray]:
+    def render_groups(
+        self, groups: list[list[Part]], bpm: float, sr: int, n: int, mono: bool = False
+    ) -> list[np.ndarray]:
         """Each group of parts -> one scratch MIDI file -> one fluidsynth process (run together).
         Returns [n, 2] float32 per group, or [n] when ``mono`` (the channels' mean)."""
         midis = []

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
+from transfersep.study.launch import train_command
 
 
 @dataclass
@@ -54,8 +54,12 @@ def run_stages(stages: list[Stage], logs: Path, jobs: int, threads: int) -> None
             log = logs / f"{st.name}.log"
             print(f"[demo] start  {st.name}: {shlex.join(st.cmd)}\n       log: {log}", flush=True)
             f = open(log, "w")
-            running[st.name] = (subprocess.Popen(st.cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT),
-                                f, time.time(), log)
+            running[st.name] = (
+                subprocess.Popen(st.cmd, env=env, stdout=f, stderr=subprocess.STDOUT),
+                f,
+                time.time(),
+                log,
+            )
         if not running:
             raise SystemExit(f"demo: stages {[s.name for s in pending]} wait on stages that never ran")
         time.sleep(0.5)
@@ -104,27 +108,53 @@ def main(argv: list[str] | None = None) -> None:
     print(f"demo corpus ready in {data} ({time.time() - t0:.0f} s)", flush=True)
 
     os.environ.setdefault("WANDB_MODE", "offline")
-    common = ["experiment=demo", f"paths.data_dir={data}", f"paths.runs_dir={runs}", f"study={a.study}",
-              f"seed={a.seed}", *a.overrides]
-    train = [sys.executable, str(ROOT / "train.py"), "-m"]
+    common = [
+        "experiment=demo",
+        f"paths.data_dir={data}",
+        f"paths.runs_dir={runs}",
+        f"study={a.study}",
+        f"seed={a.seed}",
+        *a.overrides,
+    ]
+    train = [*train_command(), "-m"]
     report = runs / a.study / "report"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     jobs = a.jobs or min(2, cores)
     # one baseline stage per downstream set, listed before fine-tuning: while pretraining runs the
     # free core takes the (longest) baselines, and the lanes end close together
     downs = a.downstream.split(",")
-    baselines = [Stage(f"baseline-{d}", train + common + ["pretrain=none", "augment=none", "finetune=whole",
-                                                         f"downstream={d}"]) for d in downs]
-    run_stages([
-        Stage("pretrain", train + common + [f"pretrain={a.pretrain}", "augment=none", "downstream=none"]),
-        *baselines,
-        Stage("zeroshot", train + common + [f"pretrain={a.pretrain}", "augment=none", "finetune=zeroshot",
-                                            f"downstream={a.downstream}"], after=("pretrain",)),
-        Stage("finetune", train + common + [f"pretrain={a.pretrain}", "augment=none", "finetune=whole,mask",
-                                            f"downstream={a.downstream}"], after=("pretrain",)),
-        Stage("report", [sys.executable, "-m", "transfersep.eval.report", str(runs / a.study), "--out", str(report)],
-              after=("zeroshot", "finetune", *(b.name for b in baselines))),
-    ], runs / a.study / "logs", jobs, max(1, cores // jobs))
+    baselines = [
+        Stage(f"baseline-{d}", train + common + ["pretrain=none", "augment=none", "finetune=whole", f"downstream={d}"])
+        for d in downs
+    ]
+    run_stages(
+        [
+            Stage("pretrain", train + common + [f"pretrain={a.pretrain}", "augment=none", "downstream=none"]),
+            *baselines,
+            Stage(
+                "zeroshot",
+                train
+                + common
+                + [f"pretrain={a.pretrain}", "augment=none", "finetune=zeroshot", f"downstream={a.downstream}"],
+                after=("pretrain",),
+            ),
+            Stage(
+                "finetune",
+                train
+                + common
+                + [f"pretrain={a.pretrain}", "augment=none", "finetune=whole,mask", f"downstream={a.downstream}"],
+                after=("pretrain",),
+            ),
+            Stage(
+                "report",
+                [sys.executable, "-m", "transfersep.report.build", str(runs / a.study), "--out", str(report)],
+                after=("zeroshot", "finetune", *(b.name for b in baselines)),
+            ),
+        ],
+        runs / a.study / "logs",
+        jobs,
+        max(1, cores // jobs),
+    )
     print(f"\nThe demo finished in {time.time() - t0:.0f} s. Report: {report / 'report.md'}", flush=True)
 
 

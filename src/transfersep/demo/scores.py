@@ -21,14 +21,19 @@ from pathlib import Path
 import numpy as np
 
 BACH10_WORKS = {
-    "01-AchGottundHerr": "bach/bwv255", "02-AchLiebenChristen": "bach/bwv256",
-    "03-ChristederdubistTagundLicht": "bach/bwv274", "04-ChristeDuBeistand": "bach/bwv275",
-    "05-DieNacht": "bach/bwv296", "06-DieSonne": "bach/bwv297", "07-HerrGott": "bach/bwv326",
-    "08-FuerDeinenThron": "bach/bwv327", "09-Jesus": "bach/bwv363", "10-NunBitten": "bach/bwv385",
+    "01-AchGottundHerr": "bach/bwv255",
+    "02-AchLiebenChristen": "bach/bwv256",
+    "03-ChristederdubistTagundLicht": "bach/bwv274",
+    "04-ChristeDuBeistand": "bach/bwv275",
+    "05-DieNacht": "bach/bwv296",
+    "06-DieSonne": "bach/bwv297",
+    "07-HerrGott": "bach/bwv326",
+    "08-FuerDeinenThron": "bach/bwv327",
+    "09-Jesus": "bach/bwv363",
+    "10-NunBitten": "bach/bwv385",
 }
 DAGSTUHL_WORKS = {"LI": "bach/bwv386", "TP": "bach/bwv365"}
-REMIX_WORKS = [f"mozart/k80/movement{i}" for i in (1, 2, 3, 4)] + [
-    f"mozart/k155/movement{i}" for i in (1, 2, 3)]
+REMIX_WORKS = [f"mozart/k80/movement{i}" for i in (1, 2, 3, 4)] + [f"mozart/k155/movement{i}" for i in (1, 2, 3)]
 # Movements whose parse takes music21 over ~2.5 s (K. 458 i and iv, Op. 74/1 iv, Op. 59/2 ii and
 # the long Beethoven files) are left out: they would dominate the corpus generation time.
 PRETRAIN_QUARTETS = (
@@ -36,9 +41,9 @@ PRETRAIN_QUARTETS = (
     + [f"haydn/opus74no1/movement{i}" for i in range(1, 4)]
     + [f"mozart/k156/movement{i}" for i in range(1, 5)]
     + [f"mozart/k458/movement{i}" for i in (2, 3)]
-    + ["beethoven/opus18no1/movement3", "beethoven/opus59no2/movement3", "beethoven/opus59no3/movement3"])
-DOWNSTREAM_WORKS = frozenset(list(BACH10_WORKS.values()) + list(DAGSTUHL_WORKS.values())
-                             + REMIX_WORKS)
+    + ["beethoven/opus18no1/movement3", "beethoven/opus59no2/movement3", "beethoven/opus59no3/movement3"]
+)
+DOWNSTREAM_WORKS = frozenset(list(BACH10_WORKS.values()) + list(DAGSTUHL_WORKS.values()) + REMIX_WORKS)
 
 
 @dataclass
@@ -67,8 +72,13 @@ def pretrain_chorale_candidates() -> list[str]:
     """Every Bach file in the music21 corpus (sorted) not reserved for a downstream set."""
     from music21 import corpus
 
-    names = sorted({f"bach/{Path(p).stem}" for p in corpus.getComposer("bach")
-                    if Path(p).parent.name == "bach" and Path(p).suffix in (".mxl", ".xml", ".krn")})
+    names = sorted(
+        {
+            f"bach/{Path(p).stem}"
+            for p in corpus.getComposer("bach")
+            if Path(p).parent.name == "bach" and Path(p).suffix in (".mxl", ".xml", ".krn")
+        }
+    )
     return [n for n in names if n not in DOWNSTREAM_WORKS]
 
 
@@ -101,8 +111,7 @@ def load_piece(work: str) -> Piece:
 
 
 def is_four_part(piece: Piece, min_bars: int = 6) -> bool:
-    return (len(piece.parts) == 4 and len(piece.bars) >= min_bars
-            and all(len(p) >= 8 for p in piece.parts))
+    return len(piece.parts) == 4 and len(piece.bars) >= min_bars and all(len(p) >= 8 for p in piece.parts)
 
 
 @dataclass
@@ -157,8 +166,9 @@ def excerpt(piece: Piece, start_bar: int, seconds: float, bpm: float, at_least: 
     q0, q1 = chosen[0].offset, chosen[-1].offset + chosen[-1].length
     parts = []
     for notes in piece.parts:
-        parts.append([((on - q0) * spq, (min(on + d, q1) - on) * spq, pitch)
-                      for on, d, pitch in notes if q0 <= on < q1])
+        parts.append(
+            [((on - q0) * spq, (min(on + d, q1) - on) * spq, pitch) for on, d, pitch in notes if q0 <= on < q1]
+        )
     bars = [((b.offset - q0) * spq, b.length * spq, b.num, b.den) for b in chosen]
     return Excerpt(piece.work, start_bar, len(chosen), bpm, parts, bars, (q1 - q0) * spq)
 
@@ -172,9 +182,15 @@ def clip(ex: Excerpt, seconds: float) -> Excerpt:
     return Excerpt(ex.work, ex.start_bar, len(bars), ex.bpm, parts, bars, seconds)
 
 
-def perform(notes: list[tuple[float, float, int]], rng: np.random.Generator, velocity: int,
-            jitter_s: float = 0.0, legato: float = 0.97, transpose: int = 0,
-            bars: list[tuple[float, float, int, int]] | None = None) -> list[tuple[float, float, int, int]]:
+def perform(
+    notes: list[tuple[float, float, int]],
+    rng: np.random.Generator,
+    velocity: int,
+    jitter_s: float = 0.0,
+    legato: float = 0.97,
+    transpose: int = 0,
+    bars: list[tuple[float, float, int, int]] | None = None,
+) -> list[tuple[float, float, int, int]]:
     """Score notes -> MIDI notes (start, end, pitch, velocity): slight detaché so repeated pitches
     re-attack, downbeat accents, optional timing jitter."""
     downbeats = np.array([b[0] for b in bars]) if bars else np.array([])

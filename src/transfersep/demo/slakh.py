@@ -29,19 +29,68 @@ PRESETS = {
     "demo": dict(train=100, validation=6, test=4, omitted=2, seconds=(20.0, 28.0), quartet_share=0.35),
     "test": dict(train=3, validation=1, test=1, omitted=1, seconds=(5.0, 7.0), quartet_share=0.2),
 }
-SLAKH_CLASSES = ["Piano", "Chromatic Percussion", "Organ", "Guitar", "Bass", "Strings",
-                 "Strings (continued)", "Brass", "Reed", "Pipe", "Synth Lead", "Synth Pad",
-                 "Sound Effects", "Ethnic", "Percussive", "Sound effects"]  # GM family order
+SLAKH_CLASSES = [
+    "Piano",
+    "Chromatic Percussion",
+    "Organ",
+    "Guitar",
+    "Bass",
+    "Strings",
+    "Strings (continued)",
+    "Brass",
+    "Reed",
+    "Pipe",
+    "Synth Lead",
+    "Synth Pad",
+    "Sound Effects",
+    "Ethnic",
+    "Percussive",
+    "Sound effects",
+]  # GM family order
 PIANO, GUITAR = [0, 1, 2, 4, 5], [24, 25, 26, 27, 28, 29]
 BASS = [32, 33, 34, 35, 36, 38, 39]
 # Not alto sax (65): TimGM6mb has no sample for its E4, a note the inner voices sing often.
-OTHER = [40, 41, 42, 44, 45, 48, 49, 50, 56, 57, 60, 61, 64, 66, 68, 71, 72, 73, 16, 17, 19,
-         80, 81, 82, 88, 89, 90, 91, 8, 11, 12]
+OTHER = [
+    40,
+    41,
+    42,
+    44,
+    45,
+    48,
+    49,
+    50,
+    56,
+    57,
+    60,
+    61,
+    64,
+    66,
+    68,
+    71,
+    72,
+    73,
+    16,
+    17,
+    19,
+    80,
+    81,
+    82,
+    88,
+    89,
+    90,
+    91,
+    8,
+    11,
+    12,
+]
 PAD = [48, 49, 50, 89, 91]
 # Sound Effects / Ethnic / Percussive / Sound effects programs, only ever in an unrendered stem
 UNRENDERED = [97, 99, 104, 105, 110, 113, 114, 120, 122]
-FORCED_QUIRKS = [dict(gap=True, unrendered=True, piano=True, guitar=False),
-                 dict(piano=False), dict(piano=True, guitar=True)]
+FORCED_QUIRKS = [
+    dict(gap=True, unrendered=True, piano=True, guitar=False),
+    dict(piano=False),
+    dict(piano=True, guitar=True),
+]
 NORMALIZATION_LUFS, TARGET_PEAK_DB, TAIL_S = -13.0, -1.0, 1.0
 
 
@@ -58,20 +107,37 @@ def plan(cfg: dict, seed: int, lib) -> list[dict]:
     pieces = [pieces[i] for i in order]
     n_total = n_unique + cfg["omitted"]
     ids = rng.permutation(n_total) + 1  # redux keeps original ids, scattered over the splits
-    splits = (["train"] * cfg["train"] + ["validation"] * cfg["validation"] + ["test"] * cfg["test"])
+    splits = ["train"] * cfg["train"] + ["validation"] * cfg["validation"] + ["test"] * cfg["test"]
     jobs = []
     for i, (piece, split) in enumerate(zip(pieces, splits)):
         seconds = float(rng.uniform(*cfg["seconds"]))
         bpm = scores.default_bpm(piece, rng, 72.0, 112.0)
         quirks = FORCED_QUIRKS[i] if i < len(FORCED_QUIRKS) else {}
-        jobs.append(dict(split=split, track=f"Track{ids[i]:05d}", piece=piece,
-                         start_bar=scores.choose_start(piece, seconds, bpm, rng), seconds=seconds,
-                         bpm=bpm, quirks=quirks, rng=[seed, 1, i], duplicate_of=None))
+        jobs.append(
+            dict(
+                split=split,
+                track=f"Track{ids[i]:05d}",
+                piece=piece,
+                start_bar=scores.choose_start(piece, seconds, bpm, rng),
+                seconds=seconds,
+                bpm=bpm,
+                quirks=quirks,
+                rng=[seed, 1, i],
+                duplicate_of=None,
+            )
+        )
     for k in range(cfg["omitted"]):
         src = jobs[int(rng.integers(cfg["train"]))]
-        jobs.append({**src, "split": "omitted", "track": f"Track{ids[n_unique + k]:05d}",
-                     "quirks": {}, "rng": [seed, 1, n_unique + k],
-                     "duplicate_of": f"{src['split']}/{src['track']}"})
+        jobs.append(
+            {
+                **src,
+                "split": "omitted",
+                "track": f"Track{ids[n_unique + k]:05d}",
+                "quirks": {},
+                "rng": [seed, 1, n_unique + k],
+                "duplicate_of": f"{src['split']}/{src['track']}",
+            }
+        )
     return jobs
 
 
@@ -120,10 +186,14 @@ def build(job: dict, root: Path, renderer: Renderer) -> dict:
         midi = write_midi(d / "MIDI" / f"{sid}.mid", [part], ex.bpm, n / SR)
         program = 128 if part.is_drum else part.program
         meta_stems[sid] = dict(
-            audio_rendered=rendered, inst_class=inst_class(part.program, part.is_drum),
-            is_drum=part.is_drum, midi_program_name="Drums" if part.is_drum else _gm_name(program),
-            midi_saved=True, plugin_name=Path(renderer.soundfont).name if rendered else "None",
-            program_num=program)
+            audio_rendered=rendered,
+            inst_class=inst_class(part.program, part.is_drum),
+            is_drum=part.is_drum,
+            midi_program_name="Drums" if part.is_drum else _gm_name(program),
+            midi_saved=True,
+            plugin_name=Path(renderer.soundfont).name if rendered else "None",
+            program_num=program,
+        )
         if rendered:
             midis[sid] = midi
     raw = {}  # each stem is rendered from its own MIDI/SNN.mid, in its own fluidsynth process
@@ -136,15 +206,28 @@ def build(job: dict, root: Path, renderer: Renderer) -> dict:
     for sid, pcm in zip(raw, q):
         write_audio(d / "stems" / f"{sid}.flac", pcm, SR)
     write_audio(d / "mix.flac", mix, SR)
-    meta = dict(UUID=rng.bytes(16).hex(), audio_dir="stems", midi_dir="MIDI",
-                lmd_midi_dir=f"music21/corpus/{job['piece'].work}.mxl",
-                normalization_factor=NORMALIZATION_LUFS, normalized=True, overall_gain=float(gain),
-                target_peak=TARGET_PEAK_DB, stems=meta_stems)
+    meta = dict(
+        UUID=rng.bytes(16).hex(),
+        audio_dir="stems",
+        midi_dir="MIDI",
+        lmd_midi_dir=f"music21/corpus/{job['piece'].work}.mxl",
+        normalization_factor=NORMALIZATION_LUFS,
+        normalized=True,
+        overall_gain=float(gain),
+        target_peak=TARGET_PEAK_DB,
+        stems=meta_stems,
+    )
     (d / "metadata.yaml").write_text(yaml.safe_dump(meta, sort_keys=True, default_flow_style=False))
-    return dict(path=f"{job['split']}/{job['track']}", work=ex.work, bars=[ex.start_bar, ex.n_bars],
-                bpm=round(ex.bpm, 3), seconds=n / SR, duplicate_of=job["duplicate_of"],
-                stems={sid: m["inst_class"] for sid, m in meta_stems.items()},
-                unrendered=[sid for sid, m in meta_stems.items() if not m["audio_rendered"]])
+    return dict(
+        path=f"{job['split']}/{job['track']}",
+        work=ex.work,
+        bars=[ex.start_bar, ex.n_bars],
+        bpm=round(ex.bpm, 3),
+        seconds=n / SR,
+        duplicate_of=job["duplicate_of"],
+        stems={sid: m["inst_class"] for sid, m in meta_stems.items()},
+        unrendered=[sid for sid, m in meta_stems.items() if not m["audio_rendered"]],
+    )
 
 
 def _gm_name(program: int) -> str:

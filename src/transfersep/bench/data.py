@@ -1,0 +1,159 @@
+"""Loader throughput: ten-second training excerpts per second for ONE worker, per augment setting.
+
+``python -m transfersep.bench.data [--tracks 6 --track-seconds 60 --repeats 5 --samples 40]``
+writes a generated Slakh-layout tree (44.1 kHz mono FLAC stems, metadata.yaml) to a temporary
+folder, fills the 16 kHz cache (a one-time cost, not timed), then times the training set in a
+single process (``num_workers=0``: the rate one DataLoader worker sustains) through a DataLoader
+with batches of 8, for augment=none, pitch, stretch, incoherent. Prints JSON:
+{setting: {"median": samples/s, "min": .., "max": .., "cpu_median": .., "repeats": n}, ...}:
+``median/min/max`` are wall-clock rates; ``cpu_median`` divides by the process's CPU time instead,
+which is what one worker sustains on a core of its own (on a machine shared with other jobs the
+wall-clock rate understates it).
+The paper's GPU step needs ~5 batches/s x 24 = 120 samples/s, i.e. >= 20 per worker with 6-8 workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import yaml
+from torch.utils.data import DataLoader
+
+from transfersep.data import slakh
+from transfersep.data.augment import AugmentSpec
+from transfersep.data.base import keep_freed_memory
+from transfersep.data.cache import StemCache
+from transfersep.data.mixing import ExcerptSet
+from transfersep.data.registry import precache
+
+SETTINGS = {
+    "none": AugmentSpec(),
+    "pitch": AugmentSpec(pitch_semitones=(-3.0, 3.0)),
+    "stretch": AugmentSpec(stretch_rate=(0.8, 1.2)),
+    "incoherent": AugmentSpec(incoherent=True),
+}
+CLASSES = (("Bass", 33, False), ("Drums", 128, True), ("Piano", 0, False), ("Guitar", 26, False))
+
+
+def make_tree(root: Path, n_tracks: int, seconds: float, sr: int = 44100, seed: int = 0) -> Path:
+    """A Slakh2100-redux-shaped tree of ``n_tracks`` training tracks with harmonic-tone stems."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    for k in range(n_tracks):
+        d = root / "train" / f"Track{k + 1:05d}"
+        (d / "stems").mkdir(parents=True, exist_ok=True)
+        meta = {}
+        for j, (cls, prog, drum) in enumerate(CLASSES):
+            f0 = 55.0 * 2 ** rng.uniform(0, 4)
+            x = sum(np.sin(2 * np.pi * f0 * h * t) / h for h in range(1, 6)) * 0.1
+            x *= 0.5 + 0.5 * np.sin(2 * np.pi * rng.uniform(0.5, 4) * t) ** 2
+            sf.write(str(d / "stems" / f"S{j:02d}.flac"), x.astype(np.float32), sr, subtype="PCM_16")
+            meta[f"S{j:02d}"] = {
+                "audio_rendered": True,
+                "inst_class": cls,
+                "is_drum": drum,
+                "integrated_loudness": -20.0,
+                "midi_program_name": cls,
+                "midi_saved": True,
+                "plugin_name": "bench.nkm",
+                "program_num": prog,
+            }
+        (d / "metadata.yaml").write_text(yaml.safe_dump({"UUID": "0", "stems": meta}))
+    for split in ("validation", "test"):
+        (root / split).mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def bench_loader(
+    root: str | Path | None = None,
+    settings: tuple[str, ...] = tuple(SETTINGS),
+    samples: int = 40,
+    repeats: int = 5,
+    seconds: float = 10.0,
+    batch_size: int = 8,
+    n_tracks: int = 6,
+    track_seconds: float = 60.0,
+    cache_dir: str | Path | None = None,
+    worker_allocator: bool = True,
+) -> dict:
+    """Samples/s of one worker per augment setting: {"pitch": {"median", "min", "max", "repeats"}, ...}.
+
+    The loop runs in this process, set up as a DataLoader worker is: one intra-op thread and, unless
+    ``worker_allocator`` is False, the workers' allocator setting (``keep_freed_memory``)."""
+    torch.set_num_threads(1)  # a DataLoader worker runs single-threaded
+    if worker_allocator:
+        keep_freed_memory()
+    with tempfile.TemporaryDirectory(prefix="transfersep-bench-") as tmp:
+        tmp = Path(tmp)
+        root = Path(root) if root else make_tree(tmp / "slakh", n_tracks, track_seconds)
+        idx = slakh.index(root, ["bass", "drums", "piano_guitar"])
+        cache = StemCache(cache_dir or tmp / "cache", [str(root)])
+        tracks = idx.split("train")
+        precache(tracks, cache)
+        out = {}
+        for name in settings:
+            spec = SETTINGS[name]
+            mode = "incoherent" if spec.incoherent else "coherent"
+            ds = ExcerptSet(tracks, idx.source_names, cache, seconds, mode, 0, "train", 2**31 - 1, spec)
+            rates, cpu_rates = [], []
+            for r in range(repeats + 1):  # the first pass warms the page cache and memory maps
+                sampler = range(r * samples, (r + 1) * samples)
+                loader = DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=0)
+                t0, c0 = time.perf_counter(), time.process_time()
+                for batch in loader:
+                    assert batch["sources"].shape[-1] == int(seconds * 16000)
+                if r:
+                    rates.append(samples / (time.perf_counter() - t0))
+                    cpu_rates.append(samples / max(time.process_time() - c0, 1e-9))
+            out[name] = {
+                "median": round(statistics.median(rates), 2),
+                "min": round(min(rates), 2),
+                "max": round(max(rates), 2),
+                "cpu_median": round(statistics.median(cpu_rates), 2),
+                "repeats": repeats,
+            }
+        return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--root", help="an existing Slakh-layout tree (default: a generated one)")
+    ap.add_argument("--settings", default=",".join(SETTINGS))
+    ap.add_argument("--samples", type=int, default=40, help="excerpts per repeat")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--tracks", type=int, default=6)
+    ap.add_argument("--track-seconds", type=float, default=60.0)
+    ap.add_argument(
+        "--default-allocator",
+        action="store_true",
+        help="keep glibc's default allocator settings (to measure what the workers' setting saves)",
+    )
+    ap.add_argument("--out", help="also write the JSON here")
+    a = ap.parse_args(argv)
+    res = bench_loader(
+        a.root,
+        tuple(a.settings.split(",")),
+        a.samples,
+        a.repeats,
+        n_tracks=a.tracks,
+        track_seconds=a.track_seconds,
+        worker_allocator=not a.default_allocator,
+    )
+    text = json.dumps({"unit": "ten-second samples/s per worker", **res}, indent=2)
+    print(text)
+    if a.out:
+        from transfersep.atomic import atomic_write_text
+
+        atomic_write_text(a.out, text + "\n")
+
+
+if __name__ == "__main__":
+    main()

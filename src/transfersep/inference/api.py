@@ -1,0 +1,108 @@
+"""The Python API: ``transfersep.load_model(path)`` and ``model.separate(waveform, sample_rate)``.
+
+    import soundfile as sf, transfersep
+    model = transfersep.load_model("runs/paper/finetune/slakh-none-whole-bach10")  # or a .safetensors
+    x, sr = sf.read("song.flac", dtype="float32", always_2d=True)               # [samples, channels]
+    stems = model.separate(x.T, sr)                                              # {"violin": [channels, samples], ...}
+
+``separate`` takes a waveform at any sample rate and channel count — ``[samples]`` (mono) or
+``[channels, samples]`` (channels first, as torchaudio loads it; transpose soundfile's
+``[samples, channels]``), a NumPy array or a torch tensor — and returns ``{source: waveform}`` in the
+same shape, type and sample rate. It runs the code of ``transfersep separate``
+(``separate.run_pipeline``: resampling to the model's 16 kHz, each channel on its own, 4-s chunks
+with 0.5-s crossfades on the STFT frame grid, back to the input's rate and exact length), so for
+the same model, precision and input it returns what the command writes (float32 WAV).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from transfersep.model.package import PACKAGE_NAME, LoadedModel
+
+
+def model_name(path: str | os.PathLike) -> str:
+    """The name of a model for output folders: its run directory's name for a run directory or a
+    file inside one (``model.safetensors``, ``final.ckpt``, ``checkpoints/last.ckpt``), else the
+    file name without extension."""
+    p = Path(path).expanduser().resolve()
+    if p.is_dir():
+        return p.name
+    if p.name in (PACKAGE_NAME, "final.ckpt"):
+        return p.parent.name
+    if p.name == "last.ckpt" and p.parent.name == "checkpoints":
+        return p.parent.parent.name
+    return p.stem
+
+
+@dataclass
+class Separator:
+    """A trained model ready to separate recordings (see the module docstring)."""
+
+    model: LoadedModel
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)  # chunk_seconds, overlap_seconds, batch_size, threads
+
+    @property
+    def source_names(self) -> list[str]:
+        return list(self.model.source_names)
+
+    @property
+    def sample_rate(self) -> int:
+        """The model's own rate (inputs at any rate are resampled to it and back)."""
+        return self.model.sample_rate
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.model.meta
+
+    def separate(
+        self, waveform: np.ndarray | torch.Tensor, sample_rate: int, sources: list[str] | None = None
+    ) -> dict[str, np.ndarray | torch.Tensor]:
+        """``{source: estimate}`` of ``waveform`` ([samples] or [channels, samples]) at its rate and shape."""
+        from transfersep.inference.separate import pick_sources, run_pipeline
+
+        is_tensor = isinstance(waveform, torch.Tensor)
+        x = waveform.detach().to("cpu", torch.float32).numpy() if is_tensor else np.asarray(waveform, np.float32)
+        if x.ndim not in (1, 2):
+            raise ValueError(f"waveform of shape {tuple(x.shape)}: give [samples] or [channels, samples]")
+        if int(sample_rate) <= 0:
+            raise ValueError(f"sample_rate={sample_rate}: must be a positive number of samples per second")
+        frames_first = np.ascontiguousarray((x[None] if x.ndim == 1 else x).T)  # [n, ch]
+        n, ch = frames_first.shape
+        if n == 0:
+            raise ValueError("waveform holds no samples; nothing to separate")
+        keep = pick_sources(self.source_names, sources)
+        pos = 0
+
+        def read_native(k: int) -> np.ndarray:
+            nonlocal pos
+            block = frames_first[pos : pos + k]
+            pos += len(block)
+            return block
+
+        out: list[np.ndarray] = []
+        run_pipeline(read_native, int(sample_rate), ch, n, self.model, out.append, **self.options)
+        y = np.concatenate(out)[:n]  # [n, C*ch], source-major columns
+        result = {}
+        for k in keep:
+            est = np.ascontiguousarray(y[:, k * ch : (k + 1) * ch].T)  # [ch, n]
+            est = est[0] if x.ndim == 1 else est
+            result[self.source_names[k]] = torch.from_numpy(est).to(waveform.device) if is_tensor else est
+        return result
+
+
+def load_model(path: str | os.PathLike, device: str = "auto", precision: str = "auto", **options: Any) -> Separator:
+    """A model package (``.safetensors``), a Lightning checkpoint or a finished run directory, ready
+    to separate. ``device``/``precision`` as ``transfersep separate`` (auto: CUDA when present;
+    int8 on CPU when it agrees with fp32); ``options``: ``chunk_seconds``, ``overlap_seconds``,
+    ``batch_size``, ``threads`` of ``separate.run_pipeline``."""
+    from transfersep.inference.runner import prepare_model
+
+    return Separator(prepare_model(path, device, precision), model_name(path), options)

@@ -1,0 +1,3 @@
+from transfersep.model.chimera import ChimeraConfig, ChimeraNet
+
+__all__ = ["ChimeraConfig", "ChimeraNet"]

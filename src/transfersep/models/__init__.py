@@ -1,3 +1,0 @@
-from transfersep.models.chimera import ChimeraConfig, ChimeraNet
-
-__all__ = ["ChimeraConfig", "ChimeraNet"]

@@ -1,0 +1,17 @@
+"""SI-SDR evaluation, learning curves, paired Wilcoxon tests and the paper's figures and tables.
+
+- ``sisdr``: the metric and the silent-reference rule;
+- ``evaluate.evaluate``: scores.csv + result.json of a model on the fixed test excerpts;
+- ``curve.SISDRCurve``: Lightning callback writing curve.csv during training;
+- ``stats``: one-sided Wilcoxon signed-rank tests on paired per-excerpt scores, and their
+  independent counterpart;
+- ``blocks``: independent units of a test list (tracks or time blocks), non-overlapping excerpts,
+  the block bootstrap;
+- ``results`` / ``studies`` / ``provenance``: loading a study's runs, refusing folders of several
+  studies, what the study's data and options were;
+- ``comparisons``: every comparison of the report, the paper's test and the independent one;
+- ``report``: ``python -m transfersep.report.build STUDY_DIR --out OUT``.
+
+Submodules are imported lazily (``from transfersep.evaluation.evaluate import evaluate``) so that the
+report does not import Lightning and training does not import matplotlib.
+"""

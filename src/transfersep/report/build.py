@@ -1,0 +1,397 @@
+"""``python -m transfersep.report.build STUDY_DIR --out OUT [--alpha 0.001] [--full-grid] [--wandb]``
+
+Turns the evaluated runs of one study (STUDY_DIR = ``<paths.runs_dir>/<study>``; a folder holding
+several studies is refused with exit status 2) into the paper's outputs (all written atomically in OUT):
+
+- ``fig1_pretraining.png``  — Figure 1: whole-models, augment=none, each corpus vs. no pretraining,
+  and the zero-shot probe of each pretrained model when the study has one; error bars are the
+  95 % block-bootstrap intervals of each mean;
+- ``fig2_augmentation.png`` — Figure 2: SI-SDR gain of each augmentation over augment=none;
+- ``fig3_curves.png``       — Figure 3: curve.csv of each run against *its own* training step
+  (fine-tune curves start at 0 = the pretrained model before any downstream update, as in the
+  paper's plot of downstream iterations; they are not offset by the pretraining steps); the
+  zero-shot probe of a pretrained model is a marker at step 0;
+- ``table2_mask_minus_whole.{csv,md,png}`` — Table 2: mask-model minus whole-model SI-SDR;
+- ``tests.csv`` — every comparison (``transfersep.report.comparisons``); ``summary.csv`` — one row per run;
+- ``report.md`` — says what the study is made of (``provenance``), embeds the figures, states each
+  comparison with the paper's and the independent columns side by side, lists problems and,
+  once, the missing grid points with the commands that produce them.
+
+Every comparison is a one-sided Wilcoxon signed-rank test of "x better than y" on the per-excerpt
+mean SI-SDR (``transfersep.report.stats``) beside its independent statistics (``blocks``). Bar
+heights are ``result.json``'s overall mean (the mean of those per-excerpt values). A partial study
+reports what it ran: the expected grid is what it launched (``results.study_grid``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from transfersep.atomic import atomic_write_text
+from transfersep.report import figures
+from transfersep.report.blocks import block_bootstrap, units
+from transfersep.report.comparisons import TEST_COLUMNS, find, run_tests
+from transfersep.report.header import study_info
+from transfersep.report.results import (
+    AUG_LABELS,
+    AUGMENTS,
+    CORPORA,
+    LABELS,
+    ZEROSHOT_LABEL,
+    Key,
+    Run,
+    describe_key,
+    downstream_order,
+    key_name,
+    label,
+    missing_keys,
+    pretrain_pairs,
+    scan,
+    study_grid,
+)
+from transfersep.report.stats import ALPHA
+from transfersep.report.text import markdown_report, table2_markdown
+from transfersep.study.folders import SeveralStudies, resolve_study
+
+
+def mean_interval(run: Run | None) -> tuple[float, float] | None:
+    """95 % block-bootstrap interval of a run's mean SI-SDR (resampling its test units), or None."""
+    if run is None or run.excerpts is None or run.origins is None:
+        return None
+    v = run.excerpts.dropna()
+    return block_bootstrap(v, units(run.origins[run.origins.excerpt.isin(v.index)]).unit, "mean")
+
+
+def _sig(row: dict | None) -> bool | str:
+    """True, False, or "paper" (significant only under the paper's test) for a bar's star."""
+    if not row or not row["significant"]:
+        return False
+    return "paper" if row["paper_only"] else True
+
+
+def draw_figures(
+    out: Path, runs: dict[Key, Run], downs: list[str], pairs: list[tuple[str, str]], rows: list[dict], alpha: float
+) -> dict:
+    paths = {}
+    corpora = [c for c in dict.fromkeys(c for c, _ in pairs) if (c, "none") in pairs]
+    zs = [c for c in corpora if any(k[0] == "zeroshot" and k[1] == c for k in runs)]
+    conds = ["none", *corpora, *(f"zs:{c}" for c in zs)]
+    labels = {**{c: label(c) for c in ("none", *corpora)}, **{f"zs:{c}": f"{label(c)}, {ZEROSHOT_LABEL}" for c in zs}}
+    vals, sig, errs = {}, {}, {}
+    for d in downs:
+        b = runs.get(("baseline", d))
+        vals[(d, "none")], errs[(d, "none")] = (b.mean if b else None), mean_interval(b)
+        for c in corpora:
+            r = runs.get(("finetune", c, "none", "whole", d))
+            row = find(rows, "H1", d, key_name(("finetune", c, "none", "whole", d)))
+            vals[(d, c)], errs[(d, c)] = (r.mean if r else None), mean_interval(r)
+            sig[(d, c)] = _sig(row)
+        for c in zs:
+            r = runs.get(("zeroshot", c, "none", d))
+            vals[(d, f"zs:{c}")], errs[(d, f"zs:{c}")] = (r.mean if r else None), mean_interval(r)
+    paths["fig1"] = figures.figure1(out / "fig1_pretraining.png", downs, conds, labels, vals, sig, alpha, errs)
+
+    aug_corpora = [c for c in corpora if any(cc == c and a != "none" for cc, a in pairs)]
+    augs = [a for a in AUGMENTS[1:] if any((c, a) in pairs for c in aug_corpora)]
+    diffs, sig2 = {}, {}
+    for d in downs:
+        for c in aug_corpora:
+            for a in augs:
+                r = find(rows, "H2", d, key_name(("finetune", c, a, "whole", d)))
+                diffs[(d, c, a)], sig2[(d, c, a)] = (r["diff_db"], _sig(r)) if r else (None, False)
+    paths["fig2"] = figures.figure2(
+        out / "fig2_augmentation.png",
+        downs,
+        aug_corpora,
+        augs,
+        {**LABELS, **AUG_LABELS, **{a: a for a in augs if a not in AUG_LABELS}},
+        diffs,
+        sig2,
+        alpha,
+    )
+
+    curves: dict[str, list] = {}
+    markers: dict[str, list] = {}
+    for d in downs:
+        lines = []
+        b = runs.get(("baseline", d))
+        if b is not None and b.curve is not None:
+            lines.append(("from scratch", b.curve["step"], b.curve["sisdr_db"], {"color": "black", "linewidth": 2.0}))
+        for f, ls in (("whole", "-"), ("mask", "--")):
+            for c in corpora:
+                r = runs.get(("finetune", c, "none", f, d))
+                if r is not None and r.curve is not None:
+                    lines.append(
+                        (
+                            f"{label(c)} → {f}",
+                            r.curve["step"],
+                            r.curve["sisdr_db"],
+                            {"color": figures.COLORS.get(c, "C0"), "linestyle": ls, "linewidth": 1.4},
+                        )
+                    )
+        curves[d] = lines
+        markers[d] = [
+            (
+                f"{label(c)}, {ZEROSHOT_LABEL}",
+                0,
+                runs[("zeroshot", c, "none", d)].mean,
+                {"color": figures.COLORS.get(c, "C0"), "marker": "D", "markersize": 6, "markeredgecolor": "black"},
+            )
+            for c in zs
+            if runs.get(("zeroshot", c, "none", d)) and runs[("zeroshot", c, "none", d)].mean is not None
+        ]
+    paths["fig3"] = figures.figure3(
+        out / "fig3_curves.png",
+        [label(d) for d in downs],
+        {label(d): v for d, v in curves.items()},
+        {label(d): v for d, v in markers.items()},
+    )
+    return paths
+
+
+def table2(rows: list[dict], downs: list[str], pairs: list[tuple[str, str]]) -> pd.DataFrame:
+    """Long form: one row per (augment, corpus) pair of the study x downstream, mask minus whole."""
+    out = []
+    for c, a in sorted(
+        pairs,
+        key=lambda ca: (
+            AUGMENTS.index(ca[1]) if ca[1] in AUGMENTS else 99,
+            CORPORA.index(ca[0]) if ca[0] in CORPORA else 99,
+            ca,
+        ),
+    ):
+        for d in downs:
+            r = find(rows, "R2", d, key_name(("finetune", c, a, "mask", d))) or {}
+            out.append(
+                {
+                    "augment": a,
+                    "pretrain": c,
+                    "downstream": d,
+                    "mask_sisdr_db": r.get("x_sisdr_db"),
+                    "whole_sisdr_db": r.get("y_sisdr_db"),
+                    "mask_minus_whole_db": r.get("diff_db"),
+                    "statistic": r.get("statistic"),
+                    "p": r.get("p"),
+                    "n": r.get("n"),
+                    "significant_increase": bool(r.get("significant")),
+                    "median_ci_low": r.get("median_ci_low"),
+                    "median_ci_high": r.get("median_ci_high"),
+                    "n_independent": r.get("n_independent"),
+                    "p_nonoverlap": r.get("p_nonoverlap"),
+                    "significant_independent": bool(r.get("significant_independent")),
+                    "paper_only": bool(r.get("paper_only")),
+                    "note": r.get("note", "absent"),
+                }
+            )
+    return pd.DataFrame(
+        out,
+        columns=[
+            "augment",
+            "pretrain",
+            "downstream",
+            "mask_sisdr_db",
+            "whole_sisdr_db",
+            "mask_minus_whole_db",
+            "statistic",
+            "p",
+            "n",
+            "significant_increase",
+            "median_ci_low",
+            "median_ci_high",
+            "n_independent",
+            "p_nonoverlap",
+            "significant_independent",
+            "paper_only",
+            "note",
+        ],
+    )
+
+
+def summary(runs: dict[Key, Run]) -> pd.DataFrame:
+    rows = []
+    for key, run in sorted(runs.items(), key=lambda kv: kv[1].rel):
+        gp, res = run.result["grid_point"], run.result
+        overall = res.get("overall") or {}
+        row = {
+            "run": run.rel,
+            "model": describe_key(key),
+            "stage": key[0],
+            "pretrain": gp.get("pretrain"),
+            "augment": gp.get("augment"),
+            "finetune": gp.get("finetune"),
+            "downstream": gp.get("downstream"),
+            "n_excerpts": res.get("n_excerpts"),
+            "n_excluded": res.get("n_excluded"),
+            "sisdr_mean": overall.get("mean"),
+            "sisdr_median": overall.get("median"),
+            "sisdr_std": overall.get("std"),
+            "sisdr_n": overall.get("n"),
+            "curve_points": None if run.curve is None else len(run.curve),
+        }
+        for s, st in (res.get("per_source") or {}).items():
+            row[f"sisdr_{s}"] = (st or {}).get("mean")
+        for k, v in (res.get("extra") or {}).items():
+            if isinstance(v, (str, int, float, bool)) or v is None:
+                row[f"extra_{k}"] = v
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _csv(df: pd.DataFrame, path: Path) -> Path:
+    return atomic_write_text(path, df.to_csv(index=False, lineterminator="\n"))
+
+
+def write_report(
+    runs_dir: str | Path,
+    out: str | Path,
+    alpha: float = ALPHA,
+    downstream: list[str] | None = None,
+    full_grid: bool = False,
+) -> dict:
+    """Write every output of the report; returns {name: path} plus 'missing' and 'problems'.
+
+    ``runs_dir`` is a study folder (or a folder holding exactly one); several studies raise
+    ``SeveralStudies``. The expected grid is what the study launched (``results.study_grid``), or
+    the paper's whole grid with ``full_grid``.
+    """
+    runs_dir, out = Path(runs_dir), Path(out)
+    study_dir = resolve_study(runs_dir) if runs_dir.is_dir() else runs_dir
+    runs, problems = scan(study_dir)
+    downs = downstream_order(downstream or {k[-1] for k in runs})
+    expected = study_grid(study_dir, runs, downs, full_grid)
+    pairs = pretrain_pairs(study_dir, runs) if not full_grid else [(c, a) for c in CORPORA for a in AUGMENTS]
+    rows = run_tests(runs, downs, pairs, expected, alpha)
+    paths: dict = draw_figures(out, runs, downs, pairs, rows, alpha)
+    tests = pd.DataFrame(rows, columns=TEST_COLUMNS)
+    for c in ("n", "n_independent", "n_nonoverlap"):
+        tests[c] = tests[c].astype("Int64")
+    t2 = table2(rows, downs, pairs)
+    for c in ("n", "n_independent"):
+        t2[c] = t2[c].astype("Int64")
+    paths["tests"] = _csv(tests, out / "tests.csv")
+    paths["table2_csv"] = _csv(t2, out / "table2_mask_minus_whole.csv")
+    t2_md = table2_markdown(t2, downs, alpha)
+    paths["table2_md"] = atomic_write_text(out / "table2_mask_minus_whole.md", t2_md)
+    paths["table2_png"] = _table2_png(out / "table2_mask_minus_whole.png", t2, downs, alpha)
+    summ = summary(runs)
+    paths["summary"] = _csv(summ, out / "summary.csv")
+    missing = missing_keys(runs, expected)
+    for run in runs.values():
+        problems += [f"{run.rel}: {n}" for n in run.notes]
+    blind = [r.rel for r in runs.values() if r.excerpts is not None and r.origins is None]
+    if blind:
+        problems.append(
+            f"{len(blind)} run(s) have a scores.csv without the track/start_s/seconds of their "
+            f"excerpts (written by an older version; e.g. {blind[0]}): their comparisons show only "
+            "the paper's test; evaluate them again for the independent columns"
+        )
+    md = markdown_report(
+        study_dir=study_dir,
+        info=study_info(study_dir, runs),
+        alpha=alpha,
+        downs=downs,
+        runs=runs,
+        tests=tests,
+        table2_md=t2_md,
+        expected=expected,
+        missing=missing,
+        problems=problems,
+        full_grid=full_grid,
+        created=_dt.datetime.now().isoformat(timespec="seconds"),
+    )
+    paths["report"] = atomic_write_text(out / "report.md", md)
+    paths["missing"], paths["problems"] = missing, problems
+    return paths
+
+
+def _table2_png(path: Path, t2: pd.DataFrame, downs: list[str], alpha: float) -> Path:
+    rows = list(dict.fromkeys(zip(t2.augment, t2.pretrain)))
+    if not rows or not downs:
+        return figures._note_figure(
+            path, "Table 2: mask-model minus whole-model", "absent: this study has no pair of mask- and whole-models"
+        )
+    cells = np.full((len(rows), len(downs)), "absent", dtype=object)
+    bold = np.zeros((len(rows), len(downs)), dtype=bool)
+    for i, (a, c) in enumerate(rows):
+        for j, d in enumerate(downs):
+            r = t2[(t2.augment == a) & (t2.pretrain == c) & (t2.downstream == d)].iloc[0]
+            v = r["mask_minus_whole_db"]
+            if v is not None and not (isinstance(v, float) and math.isnan(v)):
+                cells[i, j] = f"{v:+.2f}" + (" †" if r["paper_only"] else "")
+                bold[i, j] = bool(r["significant_increase"])
+    return figures.table_image(
+        path,
+        "Table 2: SI-SDR of mask-model minus whole-model (dB)",
+        [f"{AUG_LABELS.get(a, a)} / {label(c)}" for a, c in rows],
+        [label(d) for d in downs],
+        cells,
+        bold,
+        f"bold, shaded = significant increase (one-sided Wilcoxon, p < {alpha:g}); † = only with overlapping "
+        "excerpts counted as independent; absent = no evaluated run",
+    )
+
+
+def log_wandb(paths: dict, out: Path, project: str, entity: str | None, alpha: float) -> str:
+    """Log the figures and tables to a W&B run (offline when no login is configured); returns mode."""
+    import wandb
+
+    from transfersep.run.loggers import wandb_mode
+
+    mode = wandb_mode()
+    run = wandb.init(
+        project=project, entity=entity, job_type="report", mode=mode, dir=str(out), config={"alpha": alpha}
+    )
+    try:
+        run.log({k: wandb.Image(str(paths[k])) for k in ("fig1", "fig2", "fig3", "table2_png")})
+        for k in ("tests", "table2_csv", "summary"):
+            df = pd.read_csv(paths[k])
+            run.log({k: wandb.Table(dataframe=df.astype(object).where(df.notna(), None))})
+    finally:
+        run.finish()
+    return mode
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m transfersep.report.build", description="Figures 1-3, Table 2 and tests of a study's runs."
+    )
+    p.add_argument("runs_dir", type=Path, help="a study folder (<paths.runs_dir>/<study>), scanned for result.json")
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument("--alpha", type=float, default=ALPHA, help="significance threshold (default 0.001)")
+    p.add_argument(
+        "--downstream", nargs="+", default=None, help="downstream sets the study should have (default: those found)"
+    )
+    p.add_argument(
+        "--full-grid", action="store_true", help="expect the paper's whole grid (default: what the study launched)"
+    )
+    p.add_argument("--wandb", action="store_true", help="also log the figures and tables to W&B")
+    p.add_argument("--wandb-project", default="transfersep")
+    p.add_argument("--wandb-entity", default=None)
+    a = p.parse_args(argv)
+    if not a.runs_dir.is_dir():
+        p.error(f"runs directory {a.runs_dir} does not exist")
+    if not 0 < a.alpha < 1:
+        p.error(f"--alpha must be in (0, 1), got {a.alpha}")
+    try:
+        paths = write_report(a.runs_dir, a.out, a.alpha, a.downstream, a.full_grid)
+    except SeveralStudies as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"report: {paths['report']}")
+    n_miss, n_prob = len(paths["missing"]), len(paths["problems"])
+    print(f"{n_miss} grid point(s) missing, {n_prob} problem(s); see report.md")
+    if a.wandb:
+        mode = log_wandb(paths, a.out, a.wandb_project, a.wandb_entity, a.alpha)
+        print(f"logged to W&B ({mode})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""The report's comparisons: each one the paper's test and the independent statistics beside it.
+
+Families (x better than y is tested, one-sided):
+
+- ``H1 pretrained > scratch``: whole-model fine-tuned from pretraining without augmentation vs the
+  from-scratch baseline (Figure 1);
+- ``H2 augmented > no augmentation``: whole-models, each augmentation vs none, same corpus
+  (Figure 2);
+- ``R2 mask > whole`` (Table 2);
+- ``Z fine-tuned > zero-shot``: the whole-model vs the zero-shot probe of its pretrained model on
+  the same downstream set (only in studies with zero-shot runs).
+
+Paper's columns: one-sided Wilcoxon over all paired excerpts (``stats.wilcoxon_paired``).
+Independent columns (``stats.independent_paired``): median and mean paired difference with 95 %
+block-bootstrap intervals, the number of independent units, and the Wilcoxon on non-overlapping
+excerpts. ``paper_only`` flags a comparison significant under the paper's test but not under the
+non-overlapping one. Only comparisons whose two runs belong to the study's grid are made.
+"""
+
+from __future__ import annotations
+
+from transfersep.report.results import AUGMENTS, Key, Run, key_name
+from transfersep.report.stats import ALPHA, TestSetMismatch, check_same_test_set, independent_paired, wilcoxon_paired
+
+TEST_COLUMNS = [
+    "family",
+    "downstream",
+    "x",
+    "y",
+    "x_sisdr_db",
+    "y_sisdr_db",
+    "diff_db",
+    "statistic",
+    "p",
+    "n",
+    "median_diff_db",
+    "direction",
+    "significant",
+    "median_ci_low",
+    "median_ci_high",
+    "mean_ci_low",
+    "mean_ci_high",
+    "units",
+    "n_independent",
+    "n_nonoverlap",
+    "p_nonoverlap",
+    "significant_independent",
+    "paper_only",
+    "note",
+]
+FAMILIES = {
+    "H1": "H1 pretrained > scratch",
+    "H2": "H2 augmented > no augmentation",
+    "R2": "R2 mask > whole",
+    "Z": "Z fine-tuned > zero-shot",
+}
+
+
+def _same_origins(x: Run, y: Run) -> bool:
+    cols = ["excerpt", "source", "track", "start_s"]
+    a = x.origins[cols].sort_values(cols[:2]).reset_index(drop=True)
+    b = y.origins[cols].sort_values(cols[:2]).reset_index(drop=True)
+    return a.equals(b)
+
+
+def compare(family: str, d: str, xk: Key, yk: Key, runs: dict[Key, Run], alpha: float = ALPHA) -> dict:
+    """One test row: is run ``xk`` better than run ``yk``? Missing runs/scores give a note, not an error."""
+    x, y = runs.get(xk), runs.get(yk)
+    row: dict = {c: None for c in TEST_COLUMNS}
+    row.update(
+        family=family,
+        downstream=d,
+        x=key_name(xk),
+        y=key_name(yk),
+        significant=False,
+        significant_independent=False,
+        paper_only=False,
+        x_sisdr_db=x.mean if x else None,
+        y_sisdr_db=y.mean if y else None,
+    )
+    if x and y and x.mean is not None and y.mean is not None:
+        row["diff_db"] = x.mean - y.mean
+    if x is None or y is None:
+        row["note"] = "missing run: " + ", ".join(key_name(k) for k, r in ((xk, x), (yk, y)) if r is None)
+        return row
+    if x.excerpts is None or y.excerpts is None:
+        row["note"] = "no scores.csv for " + ", ".join(r.rel for r in (x, y) if r.excerpts is None)
+        return row
+    try:
+        check_same_test_set(x.result.get("test_set_sha1"), y.result.get("test_set_sha1"))
+        t = wilcoxon_paired(x.excerpts, y.excerpts, "greater", alpha)
+    except TestSetMismatch as err:
+        row["note"] = f"not comparable: {err}"
+        return row
+    row.update(
+        statistic=t.statistic,
+        p=t.p,
+        n=t.n,
+        median_diff_db=t.median_diff,
+        direction=t.direction,
+        significant=t.significant,
+    )
+    origins = x.origins if x.origins is not None and y.origins is not None else None
+    if origins is not None and not _same_origins(x, y):
+        row["note"] = "the two score tables name different excerpt origins: no independent statistics"
+        return row
+    ind = independent_paired(x.excerpts, y.excerpts, origins, "greater", alpha)
+    if ind.median_ci:
+        row["median_ci_low"], row["median_ci_high"] = ind.median_ci
+    if ind.mean_ci:
+        row["mean_ci_low"], row["mean_ci_high"] = ind.mean_ci
+    row.update(
+        units=ind.unit_kind,
+        n_independent=ind.n_independent if ind.unit_kind else None,
+        n_nonoverlap=ind.n_nonoverlap if ind.unit_kind else None,
+        p_nonoverlap=ind.p_nonoverlap,
+        significant_independent=ind.significant,
+        paper_only=bool(t.significant and ind.unit_kind and not ind.significant),
+        note=ind.note or None,
+    )
+    return row
+
+
+def run_tests(
+    runs: dict[Key, Run], downs: list[str], pairs: list[tuple[str, str]], expected: list[Key], alpha: float = ALPHA
+) -> list[dict]:
+    """Every comparison of the study grid (``pairs``: its (pretrain, augment) pairs)."""
+    grid = set(expected) | set(runs)
+    rows = []
+
+    def add(fam: str, d: str, xk: Key, yk: Key) -> None:
+        if xk in grid and yk in grid:
+            rows.append(compare(FAMILIES[fam], d, xk, yk, runs, alpha))
+
+    corpora = list(dict.fromkeys(c for c, _ in pairs))
+    for d in downs:
+        for c in corpora:
+            add("H1", d, ("finetune", c, "none", "whole", d), ("baseline", d))
+        for c in corpora:
+            for a in [a for a in AUGMENTS[1:] if (c, a) in pairs] + [
+                a for cc, a in pairs if cc == c and a not in AUGMENTS
+            ]:
+                add("H2", d, ("finetune", c, a, "whole", d), ("finetune", c, "none", "whole", d))
+        for c, a in pairs:
+            add("R2", d, ("finetune", c, a, "mask", d), ("finetune", c, a, "whole", d))
+        for c, a in pairs:
+            add("Z", d, ("finetune", c, a, "whole", d), ("zeroshot", c, a, d))
+    return rows
+
+
+def find(rows: list[dict], family: str, d: str, x: str) -> dict | None:
+    return next((r for r in rows if r["family"].startswith(family) and r["downstream"] == d and r["x"] == x), None)

@@ -1,0 +1,156 @@
+"""What a study's report is made of: study, experiment, options, and what the test data were.
+
+Read from each evaluated run directory:
+
+- ``.hydra/overrides.yaml`` (the command-line overrides of the run, written by Hydra) and
+  ``.hydra/hydra.yaml`` (``hydra.runtime.choices.experiment``); runs without them (written by
+  hand, or by a tool that does not go through Hydra) contribute only ``result.json``'s
+  ``extra.study`` / ``extra.seed``;
+- ``result.json["test_data"]``: whether the test audio was generated (``data.generated=true``),
+  and the folder holding every test file. A folder at or above it with ``.transfersep-demo.json``
+  is the demo corpus (rendered scores, ``transfersep.demo.corpus``); otherwise a real dataset.
+  Older results without the record fall back to ``data.generated`` in ``.hydra/config.yaml``.
+
+**Study options** are the overrides every run of the study shares, except the grid keys (pretrain,
+augment, finetune, downstream), Hydra's own (``hydra.*``, ``hydra/…``, ``+sweeps=…``) and one-off
+switches (rerun, dry_run): appended to a suggested command they reproduce the study's setting
+(experiment, paths, data, model, study, seed, budgets …).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from transfersep.report.results import Key, Run
+
+DEMO_MARKER = ".transfersep-demo.json"
+GRID_KEYS = ("pretrain", "augment", "finetune", "downstream")
+ONE_OFF = ("rerun", "dry_run", "init_from")
+
+
+@dataclass
+class DataSource:
+    kind: str  # "generated" | "demo corpus" | "real dataset" | "unknown"
+    where: str | None = None  # the demo corpus folder, or the folder of the test files
+
+
+@dataclass
+class StudyInfo:
+    study_dir: Path
+    studies: list[str] = field(default_factory=list)  # study names recorded by the runs
+    experiments: list[str] = field(default_factory=list)
+    options: list[str] = field(default_factory=list)  # overrides shared by every run
+    data: dict[str, DataSource] = field(default_factory=dict)  # downstream -> what its test data were
+
+
+def _yaml(path: Path):
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+
+
+def _carried(override: str) -> bool:
+    key = override.split("=", 1)[0].lstrip("+~")
+    return not (
+        key in GRID_KEYS
+        or key in ONE_OFF
+        or key.startswith(("hydra.", "hydra/"))
+        or key == "hydra"
+        or key == "sweeps"
+        or "=" not in override
+    )
+
+
+def demo_corpus_of(path: str | Path | None) -> Path | None:
+    """The demo corpus folder at or above ``path`` (the one holding its marker), or None."""
+    if not path:
+        return None
+    p = Path(path)
+    for d in (p, *p.parents):
+        if (d / DEMO_MARKER).is_file():
+            return d
+    return None
+
+
+def _data_source(run: Run) -> DataSource:
+    td = run.result.get("test_data")
+    if isinstance(td, dict):
+        if td.get("generated"):
+            return DataSource("generated")
+        demo = demo_corpus_of(td.get("files_root"))
+        if demo is not None:
+            return DataSource("demo corpus", str(demo))
+        return DataSource("real dataset" if td.get("files_root") else "unknown", td.get("files_root"))
+    cfg = _yaml(run.dir / ".hydra" / "config.yaml")
+    if isinstance(cfg, dict) and isinstance(cfg.get("data"), dict) and cfg["data"].get("generated"):
+        return DataSource("generated")
+    return DataSource("unknown")
+
+
+def study_info(study_dir: Path, runs: dict[Key, Run]) -> StudyInfo:
+    info = StudyInfo(Path(study_dir))
+    shared: Counter = Counter()
+    order: dict[str, None] = {}  # first-seen order of the overrides, as the user wrote them
+    with_hydra = 0
+    studies, experiments = set(), set()
+    for run in runs.values():
+        extra = run.result.get("extra") or {}
+        if extra.get("study"):
+            studies.add(str(extra["study"]))
+        overrides = _yaml(run.dir / ".hydra" / "overrides.yaml")
+        if isinstance(overrides, list):
+            with_hydra += 1
+            mine = [str(o) for o in overrides if _carried(str(o))]
+            shared.update(set(mine))
+            order.update(dict.fromkeys(mine))
+        hy = _yaml(run.dir / ".hydra" / "hydra.yaml")
+        choice = (
+            (((hy or {}).get("hydra") or {}).get("runtime") or {}).get("choices", {}).get("experiment")
+            if isinstance(hy, dict)
+            else None
+        )
+        if hy is not None:
+            experiments.add(str(choice) if choice else "paper (defaults)")
+        d = run.key[-1]
+        src = _data_source(run)
+        if d not in info.data or info.data[d].kind == "unknown":
+            info.data[d] = src
+    info.studies, info.experiments = sorted(studies), sorted(experiments)
+    if with_hydra:
+        info.options = [o for o in order if shared[o] == with_hydra]
+    else:  # no Hydra record: what result.json says
+        seeds = {(r.result.get("extra") or {}).get("seed") for r in runs.values()} - {None}
+        info.options = [f"study={s}" for s in info.studies[:1]] + [
+            f"seed={s}" for s in sorted(seeds)[:1] if len(seeds) == 1
+        ]
+    return info
+
+
+def header_lines(info: StudyInfo) -> list[str]:
+    """The report's first lines: what the numbers are made of."""
+    name = ", ".join(info.studies) or info.study_dir.name
+    lines = [
+        f"**Study** `{name}` in `{info.study_dir}` · **experiment** {', '.join(info.experiments) or 'not recorded'}"
+    ]
+    if info.options:
+        lines.append("**Options shared by every run**: " + " ".join(f"`{o}`" for o in info.options))
+    for d, src in info.data.items():
+        where = ""
+        if src.where:
+            where = f" at `{src.where}`" if src.kind == "demo corpus" else f" (test files under `{src.where}`)"
+        what = {
+            "generated": "generated tones and noise (`data.generated=true`), not music",
+            "demo corpus": "the demo corpus (scores rendered with FluidSynth into the dataset's layout)",
+            "real dataset": "the real dataset",
+            "unknown": "not recorded",
+        }[src.kind]
+        lines.append(f"**Test data of {d}**: {what}{where}")
+    kinds = {s.kind for s in info.data.values()}
+    if kinds & {"generated", "demo corpus"}:
+        lines.append("**These are not results on the real datasets**: they check the pipeline, not the paper's claims.")
+    return lines

@@ -1,0 +1,255 @@
+"""Finding and loading the evaluated runs of a study, and the study grid they belong to.
+
+A run is any directory below the scanned study folder that holds a ``result.json`` (written last
+by ``evaluate``, so its presence means ``scores.csv`` is complete) with a fine-tune, baseline or
+zero-shot grid point; ``scores.csv`` and ``curve.csv`` beside it are optional for the report
+(without them a run has its mean but no tests / no curve; without the origin columns of
+``scores.csv`` no independent statistics). Pretraining runs are not evaluated; their
+``status.json`` only tells which pretrainings the study launched (``pretrain_pairs``).
+
+The grid a study is expected to have is, by default, what it launched (``expected_keys``): the
+(pretrain, augment) pairs of its pretraining, fine-tune and zero-shot runs, crossed with the
+fine-tune modes it used and its downstream sets, one baseline per downstream set, and one zero-shot
+probe per pair and downstream set when the study has any zero-shot run (older studies have none).
+``study_grid(..., full=True)`` (the report's ``--full-grid``) expects the paper's whole grid instead.
+Fine-tunes built on a pretrained model that was redone since (``provenance.stale_reason``) are
+left out and listed as problems; a fine-tune that loaded a model package (``init_from``) is keyed
+by the pretraining grid point recorded in that package.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from transfersep.report.blocks import origins_of
+from transfersep.report.stats import excerpt_scores, read_scores
+from transfersep.run.provenance import stale_reason
+from transfersep.study.folders import resolve_study, run_results
+
+CORPORA = ("musdb", "slakh", "both")
+AUGMENTS = ("none", "pitch", "stretch", "incoherent")
+FINETUNES = ("whole", "mask")
+PAPER_DOWNSTREAM = ("bach10", "dagstuhl", "remixpacks")
+LABELS = {  # corpora (pretrain=none is the from-scratch baseline) and downstream sets
+    "musdb": "MUSDB",
+    "slakh": "Slakh",
+    "both": "MUSDB+Slakh",
+    "none": "No pretraining",
+    "bach10": "Bach10",
+    "dagstuhl": "Dagstuhl ChoirSet",
+    "remixpacks": "Remixpacks",
+}
+AUG_LABELS = {
+    "none": "No augmentation",
+    "pitch": "Pitch shift",
+    "stretch": "Time stretch",
+    "incoherent": "Incoherent mixing",
+}
+
+ZEROSHOT_LABEL = "zero-shot (DC clustering)"
+
+# ("baseline", downstream) | ("finetune", pretrain, augment, finetune, downstream)
+# | ("zeroshot", pretrain, augment, downstream)
+Key = tuple
+
+
+def label(name: str) -> str:
+    return LABELS.get(name, name)
+
+
+def run_key(gp: dict) -> Key:
+    """The identity of a grid point in the study (baselines ignore augment/finetune)."""
+    for k in ("pretrain", "downstream"):
+        if k not in gp:
+            raise ValueError(f"grid_point has no '{k}' key (has {sorted(gp)})")
+    stage = gp.get("stage") or ("baseline" if gp["pretrain"] == "none" else "finetune")
+    if stage == "baseline":
+        return ("baseline", str(gp["downstream"]))
+    if stage == "zeroshot":
+        if "augment" not in gp:
+            raise ValueError(f"grid_point of a zeroshot run has no 'augment' key (has {sorted(gp)})")
+        return ("zeroshot", str(gp["pretrain"]), str(gp["augment"]), str(gp["downstream"]))
+    if stage != "finetune":
+        raise ValueError(f"stage '{stage}' is not evaluated (only finetune, baseline and zeroshot runs are)")
+    for k in ("augment", "finetune"):
+        if k not in gp:
+            raise ValueError(f"grid_point of a finetune run has no '{k}' key (has {sorted(gp)})")
+    return ("finetune", str(gp["pretrain"]), str(gp["augment"]), str(gp["finetune"]), str(gp["downstream"]))
+
+
+def key_name(key: Key) -> str:
+    """Run-directory style name: ``baseline/bach10``, ``finetune/musdb-none-whole-bach10`` or
+    ``zeroshot/musdb-none-bach10``."""
+    return f"{key[0]}/{'-'.join(key[1:])}"
+
+
+def describe_key(key: Key) -> str:
+    """A reader's name of the model: ``Slakh, no augmentation, whole → Bach10``."""
+    d = label(key[-1])
+    if key[0] == "baseline":
+        return f"from scratch → {d}"
+    p, a = label(key[1]), AUG_LABELS.get(key[2], key[2]).lower()
+    how = ZEROSHOT_LABEL if key[0] == "zeroshot" else key[3]
+    return f"{p}, {a}, {how} → {d}"
+
+
+@dataclass
+class Run:
+    dir: Path
+    rel: str  # path relative to the scanned root
+    key: Key
+    result: dict
+    excerpts: pd.Series | None = None  # per-excerpt mean SI-SDR indexed by excerpt id
+    origins: pd.DataFrame | None = None  # excerpt, source, track, start_s, seconds (blocks.origins_of)
+    curve: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def mean(self) -> float | None:
+        m = (self.result.get("overall") or {}).get("mean")
+        return None if m is None or (isinstance(m, float) and math.isnan(m)) else float(m)
+
+    @property
+    def downstream(self) -> str:
+        return self.key[-1]
+
+
+def load_run(result_path: Path, root: Path) -> Run:
+    with open(result_path, encoding="utf-8") as f:
+        result = json.load(f)
+    if not isinstance(result, dict) or not isinstance(result.get("grid_point"), dict):
+        raise ValueError("no 'grid_point' object")
+    run = Run(
+        dir=result_path.parent,
+        rel=str(result_path.parent.relative_to(root)) or ".",
+        key=run_key(result["grid_point"]),
+        result=result,
+    )
+    _key_by_loaded_package(run)
+    scores = run.dir / "scores.csv"
+    if scores.exists():
+        table = read_scores(scores)
+        run.excerpts = excerpt_scores(table)
+        run.origins = origins_of(table)
+    else:
+        run.notes.append("no scores.csv: no significance tests")
+    curve = run.dir / "curve.csv"
+    if curve.exists():
+        df = pd.read_csv(curve)
+        if {"step", "sisdr_db"} <= set(df.columns):
+            run.curve = df.sort_values("step")
+        else:
+            run.notes.append("curve.csv lacks step/sisdr_db columns")
+    return run
+
+
+def _key_by_loaded_package(run: Run) -> None:
+    """An ``init_from`` fine-tune is the fine-tune of the pretraining its package records."""
+    parent = (run.result.get("extra") or {}).get("parent")
+    if run.key[0] != "finetune" or not isinstance(parent, dict) or parent.get("kind") == "run":
+        return
+    gp = parent.get("grid_point") or {}
+    if gp.get("stage") != "pretrain" or not {"pretrain", "augment"} <= set(gp):
+        run.notes.append(
+            f"loaded {parent.get('path')}, which records no pretraining grid point: "
+            f"labelled by its pretrain={run.key[1]} augment={run.key[2]}"
+        )
+        return
+    run.key = ("finetune", str(gp["pretrain"]), str(gp["augment"]), *run.key[3:])
+    own = (run.result.get("extra") or {}).get("study")
+    if parent.get("study") and parent["study"] != own:
+        run.notes.append(f"built on {gp['pretrain']}-{gp['augment']} of study {parent['study']} (init_from)")
+
+
+def scan(root: str | Path) -> tuple[dict[Key, Run], list[str]]:
+    """All evaluated runs below the study folder ``root`` by grid key, and the problems met (never
+    raises per run). This is the one place runs are loaded: a run that must not be reported is
+    left out here. ``root`` holding several studies raises ``studies.SeveralStudies``.
+
+    When a grid point is found twice (two copies of a run), the newest result.json wins.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"runs directory {root} does not exist")
+    root = resolve_study(root)
+    runs: dict[Key, Run] = {}
+    problems: list[str] = []
+    for path in run_results(root):
+        try:
+            run = load_run(path, root)
+        except ValueError as err:
+            if "is not evaluated" not in str(err):
+                problems.append(f"skipped {path}: {err}")
+            continue
+        except (OSError, json.JSONDecodeError, KeyError, pd.errors.ParserError) as err:
+            problems.append(f"skipped {path}: {type(err).__name__}: {err}")
+            continue
+        why = stale_reason(run.dir, (run.result.get("extra") or {}).get("parent"))
+        if why:
+            problems.append(f"left out {run.rel}: stale, {why}; relaunch the study to train it again")
+            continue
+        old = runs.get(run.key)
+        if old is not None:
+            keep, drop = sorted([old, run], key=lambda r: (r.dir / "result.json").stat().st_mtime)[::-1]
+            problems.append(f"{key_name(run.key)} found twice: using {keep.rel}, ignoring {drop.rel}")
+            run = keep
+        runs[run.key] = run
+    return runs, problems
+
+
+def downstream_order(names) -> list[str]:
+    names = set(names)
+    return [d for d in PAPER_DOWNSTREAM if d in names] + sorted(names - set(PAPER_DOWNSTREAM))
+
+
+def pretrain_pairs(study_dir: Path, runs: dict[Key, Run]) -> list[tuple[str, str]]:
+    """The (pretrain, augment) pairs the study launched: its pretraining run directories (their
+    ``status.json`` grid point) and the pairs its fine-tune and zero-shot runs name, in paper order."""
+    pairs = {(k[1], k[2]) for k in runs if k[0] in ("finetune", "zeroshot")}
+    for f in sorted(Path(study_dir).glob("pretrain/*/status.json")):
+        try:
+            gp = json.loads(f.read_text()).get("grid_point") or {}
+        except (OSError, json.JSONDecodeError, AttributeError):
+            continue
+        if gp.get("pretrain") and gp.get("augment"):
+            pairs.add((str(gp["pretrain"]), str(gp["augment"])))
+    rank = {(c, a): i for i, (c, a) in enumerate((c, a) for c in CORPORA for a in AUGMENTS)}
+    return sorted(pairs, key=lambda pa: (rank.get(pa, len(rank)), pa))
+
+
+def expected_keys(
+    downstreams: list[str],
+    pairs: list[tuple[str, str]] | None = None,
+    finetunes: list[str] | tuple = FINETUNES,
+    zeroshot: bool = False,
+) -> list[Key]:
+    """The grid for these downstream sets: one from-scratch baseline each, a fine-tune per
+    (pretrain, augment) pair of ``pairs`` (default: the paper's 3 corpora x 4 augmentations) and
+    mode of ``finetunes``, and, with ``zeroshot``, a zero-shot probe per pair."""
+    pairs = [(c, a) for c in CORPORA for a in AUGMENTS] if pairs is None else pairs
+    keys: list[Key] = []
+    for d in downstreams:
+        keys.append(("baseline", d))
+        keys += [("finetune", c, a, f, d) for c, a in pairs for f in finetunes]
+        if zeroshot:
+            keys += [("zeroshot", c, a, d) for c, a in pairs]
+    return keys
+
+
+def study_grid(study_dir: Path, runs: dict[Key, Run], downstreams: list[str], full: bool = False) -> list[Key]:
+    """What the study is expected to hold (see the module docstring)."""
+    zs = any(k[0] == "zeroshot" for k in runs)
+    if full:
+        return expected_keys(downstreams, zeroshot=zs)
+    modes = {k[3] for k in runs if k[0] == "finetune"}
+    finetunes = [f for f in FINETUNES if f in modes] + sorted(modes - set(FINETUNES)) or list(FINETUNES)
+    return expected_keys(downstreams, pretrain_pairs(study_dir, runs), finetunes, zs)
+
+
+def missing_keys(runs: dict[Key, Run], expected: list[Key]) -> list[Key]:
+    return [k for k in expected if k not in runs]

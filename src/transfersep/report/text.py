@@ -1,0 +1,260 @@
+"""The Markdown of the report (report.md, Table 2)."""
+
+from __future__ import annotations
+
+import math
+import shlex
+from pathlib import Path
+
+import pandas as pd
+
+from transfersep.report.header import StudyInfo, header_lines
+from transfersep.report.results import AUG_LABELS, ZEROSHOT_LABEL, Key, Run, describe_key, label
+
+
+def _num(v, fmt: str = "{:.2f}") -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    text = fmt.format(v)
+    if text.lstrip("+-") and text[0] in "+-" and float(text) == 0:  # no "-0.00"
+        text = text[1:]
+    return text
+
+
+def _p(v) -> str:
+    return _num(v, "{:.3g}")
+
+
+def table2_markdown(t2: pd.DataFrame, downs: list[str], alpha: float) -> str:
+    """Paper layout: rows augment x corpus, columns downstream; significant increases in bold,
+    a dagger where only the paper's test finds them."""
+    head = "| Augmentation | Pretraining | " + " | ".join(label(d) for d in downs) + " |\n"
+    head += "|---|---|" + "---:|" * len(downs) + "\n"
+    lines = []
+    for a, c in dict.fromkeys(zip(t2.augment, t2.pretrain)):
+        cells = []
+        for d in downs:
+            r = t2[(t2.augment == a) & (t2.pretrain == c) & (t2.downstream == d)].iloc[0]
+            v = _num(r["mask_minus_whole_db"], "{:+.2f}")
+            if v == "—":
+                cells.append("absent" if _absent(r["note"]) else v)
+                continue
+            v = f"**{v}**" if r["significant_increase"] else v
+            cells.append(v + (" †" if r["paper_only"] else ""))
+        lines.append(f"| {AUG_LABELS.get(a, a)} | {label(c)} | " + " | ".join(cells) + " |")
+    note = (
+        f"\nMask-model minus whole-model mean SI-SDR (dB). **Bold**: the mask-model is significantly "
+        f"better (one-sided Wilcoxon signed-rank on per-excerpt SI-SDR, p < {alpha:g}); †: significant "
+        "only when overlapping excerpts count as independent (see the comparisons below). absent: no "
+        "evaluated run; —: no value.\n"
+    )
+    return head + "\n".join(lines) + "\n" + note
+
+
+def _absent(note) -> bool:
+    return isinstance(note, str) and (note.startswith("missing run") or note == "absent")
+
+
+def _ci(mid, lo, hi) -> str:
+    if mid is None or (isinstance(mid, float) and math.isnan(mid)):
+        return "—"
+    if lo is None or (isinstance(lo, float) and math.isnan(lo)):
+        return _num(mid, "{:+.2f}")
+    return f"{_num(mid, '{:+.2f}')} [{_num(lo, '{:+.2f}')}, {_num(hi, '{:+.2f}')}]"
+
+
+def _int(v) -> str:
+    return "—" if v is None or pd.isna(v) else str(int(v))
+
+
+def tests_markdown(tests: pd.DataFrame, family: str) -> str:
+    """The comparisons of one family: the paper's columns, then the independent ones."""
+    df = tests[tests.family.str.startswith(family)]
+    if df.empty:
+        return "No comparison of this kind in the study's grid.\n"
+    waiting = df.note.map(_absent)
+    tail = (
+        f"\n{int(waiting.sum())} more comparison(s) of this kind wait for a missing run (listed once, under "
+        "Missing grid points).\n"
+        if waiting.any()
+        else ""
+    )
+    df = df[~waiting]
+    if df.empty:
+        return tail.lstrip("\n")
+    out = [
+        "| downstream | x | y | x (dB) | y (dB) | x − y (dB) | paper: W+ | p | n | significant | "
+        "independent: median diff [95 % CI] | mean diff [95 % CI] | units | p (non-overlapping) | n | "
+        "significant | note |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---:|---|---|",
+    ]
+    for _, r in df.iterrows():
+        head = (
+            f"| {r.downstream} | {r.x} | {r.y} | {_num(r.x_sisdr_db)} | {_num(r.y_sisdr_db)} | "
+            f"{_num(r.diff_db, '{:+.2f}')} | "
+        )
+        note = r["note"] if isinstance(r["note"], str) else ""
+        if pd.isna(r.p):
+            out.append(head + "— | — | — | — | — | — | — | — | — | — | " + note + " |")
+            continue
+        if r.paper_only:
+            note = "⚠ significant only under the paper's test" + (f"; {note}" if note else "")
+        units = f"{_int(r.n_independent)} {r.units}s" if isinstance(r.units, str) else "—"
+        indep_sig = "**yes**" if r.significant_independent else "no"
+        paper = f"{_num(r.statistic, '{:.1f}')} | {_p(r.p)} | {_int(r.n)} | {'**yes**' if r.significant else 'no'} | "
+        if not isinstance(r.units, str):  # cannot block: the paper's column only
+            out.append(head + paper + "— | — | — | — | — | — | " + note + " |")
+            continue
+        out.append(
+            head + paper + f"{_ci(r.median_diff_db, r.median_ci_low, r.median_ci_high)} | "
+            f"{_ci(r.diff_db, r.mean_ci_low, r.mean_ci_high)} | {units} | {_p(r.p_nonoverlap)} | "
+            f"{_int(r.n_nonoverlap)} | {indep_sig} | {note} |"
+        )
+    return "\n".join(out) + "\n" + tail
+
+
+def missing_markdown(missing: list[Key], options: list[str]) -> list[str]:
+    """The missing grid points, grouped into as few commands as possible (multiruns)."""
+    lines: list[str] = []
+    base = sorted({k[1] for k in missing if k[0] == "baseline"})
+    if base:
+        m = ["-m"] if len(base) > 1 else []
+        cmd = shlex.join(["python", "train.py", *m, *options, "pretrain=none", "downstream=" + ",".join(base)])
+        lines.append(f"- from-scratch baseline × {', '.join(base)}: `{cmd}`")
+    groups: dict[tuple, list[str]] = {}
+    for k in missing:
+        if k[0] == "finetune":
+            groups.setdefault((k[1], k[2], k[3]), []).append(k[4])
+    merged: dict[tuple, list[str]] = {}  # (pretrain, augment, downstreams) -> modes
+    for (p, a, f), ds in groups.items():
+        merged.setdefault((p, a, tuple(ds)), []).append(f)
+    for (p, a, ds), fs in merged.items():
+        m = ["-m"] if len(ds) > 1 or len(fs) > 1 else []
+        cmd = shlex.join(
+            [
+                "python",
+                "train.py",
+                *m,
+                *options,
+                f"pretrain={p}",
+                f"augment={a}",
+                "finetune=" + ",".join(fs),
+                "downstream=" + ",".join(ds),
+            ]
+        )
+        lines.append(f"- fine-tune {p}-{a} × {', '.join(fs)} × {', '.join(ds)}: `{cmd}`")
+    zs: dict[tuple, list[str]] = {}  # downstream sets -> pretrainings lacking their probe there
+    per_pair: dict[tuple, list[str]] = {}
+    for k in missing:
+        if k[0] == "zeroshot":
+            per_pair.setdefault((k[1], k[2]), []).append(k[3])
+    for (p, a), ds in per_pair.items():
+        zs.setdefault(tuple(ds), []).append(f"{p}-{a}")
+    for ds, pas in zs.items():
+        pre = sorted({pa.split("-", 1)[0] for pa in pas})
+        aug = sorted({pa.split("-", 1)[1] for pa in pas})
+        m = ["-m"] if len(ds) > 1 or len(pre) > 1 or len(aug) > 1 else []
+        cmd = shlex.join(
+            [
+                "python",
+                "train.py",
+                *m,
+                *options,
+                "pretrain=" + ",".join(pre),
+                "augment=" + ",".join(aug),
+                "finetune=zeroshot",
+                "downstream=" + ",".join(ds),
+            ]
+        )
+        lines.append(f"- {ZEROSHOT_LABEL} × {', '.join(ds)} of pretraining {', '.join(pas)}: `{cmd}`")
+    return lines
+
+
+def markdown_report(
+    *,
+    study_dir: Path,
+    info: StudyInfo,
+    alpha: float,
+    downs: list[str],
+    runs: dict[Key, Run],
+    tests: pd.DataFrame,
+    table2_md: str,
+    expected: list[Key],
+    missing: list[Key],
+    problems: list[str],
+    created: str,
+    full_grid: bool = False,
+) -> str:
+    n_flag = int(tests["paper_only"].fillna(False).astype(bool).sum()) if len(tests) else 0
+    grid = "the paper's whole grid" if full_grid else "what the study launched (`--full-grid`: the paper's)"
+    s = [
+        "# Transfer-learning study report\n",
+        *(f"{line}  " for line in header_lines(info)),
+        f"Generated {created}.\n",
+        f"**Significance** — paper's column: one-sided Wilcoxon signed-rank test on paired per-excerpt "
+        f"SI-SDR (mean over non-silent sources) over every test excerpt, p < {alpha:g}, no "
+        "multiple-comparison correction. Independent columns: the paired difference with its 95 % "
+        "block-bootstrap interval (resampling whole test tracks, or non-overlapping time blocks when a "
+        "set has fewer than 5 tracks), the number of those independent units, and the same Wilcoxon "
+        "on non-overlapping excerpts only. "
+        f"{n_flag} comparison(s) are significant only under the paper's test (⚠).\n",
+        f"{len(runs)} evaluated run(s); {len(missing)} of {len(expected)} expected grid point(s) missing "
+        f"(expected grid: {grid}; downstream sets: {', '.join(downs) or 'none found'}).\n",
+    ]
+    if problems:
+        s.append("## Problems\n\n" + "\n".join(f"- {p}" for p in problems) + "\n")
+    zs = any(k[0] == "zeroshot" for k in runs)
+    s += [
+        "## Figure 1 — pretraining vs. no pretraining (H1)\n",
+        "![Figure 1](fig1_pretraining.png)\n",
+        "Whole-models fine-tuned from pretraining without augmentation against the from-scratch "
+        "baseline"
+        + (f" and the {ZEROSHOT_LABEL} probe of each pretrained model (hatched)" if zs else "")
+        + "; x better than y is tested. Error bars: 95 % block-bootstrap interval of each mean.\n",
+        tests_markdown(tests, "H1"),
+    ]
+    if zs:
+        s += [
+            "### Fine-tuned whole-model vs. zero-shot (Z)\n",
+            f"Does fine-tuning improve on the pretrained model used without any downstream training "
+            f"({ZEROSHOT_LABEL})?\n",
+            tests_markdown(tests, "Z"),
+        ]
+    s += [
+        "## Figure 2 — augmentation during pretraining (H2)\n",
+        "![Figure 2](fig2_augmentation.png)\n",
+        "Whole-models: each augmentation against no augmentation, same corpus.\n",
+        tests_markdown(tests, "H2"),
+        "## Figure 3 — learning curves\n",
+        "![Figure 3](fig3_curves.png)\n",
+        "Test SI-SDR on the curve subset (the first excerpts of the fixed test list) every "
+        "`every_n_steps` optimizer steps. Each run is drawn against its own step count: a "
+        "fine-tune curve starts at 0 with the pretrained model (its pretraining steps are "
+        "not added), the from-scratch baseline runs its full budget. Solid: whole-model, dashed: "
+        "mask-model, both without augmentation"
+        + (f"; diamonds at step 0: {ZEROSHOT_LABEL} on the whole test list" if zs else "")
+        + ".\n",
+        "## Table 2 — mask-model minus whole-model (R2)\n",
+        "![Table 2](table2_mask_minus_whole.png)\n",
+        table2_md,
+        tests_markdown(tests, "R2"),
+        "## Runs\n",
+        "| run directory | model | SI-SDR mean (dB) | median | n | excluded pairs |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for key, r in sorted(runs.items(), key=lambda kv: kv[1].rel):
+        o = r.result.get("overall") or {}
+        s.append(
+            f"| {r.rel} | {describe_key(key)} | {_num(o.get('mean'))} | {_num(o.get('median'))} | "
+            f"{o.get('n', '—')} | {r.result.get('n_excluded', '—')} |"
+        )
+    s.append("\n## Missing grid points\n")
+    if missing:
+        s.append(
+            "Grid points of the study without an evaluated run, with the commands that produce them "
+            "(the study's own options included):\n"
+        )
+        s += missing_markdown(missing, info.options)
+    else:
+        s.append("None: the study grid is complete.")
+    return "\n".join(s) + "\n"

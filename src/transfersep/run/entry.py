@@ -1,0 +1,92 @@
+"""The training command: ``python train.py <grid point overrides>``, ``transfersep train`` (Hydra).
+
+Hydra's command line plus one-line errors: a user error (missing data, a bad value, a missing
+parent) prints one line and exits 2; in a multirun it marks its job failed and the grid runs on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from transfersep.run import console, errors
+from transfersep.run.config import conf_dir, in_multirun, register_resolvers
+from transfersep.run.errors import CompactJobFailed, JobFailed
+from transfersep.run.lifecycle import run
+
+log = logging.getLogger("transfersep")
+register_resolvers()
+
+
+@hydra.main(config_path=str(conf_dir()), config_name="train", version_base="1.3")
+def hydra_main(cfg: DictConfig) -> None:
+    from transfersep.run.resume import Preempted
+
+    console.adopt_library_logging()
+    try:
+        run(cfg)
+    except Preempted as e:
+        log.warning("%s", e)
+        e.hand_over()  # under submitit: requeue; else exit 128 + signal (a multirun stops too)
+    except SystemExit as e:
+        if cfg.dry_run and e.code and in_multirun():
+            raise CompactJobFailed(f"dry run found problems (exit code {e.code})", code=1) from None
+        raise
+    except Exception as e:
+        if not errors.is_user_error(e):
+            raise
+        from hydra.core.hydra_config import HydraConfig
+
+        multirun = in_multirun()
+        msg = errors.report(e, multirun)
+        # a refused run leaves no directory behind (a multirun job keeps its failed status.json)
+        errors.remove_unused_run_dir(Path(HydraConfig.get().runtime.output_dir), Path(cfg.paths.runs_dir))
+        if multirun:
+            # an Exception: Hydra marks this job failed and the rest of the grid runs on
+            raise CompactJobFailed(msg) from None
+        raise SystemExit(2) from None
+
+
+def main() -> None:
+    """``python train.py`` / ``transfersep train``: Hydra's command line plus ``--verbose``
+    (tracebacks of user errors on the console, as with ``HYDRA_FULL_ERROR=1``). Hydra's own errors
+    (an unknown config option or key) are printed as one line too. A multirun whose jobs failed on
+    user errors exits 2 and ends with one note on what to do."""
+    if "--verbose" in sys.argv[1:]:
+        sys.argv.remove("--verbose")
+        os.environ[errors.VERBOSE_ENV] = "1"
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        os.environ[errors.VERBOSE_ENV] = "1"
+    before = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra hands exceptions on unformatted; errors.py formats them
+    try:
+        hydra_main()
+    except JobFailed as e:
+        lines = errors.closing_lines()
+        if not lines:  # the jobs ran elsewhere (SLURM): their lines are in their logs
+            lines = [
+                f"error: {e}",
+                "a job of this multirun failed; `transfersep status` on the study folder "
+                "lists every failed job with its error and logs",
+            ]
+        print("\n".join(lines), file=sys.stderr)
+        raise SystemExit(2 if errors.FAILED_JOBS else e.code) from None
+    except Exception as e:
+        if errors.verbose() or not errors.is_config_error(e):
+            raise
+        print(f"error: {errors.config_error_line(e)}", file=sys.stderr)
+        raise SystemExit(2) from None
+    finally:
+        if before is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = before
+
+
+if __name__ == "__main__":
+    main()

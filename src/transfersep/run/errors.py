@@ -1,0 +1,333 @@
+"""User errors of ``train.py`` / ``transfersep train``: one line, exit code 2, commands that fit.
+
+A user error is something the user fixes by changing a path, a file or a config value: a dataset
+root that is not the dataset (``DatasetError``), a missing or damaged checkpoint/model
+(``MissingCheckpointError``, ``ModelLoadError``), an unreadable audio file (``AudioReadError``), a
+grid point that is no run (``PlanError``), a config value of the wrong type or unknown key
+(OmegaConf's errors). It is printed as one line naming the key or file and the fix; the traceback
+goes to ``train.log`` only, or to the console with ``--verbose`` or ``HYDRA_FULL_ERROR=1``.
+Anything else is a bug and keeps its traceback.
+
+In a multirun each failed job prints its line and the grid goes on; at the end the command exits 2
+and, when datasets were missing, says once how to try the study without them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
+from hydra.errors import CompactHydraException
+
+log = logging.getLogger("transfersep")
+trace = logging.getLogger("transfersep.trace")
+
+VERBOSE_ENV = "TRANSFERSEP_VERBOSE"
+# overrides that choose the grid point or act on one run only; everything else (experiment, paths,
+# data, model, study, seed, budgets, ...) is carried into a suggested command
+_NOT_CARRIED = (
+    "pretrain",
+    "augment",
+    "finetune",
+    "downstream",
+    "init_from",
+    "rerun",
+    "dry_run",
+    "evaluate",
+    "hydra",
+    "sweeps",
+    "curve",
+)
+DEMO_HINT = (
+    "to try the study without the datasets: `make demo` (renders a small corpus from real scores and "
+    "runs it), or render the demo corpus with `python -m transfersep.demo.corpus demo_data` and add "
+    "`experiment=demo paths.data_dir=demo_data` to this command"
+)
+
+
+class MissingCheckpointError(FileNotFoundError):
+    """A fine-tune's pretrained checkpoint (or ``init_from``) does not exist."""
+
+
+class JobFailed(Exception):
+    """A multirun job stopped by a user error (its line was printed); Hydra marks the job failed.
+    ``code``: the exit code the multirun ends with (2 for user errors, 1 for dry-run findings)."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message, code)  # both in args: the exception pickles (submitit jobs)
+        self.code = code
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class CompactJobFailed(JobFailed, CompactHydraException):
+    """Hydra prints a compact exception as its message only, without a traceback."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that exists but cannot be read (truncated, not a checkpoint)."""
+
+
+def check_checkpoint(path: Path, what: str, fix: str) -> None:
+    """Refuse a damaged Lightning checkpoint before a run starts (``CheckpointError``, one line).
+
+    Lightning checkpoints are zip archives (``torch.save``); reading every member's CRC finds a
+    truncated or overwritten file without unpickling anything."""
+    import zipfile
+
+    if not path.is_file():
+        return
+    try:
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise CheckpointError(f"{path}: {what} is damaged ({e}); {fix}") from None
+    if bad is not None:
+        raise CheckpointError(f"{path}: {what} is damaged (member {bad} fails its checksum); {fix}")
+
+
+class ConfigValueError(ValueError):
+    """A config value that cannot work; the message names the key."""
+
+
+# failures of this process's multirun jobs: (job overrides, one-line message, data root missing)
+FAILED_JOBS: list[tuple[str, str, bool]] = []
+
+
+def user_error_types() -> tuple[type, ...]:
+    from omegaconf.errors import OmegaConfBaseException
+
+    from transfersep.audio import AudioReadError
+    from transfersep.data.index import DatasetError
+    from transfersep.model.package import ModelLoadError
+    from transfersep.run.plan import PlanError
+
+    return (
+        PlanError,
+        MissingCheckpointError,
+        CheckpointError,
+        ConfigValueError,
+        DatasetError,
+        ModelLoadError,
+        AudioReadError,
+        OmegaConfBaseException,
+    )
+
+
+def is_user_error(e: BaseException) -> bool:
+    return isinstance(e, user_error_types())
+
+
+def is_missing_data(e: BaseException) -> bool:
+    from transfersep.data.index import DatasetError
+
+    return isinstance(e, DatasetError) and "does not exist" in str(e)
+
+
+def is_config_error(e: BaseException) -> bool:
+    """Hydra's and OmegaConf's errors about the command line (unknown option, key or syntax)."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    return isinstance(e, (HydraException, OmegaConfBaseException))
+
+
+def config_error_line(e: BaseException) -> str:
+    """Hydra's several-line message as one line: the option lists joined, the search path dropped."""
+    parts: list[str] = []
+    listing = False  # after "...:" Hydra lists options one per indented line
+    for raw in str(e).splitlines():
+        line = raw.strip()
+        if line.startswith("Config search path"):
+            break
+        if not line or line.startswith(("provider=", "object_type=")):
+            continue
+        if listing and raw.startswith(("\t", " ")):
+            parts[-1] += (" " if parts[-1].endswith(":") else ", ") + line
+            continue
+        listing = line.endswith(":")
+        parts.append(line.rstrip("."))
+    return "; ".join(parts) or type(e).__name__
+
+
+def one_line(e: BaseException) -> str:
+    """The message on one line (continuation lines joined with '; ')."""
+    parts = [p.strip() for p in str(e).splitlines() if p.strip()]
+    return "; ".join(parts) if parts else type(e).__name__
+
+
+def verbose() -> bool:
+    """``--verbose`` or the user's ``HYDRA_FULL_ERROR=1`` (``train.main`` turns both into VERBOSE_ENV)."""
+    return os.environ.get(VERBOSE_ENV) == "1"
+
+
+def task_overrides() -> list[str]:
+    """This job's command-line overrides (empty outside Hydra)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        if HydraConfig.initialized():
+            return list(HydraConfig.get().overrides.task)
+    except Exception:  # outside a Hydra job: nothing to carry
+        pass
+    return []
+
+
+def _key(override: str) -> str:
+    return override.lstrip("+~").split("=", 1)[0]
+
+
+def carried_overrides(overrides: list[str] | None = None) -> list[str]:
+    """The overrides a suggested command keeps: all but the grid point's own and one-run switches."""
+    out = []
+    for o in task_overrides() if overrides is None else overrides:
+        k = _key(o)
+        if k.split(".")[0].split("/")[0] in _NOT_CARRIED:
+            continue
+        out.append(o)
+    return out
+
+
+def train_command(grid: dict[str, str], study: str | None = None, overrides: list[str] | None = None) -> str:
+    """``transfersep train <grid point> study=<study> <the user's other overrides>``, shell-quoted."""
+    carried = carried_overrides(overrides)
+    words = [f"{k}={v}" for k, v in grid.items()]
+    if study is not None and not any(_key(o) == "study" for o in carried):
+        words.append(f"study={study}")
+    return " ".join(["transfersep", "train", *(shlex.quote(w) for w in words + carried)])
+
+
+def parent_problem(plan: Any, study: str) -> str | None:
+    """The one-line reason a fine-tune cannot start (its parent missing), or None; a parent
+    checkpoint that exists but is damaged raises ``CheckpointError``."""
+    if plan.parent_ckpt is None:
+        return None
+    if plan.parent_ckpt.exists():
+        if plan.parent_ckpt.suffix != ".safetensors":  # packages are checked when loaded (ModelLoadError)
+            fix = (
+                "point init_from at a good model package or checkpoint"
+                if plan.init_from is not None
+                else f"train its run again: {train_command(_parent_grid(plan), study)} rerun=true"
+            )
+            check_checkpoint(plan.parent_ckpt, "the pretrained checkpoint", fix)
+        return None
+    if plan.init_from is not None:
+        return (
+            f"init_from={plan.init_from}: no such file; point init_from at an existing model package "
+            "(.safetensors, see `transfersep export`) or checkpoint (.ckpt)"
+        )
+    cmd = train_command(_parent_grid(plan), study)
+    return (
+        f"fine-tuning {plan.subdir} needs the pretrained checkpoint {plan.parent_ckpt}, which does not "
+        f"exist; produce it first with: {cmd}"
+    )
+
+
+def _parent_grid(plan: Any) -> dict[str, str]:
+    return {"pretrain": plan.grid_point["pretrain"], "augment": plan.grid_point["augment"]}
+
+
+# (key, kind, lower bound) of the numeric settings a run reads; checked before anything is written
+_NUMERIC = [
+    ("seed", int, None),
+    ("budget.pretrain", int, 1),
+    ("budget.finetune", int, 1),
+    ("budget.baseline", int, 1),
+    ("data.excerpt_seconds", float, 0.0),
+    ("data.batch_size", int, 1),
+    ("data.num_workers", int, 0),
+    ("data.n_val", int, 1),
+    ("data.n_test", int, 1),
+    ("data.eval_seed", int, None),
+    ("loss.alpha", float, 0.0),
+    ("optim.lr", float, 0.0),
+    ("optim.autoclip_percentile", float, 0.0),
+    ("optim.plateau_patience_steps", int, 1),
+    ("optim.plateau_factor", float, 0.0),
+    ("val_every_n_steps", int, 1),
+    ("checkpoint_every_n_steps", int, 1),
+    ("curve.every_n_steps", int, 0),
+    ("curve.n_excerpts", int, 0),
+]
+
+
+def check_config(cfg: Any) -> None:
+    """Refuse a numeric setting of the wrong type or range, naming the key (``ConfigValueError``)."""
+    from omegaconf import OmegaConf
+
+    for key, kind, low in _NUMERIC:
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is None:
+            continue
+        name = "an integer" if kind is int else "a number"
+        try:
+            if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            v = kind(value)
+        except (TypeError, ValueError):
+            raise ConfigValueError(f"{key}={value!r}: expected {name}; give e.g. {key}={_example(key)}") from None
+        strict = kind is float and key != "loss.alpha"  # a zero length, rate or factor is no setting
+        if low is not None and (v < low or (strict and v == low)):
+            raise ConfigValueError(f"{key}={value!r}: must be {'greater than' if strict else 'at least'} {low}")
+    alpha = OmegaConf.select(cfg, "loss.alpha", default=None)
+    if alpha is not None and not 0.0 <= float(alpha) <= 1.0:
+        raise ConfigValueError(f"loss.alpha={alpha!r}: must be in [0, 1] (the DC share of the chimera loss)")
+
+
+def _example(key: str) -> str:
+    return {"data.excerpt_seconds": "10.0", "optim.lr": "1e-3", "loss.alpha": "0.01"}.get(
+        key, "24" if "batch" in key else "100"
+    )
+
+
+def report(e: BaseException, multirun: bool) -> str:
+    """Print the one-line error (console + train.log), the traceback to train.log only (or the
+    console when verbose), and remember it for the multirun's closing lines."""
+    import traceback
+
+    msg = one_line(e)
+    label = " ".join(task_overrides()) if multirun else ""
+    trace.error("".join(traceback.format_exception(e)).rstrip())
+    if verbose():
+        log.error("%s", "".join(traceback.format_exception(e)).rstrip())
+    log.error("error: %s%s", f"[{label}] " if label else "", msg)
+    if multirun:
+        FAILED_JOBS.append((label, msg, is_missing_data(e)))
+    return msg
+
+
+def closing_lines() -> list[str]:
+    """What a multirun prints once at its end about its failed jobs (empty when none failed)."""
+    if not FAILED_JOBS:
+        return []
+    lines = [
+        f"{len(FAILED_JOBS)} job(s) failed (one line each above); fix the key or file they name and run "
+        "the same command again: finished runs are skipped"
+    ]
+    if any(missing for *_, missing in FAILED_JOBS):
+        lines.append(DEMO_HINT)
+    return lines
+
+
+def remove_unused_run_dir(run_dir: Path, runs_root: Path) -> None:
+    """Remove what Hydra created for a run that stopped before doing anything (``.hydra/``,
+    ``train.log``): a refused command leaves no run directory. Never touches a directory holding
+    anything else (an earlier attempt's status, checkpoints, results)."""
+    import shutil
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or {p.name for p in run_dir.iterdir()} - {".hydra", "train.log"}:
+        return
+    shutil.rmtree(run_dir / ".hydra", ignore_errors=True)
+    (run_dir / "train.log").unlink(missing_ok=True)
+    d, stop = run_dir, Path(runs_root).resolve()
+    while d.resolve() != stop and stop in d.resolve().parents:
+        try:
+            d.rmdir()
+        except OSError:
+            break
+        d = d.parent

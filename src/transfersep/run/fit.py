@@ -1,0 +1,119 @@
+"""A training run's fit: Lightning trains from the initial model (resuming from ``last.ckpt``), then
+``final.ckpt``, the model package and, for fine-tunes and baselines, the SI-SDR evaluation."""
+
+from __future__ import annotations
+
+import logging
+
+import lightning as L
+from omegaconf import DictConfig, OmegaConf
+
+from transfersep.run import console
+from transfersep.run.initial import build_system, load_pretrained
+from transfersep.run.loggers import build_loggers
+from transfersep.run.plan import FINAL_CKPT, LAST_CKPT, Plan
+from transfersep.run.records import AtomicCheckpointIO, evaluated_model
+
+log = logging.getLogger("transfersep")
+
+
+def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
+    from lightning.pytorch.callbacks import LearningRateMonitor
+
+    from transfersep.run.resume import ResumableCheckpoint, cluster_plugins
+
+    system = build_system(cfg, plan, dm.source_names)
+    last = plan.run_dir / LAST_CKPT
+    resume = last if last.exists() else None
+    if plan.stage == "finetune" and resume is None:
+        digest = load_pretrained(system, plan.parent_ckpt)
+        if plan.parent is not None:
+            plan.parent["weights_sha256"] = digest  # what was loaded is the truth
+    if resume is not None:
+        log.info("%s: resuming from %s", plan.subdir, resume)
+    callbacks = [
+        # last.ckpt at step boundaries, and on SIGTERM/SIGUSR1/SIGUSR2 (see resume.py)
+        ResumableCheckpoint(last, int(cfg.checkpoint_every_n_steps)),
+        LearningRateMonitor(logging_interval="step"),
+    ]
+    if plan.stage != "pretrain" and cfg.curve.every_n_steps:
+        from transfersep.evaluation.curve import SISDRCurve
+
+        callbacks.append(
+            SISDRCurve(
+                dm.test_set,
+                plan.run_dir,
+                every_n_steps=int(cfg.curve.every_n_steps),
+                n_excerpts=int(cfg.curve.n_excerpts),
+                batch_size=int(cfg.data.batch_size),
+            )
+        )
+    trainer_kw = OmegaConf.to_container(cfg.trainer, resolve=True)
+    show_progress = bool(trainer_kw.get("enable_progress_bar", True))
+    trainer_kw["enable_progress_bar"], progress_callbacks = console.training_progress(show_progress)
+    callbacks += progress_callbacks
+    loggers = build_loggers(cfg, plan, dm.description)
+    console.quiet_wandb(loggers)
+    trainer = L.Trainer(
+        **trainer_kw,
+        max_steps=plan.total_steps,
+        val_check_interval=min(int(cfg.val_every_n_steps), plan.total_steps),
+        check_val_every_n_epoch=None,
+        callbacks=callbacks,
+        logger=loggers,
+        plugins=[AtomicCheckpointIO(), *cluster_plugins()],
+        enable_checkpointing=False,  # ResumableCheckpoint writes last.ckpt; no epoch-end extras
+        default_root_dir=str(plan.run_dir),
+    )
+    trainer.fit(system, datamodule=dm, ckpt_path=str(resume) if resume else None)
+    if trainer.global_step < plan.total_steps:  # interrupted (signal): leave status "running"
+        raise InterruptedError(f"stopped at step {trainer.global_step} of {plan.total_steps}")
+    trainer.save_checkpoint(plan.run_dir / FINAL_CKPT, weights_only=False)
+    if trainer.is_global_zero:
+        from transfersep.model.package import export_model
+
+        export_model(
+            system,
+            plan.run_dir / "model.safetensors",
+            extra={
+                "grid_point": plan.grid_point,
+                "study": str(cfg.study),
+                "seed": int(cfg.seed),
+                "run_dir": str(plan.run_dir),
+                "checkpoint": str(plan.run_dir / FINAL_CKPT),
+                **({"parent": plan.parent} if plan.parent else {}),
+            },
+        )
+    result: dict = {"steps": trainer.global_step}
+    if plan.stage != "pretrain" and cfg.evaluate and trainer.is_global_zero:
+        from transfersep.evaluation.evaluate import evaluate
+
+        separate, close = console.evaluation_progress(
+            system.separate, len(dm.test_set), int(cfg.data.batch_size), show_progress
+        )
+        try:
+            result = evaluate(
+                separate,
+                dm.test_set,
+                dm.source_names,
+                plan.run_dir,
+                plan.grid_point,
+                batch_size=int(cfg.data.batch_size),
+                device=system.device,
+                extra={
+                    "steps": trainer.global_step,
+                    "seed": int(cfg.seed),
+                    "study": str(cfg.study),
+                    "checkpoint": str(plan.run_dir / FINAL_CKPT),
+                    **evaluated_model(trainer),
+                    **({"parent": plan.parent} if plan.parent else {}),
+                },
+            )
+        finally:
+            close()
+        metrics = {"test/sisdr": result["overall"]["mean"]}
+        metrics.update({f"test/sisdr_{s}": v["mean"] for s, v in result["per_source"].items() if v["mean"] is not None})
+        for lg in loggers:
+            lg.log_metrics({k: v for k, v in metrics.items() if v is not None}, step=trainer.global_step)
+            lg.save()
+    return result

@@ -1,0 +1,48 @@
+"""The model a run starts from: a fresh ChimeraNet for its phase, or the pretrained backbone and
+embedding head of its parent with a new mask head (fine-tunes and the zero-shot probe)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from transfersep.run.plan import Plan
+
+
+def build_system(cfg: DictConfig, plan: Plan, source_names: list[str]):
+    from transfersep.model.system import SeparationSystem
+
+    return SeparationSystem(
+        model=OmegaConf.to_container(cfg.model, resolve=True),
+        phase=plan.phase,
+        source_names=source_names,
+        alpha=cfg.loss.alpha,
+        dc_weights=cfg.loss.dc_weights,
+        lr=cfg.optim.lr,
+        autoclip_percentile=cfg.optim.autoclip_percentile,
+        plateau_patience_steps=cfg.optim.plateau_patience_steps,
+        plateau_factor=cfg.optim.plateau_factor,
+        val_every_n_steps=cfg.val_every_n_steps,
+    )
+
+
+def load_pretrained(system, ckpt: Path) -> str:
+    """Backbone and embedding head from a pretraining checkpoint or model package; a fresh mask head.
+    Returns the digest of the loaded weights (``export.weights_digest``)."""
+    from transfersep.model.package import weights_digest
+
+    if ckpt.suffix == ".safetensors":
+        from transfersep.model.package import load_model
+
+        model_state = load_model(ckpt, device="cpu").net.state_dict()
+    else:
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+        model_state = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
+    try:
+        system.model.load_flexible(model_state, keep_mask_head=False)
+    except ValueError as e:
+        raise ValueError(f"{ckpt}: {e}") from e
+    system.apply_phase()
+    return weights_digest(model_state)

@@ -1,0 +1,67 @@
+"""Which process or SLURM job a run belongs to, and whether it is still alive.
+
+``job_info()`` goes into every ``status.json`` (see ``runlog.write_status``) so that the status
+command can tell a run that is still running from one whose job died without a word
+(SIGKILL, node failure, a time limit without requeue): the latter is shown as ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from typing import Any
+
+
+def job_info() -> dict[str, Any]:
+    """Host, pid and, under SLURM / submitit, the job ids and the job's log files."""
+    env = os.environ
+    info: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid(), "slurm_job_id": env.get("SLURM_JOB_ID")}
+    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+        info["slurm_array_id"] = f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    if env.get("SLURM_RESTART_COUNT"):
+        info["slurm_restarts"] = int(env["SLURM_RESTART_COUNT"])
+    if env.get("SUBMITIT_FOLDER") and env.get("SUBMITIT_EXECUTOR") == "slurm":
+        try:
+            import submitit
+
+            paths = submitit.JobEnvironment().paths
+            info["submitit_logs"] = [str(paths.stdout), str(paths.stderr)]
+        except Exception:  # bookkeeping must never fail a run
+            pass
+    return info
+
+
+def slurm_states(job_ids: list[str], timeout_s: float = 30.0) -> dict[str, str] | None:
+    """``{job id: SLURM state}`` for the jobs squeue still knows; None where squeue cannot answer
+    (no SLURM client here, or the controller is down), so liveness stays unknown."""
+    if not job_ids:
+        return {}
+    try:
+        p = subprocess.run(["squeue", "-h", "-o", "%A|%i|%T"], capture_output=True, text=True, timeout=timeout_s)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if p.returncode != 0:
+        return None
+    known: dict[str, str] = {}
+    for line in p.stdout.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) == 3:
+            known[parts[0]] = parts[2]  # plain job id (SLURM_JOB_ID)
+            known[parts[1]] = parts[2]  # array form <array job>_<task>
+    return {j: known[j] for j in job_ids if j in known}
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (a zombie counts as dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True

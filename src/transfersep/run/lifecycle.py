@@ -1,0 +1,154 @@
+"""One run's life, from its grid point to ``status.json``: plan -> lock -> parent check and provenance
+-> data -> fit (``run.fit``) or probe (``run.probe``) -> records.
+
+Follow a run here: ``run`` plans it (the stage follows from the grid point) and owns its directory;
+``_run_owned`` skips a finished run, sets aside one built on a replaced parent, checks everything a
+user can get wrong before writing anything, then trains or probes and writes the final status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+import time
+import traceback
+
+import lightning as L
+from omegaconf import DictConfig
+
+from transfersep.run import console, errors
+from transfersep.run.config import in_multirun
+from transfersep.run.errors import MissingCheckpointError
+from transfersep.run.fit import fit
+from transfersep.run.plan import FINAL_CKPT, LAST_CKPT, Plan, done_file, make_plan
+from transfersep.run.probe import run_probe
+from transfersep.run.records import read_status, write_status
+
+log = logging.getLogger("transfersep")
+
+
+def check_parent(plan: Plan, study: str) -> None:
+    problem = errors.parent_problem(plan, study)
+    if problem:
+        raise MissingCheckpointError(problem)
+
+
+def dry_run(cfg: DictConfig, plan: Plan) -> int:
+    from transfersep.data import build_datamodule
+
+    report: dict = {"plan": plan.as_dict(), "problems": []}
+    try:
+        check_parent(plan, str(cfg.study))
+    except (MissingCheckpointError, errors.CheckpointError) as e:
+        report["problems"].append(str(e))
+    try:
+        dm = build_datamodule(cfg, plan.stage, plan.total_steps)
+        report["data"] = dm.description
+        report["sources"] = dm.source_names
+    except Exception as e:  # the loaders' errors name the root and what to do
+        report["problems"].append(f"data: {e}")
+    st = read_status(plan.run_dir)
+    report["status"] = st["state"] if st else "missing"
+    print(json.dumps(report, indent=2, default=str))
+    return 1 if report["problems"] else 0
+
+
+def preflight(cfg: DictConfig, plan: Plan):
+    """Everything a user can get wrong, checked before anything is written: the parent checkpoint
+    and the data roots. Returns the datamodule (seeded first, as training expects)."""
+    from transfersep.data import build_datamodule
+
+    errors.check_config(cfg)
+    check_parent(plan, str(cfg.study))
+    if not cfg.rerun:
+        errors.check_checkpoint(
+            plan.run_dir / LAST_CKPT,
+            "the checkpoint this run would resume from",
+            "delete it to train the run from its start (or add rerun=true)",
+        )
+    L.seed_everything(int(cfg.seed), workers=True)
+    if plan.stage == "zeroshot":  # the downstream set's test excerpts, as its fine-tunes see them
+        return build_datamodule(cfg, "finetune", 1)
+    return build_datamodule(cfg, plan.stage, plan.total_steps)
+
+
+def run(cfg: DictConfig) -> dict | None:
+    """One run of the grid. Returns its result (None for a dry run; ``skipped`` for a finished run
+    or one that another live job owns)."""
+    from transfersep.run.lock import RunLocked, own_run_dir
+
+    plan = make_plan(cfg)
+    if cfg.dry_run:
+        code = dry_run(cfg, plan)
+        if code:
+            raise SystemExit(code)
+        return None
+    try:
+        with own_run_dir(plan.run_dir, float(cfg.lock.heartbeat_s), float(cfg.lock.stale_after_s)):
+            return _run_owned(cfg, plan)
+    except RunLocked as e:  # another live job trains it: skipped like a finished run
+        log.warning("%s", e)
+        return {"skipped": True, "held_by": e.holder}
+
+
+@contextlib.contextmanager
+def _failed_status_on_user_error(plan: Plan):
+    """In a multirun, a user error of one job is recorded in its status (``transfersep status`` lists
+    it as failed); a single run leaves nothing behind."""
+    try:
+        yield
+    except Exception as e:
+        if errors.is_user_error(e) and in_multirun():
+            plan.run_dir.mkdir(parents=True, exist_ok=True)
+            write_status(plan.run_dir, "failed", plan, error=errors.one_line(e))
+        raise
+
+
+def _run_owned(cfg: DictConfig, plan: Plan) -> dict | None:
+    from transfersep.run.provenance import settle_parent
+
+    # a fine-tune built on another parent than the one it would load now is set aside, not resumed;
+    # a missing or damaged parent is said in one line first (provenance would fail on reading it)
+    with _failed_status_on_user_error(plan):
+        check_parent(plan, str(cfg.study))
+    st = settle_parent(plan, read_status(plan.run_dir), wait_s=float(cfg.lock.stale_after_s))
+    if st and st["state"] == "finished" and (plan.run_dir / done_file(plan.stage)).exists() and not cfg.rerun:
+        log.info("%s already finished; skipping (rerun=true to train again)", plan.subdir)
+        log.info("%s", console.run_summary(plan, st.get("result"), None))
+        return {"skipped": True, **st}
+    with _failed_status_on_user_error(plan):
+        dm = preflight(cfg, plan)
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.rerun:  # train from scratch again: a stale last.ckpt would otherwise be resumed
+        import shutil
+
+        for stale in (plan.run_dir / LAST_CKPT, plan.run_dir / FINAL_CKPT):
+            stale.unlink(missing_ok=True)
+        shutil.rmtree(plan.run_dir / "csv", ignore_errors=True)
+    write_status(plan.run_dir, "running", plan)
+    started = time.monotonic()
+    try:
+        result = run_probe(cfg, plan, dm) if plan.stage == "zeroshot" else fit(cfg, plan, dm)
+    except BaseException as e:
+        # signals, requeue exits and Ctrl-C leave "running": the next launch resumes
+        if isinstance(e, Exception) and not isinstance(e, InterruptedError):
+            write_status(plan.run_dir, "failed", plan, error="".join(traceback.format_exception_only(e)).strip())
+        raise
+    finally:
+        if "wandb" in sys.modules:
+            import wandb
+
+            wandb.finish()  # multirun jobs in one process must never merge into one W&B run
+    from transfersep.run.provenance import own_digest
+
+    # a parent's own digest, so that its fine-tunes can tell whether they are still built on it
+    write_status(plan.run_dir, "finished", plan, result=result, weights_sha256=own_digest(plan.run_dir))
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    if rank_zero_only.rank == 0:  # trainer=ddp: every rank runs the job, one speaks
+        log.info(
+            "%s", console.run_summary(plan, result, time.monotonic() - started, console.data_notes(dm.description))
+        )
+    return result

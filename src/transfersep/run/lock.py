@@ -1,0 +1,334 @@
+"""One job per run directory: ``lock.json``, taken before a run writes anything in its directory.
+
+Launching a study again while it runs would otherwise let two jobs train into one directory and
+overwrite each other's ``last.ckpt``. ``flock``/``fcntl`` locks do not serve here: on the shared
+file systems of clusters they are per client, unsupported or silently local (NFS without lockd,
+some Lustre/BeeGFS mounts), and a lock held by a crashed node is never released. The lock is a
+file created with ``link()`` (atomic and exclusive on local disks, NFSv2+, Lustre, GPFS, BeeGFS:
+the classic NFS-safe recipe; the content is complete before the name appears)::
+
+    lock.json   {"host", "pid", "pid_start", "slurm_job_id", "slurm_array_id", "slurm_restarts",
+                 "token", "acquired", "heartbeat"}      (times: Unix seconds)
+
+The owner rewrites ``heartbeat`` every ``heartbeat_s`` seconds (a thread) while it runs and removes
+the file when it ends, however it ends short of SIGKILL. A lock is taken over when its owner is
+dead, judged by the surest evidence this host has:
+
+1. the same SLURM job with a higher ``SLURM_RESTART_COUNT`` (a requeued or preempted job retakes
+   its own lock);
+2. an owner on this host: its process is gone (or the pid now belongs to a newer process);
+3. an owner in SLURM: ``squeue`` answers and no longer knows its job (a pending requeued job
+   still holds its lock);
+4. otherwise (another host, no SLURM, or ``squeue`` silent): a heartbeat older than
+   ``stale_after_s``.
+
+Two relaunches that find the same dead owner take turns through ``lock.json.break`` (created
+exclusively; one left by a killed taker is ignored after a minute), so only one replaces it.
+
+In a distributed job only rank 0 takes the lock. Ranks Lightning starts itself come after it; the
+other tasks of a multi-task SLURM job (``trainer=ddp`` over ``srun``) start beside it and
+``follow`` it: they go on once the lock is their job's, and skip with it when another job holds it.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from transfersep.run.jobs import pid_alive, slurm_states
+
+LOCK = "lock.json"
+BREAK_STALE_S = 60.0
+log = logging.getLogger("transfersep")
+
+
+class RunLocked(RuntimeError):
+    """Another live job owns the run directory; the message says who."""
+
+    def __init__(self, run_dir: Path, holder: dict[str, Any]):
+        super().__init__(
+            f"{run_dir} is held by {describe(holder)}; skipping it (launch it again once "
+            f"that job has ended, or remove {Path(run_dir) / LOCK} if it is certainly dead)"
+        )
+        self.holder = holder
+
+
+def _pid_start(pid: int) -> str | None:
+    """The start time of a process (clock ticks since boot): tells a reused pid from its first owner."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def me() -> dict[str, Any]:
+    env = os.environ
+    info: dict[str, Any] = {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "pid_start": _pid_start(os.getpid()),
+        "slurm_job_id": env.get("SLURM_JOB_ID"),
+        "slurm_restarts": int(env.get("SLURM_RESTART_COUNT") or 0),
+    }
+    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+        info["slurm_array_id"] = f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    return info
+
+
+def read_lock(run_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The lock's record, or None when the directory is not locked. An unreadable record counts as
+    an owner known only by the file's age."""
+    path = Path(run_dir) / LOCK
+    try:
+        text = path.read_text()
+        mtime = path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+    try:
+        holder = json.loads(text)
+        if not isinstance(holder, dict):
+            raise ValueError("not an object")
+    except ValueError:
+        holder = {"unreadable": True}
+    holder["heartbeat"] = max(float(holder.get("heartbeat") or 0), mtime)
+    return holder
+
+
+def describe(holder: dict[str, Any], now: float | None = None) -> str:
+    """``host h pid p (SLURM job j), heartbeat 12 s ago``"""
+    now = time.time() if now is None else now
+    who = f"host {holder.get('host', '?')} pid {holder.get('pid', '?')}"
+    if holder.get("slurm_job_id"):
+        who += f" (SLURM job {holder.get('slurm_array_id') or holder['slurm_job_id']})"
+    age = max(0.0, now - float(holder.get("heartbeat") or 0))
+    return f"{who}, heartbeat {age:.0f} s ago"
+
+
+def owner_dead(holder: dict[str, Any], stale_after_s: float, mine: dict[str, Any] | None = None) -> str | None:
+    """Why the owner of ``holder`` is dead, or None while it may be alive (rules in the module doc)."""
+    mine = mine or me()
+    job = holder.get("slurm_job_id")
+    if job and job == mine.get("slurm_job_id") and int(holder.get("slurm_restarts") or 0) < mine["slurm_restarts"]:
+        return f"an earlier attempt of this SLURM job {job} (requeued)"
+    pid = holder.get("pid")
+    if holder.get("host") == mine["host"] and isinstance(pid, int):
+        if pid == mine["pid"]:
+            return "left by this process"
+        start = holder.get("pid_start")
+        if not pid_alive(pid) or (start and _pid_start(pid) not in (None, start)):
+            return f"process {pid} on {holder['host']} is gone"
+        return None
+    if job and job != mine.get("slurm_job_id"):
+        states = slurm_states([job])
+        if states is not None and job not in states:
+            return f"SLURM job {job} no longer exists"
+        if states is not None:
+            return None
+    age = time.time() - float(holder.get("heartbeat") or 0)
+    if age > stale_after_s:
+        return f"no heartbeat for {age:.0f} s (more than {stale_after_s:.0f} s)"
+    return None
+
+
+class RunLock:
+    """Ownership of ``run_dir`` for one run: ``acquire()`` (raises ``RunLocked``), then ``release()``;
+    a daemon thread refreshes the heartbeat in between."""
+
+    def __init__(self, run_dir: str | os.PathLike, heartbeat_s: float = 60.0, stale_after_s: float = 600.0):
+        if heartbeat_s <= 0 or stale_after_s <= 2 * heartbeat_s:
+            raise ValueError(f"lock.stale_after_s ({stale_after_s}) must exceed twice lock.heartbeat_s ({heartbeat_s})")
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / LOCK
+        self.heartbeat_s, self.stale_after_s = float(heartbeat_s), float(stale_after_s)
+        self.record: dict[str, Any] = {}
+        self.taken_over: dict[str, Any] | None = None  # the dead owner's record and why, if any
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- files ---------------------------------------------------------------------------------
+    def _tmp(self) -> Path:
+        self.record["heartbeat"] = time.time()
+        tmp = self.run_dir / f".{LOCK}.{self.record['token']}.{uuid.uuid4().hex[:8]}"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(self.record, f)
+            f.flush()
+            os.fsync(f.fileno())
+        return tmp
+
+    def _link(self) -> bool:
+        tmp = self._tmp()
+        try:
+            os.link(tmp, self.path)
+            return True
+        except FileExistsError:
+            return False
+        except OSError as e:
+            if os.stat(tmp).st_nlink == 2:  # NFS may report a link that did happen as failed
+                return True
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+            return self._create()  # a file system without hard links (some FUSE/SMB mounts)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _create(self) -> bool:
+        """O_CREAT|O_EXCL, then the record: a reader in between sees an unreadable (held) lock."""
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(self.record, f)
+            f.flush()
+            os.fsync(f.fileno())
+        return True
+
+    def _replace(self, expect_token: str | None) -> bool:
+        """Put our record in place of the lock whose token is ``expect_token``, one taker at a time."""
+        brk = self.run_dir / f"{LOCK}.break"
+        try:
+            os.close(os.open(brk, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            try:
+                if time.time() - brk.stat().st_mtime > BREAK_STALE_S:
+                    brk.unlink(missing_ok=True)  # left by a taker killed mid-way
+            except FileNotFoundError:
+                pass
+            return False
+        try:
+            current = read_lock(self.run_dir)
+            if current is None or current.get("token") != expect_token:
+                return False  # changed meanwhile: look again
+            os.replace(self._tmp(), self.path)
+            return True
+        finally:
+            brk.unlink(missing_ok=True)
+
+    # -- ownership -----------------------------------------------------------------------------
+    def acquire(self) -> RunLock:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.record = {**me(), "token": uuid.uuid4().hex, "acquired": time.time()}
+        for _ in range(50):
+            if self._link():
+                break
+            holder = read_lock(self.run_dir)
+            if holder is None:
+                continue  # released meanwhile
+            why = owner_dead(holder, self.stale_after_s, self.record)
+            if why is None:
+                raise RunLocked(self.run_dir, holder)
+            if self._replace(holder.get("token")):
+                self.taken_over = {"holder": holder, "why": why}
+                log.warning("%s: took over the lock of %s: %s", self.run_dir, describe(holder), why)
+                break
+            time.sleep(0.05 + 0.1 * random.random())  # two takers out of step
+        else:
+            raise RuntimeError(
+                f"{self.path}: could not take the lock after 50 attempts; remove it if no job runs there"
+            )
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._beat, name="transfersep-lock-heartbeat", daemon=True)
+        self._thread.start()
+        return self
+
+    def owned(self) -> bool:
+        cur = read_lock(self.run_dir)
+        return bool(cur and cur.get("token") == self.record.get("token"))
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.heartbeat_s):
+            try:
+                if not self.owned():
+                    log.error(
+                        "%s: the lock was taken by %s; this job no longer owns the run directory",
+                        self.run_dir,
+                        describe(read_lock(self.run_dir) or {}),
+                    )
+                    return
+                os.replace(self._tmp(), self.path)
+            except OSError as e:  # a file-system hiccup: try again at the next beat
+                log.warning("%s: heartbeat not written (%s)", self.path, e)
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        if self.record and self.owned():
+            self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+def rank() -> int:
+    """This process's global rank (0 outside distributed jobs), as Lightning reads it from the
+    environment (RANK, LOCAL_RANK, SLURM_PROCID)."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return int(getattr(rank_zero_only, "rank", 0) or 0)
+
+
+def _finished(run_dir: Path) -> bool:
+    try:
+        st = json.loads((run_dir / "status.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(st, dict) and st.get("state") == "finished" and (run_dir / "final.ckpt").exists()
+
+
+def follow(run_dir: str | os.PathLike, timeout_s: float, poll_s: float = 1.0) -> None:
+    """For a task of a multi-task SLURM job other than rank 0: return once rank 0 owns the lock
+    (or found the run finished and let it go); raise ``RunLocked`` when another live job holds it."""
+    run_dir, mine = Path(run_dir), me()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        holder = read_lock(run_dir)
+        if (
+            holder
+            and holder.get("slurm_job_id") == mine["slurm_job_id"]
+            and int(holder.get("slurm_restarts") or 0) == mine["slurm_restarts"]
+        ):
+            return
+        if holder and owner_dead(holder, timeout_s, mine) is None:
+            raise RunLocked(run_dir, holder)
+        if holder is None and _finished(run_dir):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"{run_dir}: rank 0 of SLURM job {mine['slurm_job_id']} did not take {LOCK} within {timeout_s:.0f} s"
+            )
+        time.sleep(poll_s)
+
+
+@contextmanager
+def own_run_dir(
+    run_dir: str | os.PathLike, heartbeat_s: float = 60.0, stale_after_s: float = 600.0
+) -> Iterator[RunLock | None]:
+    """Hold ``run_dir`` for the block (rank 0), or follow rank 0's hold (other tasks of a SLURM
+    job); raises ``RunLocked`` when another live job owns it."""
+    if rank() == 0:
+        lock = RunLock(run_dir, heartbeat_s, stale_after_s).acquire()
+        try:
+            yield lock
+        finally:
+            lock.release()
+        return
+    if int(os.environ.get("SLURM_NTASKS") or 1) > 1 and os.environ.get("SLURM_PROCID"):
+        follow(run_dir, stale_after_s)
+    yield None

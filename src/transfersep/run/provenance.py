@@ -1,0 +1,191 @@
+"""Which checkpoint a fine-tune started from, and whether that is still the model standing there.
+
+A fine-tune records its parent (``status.json`` and the package header under ``parent``,
+``result.json`` under ``extra.parent``, the W&B config under ``parent``)::
+
+    {"kind": "run" | "package" | "checkpoint",
+     "path": "/abs/path/loaded",                  # final.ckpt of the parent run, or init_from
+     "subdir": "pretrain/slakh-none",             # run parents: its place in the study directory
+     "weights_sha256": "...",                     # digest of the ChimeraNet weights: the checksum
+                                                  #   a package carries (export.weights_digest)
+     "grid_point": {...}, "study": "paper", "steps": 10000}   # as the parent recorded them
+
+Identity is by content: a parent redone into the same weights (same seed, deterministic kernels)
+leaves its fine-tunes current; any other weights make them **stale** (``stale_reason``). A finished
+pretraining run records its own digest in ``status.json`` (``weights_sha256``), so telling stale
+from current reads two small JSON files, never a checkpoint. A parent that is gone, or being redone
+(no ``final.ckpt`` yet), makes nothing stale: there is nothing to compare with until it finishes.
+
+This module imports no torch unless asked to hash a checkpoint (``compute=True``), so the status
+command and the report stay light.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import struct
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("transfersep")
+FINAL_CKPT = "final.ckpt"
+PACKAGE = "model.safetensors"
+SUPERSEDED = "superseded"
+# what a run produced from its parent; status.json, train.log and .hydra/ stay (they are rewritten)
+OUTPUTS = ("checkpoints", FINAL_CKPT, PACKAGE, "csv", "scores.csv", "result.json", "curve.csv", "wandb")
+
+
+def package_meta(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The transfersep metadata of a ``.safetensors`` package, read from its header alone (8-byte
+    little-endian header length, then the JSON header whose ``__metadata__`` holds it)."""
+    try:
+        with open(path, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            if n > 100_000_000:
+                return None
+            header = json.loads(f.read(n))
+        meta = json.loads(header["__metadata__"]["transfersep"])
+        return meta if isinstance(meta, dict) else None
+    except (OSError, struct.error, ValueError, KeyError, TypeError):
+        return None
+
+
+def _status(run_dir: Path) -> dict[str, Any]:
+    try:
+        st = json.loads((run_dir / "status.json").read_text())
+        return st if isinstance(st, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def identity(path: str | os.PathLike, compute: bool = False) -> dict[str, Any] | None:
+    """The parent record of the model file at ``path`` (None where no file is). The digest comes
+    from the parent's own books (its status.json, or the package header); where neither has it,
+    ``compute=True`` loads the weights and hashes them, else it is None."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    rec: dict[str, Any] = {
+        "kind": "checkpoint",
+        "path": str(path.resolve()),
+        "weights_sha256": None,
+        "grid_point": None,
+        "study": None,
+        "steps": None,
+    }
+    meta = package_meta(path)
+    if meta is not None:
+        run = meta.get("run") or {}
+        rec.update(
+            kind="package",
+            weights_sha256=meta.get("weights_sha256"),
+            grid_point=run.get("grid_point"),
+            study=run.get("study"),
+            steps=meta.get("steps"),
+        )
+    elif path.name == FINAL_CKPT and (path.parent / "status.json").is_file():
+        run_dir = path.parent
+        st = _status(run_dir)
+        rec.update(
+            kind="run",
+            subdir=f"{run_dir.parent.name}/{run_dir.name}",
+            grid_point=st.get("grid_point"),
+            study=st.get("study") or run_dir.parents[1].name,
+            steps=(st.get("result") or {}).get("steps"),
+        )
+        if st.get("state") == "finished":
+            sha = st.get("weights_sha256")
+            if not sha:  # a run from before digests were kept: its package holds the same weights
+                sha = (package_meta(run_dir / PACKAGE) or {}).get("weights_sha256")
+            rec["weights_sha256"] = sha
+    if rec["weights_sha256"] is None and compute:
+        from transfersep.model.package import load_model, weights_digest
+
+        rec["weights_sha256"] = weights_digest(load_model(path).net.state_dict())
+    return rec
+
+
+def locate(run_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
+    """Where the recorded parent stands now: a run parent by its place in the study directory (so
+    a study directory that was moved or copied still finds it), a file parent by its path."""
+    if record.get("kind") == "run" and record.get("subdir"):
+        return Path(run_dir).parents[1] / record["subdir"] / FINAL_CKPT
+    return Path(record.get("path") or "")
+
+
+def describe(record: dict[str, Any]) -> str:
+    where = record.get("subdir") or record.get("path")
+    study = f" of study {record['study']}" if record.get("study") else ""
+    return f"{where}{study} ({str(record.get('weights_sha256'))[:12]})"
+
+
+def stale_reason(
+    run_dir: str | os.PathLike, record: dict[str, Any] | None, current: dict[str, Any] | None = None
+) -> str | None:
+    """Why the run in ``run_dir``, built on the parent ``record``, is stale, or None when it is
+    current or nothing can be compared (no record: a run from before provenance, or a baseline;
+    the parent gone or not finished). ``current``: the parent the run would load now (default:
+    what stands where the recorded one was)."""
+    if not isinstance(record, dict) or not record.get("weights_sha256"):
+        return None
+    if current is None:
+        current = identity(locate(run_dir, record))
+    if not current or not current.get("weights_sha256") or current["weights_sha256"] == record["weights_sha256"]:
+        return None
+    return f"built on {describe(record)}, but the parent is now {describe(current)}"
+
+
+def set_aside(run_dir: str | os.PathLike, why: str) -> Path | None:
+    """Move what a stale run produced into ``superseded/<UTC time>/`` (never deleted, never
+    resumed; ``result.json`` becomes ``result.superseded.json`` so that reports do not pick it up)
+    with ``superseded.json`` saying why. Returns that folder, or None when there was nothing."""
+    run_dir = Path(run_dir)
+    present = [n for n in OUTPUTS if (run_dir / n).exists()]
+    if not present:
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    dest = run_dir / SUPERSEDED / stamp
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = run_dir / SUPERSEDED / f"{stamp}-{n}"
+    dest.mkdir(parents=True)
+    for name in present:
+        os.replace(run_dir / name, dest / ("result.superseded.json" if name == "result.json" else name))
+    from transfersep.atomic import atomic_write_json
+
+    atomic_write_json(dest / "superseded.json", {"why": why, "moved": present, "status": _status(run_dir)})
+    return dest
+
+
+def own_digest(run_dir: str | os.PathLike) -> str | None:
+    """The digest of the weights a finished run packaged (``model.safetensors``), for its status."""
+    return (package_meta(Path(run_dir) / PACKAGE) or {}).get("weights_sha256")
+
+
+def settle_parent(plan: Any, status: dict[str, Any] | None, wait_s: float = 600.0) -> dict[str, Any] | None:
+    """Before a fine-tune (or a zero-shot probe) starts or is skipped: record in ``plan.parent`` the model it would load
+    now, and when its run directory was built on another one, set those outputs aside so that
+    nothing of them is resumed or kept (rank 0; other tasks of the job wait for that). Returns the
+    status to go on with (None once set aside)."""
+    if plan.stage not in ("finetune", "zeroshot") or plan.parent_ckpt is None or not plan.parent_ckpt.exists():
+        return status
+    from transfersep.run.lock import rank
+
+    plan.parent = identity(plan.parent_ckpt, compute=True)
+    why = stale_reason(plan.run_dir, (status or {}).get("parent"), current=plan.parent)
+    if why and rank() == 0:
+        moved = set_aside(plan.run_dir, why)
+        log.warning("%s is stale: %s; training it again (its earlier outputs: %s)", plan.subdir, why, moved)
+        return None
+    deadline = time.monotonic() + wait_s
+    while why and time.monotonic() < deadline:  # rank 0 rewrites status.json once it has moved them
+        time.sleep(1.0)
+        status = _status(plan.run_dir) or None
+        why = stale_reason(plan.run_dir, (status or {}).get("parent"), current=plan.parent)
+    if why:
+        raise RuntimeError(f"{plan.subdir}: rank 0 did not set the stale run aside within {wait_s:.0f} s ({why})")
+    return status

@@ -1,0 +1,203 @@
+"""Where a study stands: every grid point as finished / running / failed / stale / interrupted / missing.
+
+    transfersep status RUNS/STUDY                     # the full grid of sweeps/
+    transfersep status RUNS/STUDY downstream=bach10   # narrowed like the sweeps
+    transfersep status RUNS/STUDY --only failed,stale --json
+
+States (from each run directory's ``status.json``):
+
+- ``finished``: status finished and ``final.ckpt`` present (``result.json`` for a zero-shot probe,
+  which trains nothing); a relaunch skips it.
+- ``running``: status running and its job alive: the SLURM job is still in ``squeue`` (pending,
+  running or requeued) or, for a local run, its process exists. Where neither can be checked
+  (no ``squeue`` here, a run on another host) it stays ``running`` with a note. The holder of the
+  run directory's lock (host, pid, SLURM job, heartbeat age) is shown.
+- ``stale``: a fine-tune built on a pretrained model that is no longer the one standing at its
+  parent (the pretraining was redone, or ``init_from`` now holds other weights; see
+  ``provenance``). A relaunch sets its outputs aside and trains it again; the report leaves it out.
+- ``interrupted``: status running but its SLURM job is gone from ``squeue`` or its local process
+  died (SIGKILL, node failure, a time limit without requeue, Ctrl-C); also "finished" without
+  ``final.ckpt``. Nothing will finish it: relaunch the grid, it resumes from ``last.ckpt``.
+- ``failed``: the run raised an error (shown, with the log files to read).
+- ``missing``: never started (no ``status.json``).
+
+A relaunch (``python train.py -m +sweeps=...`` or ``transfersep study``) reruns every
+state except finished. Runs found in the study directory outside the grid are listed too.
+Given a folder that holds one study (the runs folder), that study is shown; a folder holding
+several studies lists them and exits 2.
+Exit status: 0 when every listed grid point is finished, 1 otherwise (2 on bad arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from transfersep.run.jobs import pid_alive, slurm_states
+from transfersep.run.plan import LAST_CKPT, done_file
+from transfersep.study.folders import SeveralStudies, resolve_study
+from transfersep.study.grid import SWEEPS, GridPoint, grid_points
+
+STATES = ("finished", "running", "failed", "stale", "interrupted", "missing")
+
+
+def read_status(run_dir: Path) -> dict | None:
+    """``status.json`` of a run (as ``runlog.read_status``, without importing torch/lightning, so
+    ``transfersep status -h`` answers at once)."""
+    try:
+        return json.loads((Path(run_dir) / "status.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+@dataclass
+class RunState:
+    subdir: str
+    state: str
+    grid_point: dict
+    in_grid: bool = True
+    detail: str = ""
+    logs: list[str] = field(default_factory=list)
+
+
+def _logs(run_dir: Path, st: dict) -> list[str]:
+    cands = [st.get("log") or str(run_dir / "train.log"), *(st.get("submitit_logs") or [])]
+    return [p for p in dict.fromkeys(cands) if p and Path(p).is_file()]
+
+
+def _age(path: Path) -> str:
+    if not path.exists():
+        return "no checkpoint yet"
+    mins = (time.time() - path.stat().st_mtime) / 60
+    return f"last.ckpt written {mins:.0f} min ago"
+
+
+def _classify(run_dir: Path, st: dict | None, squeue: dict[str, str] | None) -> tuple[str, str]:
+    if st is None:
+        return "missing", ""
+    state = st.get("state")
+    if state == "finished":
+        done = done_file(str((st.get("grid_point") or {}).get("stage", "")))
+        if (run_dir / done).exists():
+            return "finished", ""
+        return "interrupted", f"status finished but {done} is gone"
+    if state == "failed":
+        return "failed", str(st.get("error") or "")
+    if state != "running":
+        return "failed", f"unknown state {state!r} in status.json"
+    age = _age(run_dir / LAST_CKPT)
+    job = st.get("slurm_job_id")
+    if job:
+        label = st.get("slurm_array_id") or job
+        if squeue is None:
+            return "running", f"SLURM job {label} (not verified: squeue does not answer here); {age}"
+        if job in squeue:
+            return "running", f"SLURM job {label} {squeue[job]}; {age}"
+        return "interrupted", f"SLURM job {label} no longer exists; {age}"
+    host, pid = st.get("host"), st.get("pid")
+    if pid is None:
+        return "running", f"not verified (no pid recorded); {age}"
+    if host == socket.gethostname():
+        if pid_alive(int(pid)):
+            return "running", f"pid {pid}; {age}"
+        return "interrupted", f"process {pid} on {host} is gone; {age}"
+    return "running", f"pid {pid} on {host} (not verified from here); {age}"
+
+
+def _provenance_and_lock(run_dir: Path, st: dict | None, state: str, detail: str) -> tuple[str, str]:
+    """A run built on a parent that was redone is stale whatever it reached (a live job finishes
+    first); a running run names the holder of its lock."""
+    from transfersep.run.lock import describe, read_lock
+    from transfersep.run.provenance import stale_reason
+
+    if st is None:
+        return state, detail
+    if state == "running":
+        holder = read_lock(run_dir)
+        return state, f"{detail}; lock: {describe(holder) if holder else 'none'}"
+    why = stale_reason(run_dir, st.get("parent"))
+    return ("stale", f"{why}; a relaunch trains it again") if why else (state, detail)
+
+
+def study_status(
+    study_dir: str | Path, sweeps: Sequence[str] = SWEEPS, overrides: Sequence[str] = ()
+) -> list[RunState]:
+    """One ``RunState`` per grid point of ``sweeps`` (narrowed by ``overrides``), then any other
+    run found in ``study_dir``."""
+    study_dir = Path(study_dir)
+    points: list[GridPoint] = grid_points(sweeps, overrides)
+    subdirs = {gp.subdir: gp.as_dict() for gp in points}
+    statuses = {s: read_status(study_dir / s) for s in subdirs}
+    for f in sorted(study_dir.glob("*/*/status.json")):  # runs outside the grid (e.g. downstream=stems)
+        sub = f.parent.relative_to(study_dir).as_posix()
+        if sub not in subdirs and f.parent.parent.name in ("pretrain", "finetune", "baseline"):
+            statuses[sub] = read_status(f.parent)
+    jobs = [
+        st["slurm_job_id"] for st in statuses.values() if st and st.get("state") == "running" and st.get("slurm_job_id")
+    ]
+    squeue = slurm_states(jobs) if jobs else {}
+    out = []
+    for sub, st in statuses.items():
+        gp = subdirs.get(sub) or ((st or {}).get("grid_point") or {})
+        state, detail = _classify(study_dir / sub, st, squeue)
+        state, detail = _provenance_and_lock(study_dir / sub, st, state, detail)
+        logs = _logs(study_dir / sub, st) if st and state in ("failed", "interrupted", "running") else []
+        out.append(RunState(sub, state, gp, sub in subdirs, detail, logs))
+    return out
+
+
+def format_table(rows: list[RunState], study_dir: Path, states: set[str] | None = None) -> str:
+    """A count of every state, then one line per run whose state is in ``states`` (all if None)
+    with the log files of failed and stale runs."""
+    counts = {s: sum(r.state == s for r in rows) for s in STATES}
+    head = f"{study_dir}: {len(rows)} runs - " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    shown = [r for r in rows if states is None or r.state in states]
+    if not shown:
+        return head
+    width = max(len(r.subdir) for r in shown)
+    lines = [head, f"{'STATE':9} {'RUN':{width}}  DETAIL"]
+    for r in shown:
+        extra = "" if r.in_grid else "  [outside the grid]"
+        lines.append(f"{r.state:9} {r.subdir:{width}}  {r.detail.splitlines()[-1] if r.detail else ''}{extra}")
+        if r.state in ("failed", "interrupted"):
+            for p in r.logs:
+                lines.append(f"{'':9} {'':{width}}  log: {p}")
+    return "\n".join(lines)
+
+
+def configure_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("study_dir", type=Path, help="<paths.runs_dir>/<study>")
+    p.add_argument("overrides", nargs="*", help="narrow the grid like a sweep, e.g. downstream=bach10")
+    p.add_argument("--sweeps", default=",".join(SWEEPS), help="comma-separated sweeps of sweeps/ (default: all)")
+    p.add_argument("--only", default="", help=f"comma-separated states to list ({','.join(STATES)})")
+    p.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
+    return p
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    if not args.study_dir.is_dir():
+        print(f"error: {args.study_dir} is not a directory (expected <paths.runs_dir>/<study>)", file=sys.stderr)
+        return 2
+    try:  # a runs folder instead of one study: never mix the runs of several studies
+        args.study_dir = resolve_study(args.study_dir)
+    except SeveralStudies as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    only = {s for s in args.only.split(",") if s}
+    if only - set(STATES):
+        print(f"error: --only takes {', '.join(STATES)}; got {sorted(only - set(STATES))}", file=sys.stderr)
+        return 2
+    rows = study_status(args.study_dir, [s for s in args.sweeps.split(",") if s], args.overrides)
+    if args.json:
+        for r in rows:
+            if not only or r.state in only:
+                print(json.dumps(asdict(r)))
+    else:
+        print(format_table(rows, args.study_dir, only or None))
+    return 0 if all(r.state == "finished" for r in rows if r.in_grid) else 1

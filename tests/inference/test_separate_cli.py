@@ -1,0 +1,229 @@
+"""`transfersep separate` as people know it from demucs/umx, its bad inputs, and the Python API."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from sep_fixtures import NAMES, music, train_tiny, tree, write_audio
+from transfersep.cli import main
+from transfersep.model.package import export_model
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A finished run directory (final.ckpt, status.json, model.safetensors) named as a grid point."""
+    d = tmp_path_factory.mktemp("runs") / "slakh-none-whole-stems"
+    export_model(train_tiny(d), d / "model.safetensors")
+    return d
+
+
+@pytest.fixture()
+def song(tmp_path):
+    return write_audio(tmp_path / "My Song.wav", music(44_100 * 2 + 11, 44_100, 2), 44_100)
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("transfersep separate: error: ")
+    return err[0]
+
+
+def test_default_output_is_separated_model_track_stem(run_dir, song, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["separate", str(song), "--model", str(run_dir), "--device", "cpu", "-q"]) == 0
+    out = tmp_path / "separated" / "slakh-none-whole-stems" / "My Song"
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.wav" for n in NAMES)
+    x, sr = sf.read(out / "bass.wav", always_2d=True)
+    assert sr == 44_100 and x.shape == (44_100 * 2 + 11, 2)
+    # a package file outside a run directory is named by its file name; --out moves the root
+    pkg = shutil.copy(run_dir / "model.safetensors", tmp_path / "my-model.safetensors")
+    assert (
+        main(
+            [
+                "separate",
+                str(song),
+                "--model",
+                str(pkg),
+                "--out",
+                "elsewhere",
+                "--stems",
+                "keys,bass",
+                "--device",
+                "cpu",
+                "-q",
+            ]
+        )
+        == 0
+    )
+    assert tree(tmp_path / "elsewhere") == [
+        "my-model",
+        "my-model/My Song",
+        "my-model/My Song/bass.wav",
+        "my-model/My Song/keys.wav",
+    ]
+
+
+@pytest.mark.parametrize("case", ["folder", "m4a", "empty", "out_is_file", "unknown_stem", "missing"])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, run_dir, song, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["--model", str(run_dir), "--device", "cpu", "-q"]
+    before = tree(tmp_path)
+    if case == "folder":
+        (tmp_path / "album").mkdir()
+        before = tree(tmp_path)
+        argv, expect = ["album"], "album is a folder; give audio files"
+    elif case == "m4a":
+        (tmp_path / "song.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(200))
+        before = tree(tmp_path)
+        argv, expect = ["song.m4a"], "libsndfile reads WAV, FLAC, OGG (Vorbis/Opus), MP3"
+    elif case == "empty":
+        write_audio(tmp_path / "silence.wav", np.zeros((0, 1), np.float32), 44_100)
+        before = tree(tmp_path)
+        argv, expect = ["silence.wav"], "silence.wav: holds no audio (0 frames)"
+    elif case == "out_is_file":
+        (tmp_path / "taken").write_text("someone's notes")
+        before = tree(tmp_path)
+        argv, expect = [str(song), "--out", "taken"], "--out taken is a file; give a folder"
+    elif case == "unknown_stem":
+        argv, expect = (
+            [str(song), "--stems", "bass,vocals"],
+            "the model has no source vocals; it separates bass,drums,keys",
+        )
+    else:
+        argv, expect = ["nope.wav"], "nope.wav: no such file"
+    assert main(["separate", *argv, *args]) == 2
+    assert expect in one_error_line(capsys)
+    assert tree(tmp_path) == before  # nothing written, not even separated/
+    if case == "out_is_file":
+        assert (tmp_path / "taken").read_text() == "someone's notes"
+
+
+def test_python_api_matches_the_command_at_44k_stereo(run_dir, song, tmp_path):
+    import transfersep
+
+    assert (
+        main(
+            [
+                "separate",
+                str(song),
+                "--model",
+                str(run_dir),
+                "--out",
+                str(tmp_path / "cmd"),
+                "--device",
+                "cpu",
+                "--precision",
+                "fp32",
+                "-q",
+            ]
+        )
+        == 0
+    )
+    model = transfersep.load_model(run_dir, device="cpu", precision="fp32")
+    assert model.name == "slakh-none-whole-stems" and model.source_names == NAMES
+    x, sr = sf.read(song, dtype="float32", always_2d=True)  # [samples, channels]
+    stems = model.separate(x.T, sr)
+    assert list(stems) == NAMES
+    for name, est in stems.items():
+        ref, ref_sr = sf.read(
+            tmp_path / "cmd" / "slakh-none-whole-stems" / "My Song" / f"{name}.wav", dtype="float32", always_2d=True
+        )
+        assert ref_sr == sr and est.shape == x.T.shape == ref.T.shape
+        np.testing.assert_array_equal(est, ref.T)  # float32 WAV holds the command's values exactly
+    # the sources are a decomposition of the input, not silence or a copy of it
+    total = sum(stems.values())
+    assert 0.1 < np.abs(stems["bass"]).max() and not np.allclose(stems["bass"], x.T, atol=1e-3)
+    assert np.corrcoef(total.ravel(), x.T.ravel())[0, 1] > 0.5
+
+
+def test_python_api_keeps_shape_and_type(run_dir):
+    import transfersep
+
+    model = transfersep.load_model(run_dir / "model.safetensors", device="cpu", precision="fp32")
+    mono = music(22_050, 22_050)[:, 0]
+    out = model.separate(mono, 22_050, sources=["drums"])
+    assert list(out) == ["drums"] and out["drums"].shape == mono.shape and out["drums"].dtype == np.float32
+    t = torch.from_numpy(music(8_000, 8_000, 3).T.copy())  # three channels at 8 kHz, a tensor
+    tout = model.separate(t, 8_000)
+    assert all(isinstance(v, torch.Tensor) and v.shape == t.shape for v in tout.values())
+    # each channel is separated on its own: channel 1 alone gives channel 1 of the three-channel result
+    alone = model.separate(t[1].numpy(), 8_000)
+    np.testing.assert_allclose(alone["keys"], tout["keys"][1].numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="holds no samples"):
+        model.separate(np.zeros(0, np.float32), 44_100)
+
+
+def test_help_lists_every_verb_with_an_example(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    listing = capsys.readouterr().out
+    for verb in ("train", "probe", "study", "status", "report", "data", "separate", "export"):
+        assert f"    {verb}" in listing
+        if verb in ("study", "status", "separate", "export"):
+            with pytest.raises(SystemExit):
+                main([verb, "-h"])
+        else:
+            assert main([verb, "-h"]) == 0
+        text = capsys.readouterr().out
+        assert f"example:\n  transfersep {verb} " in text, verb
+
+
+def test_console_script_is_installed():
+    exe = Path(sys.executable).parent / "transfersep"
+    if not exe.exists():
+        pytest.skip(f"no console script beside {sys.executable} (run with the project's .venv)")
+    p = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "separate" in p.stdout and "train" in p.stdout
+
+
+@pytest.mark.parametrize("fmt, ext", [("MP3", ".mp3"), ("OGG", ".ogg")])
+def test_compressed_inputs(fmt, ext, run_dir, tmp_path):
+    if fmt not in sf.available_formats():
+        pytest.skip(f"this libsndfile has no {fmt}")
+    src = tmp_path / f"take{ext}"
+    sf.write(src, music(44_100 * 2, 44_100, 2), 44_100, format=fmt)
+    assert (
+        main(["separate", str(src), "--model", str(run_dir), "--out", str(tmp_path / "o"), "--device", "cpu", "-q"])
+        == 0
+    )
+    info = sf.info(src)
+    for name in NAMES:
+        out = sf.info(tmp_path / "o" / run_dir.name / "take" / f"{name}.wav")
+        assert (out.samplerate, out.channels, out.frames) == (44_100, 2, info.frames)
+
+
+def test_clusters_partition_the_recording(run_dir, tmp_path, monkeypatch):
+    """--clusters K: K files at the input's rate, channels and length whose sum is the input as the
+    model hears it (binary masks partition every bin): the input resampled to 16 kHz and back,
+    computed here with soxr on its own."""
+    import soxr
+
+    monkeypatch.chdir(tmp_path)
+    x = music(44_100 * 9 + 7, 44_100, 2, seed=3)  # three 4-s chunks: the clusters must agree across them
+    song = write_audio(tmp_path / "long.wav", x, 44_100)
+    assert main(["separate", str(song), "--model", str(run_dir), "--clusters", "2", "--device", "cpu", "-q"]) == 0
+    out = tmp_path / "separated" / "slakh-none-whole-stems" / "long"
+    assert sorted(p.name for p in out.iterdir()) == ["cluster_1.wav", "cluster_2.wav"]
+    parts = [sf.read(out / f"cluster_{k}.wav", always_2d=True) for k in (1, 2)]
+    assert all(sr == 44_100 and y.shape == x.shape for y, sr in parts)
+    heard = soxr.resample(soxr.resample(x, 44_100, 16_000, "HQ"), 16_000, 44_100, "HQ")[: len(x)]
+    total = parts[0][0] + parts[1][0]
+    err = 10 * np.log10(np.sum(heard**2) / np.sum((total - heard) ** 2))
+    assert err > 40, err
+    assert min(np.sum(y**2) for y, _ in parts) > 1e-3 * np.sum(heard**2)  # both clusters hold sound
+
+
+def test_clusters_need_two(run_dir, song, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["separate", str(song), "--model", str(run_dir), "--clusters", "1", "-q"]) == 2
+    assert "--clusters 1: give 2 or more" in capsys.readouterr().err and not (tmp_path / "separated").exists()

@@ -1,0 +1,177 @@
+"""Provenance of fine-tunes: what a fine-tune records of its parent, a redone pretraining making
+its fine-tunes and zero-shot probes stale (status, report) and a relaunch redoing them (tiny model,
+in-process runs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from project import compose
+from transfersep.model.package import export_model, weights_digest
+from transfersep.report.build import write_report
+from transfersep.report.results import scan
+from transfersep.run.lifecycle import run
+from transfersep.study.status import study_status
+
+FT = "finetune/slakh-none-whole-bach10"
+NARROW = ["pretrain=slakh", "augment=none", "finetune=whole", "downstream=bach10"]
+
+
+def cfg(runs: Path, *overrides: str, wandb: bool = False):
+    return compose(
+        [
+            "experiment=tiny",
+            "data.generated=true",
+            f"logger={'default' if wandb else 'csv'}",
+            "pretrain=slakh",
+            *overrides,
+        ],
+        runs,
+    )
+
+
+def digest_of(ckpt: Path) -> str:
+    """The weights digest computed here from the checkpoint file, independently of the run's books."""
+    sd = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    return weights_digest({k[len("model.") :]: v for k, v in sd.items() if k.startswith("model.")})
+
+
+def states(study: Path) -> dict[str, tuple[str, str]]:
+    return {r.subdir: (r.state, r.detail) for r in study_status(study, ["pretrain", "finetune"], NARROW)}
+
+
+def test_redone_pretraining_makes_finetunes_stale_and_a_relaunch_retrains(tmp_path: Path) -> None:
+    runs, study = tmp_path / "runs", tmp_path / "runs" / "tiny"
+    parent, ft = study / "pretrain" / "slakh-none", study / FT
+    run(cfg(runs))
+    first = digest_of(parent / "final.ckpt")
+    assert json.loads((parent / "status.json").read_text())["weights_sha256"] == first
+
+    run(cfg(runs, "downstream=bach10", wandb=True))
+    st = json.loads((ft / "status.json").read_text())
+    rec = st["parent"]
+    assert rec["kind"] == "run" and rec["path"] == str((parent / "final.ckpt").resolve())
+    assert rec["weights_sha256"] == first and rec["subdir"] == "pretrain/slakh-none" and rec["study"] == "tiny"
+    assert rec["grid_point"] == {
+        "stage": "pretrain",
+        "pretrain": "slakh",
+        "augment": "none",
+        "finetune": "none",
+        "downstream": "none",
+    }
+    result = json.loads((ft / "result.json").read_text())
+    assert result["extra"]["parent"] == rec
+    assert result["extra"]["evaluated_checkpoint"] == "last" and result["extra"]["evaluated_step"] == 4
+    (old_wandb,) = (ft / "wandb").glob("offline-run-*")
+    assert first.encode() in next(old_wandb.glob("run-*.wandb")).read_bytes()  # the W&B config has it
+    assert states(study)[FT][0] == "finished"
+    found, problems = scan(study)
+    assert ("finetune", "slakh", "none", "whole", "bach10") in found and not problems
+    old_weights = torch.load(ft / "final.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+
+    # the pretraining is redone (another seed: other weights)
+    run(cfg(runs, "rerun=true", "seed=1"))
+    second = digest_of(parent / "final.ckpt")
+    assert second != first
+    state, detail = states(study)[FT]
+    assert state == "stale" and first[:12] in detail and second[:12] in detail
+    assert states(study)["pretrain/slakh-none"][0] == "finished"
+    found, problems = scan(study)
+    assert ("finetune", "slakh", "none", "whole", "bach10") not in found
+    assert len(problems) == 1 and problems[0].startswith(f"left out {FT}: stale")
+    run(
+        compose(["experiment=tiny", "data.generated=true", "logger=csv", "pretrain=none", "downstream=bach10"], runs)
+    )  # (a report needs one run to draw)
+    report = write_report(study, tmp_path / "report")
+    assert any(p.startswith(f"left out {FT}: stale") for p in report["problems"])
+    assert f"left out {FT}: stale" in Path(report["report"]).read_text()
+
+    # a relaunch sets the old outputs aside and trains again from the new parent
+    out = run(cfg(runs, "downstream=bach10", wandb=True))
+    assert not out.get("skipped")
+    (aside,) = (ft / "superseded").iterdir()
+    assert {p.name for p in aside.iterdir()} >= {
+        "final.ckpt",
+        "checkpoints",
+        "result.superseded.json",
+        "wandb",
+        "superseded.json",
+        "scores.csv",
+    }
+    kept = torch.load(aside / "final.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    assert all(torch.equal(kept[k], old_weights[k]) for k in old_weights)
+    new_st = json.loads((ft / "status.json").read_text())
+    assert new_st["state"] == "finished" and new_st["parent"]["weights_sha256"] == second
+    new = torch.load(ft / "final.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    assert any(not torch.equal(new[k], old_weights[k]) for k in old_weights)
+    (new_wandb,) = (ft / "wandb").glob("offline-run-*")
+    assert new_wandb.name.rsplit("-", 1)[1] != old_wandb.name.rsplit("-", 1)[1]  # another W&B run
+    assert states(study)[FT][0] == "finished"
+    found, problems = scan(study)
+    assert found[("finetune", "slakh", "none", "whole", "bach10")].result["extra"]["parent"]["weights_sha256"] == second
+    assert not problems
+
+
+def test_init_from_run_is_keyed_by_the_package_it_loaded(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    run(cfg(runs, "study=elsewhere", "augment=pitch"))
+    pkg = runs / "elsewhere" / "pretrain" / "slakh-pitch" / "model.safetensors"
+    # labelled pretrain=musdb on the command line, but the package is Slakh with pitch shift
+    run(
+        compose(
+            [
+                "experiment=tiny",
+                "data.generated=true",
+                "logger=csv",
+                "pretrain=musdb",
+                "downstream=bach10",
+                f"init_from={pkg}",
+            ],
+            runs,
+        )
+    )
+    ft = runs / "tiny" / "finetune" / "musdb-none-whole-bach10"
+    rec = json.loads((ft / "status.json").read_text())["parent"]
+    assert rec["kind"] == "package" and rec["study"] == "elsewhere"
+    assert rec["grid_point"]["pretrain"] == "slakh" and rec["grid_point"]["augment"] == "pitch"
+    found, problems = scan(runs / "tiny")
+    assert list(found) == [("finetune", "slakh", "pitch", "whole", "bach10")]
+    assert not problems
+    assert found[("finetune", "slakh", "pitch", "whole", "bach10")].notes == [
+        "built on slakh-pitch of study elsewhere (init_from)"
+    ]  # the report lists it with the run
+
+    # the package is replaced by another model: the fine-tune is stale
+    export_model(
+        runs / "tiny" / "finetune" / "musdb-none-whole-bach10" / "final.ckpt",
+        pkg,
+        extra={"grid_point": rec["grid_point"], "study": "elsewhere"},
+    )
+    found, problems = scan(runs / "tiny")
+    assert not found and "stale" in problems[0]
+
+
+def test_a_zero_shot_probe_follows_its_pretraining(tmp_path: Path) -> None:
+    runs, study = tmp_path / "runs", tmp_path / "runs" / "tiny"
+    parent, zs = study / "pretrain" / "slakh-none", study / "zeroshot" / "slakh-none-bach10"
+    run(cfg(runs))
+    first = digest_of(parent / "final.ckpt")
+    run(cfg(runs, "downstream=bach10", "finetune=zeroshot"))
+    assert json.loads((zs / "result.json").read_text())["extra"]["parent"]["weights_sha256"] == first
+    key = ("zeroshot", "slakh", "none", "bach10")
+    assert key in scan(study)[0]
+
+    run(cfg(runs, "rerun=true", "seed=1"))  # the pretraining is redone into other weights
+    second = digest_of(parent / "final.ckpt")
+    rows = {r.subdir: r for r in study_status(study, ["zeroshot"], [*NARROW, "downstream=bach10"])}
+    assert rows["zeroshot/slakh-none-bach10"].state == "stale"
+    found, problems = scan(study)
+    assert key not in found and problems[0].startswith("left out zeroshot/slakh-none-bach10: stale")
+
+    out = run(cfg(runs, "downstream=bach10", "finetune=zeroshot"))  # the relaunch probes the new model
+    assert not out.get("skipped")
+    assert json.loads((zs / "result.json").read_text())["extra"]["parent"]["weights_sha256"] == second
+    assert scan(study)[0][key].result["extra"]["parent"]["weights_sha256"] == second

@@ -1,7 +1,7 @@
 """Where the configs are, how they are composed, and the resolvers they use.
 
 One rule finds the configs: ``$TRANSFERSEP_CONF`` when set (a folder laid out like ``conf/``),
-otherwise the package's ``conf`` folder. In a checkout (editable install) ``src/transfersep/conf``
+otherwise ``transfersep/run/conf``. In a checkout (editable install) ``src/transfersep/run/conf``
 is a link to the repository's ``conf/`` (which links ``sweeps/``); a wheel ships a copy of both, so
 an installed ``transfersep train`` works from any folder.
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 CONF_ENV = "TRANSFERSEP_CONF"
-CONF_PACKAGE = "transfersep"  # holds conf/ (a link to the repository's conf/, copied into a wheel)
+CONF_PACKAGE = "transfersep.run"  # holds conf/ (a link to the repository's conf/, copied into a wheel)
 PRIMARY = "train"
 
 

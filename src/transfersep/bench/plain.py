@@ -2,7 +2,7 @@
 
 Written the straightforward way a researcher would (and as nussl's and asteroid's Chimera
 recipes do): ``nn.LSTM`` as is, ``argmax`` labels, sigmoid then ``F.normalize`` under autograd,
-the low-rank DC loss differentiated by autograd (``losses.deep_clustering_loss_reference``), the
+the low-rank DC loss differentiated by autograd (``model.losses.deep_clustering_loss_reference``), the
 same Adam and AutoClip. It uses the same weights as ``SeparationSystem`` and computes the same
 losses; tests/test_fast_paths.py checks that the two steps agree.
 """
@@ -17,7 +17,7 @@ from transfersep.model.system import SeparationSystem
 
 
 def plain_compute_losses(system: SeparationSystem, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``system.compute_losses(batch)`` without any fast path: {"loss", "dc"?, "mi"?} (scalars)."""
+    """``model.system.SeparationSystem.compute_losses(batch)`` without any fast path: {"loss", "dc"?, "mi"?} (scalars)."""
     net, hp = system.model, system.hparams
     mix_mag = system.stft(batch["mix"]).abs()  # [B, T, F]
     src_mag = system.stft(batch["sources"]).abs()  # [B, C, T, F]

@@ -1,6 +1,6 @@
 """The one DataModule every dataset uses, and the resumable step sampler.
 
-Contract (relied on by system.py, eval/, separate.py):
+Contract (relied on by model/system.py, evaluation/, inference/):
 - an item is {"mix": FloatTensor[N], "sources": FloatTensor[C, N]}, 16 kHz mono, mix == sum(sources);
 - a training set is map-style and item ``i`` is a deterministic function of (seed, i): there are
   no epochs in the paper's protocol, only an iteration budget, so the training stream is one long

@@ -9,7 +9,7 @@
 ``[channels, samples]`` (channels first, as torchaudio loads it; transpose soundfile's
 ``[samples, channels]``), a NumPy array or a torch tensor — and returns ``{source: waveform}`` in the
 same shape, type and sample rate. It runs the code of ``transfersep separate``
-(``separate.run_pipeline``: resampling to the model's 16 kHz, each channel on its own, 4-s chunks
+(``inference.separate.run_pipeline``: resampling to the model's 16 kHz, each channel on its own, 4-s chunks
 with 0.5-s crossfades on the STFT frame grid, back to the input's rate and exact length), so for
 the same model, precision and input it returns what the command writes (float32 WAV).
 """
@@ -102,7 +102,7 @@ def load_model(path: str | os.PathLike, device: str = "auto", precision: str = "
     """A model package (``.safetensors``), a Lightning checkpoint or a finished run directory, ready
     to separate. ``device``/``precision`` as ``transfersep separate`` (auto: CUDA when present;
     int8 on CPU when it agrees with fp32); ``options``: ``chunk_seconds``, ``overlap_seconds``,
-    ``batch_size``, ``threads`` of ``separate.run_pipeline``."""
+    ``batch_size``, ``threads`` of ``inference.separate.run_pipeline``."""
     from transfersep.inference.runner import prepare_model
 
     return Separator(prepare_model(path, device, precision), model_name(path), options)

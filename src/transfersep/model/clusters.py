@@ -9,7 +9,7 @@ pretrained embedding space transfers on its own.
 
 Choices (the paper has no such probe):
 
-* **Bins.** The DC loss weighs each time-frequency bin by the mixture magnitude (``losses.
+* **Bins.** The DC loss weighs each time-frequency bin by the mixture magnitude (``model.losses.
   magnitude_weights``): near-silent bins carry no training signal and their embeddings are
   arbitrary. The probe fits the centroids on the bins within ``floor_db`` (40 dB) of the excerpt's
   loudest bin, each weighted by its magnitude (scikit-learn's weighted k-means, ``sample_weight``);
@@ -21,9 +21,9 @@ Choices (the paper has no such probe):
 * **Permutation.** Clusters carry no labels. Each excerpt's clusters are matched to its reference
   sources by the assignment that maximises the summed SI-SDR (``scipy.optimize.
   linear_sum_assignment`` on the K x C SI-SDR matrix) — an oracle permutation, as permutation-free
-  separators are scored. Silent references (see ``eval.sisdr``) do not steer the assignment.
+  separators are scored. Silent references (see ``evaluation.sisdr``) do not steer the assignment.
 
-The probe writes the same ``scores.csv`` / ``result.json`` as a fine-tune (``eval.evaluate``), on the
+The probe writes the same ``scores.csv`` / ``result.json`` as a fine-tune (``evaluation.evaluate``), on the
 same fixed test excerpts, in ``<study>/zeroshot/<pretrain>-<augment>-<downstream>/``
 (grid point ``finetune=zeroshot``; ``sweeps/zeroshot.yaml`` runs it for every pretrained model).
 """
@@ -205,7 +205,7 @@ class CentroidSeparator:
 
 
 def cluster_model(lm, chunks, k: int, seed: int = 0):
-    """A copy of a loaded model (``export.LoadedModel``) whose ``separate`` writes the K clusters of its
+    """A copy of a loaded model (``model.package.LoadedModel``) whose ``separate`` writes the K clusters of its
     DC embeddings (``cluster_1`` … ``cluster_K``, unlabelled) instead of its mask-head sources, with
     centroids fitted once on ``chunks`` (16 kHz mono ``[B, n]`` pieces of the whole recording, every
     channel), so that a cluster is the same group all through the file and across its channels."""

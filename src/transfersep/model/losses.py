@@ -111,7 +111,7 @@ class _DeepClusteringLoss(torch.autograd.Function):
         dL/dV = (4 / n^2) W (V A - Y Bm^T) = (4 / n^2) U [A ; -Bm^T],
     so the forward reads V once, keeps nothing of size TF x D but V itself, and the backward
     reads V once more and writes the gradient once. Accumulation is fp32 whatever V's dtype.
-    On CPU the chunks are shared out to the intra-op threads (``models.fast.run_split``).
+    On CPU the chunks are shared out to the intra-op threads (``model.fast.run_split``).
     """
 
     @staticmethod

@@ -96,7 +96,7 @@ class LoadedModel:
         About 2.5-3x faster on CPU (fbgemm int8 kernels). The waveforms stayed within 52-63 dB
         of the fp32 ones for a trained tiny model and 81 dB for a random paper-size one; one scale
         per weight tensor could do worse on a model with outlier weights, which is why
-        ``inference.prepare_model(precision="auto")`` checks the agreement before using it. Uses
+        ``inference.runner.prepare_model(precision="auto")`` checks the agreement before using it. Uses
         ``torch.ao.quantization.quantize_dynamic`` (deprecated upstream in favour of torchao,
         which has no LSTM kernels); raises ``RuntimeError`` where this torch lacks it.
         """

@@ -12,7 +12,7 @@ The grid a study is expected to have is, by default, what it launched (``expecte
 fine-tune modes it used and its downstream sets, one baseline per downstream set, and one zero-shot
 probe per pair and downstream set when the study has any zero-shot run (older studies have none).
 ``study_grid(..., full=True)`` (the report's ``--full-grid``) expects the paper's whole grid instead.
-Fine-tunes built on a pretrained model that was redone since (``provenance.stale_reason``) are
+Fine-tunes built on a pretrained model that was redone since (``run.provenance.stale_reason``) are
 left out and listed as problems; a fine-tune that loaded a model package (``init_from``) is keyed
 by the pretraining grid point recorded in that package.
 """

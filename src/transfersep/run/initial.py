@@ -30,7 +30,7 @@ def build_system(cfg: DictConfig, plan: Plan, source_names: list[str]):
 
 def load_pretrained(system, ckpt: Path) -> str:
     """Backbone and embedding head from a pretraining checkpoint or model package; a fresh mask head.
-    Returns the digest of the loaded weights (``export.weights_digest``)."""
+    Returns the digest of the loaded weights (``model.package.weights_digest``)."""
     from transfersep.model.package import weights_digest
 
     if ckpt.suffix == ".safetensors":

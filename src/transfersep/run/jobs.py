@@ -1,6 +1,6 @@
 """Which process or SLURM job a run belongs to, and whether it is still alive.
 
-``job_info()`` goes into every ``status.json`` (see ``runlog.write_status``) so that the status
+``job_info()`` goes into every ``status.json`` (see ``run.records.write_status``) so that the status
 command can tell a run that is still running from one whose job died without a word
 (SIGKILL, node failure, a time limit without requeue): the latter is shown as ``interrupted``.
 """

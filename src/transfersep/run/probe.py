@@ -1,6 +1,6 @@
 """The zero-shot probe as a run of the study (``finetune=zeroshot``; ``run.lifecycle`` calls it where a
 training run would fit): the pretrained model of the grid point's (pretrain, augment), its DC
-clusters scored on the downstream set's test excerpts (``eval.zeroshot``), written as a fine-tune's
+clusters scored on the downstream set's test excerpts (``model.clusters``), written as a fine-tune's
 ``scores.csv`` / ``result.json``."""
 
 from __future__ import annotations

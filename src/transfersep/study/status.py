@@ -48,7 +48,7 @@ STATES = ("finished", "running", "failed", "stale", "interrupted", "missing")
 
 
 def read_status(run_dir: Path) -> dict | None:
-    """``status.json`` of a run (as ``runlog.read_status``, without importing torch/lightning, so
+    """``status.json`` of a run (as ``run.records.read_status``, without importing torch/lightning, so
     ``transfersep status -h`` answers at once)."""
     try:
         return json.loads((Path(run_dir) / "status.json").read_text())

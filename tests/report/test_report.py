@@ -108,7 +108,7 @@ def test_full_study(study, tmp_path):
         assert f"]({name})" in report
     assert "None: the study grid is complete." in report and "## Problems" not in report
     assert "| bach10 | finetune/slakh-none-whole-bach10 | baseline/bach10 | 4.24 | 0.24 | +4.00 |" in report
-    # side by side: the paper's p and the non-overlapping one, the flag where they disagree
+    # side by side: the paper's p and the per-unit one, the flag where they disagree
     line = next(ln for ln in report.splitlines() if ln.startswith("| bach10 | finetune/slakh-none-whole-bach10 | base"))
     assert "| 0.0156 | 0.0156 | cannot reach α | ⚠ significant only under the paper's test;" in line
     assert "6 tracks cannot reach α = 0.001 (smallest p 0.0156)" in line and "| 6 tracks |" in line

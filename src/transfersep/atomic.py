@@ -9,6 +9,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# Called as guard(path, tmp) before a write begins (tmp None) and again before its rename (tmp: the
+# finished temporary file). A guard that must refuse the write ends the process itself (a job that
+# lost its run directory, ``transfersep.run.lock``), removing ``tmp`` first: nothing lands.
+_GUARDS: list[Callable[[Path, Path | None], None]] = []
+
+
+def add_guard(guard: Callable[[Path, Path | None], None]) -> None:
+    _GUARDS.append(guard)
+
+
+def remove_guard(guard: Callable[[Path, Path | None], None]) -> None:
+    if guard in _GUARDS:
+        _GUARDS.remove(guard)
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place.
@@ -16,6 +30,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     The temporary file lives in the same directory so ``os.replace`` is atomic on POSIX.
     """
     path = Path(path)
+    for guard in list(_GUARDS):
+        guard(path, None)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -25,6 +41,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
+        for guard in list(_GUARDS):
+            guard(path, Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

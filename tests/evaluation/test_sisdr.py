@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from oracles import naive_sisdr
-from transfersep.evaluation.sisdr import batch_sisdr, excerpt_means, silent_reference, summarize
+from transfersep.evaluation.sisdr import SISDR_FLOOR_DB, batch_sisdr, excerpt_means, silent_reference, summarize
 
 
 def test_batch_sisdr_matches_numpy():
@@ -61,7 +61,8 @@ def test_silent_estimates_stay_finite():
     est[0, 1] = 1e-12 * torch.tensor(rng.normal(size=8000))  # near-silent noise: very bad, finite
     scores, silent = batch_sisdr(est, ref)
     assert torch.isfinite(scores).all() and not silent.any()
-    assert scores[0, 0].item() == pytest.approx(0.0, abs=1e-6)  # all-zero estimate: eps convention
+    # an all-zero estimate holds none of its source: -inf, clipped at the floor (not eps's 0 dB)
+    assert scores[0, 0].item() == SISDR_FLOOR_DB == -60.0
     # a quiet estimate gets its exact value (SI-SDR is scale-invariant), not the eps-driven 0 dB
     assert scores[0, 1].item() == pytest.approx(naive_sisdr(est[0, 1].numpy(), ref[0, 1].numpy()), abs=1e-6)
     assert scores[0, 1].item() < -10
@@ -81,3 +82,17 @@ def test_excerpt_means_and_summary_exclude_silent():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="shape"):
         batch_sisdr(torch.zeros(1, 2, 10), torch.zeros(1, 3, 10))
+
+
+def test_the_floor_clips_every_estimate_and_silence_scores_it():
+    n = 16000
+    t = np.arange(n)
+    ref = np.sin(2 * np.pi * 5 * t / n)
+    ortho = np.cos(2 * np.pi * 5 * t / n)  # orthogonal over whole periods: naive SI-SDR is -inf
+    rng = np.random.default_rng(3)
+    poor = ref + 10.0 * rng.normal(size=n)  # a genuine, poor estimate: about -17 dB
+    est = torch.tensor(np.stack([np.zeros(n), ortho, poor]))[None]
+    scores, _ = batch_sisdr(est, torch.tensor(np.stack([ref, ref, ref]))[None])
+    assert naive_sisdr(ortho, ref) < -200
+    assert scores[0, 0].item() == scores[0, 1].item() == SISDR_FLOOR_DB
+    assert scores[0, 2].item() == pytest.approx(naive_sisdr(poor, ref), abs=1e-6) and scores[0, 2] > SISDR_FLOOR_DB

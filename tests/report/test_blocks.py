@@ -1,15 +1,17 @@
-"""Independent units, non-overlapping selection and the block bootstrap on hand-made tables whose
-answers are known (counted by hand in each test)."""
+"""Independent units and the statistics over them, on hand-made tables whose answers are known
+(counted by hand in each test)."""
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from transfersep.report.blocks import block_bootstrap, nonoverlapping, origins_of, units
-from transfersep.report.stats import independent_paired, wilcoxon_paired
+from transfersep.report.blocks import origins_of, unit_means, units
+from transfersep.report.stats import independent_paired, mean_interval, smallest_p, unit_statistics, wilcoxon_paired
 
 
 def coherent(rows, sources=("a", "b"), seconds=10.0) -> pd.DataFrame:
@@ -23,57 +25,38 @@ def coherent(rows, sources=("a", "b"), seconds=10.0) -> pd.DataFrame:
     )
 
 
-def test_two_tracks_that_agree_give_two_units_and_the_range_of_two_units():
-    # track A: 5 excerpts within one excerpt length (one time block), all +1 dB; track B: all +3 dB
-    o = coherent([(e, "A", e) for e in range(5)] + [(e, "B", e - 5) for e in range(5, 10)])
-    u = units(o)
-    assert u.kind == "time block" and u.n_units == 2  # fewer than 5 tracks: time blocks
-    assert list(u.unit) == [0] * 5 + [1] * 5
-    d = pd.Series([1.0] * 5 + [3.0] * 5, index=range(10))
-    # resampling two units gives {A, A} -> 1, {A, B} -> 2, {B, B} -> 3, each pair with p = 1/4:
-    # the 2.5 % and 97.5 % percentiles are the extremes
-    assert block_bootstrap(d, u.unit, "median") == (1.0, 3.0)
-    assert block_bootstrap(d, u.unit, "mean") == (1.0, 3.0)
-    # the same two tracks as track units
-    ut = units(o, min_tracks=2)
-    assert ut.kind == "track" and ut.n_units == 2 and list(ut.unit) == list(u.unit)
+def spans_share_audio(o: pd.DataFrame, a, b) -> bool:
+    """Whether excerpts a and b read any common second of any track (naive pairwise check)."""
+    ra, rb = o[o.excerpt == a], o[o.excerpt == b]
+    return any(
+        ta == tb and sa < sb + lb and sb < sa + la
+        for ta, sa, la in zip(ra.track, ra.start_s, ra.seconds)
+        for tb, sb, lb in zip(rb.track, rb.start_s, rb.seconds)
+    )
 
 
-def test_mean_interval_weights_units_by_their_excerpts():
-    # unit 0: one excerpt, diff 0; unit 1: three excerpts, diff 4. Resamples: {0,0} -> 0,
-    # {0,1} -> 12/4 = 3, {1,1} -> 4: the percentile interval is [0, 4]
-    d = pd.Series([0.0, 4.0, 4.0, 4.0], index=[10, 11, 12, 13])
-    unit = pd.Series([0, 1, 1, 1], index=[10, 11, 12, 13])
-    assert block_bootstrap(d, unit, "mean") == (0.0, 4.0)
-    assert block_bootstrap(d[d.index < 11], unit, "mean") is None  # one unit: no interval
-    with pytest.raises(ValueError, match="no unit"):
-        block_bootstrap(pd.Series([1.0, 2.0], index=[10, 99]), unit)
-
-
-def test_interval_of_many_units_matches_a_naive_cluster_bootstrap():
-    rng = np.random.default_rng(3)
-    n_units, per = 12, 4
-    unit = pd.Series(np.repeat(np.arange(n_units), per), index=np.arange(n_units * per))
-    d = pd.Series(rng.normal(1.0, 1.0, n_units).repeat(per) + rng.normal(0, 0.1, n_units * per), index=unit.index)
-    lo, hi = block_bootstrap(d, unit, "mean", n_resamples=4000, seed=1)
-    # naive reference: draw units with replacement, pool, take the mean; 2.5/97.5 percentiles
-    groups = [d[unit == k].to_numpy() for k in range(n_units)]
-    ref_rng = np.random.default_rng(7)
-    means = [np.concatenate([groups[k] for k in ref_rng.integers(0, n_units, n_units)]).mean() for _ in range(4000)]
-    rlo, rhi = np.percentile(means, [2.5, 97.5])
-    assert lo == pytest.approx(rlo, abs=0.08) and hi == pytest.approx(rhi, abs=0.08)
-    assert lo < d.mean() < hi
-
-
-def test_time_blocks_and_nonoverlapping_selection_on_one_track():
-    # 10-s excerpts at these starts: blocks start at 0 (0, 4, 9.9), 10 (10, 15), 25 (25)
+def test_time_blocks_drop_the_excerpts_that_straddle_a_cut():
+    # 10-s excerpts at these starts on one piece: greedy cuts at 0, 10, 25. Blocks [0, 10),
+    # [10, 25), [25, inf). 4 (4..14) and 9.9 straddle the cut at 10; 15 (15..25) fits in [10, 25)
     starts = [0, 4, 9.9, 10, 15, 25]
     o = coherent([(e, "piece", s) for e, s in enumerate(starts)])
     u = units(o)
     assert u.kind == "time block" and u.n_units == 3
-    assert list(u.unit) == [0, 0, 0, 1, 1, 2]
-    assert u.nonoverlap == [0, 3, 5]  # starts 0, 10, 25: no two share a sample
-    assert nonoverlapping(o) == [0, 3, 5]
+    assert u.dropped == [1, 2]
+    assert u.unit.to_dict() == {0: 0, 3: 1, 4: 1, 5: 2}
+
+
+def test_no_two_units_share_audio_on_a_dense_piece():
+    # the demo's case: 100 overlapping 2-s excerpts of a 16-s piece
+    starts = np.linspace(0, 14, 100)
+    o = coherent([(e, "piece", s) for e, s in enumerate(starts)], seconds=2.0)
+    u = units(o)
+    assert u.kind == "time block" and u.n_units == 7  # cuts at 0, 2.0.., 12.0.. (greedy)
+    kept = list(u.unit.index)
+    assert len(kept) + len(u.dropped) == 100
+    for a, b in itertools.combinations(kept, 2):
+        if u.unit[a] != u.unit[b]:
+            assert not spans_share_audio(o, a, b), (a, b)
 
 
 def test_incoherent_excerpts_share_units_through_any_track():
@@ -95,10 +78,16 @@ def test_incoherent_excerpts_share_units_through_any_track():
         ]
     )
     u = units(o)
-    assert u.kind == "track" and u.n_units == 5  # {0,1}, {2,3}, {4}, {5}, {6}
+    assert u.kind == "track" and u.n_units == 5 and u.dropped == []  # {0,1}, {2,3}, {4}, {5}, {6}
     assert list(u.unit) == [0, 0, 1, 1, 2, 3, 4]
-    # 1 overlaps 0 on track B (5..15 vs 0..10); 3 uses E at 40 s: no overlap with 2
-    assert u.nonoverlap == [0, 2, 3, 4, 5, 6]
+
+
+def test_two_tracks_give_two_units_and_unit_means_average_within_them():
+    o = coherent([(e, "A", e) for e in range(5)] + [(e, "B", e - 5) for e in range(5, 10)])
+    u = units(o, min_tracks=2)
+    assert u.kind == "track" and u.n_units == 2
+    d = pd.Series([1.0, 2.0, 3.0, np.nan, 4.0] + [5.0] * 5, index=range(10))
+    assert list(unit_means(d, u.unit)) == [2.5, 5.0]  # (1 + 2 + 3 + 4) / 4: NaN left out
 
 
 def test_origins_of_old_and_new_tables():
@@ -111,9 +100,32 @@ def test_origins_of_old_and_new_tables():
     assert origins_of(new.assign(track=[np.nan])) is None  # written without origins
 
 
-def test_paper_significant_but_not_independent():
+def test_unit_statistics_by_hand():
+    # 5 units all positive: W+ = 15 is reached by one sign pattern of 32: p = 1/32, the smallest
+    s = unit_statistics(np.array([0.5, 1.0, 1.5, 2.0, 2.5]), alpha=0.05)
+    assert s.n == 5 and s.p == pytest.approx(1 / 32) and s.min_p == pytest.approx(1 / 32)
+    assert s.reachable and s.significant and s.mean == 1.5 and s.median == 1.5
+    assert s.mean_ci is None and s.median_ci is None  # 5 units: too few for an interval
+    assert not unit_statistics(np.array([0.5, 1.0, 1.5, 2.0, 2.5])).reachable  # at .001 it cannot be
+    # 10 units, one negative of rank 1: W+ >= 54 <=> the negative ranks sum to <= 1: {}, {1} -> 2/1024
+    d = np.array([-0.1, 1, 2, 3, 4, 5, 6, 7, 8, 9.0])
+    s = unit_statistics(d)
+    assert s.p == pytest.approx(2 / 1024) and s.min_p == pytest.approx(1 / 1024) and s.reachable
+    assert not s.significant
+    # t-interval: mean +- t(9, .975) * sd / sqrt(10), by hand
+    half = 2.2621571627409915 * np.std(d, ddof=1) / np.sqrt(10)
+    assert s.mean_ci == pytest.approx((d.mean() - half, d.mean() + half))
+    # order-statistic interval of the median, n = 10: P(Bin(10, .5) <= 1) = 11/1024 <= .025 <
+    # P(<= 2) = 56/1024, so [x(2), x(9)] (1-based) covers with 1 - 2 * 11/1024 >= 95 %
+    srt = np.sort(d)
+    assert s.median_ci == (srt[1], srt[8])
+    assert smallest_p(10, "two-sided") == pytest.approx(2 / 1024) and smallest_p(0) is None
+    assert unit_statistics(np.zeros(4)).p == 1.0
+
+
+def test_paper_significant_but_not_over_units():
     # 100 overlapping 2-s excerpts of one 16-s piece, the first model always 0.2 dB better (the
-    # demo's situation): the paper's test is overwhelming, 8 non-overlapping excerpts cannot be
+    # demo's situation): the paper's test is overwhelming, 7 time blocks cannot be
     starts = np.linspace(0, 14, 100)
     o = coherent([(e, "piece", s) for e, s in enumerate(starts)], seconds=2.0)
     rng = np.random.default_rng(0)
@@ -122,32 +134,28 @@ def test_paper_significant_but_not_independent():
     paper = wilcoxon_paired(x, y)
     ind = independent_paired(x, y, o)
     assert paper.significant and paper.p < 1e-15
-    sel = nonoverlapping(o)
-    assert len(sel) == 7 and ind.n_nonoverlap == 7  # starts 0, 2.0.., 14: 2-s spans, greedy
-    assert ind.p_nonoverlap == pytest.approx(sps.wilcoxon(x[sel], y[sel], alternative="greater").pvalue)
-    assert ind.p_nonoverlap == pytest.approx(1 / 2**7) and not ind.significant
-    assert ind.unit_kind == "time block" and ind.n_independent == 7
-    lo, hi = ind.median_ci
-    assert 0.2 <= lo <= hi <= 0.21
+    u = units(o)
+    means = (x - y)[u.unit.index].groupby(u.unit).mean()
+    assert ind.unit_kind == "time block" and ind.units.n == 7 and ind.n_dropped == len(u.dropped)
+    assert ind.units.p == pytest.approx(sps.wilcoxon(means, alternative="greater").pvalue)
+    assert ind.units.p == pytest.approx(1 / 2**7) and not ind.units.significant and not ind.units.reachable
+    lo, hi = ind.units.mean_ci  # 7 >= 6 units: an interval is given
+    assert 0.2 <= lo < hi <= 0.21
+    assert ind.note == "7 time blocks cannot reach α = 0.001 (smallest p 0.00781)"
 
 
 def test_without_origins_nothing_is_claimed():
     x, y = pd.Series([1.0, 2.0, 3.0]), pd.Series([0.0, 0.0, 0.0])
     ind = independent_paired(x, y, None)
-    assert ind.unit_kind is None and ind.n_independent == 0 and ind.p_nonoverlap is None
-    assert not ind.significant and "cannot block" in ind.note
+    assert ind.unit_kind is None and ind.units is None and "no units" in ind.note
+    assert mean_interval(x, None) is None
 
 
-def test_median_interval_matches_a_naive_cluster_bootstrap():
-    rng = np.random.default_rng(4)
-    sizes = [3, 5, 2, 7, 4, 6, 3, 5, 4, 1]  # unequal units: the pooled median weights them
-    unit = pd.Series(np.repeat(np.arange(len(sizes)), sizes))
-    d = pd.Series(rng.normal(0.5, 1.0, len(unit)))
-    lo, hi = block_bootstrap(d, unit, "median", n_resamples=4000, seed=2)
-    groups = [d[unit == k].to_numpy() for k in range(len(sizes))]
-    ref_rng = np.random.default_rng(8)
-    meds = [
-        np.median(np.concatenate([groups[k] for k in ref_rng.integers(0, len(sizes), len(sizes))])) for _ in range(4000)
-    ]
-    rlo, rhi = np.percentile(meds, [2.5, 97.5])
-    assert lo == pytest.approx(rlo, abs=0.12) and hi == pytest.approx(rhi, abs=0.12)
+def test_a_runs_interval_is_over_its_track_means():
+    o = coherent([(e, f"T{e // 3}", 0.0) for e in range(18)])  # 6 tracks of 3 excerpts
+    v = pd.Series(np.arange(18.0))
+    centre, lo, hi = mean_interval(v, o)
+    tm = np.arange(18.0).reshape(6, 3).mean(1)
+    half = sps.t.ppf(0.975, 5) * tm.std(ddof=1) / np.sqrt(6)
+    assert (centre, lo, hi) == pytest.approx((tm.mean(), tm.mean() - half, tm.mean() + half))
+    assert mean_interval(v[:15], o[o.excerpt < 15]) is None  # 5 tracks: no interval

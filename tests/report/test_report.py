@@ -17,9 +17,9 @@ from eval_synth import (
     MASK_UP,
     all_keys,
     excerpt_mean,
-    nonoverlapping,
     overall_mean,
     run_scores,
+    unit_of,
 )
 from transfersep.report.build import main, write_report
 
@@ -57,22 +57,33 @@ def test_full_study(study, tmp_path):
 
     # every test against scipy on the constructed per-excerpt means
     tests = pd.read_csv(out / "tests.csv")
-    assert len(tests) == len(DOWNS) * (3 + 9 + 12) and tests.note.isna().all()
+    assert len(tests) == len(DOWNS) * (3 + 9 + 12)
+    # bach10's 6 pieces cannot reach .001 (said in every row); dagstuhl's 30 takes have nothing to say
+    assert (tests.note[tests.downstream == "bach10"] == "6 tracks cannot reach α = 0.001 (smallest p 0.0156)").all()
+    assert tests.note[tests.downstream == "dagstuhl"].isna().all()
     for _, r in tests.iterrows():
         x, y = excerpt_mean(run_scores(key_of(r.x))), excerpt_mean(run_scores(key_of(r.y)))
         ref = stats.wilcoxon(x, y, alternative="greater")
         assert r.p == pytest.approx(ref.pvalue, rel=1e-6) and r.statistic == pytest.approx(ref.statistic)
         assert r.n == 30 and r.significant == (ref.pvalue < 0.001)
-        # independent columns: bach10 = 6 pieces of 5 overlapping excerpts, dagstuhl = 30 takes
-        sel = nonoverlapping(r.downstream)
-        ind = stats.wilcoxon(x[sel], y[sel], alternative="greater")
-        assert r.units == "track" and r.n_independent == (6 if r.downstream == "bach10" else 30)
-        assert r.n_nonoverlap == len(sel) and r.p_nonoverlap == pytest.approx(ind.pvalue, rel=1e-6)
-        assert r.significant_independent == (ind.pvalue < 0.001)
+        # independent columns: bach10 = 6 pieces of 5 overlapping excerpts, dagstuhl = 30 takes;
+        # the per-unit mean differences computed here by hand
+        u = unit_of(r.downstream)
+        dm = np.array([(x - y)[u == k].mean() for k in np.unique(u)])
+        ind = stats.wilcoxon(dm, alternative="greater", method="exact")
+        n = len(dm)
+        assert r.units == "track" and r.n_units == n == (6 if r.downstream == "bach10" else 30)
+        assert r.p_units == pytest.approx(ind.pvalue, rel=1e-9) and r.min_p_units == pytest.approx(0.5**n)
+        assert r.reaches_alpha == (n >= 10) and r.significant_independent == (ind.pvalue < 0.001)
         assert r.paper_only == (r.significant and not r.significant_independent)
-        assert r.mean_ci_low <= r.diff_db <= r.mean_ci_high
-        assert r.median_ci_low <= r.median_diff_db <= r.median_ci_high
-    # the paper's test finds every constant shift on bach10; 6 non-overlapping excerpts cannot (p >= 1/64)
+        half = stats.t.ppf(0.975, n - 1) * dm.std(ddof=1) / np.sqrt(n)
+        assert r.unit_mean_diff_db == pytest.approx(dm.mean())
+        assert (r.mean_ci_low, r.mean_ci_high) == pytest.approx((dm.mean() - half, dm.mean() + half))
+        # order statistics (1-based) of the median's interval: n = 6 -> x(1), x(6) (coverage 62/64);
+        # n = 30 -> x(10), x(21), since P(Bin(30, .5) <= 9) = .021 <= .025 < P(<= 10) = .049
+        lo_i, hi_i = (0, 5) if n == 6 else (9, 20)
+        assert (r.median_ci_low, r.median_ci_high) == pytest.approx((np.sort(dm)[lo_i], np.sort(dm)[hi_i]))
+    # the paper's test finds every constant shift on bach10; 6 pieces cannot (p >= 1/64)
     bach = tests[tests.downstream == "bach10"]
     assert bach.significant.sum() > 0 and bach.paper_only.equals(bach.significant)
     assert not tests[tests.downstream == "dagstuhl"].paper_only.any()
@@ -97,9 +108,10 @@ def test_full_study(study, tmp_path):
         assert f"]({name})" in report
     assert "None: the study grid is complete." in report and "## Problems" not in report
     assert "| bach10 | finetune/slakh-none-whole-bach10 | baseline/bach10 | 4.24 | 0.24 | +4.00 |" in report
-    # side by side: the paper's p and the non-overlapping one, the flag where they disagree
+    # side by side: the paper's p and the per-unit one, the flag where they disagree
     line = next(ln for ln in report.splitlines() if ln.startswith("| bach10 | finetune/slakh-none-whole-bach10 | base"))
-    assert "| 6 tracks | 0.0156 | 6 | no | ⚠ significant only under the paper's test |" in line
+    assert "| 0.0156 | 0.0156 | cannot reach α | ⚠ significant only under the paper's test;" in line
+    assert "6 tracks cannot reach α = 0.001 (smallest p 0.0156)" in line and "| 6 tracks |" in line
     assert f"{int(tests.paper_only.sum())} comparison(s) are significant only under the paper's test" in report
     assert "Zero-shot" not in report and "zero-shot" not in report.split("## Runs")[1]  # a study without probes
     # the runs table repeats no column: the directory, then the model in words

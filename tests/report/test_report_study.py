@@ -11,7 +11,7 @@ import pytest
 import yaml
 from scipy import stats
 
-from eval_synth import DOWNS, E, all_keys, excerpt_mean, overall_mean, run_scores, write_run
+from eval_synth import DOWNS, FLOOR_DB, E, all_keys, excerpt_mean, overall_mean, run_scores, write_run
 from transfersep.report import build as report_mod
 from transfersep.report.build import main, write_report
 
@@ -147,13 +147,13 @@ def test_zero_shot_runs_are_their_own_kind(tmp_path, monkeypatch):
     tests = pd.read_csv(out / "tests.csv")
     z = tests[tests.family.str.startswith("Z")]
     assert len(z) == 24 and z.note.str.startswith("missing run: zeroshot/").sum() == 20
-    z = z[z.note.isna()]
+    z = z[~z.note.fillna("").str.startswith("missing run")]
     assert len(z) == 4
     for _, r in z.iterrows():
         x, y = excerpt_mean(run_scores(key_of(r.x))), excerpt_mean(run_scores(key_of(r.y)))
         assert r.y.startswith("zeroshot/") and r.x.startswith("finetune/") and r.x.endswith(r.y.split("-")[-1])
         assert r.p == pytest.approx(stats.wilcoxon(x, y, alternative="greater").pvalue)
-        assert r.diff_db == pytest.approx(x.mean() - y.mean()) and r.n_independent in (6, 30)
+        assert r.diff_db == pytest.approx(x.mean() - y.mean()) and r.n_units in (6, 30)
     summ = pd.read_csv(out / "summary.csv")
     row = summ[summ.run == "zeroshot/musdb-none-bach10"].iloc[0]
     assert row.stage == "zeroshot" and row.model == "MUSDB, no augmentation, zero-shot (DC clustering) → Bach10"
@@ -171,8 +171,15 @@ def test_zero_shot_runs_are_their_own_kind(tmp_path, monkeypatch):
     # stars: bach10's 6 pieces cannot confirm what the paper's test finds; dagstuhl's 30 takes can
     assert f1[5][("bach10", "musdb")] == "paper" and f1[5][("dagstuhl", "musdb")] is True
     assert f1[5][("bach10", "both")] is False
-    lo, hi = f1[7][("bach10", "zs:slakh")]
-    assert lo < f1[4][("bach10", "zs:slakh")] < hi  # error bar around the zero-shot mean
+    centre, lo, hi = f1[7][("bach10", "zs:slakh")]  # 6 pieces: an interval, around the mean over pieces
+    pieces = excerpt_mean(run_scores(("zeroshot", "slakh", "none", "bach10"))).reshape(6, 5).mean(1)
+    assert centre == pytest.approx(pieces.mean()) and lo < centre < hi
+    assert f1[8] == {"bach10": FLOOR_DB, "dagstuhl": FLOOR_DB}  # the floor beside the probe
+    # the probe table: how it is scored, the probe beside the floor
+    assert "best assignment per excerpt" in z_md and "fixed output order" in z_md
+    slakh = overall_mean(("zeroshot", "slakh", "none", "bach10"))
+    row = f"| zeroshot/slakh-none-bach10 | bach10 | {slakh:.2f} | {FLOOR_DB:.2f} | {slakh - FLOOR_DB:+.2f} |"
+    assert row in z_md
     markers = captured["f3"][3]["Bach10"]
     assert [(m[0], m[1]) for m in markers] == [
         ("MUSDB, zero-shot (DC clustering)", 0),
@@ -190,8 +197,8 @@ def test_old_scores_without_origins_keep_the_papers_column_only(study, tmp_path)
     out = tmp_path / "out"
     paths = write_report(study(origins=False), out)
     tests = pd.read_csv(out / "tests.csv")
-    assert tests.p.notna().all() and tests.units.isna().all() and tests.p_nonoverlap.isna().all()
-    assert tests.note.str.contains("cannot block").all() and not tests.paper_only.any()
+    assert tests.p.notna().all() and tests.units.isna().all() and tests.p_units.isna().all()
+    assert tests.note.str.contains("no units").all() and not tests.paper_only.any()
     blind = [p for p in paths["problems"] if "without the track/start_s/seconds" in p]
     assert len(blind) == 1 and len(paths["problems"]) == 1  # said once, not per run
     line = next(
@@ -199,7 +206,7 @@ def test_old_scores_without_origins_keep_the_papers_column_only(study, tmp_path)
         for ln in (out / "report.md").read_text().splitlines()
         if ln.startswith("| bach10 | finetune/musdb-none-whole-bach10 | baseline/bach10 |")
     )
-    assert "| **yes** | — | — | — | — | — | — | scores.csv has no track/start_s columns: cannot block |" in line
+    assert "| **yes** | — | — | — | — | — | — | scores.csv has no track/start_s/seconds columns: no units |" in line
     x = excerpt_mean(run_scores(("finetune", "musdb", "none", "whole", "bach10")))
     assert len(x) == E
 

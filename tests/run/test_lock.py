@@ -14,7 +14,9 @@ import pytest
 
 from fakes import install_squeue
 from project import ROOT
-from transfersep.run.lock import LOCK, RunLock, RunLocked, follow, read_lock
+from transfersep.atomic import atomic_write_text
+from transfersep.run.jobs import slurm_job_alive
+from transfersep.run.lock import LOCK, LOST_EXIT, RunLock, RunLocked, follow, read_lock
 
 HOST = socket.gethostname()
 
@@ -128,9 +130,9 @@ def test_unverifiable_owners_die_by_heartbeat(tmp_path: Path, squeue: Path, no_s
 
 def test_heartbeat_is_refreshed_and_a_lost_lock_is_left_alone(tmp_path: Path, no_slurm) -> None:
     lock = RunLock(tmp_path, heartbeat_s=0.05, stale_after_s=1).acquire()
-    first = json.loads((tmp_path / LOCK).read_text())["heartbeat"]
+    first = read_lock(tmp_path)["heartbeat"]
     deadline = time.monotonic() + 30
-    while json.loads((tmp_path / LOCK).read_text())["heartbeat"] == first:
+    while read_lock(tmp_path)["heartbeat"] == first:
         assert time.monotonic() < deadline, "heartbeat never refreshed"
         time.sleep(0.02)
     lock._stop.set()  # (the beat between its check and its write would race the planting below)
@@ -218,3 +220,117 @@ def test_a_file_system_without_hard_links_falls_back_to_exclusive_create(tmp_pat
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+class Lost(Exception):
+    pass
+
+
+def _raise(line: str) -> None:
+    raise Lost(line)
+
+
+def test_the_heartbeat_never_overwrites_a_takers_record_and_writes_are_refused(tmp_path: Path, no_slurm) -> None:
+    lost: list[str] = []
+    lock = RunLock(tmp_path, heartbeat_s=0.05, stale_after_s=1, on_lost=lost.append).acquire()
+    try:
+        taker = plant(tmp_path, host="node-b", pid=9)  # another job took the directory over
+        text = (tmp_path / LOCK).read_text()
+        deadline = time.monotonic() + 30
+        while not lost:
+            assert time.monotonic() < deadline, "the heartbeat never noticed the takeover"
+            time.sleep(0.02)
+        assert (tmp_path / LOCK).read_text() == text and read_lock(tmp_path)["token"] == taker["token"]
+        (line,) = lost
+        assert "\n" not in line and "was taken over by host node-b pid 9" in line and f"status {LOST_EXIT}" in line
+        with pytest.raises(RuntimeError, match="was taken over by host node-b"):
+            atomic_write_text(tmp_path / "status.json", "{}")
+        assert sorted(p.name for p in tmp_path.iterdir()) == [LOCK]  # nothing written, no temporary file
+        atomic_write_text(tmp_path.parent / "elsewhere.txt", "x")  # other directories are not its business
+    finally:
+        lock.release()
+    assert read_lock(tmp_path)["token"] == taker["token"]
+
+
+OWNER = """
+import socket, sys, time
+from pathlib import Path
+socket.gethostname = lambda: "node-a"  # another host: only its heartbeat says it is alive
+from transfersep.atomic import atomic_write_text
+from transfersep.run.lock import RunLock
+run = Path(sys.argv[1])
+RunLock(run, heartbeat_s=0.1, stale_after_s=0.6).acquire()
+i = 0
+while True:  # a training loop: a checkpoint-like write, then work
+    atomic_write_text(run / "progress.txt", str(i))
+    i += 1
+    time.sleep(0.3)
+"""
+
+
+def test_a_stopped_owner_taken_over_stops_itself_when_resumed(tmp_path: Path, no_slurm) -> None:
+    """SIGSTOP past the heartbeat limit, a takeover by another job, SIGCONT: the old owner ends at
+    once with one line and exit status LOST_EXIT, and writes nothing more into the directory."""
+    import signal
+    import sys
+
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER, str(run)], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (run / "progress.txt").exists() or (run / "progress.txt").read_text() in ("", "0"):
+            assert time.monotonic() < deadline and owner.poll() is None, "the owner never started"
+            time.sleep(0.01)
+        os.kill(owner.pid, signal.SIGSTOP)  # just after a write: stopped in its work, not mid-write
+        before = {p.name: p.read_bytes() for p in run.iterdir() if p.name != LOCK}
+        taker = None
+        while taker is None:
+            assert time.monotonic() < deadline, "the stopped owner's lock was never taken over"
+            try:
+                taker = RunLock(run, heartbeat_s=0.1, stale_after_s=0.6, on_lost=_raise).acquire()
+            except RunLocked:
+                time.sleep(0.1)
+        try:
+            assert "no heartbeat for" in taker.taken_over["why"]
+            os.kill(owner.pid, signal.SIGCONT)
+            _, err = owner.communicate(timeout=60)
+            assert owner.returncode == LOST_EXIT
+            (line,) = err.strip().splitlines()
+            assert line.startswith(f"error: {run} was taken over by host {HOST} pid {os.getpid()}")
+            assert {p.name: p.read_bytes() for p in run.iterdir() if p.name != LOCK} == before
+            assert read_lock(run)["token"] == taker.record["token"] and taker.owned()
+        finally:
+            taker.release()
+    finally:
+        if owner.poll() is None:
+            os.kill(owner.pid, signal.SIGCONT)
+            owner.kill()
+            owner.wait()
+
+
+def test_a_requeued_slurm_job_gets_its_lock_back_while_others_wait(tmp_path: Path, monkeypatch) -> None:
+    """Job 42 was requeued: SLURM lists it pending again; its earlier attempt's lock (stale
+    heartbeat) holds against job 43 and is retaken by job 42's next attempt."""
+    squeue = install_squeue(tmp_path, monkeypatch, "42|42|PENDING\\n")
+    run = tmp_path / "run"
+    plant(run, host="node-a", pid=123, slurm_job_id="42", slurm_restarts=0, heartbeat=time.time() - 3600)
+    monkeypatch.setenv("SLURM_JOB_ID", "43")
+    monkeypatch.delenv("SLURM_RESTART_COUNT", raising=False)
+    with pytest.raises(RunLocked, match=r"\(SLURM job 42\)"):
+        RunLock(run).acquire()
+    monkeypatch.setenv("SLURM_JOB_ID", "42")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    lock = RunLock(run).acquire()
+    lock.release()
+    assert "earlier attempt of this SLURM job 42" in lock.taken_over["why"]
+    # what squeue says of a job, asked by id
+    assert slurm_job_alive("42") is True and slurm_job_alive("777") is False  # not listed: gone
+    squeue.write_text("#!/bin/sh\nprintf '42|42|COMPLETED\\n'\n")
+    assert slurm_job_alive("42") is False
+    squeue.write_text("#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2\nexit 1\n")
+    assert slurm_job_alive("42") is False
+    squeue.write_text("#!/bin/sh\necho 'Unable to contact slurm controller' >&2\nexit 1\n")
+    assert slurm_job_alive("42") is None

@@ -112,6 +112,14 @@ def test_a_swapped_permutation_is_resolved():
     assert torch.equal(match_to_references(spare, refs), good)
 
 
+def test_an_empty_cluster_never_beats_a_genuine_estimate():
+    refs = _sources(0)[:1][None]  # one audible source
+    poor = 0.2 * refs[0, 0] + _sources(0)[1]  # mostly the other instrument: a poor estimate, below 0 dB
+    est = torch.stack([torch.zeros(N), poor])[None]  # cluster 1 is empty
+    out = match_to_references(est, refs)
+    assert torch.equal(out[0, 0], poor)
+
+
 def test_a_silent_reference_does_not_steer_the_assignment():
     refs = _sources(0)[None].clone()
     refs[0, 1] = 0.0  # the second source is silent in this excerpt

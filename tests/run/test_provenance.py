@@ -175,3 +175,60 @@ def test_a_zero_shot_probe_follows_its_pretraining(tmp_path: Path) -> None:
     assert not out.get("skipped")
     assert json.loads((zs / "result.json").read_text())["extra"]["parent"]["weights_sha256"] == second
     assert scan(study)[0][key].result["extra"]["parent"]["weights_sha256"] == second
+
+
+def test_a_parent_killed_mid_retrain_or_deleted_orphans_its_children(tmp_path: Path) -> None:
+    runs, study = tmp_path / "runs", tmp_path / "runs" / "tiny"
+    parent = study / "pretrain" / "slakh-none"
+    run(cfg(runs))
+    run(cfg(runs, "downstream=bach10"))
+    run(
+        compose(["experiment=tiny", "data.generated=true", "logger=csv", "pretrain=none", "downstream=bach10"], runs)
+    )  # (a report needs one run to draw)
+    key = ("finetune", "slakh", "none", "whole", "bach10")
+    assert states(study)[FT][0] == "finished" and key in scan(study)[0]
+
+    # a retrain of the parent killed after it started: final.ckpt removed, status "running", the
+    # old package still there (what `rerun=true` leaves when SIGKILLed)
+    st = json.loads((parent / "status.json").read_text())
+    (parent / "final.ckpt").unlink()
+    (parent / "status.json").write_text(json.dumps({**st, "state": "running", "pid": 999999999}))
+    assert (parent / "model.safetensors").exists()
+    state, detail = states(study)[FT]
+    assert state == "stale" and "orphaned" in detail and "no final.ckpt (state running" in detail
+    found, problems = scan(study)
+    assert key not in found and problems[0].startswith(f"left out {FT}: stale, orphaned")
+    report = write_report(study, tmp_path / "report")
+    assert f"left out {FT}: stale, orphaned" in Path(report["report"]).read_text()
+
+    # the parent deleted altogether
+    import shutil
+
+    shutil.rmtree(parent)
+    state, detail = states(study)[FT]
+    assert state == "stale" and "is gone" in detail and "train its parent" in detail
+    assert key not in scan(study)[0]
+
+
+def test_a_child_records_the_digest_it_loaded_when_it_loads_it(tmp_path: Path, monkeypatch) -> None:
+    """The parent's books say one digest, its final.ckpt holds other weights (replaced between the
+    check and the load): a child interrupted right after loading has the loaded digest in its
+    status.json, so a relaunch judges it by what it trained from."""
+    import transfersep.run.fit as fit_mod
+
+    runs, study = tmp_path / "runs", tmp_path / "runs" / "tiny"
+    parent, ft = study / "pretrain" / "slakh-none", study / FT
+    run(cfg(runs))
+    st = json.loads((parent / "status.json").read_text())
+    (parent / "status.json").write_text(json.dumps({**st, "weights_sha256": "0" * 64}))
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt  # a signal: the run stays "running", nothing else written
+
+    monkeypatch.setattr(fit_mod, "build_loggers", interrupted)
+    try:
+        run(cfg(runs, "downstream=bach10"))
+    except KeyboardInterrupt:
+        pass
+    rec = json.loads((ft / "status.json").read_text())
+    assert rec["state"] == "running" and rec["parent"]["weights_sha256"] == digest_of(parent / "final.ckpt")

@@ -8,7 +8,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
-from transfersep.evaluation.sisdr import SILENCE_DB, silent_reference
+from transfersep.evaluation.sisdr import SILENCE_DB, silent_reference, sisdr
 
 
 def match_to_references(est: Tensor, ref: Tensor, silence_db: float | None = None) -> Tensor:
@@ -22,14 +22,13 @@ def match_to_references(est: Tensor, ref: Tensor, silence_db: float | None = Non
         ``[B, C, N]``: ``out[b, c]`` is the estimate assigned to reference ``c`` by the assignment
         that maximises the summed SI-SDR over the non-silent references of excerpt ``b``.
     """
-    from torchmetrics.functional.audio import scale_invariant_signal_distortion_ratio as si_sdr
-
     b, k, n = est.shape
     c = ref.shape[1]
     if k < c:
         raise ValueError(f"{k} estimates cannot cover {c} references")
     e64, r64 = est.detach().double().cpu(), ref.detach().double().cpu()
-    m = si_sdr(e64[:, :, None, :].expand(b, k, c, n), r64[:, None, :, :].expand(b, k, c, n), zero_mean=True)
+    # the project's SI-SDR: an empty cluster scores the floor, below any estimate that holds something
+    m = sisdr(e64[:, :, None, :].expand(b, k, c, n), r64[:, None, :, :].expand(b, k, c, n))
     silent = silent_reference(r64, SILENCE_DB if silence_db is None else silence_db)  # [B, C]
     m = torch.nan_to_num(m, nan=-1e3, posinf=1e3, neginf=-1e3).masked_fill(silent[:, None, :], 0.0)
     out = torch.empty(b, c, n, dtype=est.dtype, device=est.device)

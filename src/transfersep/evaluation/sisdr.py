@@ -20,10 +20,14 @@ excerpt would dominate the averages with huge positive or negative values. So:
 
 Near-silent *estimates*: SI-SDR does not depend on the scale of either signal, so both are
 scaled to unit RMS (after mean removal) before torchmetrics sees them; its eps guard then never
-distorts a quiet but non-zero estimate, which gets its exact SI-SDR however small it is. An
-all-zero estimate of a non-silent reference is 0/0; torchmetrics' eps makes it 0 dB (as the plain
-SDR of a zero estimate, and asteroid's SI-SDR) — finite, but note that a model which outputs
-silence scores 0 dB for that source.
+distorts a quiet but non-zero estimate, which gets its exact SI-SDR however small it is.
+
+Floor: every SI-SDR is clipped below at ``SISDR_FLOOR_DB`` (−60 dB), so one hopeless excerpt
+cannot drag a mean without bound (an estimate orthogonal to its reference is −∞; random noise of a
+10-s excerpt already scores about −52 dB). A **silent estimate** (all zero after mean removal: an
+empty cluster of the zero-shot probe, a mask that is zero everywhere) of a non-silent reference
+contains none of it: its SI-SDR is −∞ and it scores the floor — not the 0 dB that torchmetrics' eps
+would give the 0/0, which beats every genuine estimate worse than 0 dB.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from torch import Tensor
 from torchmetrics.functional.audio import scale_invariant_signal_distortion_ratio
 
 SILENCE_DB = -60.0
+SISDR_FLOOR_DB = -60.0
 
 
 def _centred(x: Tensor) -> tuple[Tensor, Tensor]:
@@ -72,11 +77,14 @@ def _sisdr(est: Tensor, ref: Tensor) -> tuple[Tensor, Tensor]:
     est.div_(torch.where(est_rms > 0, est_rms, 1.0))
     ref_unit = ref.div_(torch.where(ref_rms > 0, ref_rms, 1.0))
     # the means are already removed, which is all zero_mean=True would do (saves 4 passes)
-    return scale_invariant_signal_distortion_ratio(est, ref_unit, zero_mean=False), ref_rms[..., 0]
+    val = scale_invariant_signal_distortion_ratio(est, ref_unit, zero_mean=False)
+    val = torch.where(est_rms[..., 0] > 0, val, -math.inf)  # a silent estimate holds none of the source
+    return val.clamp(min=SISDR_FLOOR_DB), ref_rms[..., 0]
 
 
 def sisdr(est: Tensor, ref: Tensor) -> Tensor:
-    """Raw SI-SDR in dB (float64) with zero-mean signals, no silence rule: ``est, ref [..., N] -> [...]``."""
+    """SI-SDR in dB (float64) with zero-mean signals, clipped at ``SISDR_FLOOR_DB`` (a silent
+    estimate scores the floor), no silent-reference rule: ``est, ref [..., N] -> [...]``."""
     return _sisdr(est, ref)[0]
 
 

@@ -4,9 +4,8 @@
 - ``evaluate.evaluate``: scores.csv + result.json of a model on the fixed test excerpts;
 - ``curve.SISDRCurve``: Lightning callback writing curve.csv during training;
 - ``stats``: one-sided Wilcoxon signed-rank tests on paired per-excerpt scores, and their
-  independent counterpart;
-- ``blocks``: independent units of a test list (tracks or time blocks), non-overlapping excerpts,
-  the block bootstrap;
+  counterpart over independent units (exact test, smallest reachable p, intervals);
+- ``blocks``: independent units of a test list (tracks, or time blocks that share no audio);
 - ``results`` / ``studies`` / ``provenance``: loading a study's runs, refusing folders of several
   studies, what the study's data and options were;
 - ``comparisons``: every comparison of the report, the paper's test and the independent one;

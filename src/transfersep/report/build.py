@@ -4,8 +4,9 @@ Turns the evaluated runs of one study (STUDY_DIR = ``<paths.runs_dir>/<study>``;
 several studies is refused with exit status 2) into the paper's outputs (all written atomically in OUT):
 
 - ``fig1_pretraining.png``  — Figure 1: whole-models, augment=none, each corpus vs. no pretraining,
-  and the zero-shot probe of each pretrained model when the study has one; error bars are the
-  95 % block-bootstrap intervals of each mean;
+  and the zero-shot probe of each pretrained model when the study has one, with the
+  mixture-as-estimate floor; error bars are the 95 % t-intervals of each mean over independent
+  units, drawn only from ``stats.MIN_UNITS_INTERVAL`` units on;
 - ``fig2_augmentation.png`` — Figure 2: SI-SDR gain of each augmentation over augment=none;
 - ``fig3_curves.png``       — Figure 3: curve.csv of each run against *its own* training step
   (fine-tune curves start at 0 = the pretrained model before any downstream update, as in the
@@ -36,7 +37,6 @@ import pandas as pd
 
 from transfersep.atomic import atomic_write_text
 from transfersep.report import figures
-from transfersep.report.blocks import block_bootstrap, units
 from transfersep.report.comparisons import TEST_COLUMNS, find, run_tests
 from transfersep.report.header import study_info
 from transfersep.report.results import (
@@ -56,17 +56,24 @@ from transfersep.report.results import (
     scan,
     study_grid,
 )
-from transfersep.report.stats import ALPHA
+from transfersep.report.stats import ALPHA, MIN_UNITS_INTERVAL
+from transfersep.report.stats import mean_interval as _unit_interval
 from transfersep.report.text import markdown_report, table2_markdown
 from transfersep.study.folders import SeveralStudies, resolve_study
 
 
-def mean_interval(run: Run | None) -> tuple[float, float] | None:
-    """95 % block-bootstrap interval of a run's mean SI-SDR (resampling its test units), or None."""
-    if run is None or run.excerpts is None or run.origins is None:
+def mean_interval(run: Run | None) -> tuple[float, float, float] | None:
+    """(mean over units, low, high): the 95 % t-interval of a run's mean SI-SDR over its
+    independent test units, or None (no scores, no origins, or too few units)."""
+    if run is None or run.excerpts is None:
         return None
-    v = run.excerpts.dropna()
-    return block_bootstrap(v, units(run.origins[run.origins.excerpt.isin(v.index)]).unit, "mean")
+    return _unit_interval(run.excerpts, run.origins)
+
+
+def floor_of(run: Run | None) -> float | None:
+    """The SI-SDR of the mixture as every source's estimate, as a zero-shot probe records it."""
+    v = ((run.result.get("extra") or {}).get("mixture_as_estimate_sisdr")) if run else None
+    return float(v) if isinstance(v, (int, float)) and not math.isnan(v) else None
 
 
 def _sig(row: dict | None) -> bool | str:
@@ -84,8 +91,11 @@ def draw_figures(
     zs = [c for c in corpora if any(k[0] == "zeroshot" and k[1] == c for k in runs)]
     conds = ["none", *corpora, *(f"zs:{c}" for c in zs)]
     labels = {**{c: label(c) for c in ("none", *corpora)}, **{f"zs:{c}": f"{label(c)}, {ZEROSHOT_LABEL}" for c in zs}}
-    vals, sig, errs = {}, {}, {}
+    vals, sig, errs, floors = {}, {}, {}, {}
     for d in downs:
+        floor = next((f for c in zs if (f := floor_of(runs.get(("zeroshot", c, "none", d)))) is not None), None)
+        if floor is not None:
+            floors[d] = floor
         b = runs.get(("baseline", d))
         vals[(d, "none")], errs[(d, "none")] = (b.mean if b else None), mean_interval(b)
         for c in corpora:
@@ -96,7 +106,9 @@ def draw_figures(
         for c in zs:
             r = runs.get(("zeroshot", c, "none", d))
             vals[(d, f"zs:{c}")], errs[(d, f"zs:{c}")] = (r.mean if r else None), mean_interval(r)
-    paths["fig1"] = figures.figure1(out / "fig1_pretraining.png", downs, conds, labels, vals, sig, alpha, errs)
+    paths["fig1"] = figures.figure1(
+        out / "fig1_pretraining.png", downs, conds, labels, vals, sig, alpha, errs, floors, MIN_UNITS_INTERVAL
+    )
 
     aug_corpora = [c for c in corpora if any(cc == c and a != "none" for cc, a in pairs)]
     augs = [a for a in AUGMENTS[1:] if any((c, a) in pairs for c in aug_corpora)]
@@ -183,8 +195,8 @@ def table2(rows: list[dict], downs: list[str], pairs: list[tuple[str, str]]) -> 
                     "significant_increase": bool(r.get("significant")),
                     "median_ci_low": r.get("median_ci_low"),
                     "median_ci_high": r.get("median_ci_high"),
-                    "n_independent": r.get("n_independent"),
-                    "p_nonoverlap": r.get("p_nonoverlap"),
+                    "n_units": r.get("n_units"),
+                    "p_units": r.get("p_units"),
                     "significant_independent": bool(r.get("significant_independent")),
                     "paper_only": bool(r.get("paper_only")),
                     "note": r.get("note", "absent"),
@@ -205,8 +217,8 @@ def table2(rows: list[dict], downs: list[str], pairs: list[tuple[str, str]]) -> 
             "significant_increase",
             "median_ci_low",
             "median_ci_high",
-            "n_independent",
-            "p_nonoverlap",
+            "n_units",
+            "p_units",
             "significant_independent",
             "paper_only",
             "note",
@@ -270,10 +282,10 @@ def write_report(
     rows = run_tests(runs, downs, pairs, expected, alpha)
     paths: dict = draw_figures(out, runs, downs, pairs, rows, alpha)
     tests = pd.DataFrame(rows, columns=TEST_COLUMNS)
-    for c in ("n", "n_independent", "n_nonoverlap"):
+    for c in ("n", "n_units", "n_dropped"):
         tests[c] = tests[c].astype("Int64")
     t2 = table2(rows, downs, pairs)
-    for c in ("n", "n_independent"):
+    for c in ("n", "n_units"):
         t2[c] = t2[c].astype("Int64")
     paths["tests"] = _csv(tests, out / "tests.csv")
     paths["table2_csv"] = _csv(t2, out / "table2_mask_minus_whole.csv")
@@ -333,8 +345,8 @@ def _table2_png(path: Path, t2: pd.DataFrame, downs: list[str], alpha: float) ->
         [label(d) for d in downs],
         cells,
         bold,
-        f"bold, shaded = significant increase (one-sided Wilcoxon, p < {alpha:g}); † = only with overlapping "
-        "excerpts counted as independent; absent = no evaluated run",
+        f"bold, shaded = significant increase (one-sided Wilcoxon, p < {alpha:g}); † = only under the paper's "
+        "test, not over independent units; absent = no evaluated run",
     )
 
 

@@ -11,10 +11,12 @@ Families (x better than y is tested, one-sided):
   the same downstream set (only in studies with zero-shot runs).
 
 Paper's columns: one-sided Wilcoxon over all paired excerpts (``stats.wilcoxon_paired``).
-Independent columns (``stats.independent_paired``): median and mean paired difference with 95 %
-block-bootstrap intervals, the number of independent units, and the Wilcoxon on non-overlapping
-excerpts. ``paper_only`` flags a comparison significant under the paper's test but not under the
-non-overlapping one. Only comparisons whose two runs belong to the study's grid are made.
+Independent columns (``stats.independent_paired``): the paired differences averaged within each
+independent unit (tracks, or time blocks that share no audio), their number, the mean and median
+over units with 95 % intervals (from ``stats.MIN_UNITS_INTERVAL`` units on), the exact one-sided
+signed-rank p over the units and the smallest p those units can reach. ``paper_only`` flags a
+comparison significant under the paper's test but not under the per-unit one. Only comparisons
+whose two runs belong to the study's grid are made.
 """
 
 from __future__ import annotations
@@ -36,14 +38,18 @@ TEST_COLUMNS = [
     "median_diff_db",
     "direction",
     "significant",
-    "median_ci_low",
-    "median_ci_high",
+    "units",
+    "n_units",
+    "n_dropped",
+    "unit_mean_diff_db",
     "mean_ci_low",
     "mean_ci_high",
-    "units",
-    "n_independent",
-    "n_nonoverlap",
-    "p_nonoverlap",
+    "unit_median_diff_db",
+    "median_ci_low",
+    "median_ci_high",
+    "p_units",
+    "min_p_units",
+    "reaches_alpha",
     "significant_independent",
     "paper_only",
     "note",
@@ -105,18 +111,25 @@ def compare(family: str, d: str, xk: Key, yk: Key, runs: dict[Key, Run], alpha: 
         row["note"] = "the two score tables name different excerpt origins: no independent statistics"
         return row
     ind = independent_paired(x.excerpts, y.excerpts, origins, "greater", alpha)
-    if ind.median_ci:
-        row["median_ci_low"], row["median_ci_high"] = ind.median_ci
-    if ind.mean_ci:
-        row["mean_ci_low"], row["mean_ci_high"] = ind.mean_ci
+    u = ind.units
+    row["note"] = ind.note or None
+    if ind.unit_kind is None or u is None:
+        return row
+    if u.mean_ci:
+        row["mean_ci_low"], row["mean_ci_high"] = u.mean_ci
+    if u.median_ci:
+        row["median_ci_low"], row["median_ci_high"] = u.median_ci
     row.update(
         units=ind.unit_kind,
-        n_independent=ind.n_independent if ind.unit_kind else None,
-        n_nonoverlap=ind.n_nonoverlap if ind.unit_kind else None,
-        p_nonoverlap=ind.p_nonoverlap,
-        significant_independent=ind.significant,
-        paper_only=bool(t.significant and ind.unit_kind and not ind.significant),
-        note=ind.note or None,
+        n_units=u.n,
+        n_dropped=ind.n_dropped,
+        unit_mean_diff_db=u.mean,
+        unit_median_diff_db=u.median,
+        p_units=u.p,
+        min_p_units=u.min_p,
+        reaches_alpha=u.reachable,
+        significant_independent=u.significant,
+        paper_only=bool(t.significant and not u.significant),
     )
     return row
 

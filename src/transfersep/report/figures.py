@@ -49,7 +49,8 @@ def _bars(ax, centers, values, sigs, colors, width, labels, span, fmt="{:.2f}", 
     """Bars with their value beyond the end, a large '*' beyond that for significant ones and
     'absent' for gaps (``sigs[i]`` = "paper" draws '*†'). ``span`` is the y range in dB that sets the
     label offsets; ``errors[i]``
-    = (low, high) in dB draws an error bar."""
+    = (centre, low, high) in dB draws an error bar from low to high (its centre, the mean over
+    independent units, may differ slightly from the bar, the mean over excerpts)."""
     errors = errors or [None] * len(values)
     for x, v, s, c, lab, err in zip(centers, values, sigs, colors, labels, errors):
         if not _ok(v):
@@ -68,20 +69,21 @@ def _bars(ax, centers, values, sigs, colors, width, labels, span, fmt="{:.2f}", 
         ax.bar(x, v, width=width, color=c, edgecolor="black", linewidth=0.5, label=lab, hatch=hatch)
         top = v
         if err is not None:
+            centre, lo, hi = err
             ax.errorbar(
                 [x],
-                [v],
-                yerr=[[max(v - err[0], 0.0)], [max(err[1] - v, 0.0)]],
+                [centre],
+                yerr=[[max(centre - lo, 0.0)], [max(hi - centre, 0.0)]],
                 fmt="none",
                 ecolor="black",
                 elinewidth=0.9,
                 capsize=2.5,
             )
-            top = err[1] if v >= 0 else err[0]
+            top = max(hi, v) if v >= 0 else min(lo, v)
         sign = 1 if v >= 0 else -1
         va = "bottom" if sign > 0 else "top"
         ax.text(x, top + sign * 0.015 * span, _fmt(v, fmt), ha="center", va=va, fontsize=7)
-        if s:  # "paper": significant only when overlapping excerpts count as independent
+        if s:  # "paper": significant only under the paper's test, not over independent units
             ax.text(
                 x,
                 top + sign * 0.07 * span,
@@ -122,21 +124,25 @@ def figure1(
     significant: dict,
     alpha: float,
     errors: dict | None = None,
+    floors: dict | None = None,
+    min_units: int = 6,
 ) -> Path:
     """Grouped bars: mean SI-SDR per downstream set (groups) for each condition (bars).
 
     ``values[(d, cond)]`` in dB or None; ``significant[(d, cond)]`` True draws '*';
-    ``errors[(d, cond)]`` = (low, high) draws the block-bootstrap interval of that mean. A
-    condition ``zs:<corpus>`` is the zero-shot probe of that corpus (hatched, the corpus colour).
+    ``errors[(d, cond)]`` = (centre, low, high) draws the 95 % interval of the mean over independent
+    units (None: fewer than ``min_units`` units, no bar). A condition ``zs:<corpus>`` is the
+    zero-shot probe of that corpus (hatched, the corpus colour); ``floors[d]`` (dB) draws the
+    mixture-as-estimate floor of downstream set ``d`` as a dashed line across its group.
     """
-    errors = errors or {}
+    errors, floors = errors or {}, floors or {}
     if not downstreams or not conditions:
         return _note_figure(path, "Pretraining vs. no pretraining", "absent: no evaluated run in this study")
     fig = Figure(figsize=(max(8.0, 0.5 * len(conditions) * len(downstreams) + 4.5), 4.2), layout="constrained")
     ax = fig.add_subplot()
     k = len(conditions)
     width = 0.8 / k
-    span = _pad_ylim(ax, list(values.values()) + [v for e in errors.values() if e for v in e])
+    span = _pad_ylim(ax, list(values.values()) + [v for e in errors.values() if e for v in e] + list(floors.values()))
     for j, cond in enumerate(conditions):
         xs = [i - 0.4 + width * (j + 0.5) for i in range(len(downstreams))]
         zs = cond.startswith("zs:")
@@ -153,6 +159,17 @@ def figure1(
             errors=[errors.get((d, cond)) for d in downstreams],
             hatch="///" if zs else None,
         )
+    for i, d in enumerate(downstreams):
+        if _ok(floors.get(d)):
+            ax.hlines(
+                floors[d],
+                i - 0.42,
+                i + 0.42,
+                colors="black",
+                linestyles="--",
+                linewidth=1.2,
+                label="mixture as estimate",
+            )
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xlim(-0.5, len(downstreams) - 0.5)
     ax.set_xticks(range(len(downstreams)), [labels.get(d, d) for d in downstreams])
@@ -160,8 +177,9 @@ def figure1(
     ax.set_title(
         "Whole-models, no augmentation: pretraining corpus vs. no pretraining\n"
         f"* = significant improvement over no pretraining (one-sided Wilcoxon, p < {alpha:g}), "
-        "† = only with overlapping excerpts counted as independent; "
-        "error bars: 95 % block-bootstrap interval of the mean",
+        "† = only under the paper's test, not over independent units;\n"
+        f"error bars: 95 % t-interval of the mean over independent units (none below {min_units} units)"
+        + ("; dashed: the mixture itself as every estimate" if floors else ""),
         fontsize=9,
     )
     ax.grid(axis="y", alpha=0.3)
@@ -219,7 +237,7 @@ def figure2(
     fig.suptitle(
         "Whole-models: effect of augmentation during pretraining\n"
         f"* = significant improvement (one-sided Wilcoxon, p < {alpha:g}), "
-        "† = only with overlapping excerpts counted as independent",
+        "† = only under the paper's test, not over independent units",
         fontsize=9,
     )
     return _save(fig, path)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from transfersep.report.header import StudyInfo, header_lines
 from transfersep.report.results import AUG_LABELS, ZEROSHOT_LABEL, Key, Run, describe_key, label
+from transfersep.report.stats import MIN_UNITS_INTERVAL
 
 
 def _num(v, fmt: str = "{:.2f}") -> str:
@@ -45,7 +46,7 @@ def table2_markdown(t2: pd.DataFrame, downs: list[str], alpha: float) -> str:
     note = (
         f"\nMask-model minus whole-model mean SI-SDR (dB). **Bold**: the mask-model is significantly "
         f"better (one-sided Wilcoxon signed-rank on per-excerpt SI-SDR, p < {alpha:g}); †: significant "
-        "only when overlapping excerpts count as independent (see the comparisons below). absent: no "
+        "only under the paper's test, not over independent units (see the comparisons below). absent: no "
         "evaluated run; —: no value.\n"
     )
     return head + "\n".join(lines) + "\n" + note
@@ -55,11 +56,13 @@ def _absent(note) -> bool:
     return isinstance(note, str) and (note.startswith("missing run") or note == "absent")
 
 
-def _ci(mid, lo, hi) -> str:
+def _ci(mid, lo, hi, n=None, kind=None) -> str:
+    """``+0.20 [+0.10, +0.30]``; without an interval, the estimate and why there is none."""
     if mid is None or (isinstance(mid, float) and math.isnan(mid)):
         return "—"
     if lo is None or (isinstance(lo, float) and math.isnan(lo)):
-        return _num(mid, "{:+.2f}")
+        why = f" ({_int(n)} {kind}s: too few for an interval)" if kind else ""
+        return _num(mid, "{:+.2f}") + why
     return f"{_num(mid, '{:+.2f}')} [{_num(lo, '{:+.2f}')}, {_num(hi, '{:+.2f}')}]"
 
 
@@ -84,9 +87,8 @@ def tests_markdown(tests: pd.DataFrame, family: str) -> str:
         return tail.lstrip("\n")
     out = [
         "| downstream | x | y | x (dB) | y (dB) | x − y (dB) | paper: W+ | p | n | significant | "
-        "independent: median diff [95 % CI] | mean diff [95 % CI] | units | p (non-overlapping) | n | "
-        "significant | note |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---:|---|---|",
+        "independent: units | mean diff [95 % CI] | median diff [95 % CI] | p | smallest p | significant | note |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---|---|",
     ]
     for _, r in df.iterrows():
         head = (
@@ -99,18 +101,50 @@ def tests_markdown(tests: pd.DataFrame, family: str) -> str:
             continue
         if r.paper_only:
             note = "⚠ significant only under the paper's test" + (f"; {note}" if note else "")
-        units = f"{_int(r.n_independent)} {r.units}s" if isinstance(r.units, str) else "—"
-        indep_sig = "**yes**" if r.significant_independent else "no"
         paper = f"{_num(r.statistic, '{:.1f}')} | {_p(r.p)} | {_int(r.n)} | {'**yes**' if r.significant else 'no'} | "
-        if not isinstance(r.units, str):  # cannot block: the paper's column only
+        if not isinstance(r.units, str):  # no units: the paper's column only
             out.append(head + paper + "— | — | — | — | — | — | " + note + " |")
             continue
+        units = f"{_int(r.n_units)} {r.units}s"
+        if not pd.isna(r.n_dropped) and int(r.n_dropped):
+            units += f" ({int(r.n_dropped)} straddling excerpts left out)"
+        if r.significant_independent:
+            indep_sig = "**yes**"
+        else:
+            indep_sig = "no" if bool(r.reaches_alpha) else "cannot reach α"
         out.append(
-            head + paper + f"{_ci(r.median_diff_db, r.median_ci_low, r.median_ci_high)} | "
-            f"{_ci(r.diff_db, r.mean_ci_low, r.mean_ci_high)} | {units} | {_p(r.p_nonoverlap)} | "
-            f"{_int(r.n_nonoverlap)} | {indep_sig} | {note} |"
+            head + paper + f"{units} | {_ci(r.unit_mean_diff_db, r.mean_ci_low, r.mean_ci_high, r.n_units, r.units)} | "
+            f"{_ci(r.unit_median_diff_db, r.median_ci_low, r.median_ci_high, r.n_units, r.units)} | "
+            f"{_p(r.p_units)} | {_p(r.min_p_units)} | {indep_sig} | {note} |"
         )
     return "\n".join(out) + "\n" + tail
+
+
+PROBE_SCORING = (
+    "**How the probe is scored**: its clusters carry no source names, so each excerpt's clusters are "
+    "matched to its sources by the assignment with the highest summed SI-SDR — the best the probe "
+    "could score on that excerpt (an oracle permutation). Fine-tuned and from-scratch models are "
+    "scored in their fixed output order, with no such choice, so the comparison favours the probe. "
+    "An empty cluster is a silent estimate and scores as silence (the SI-SDR floor), not 0 dB. The "
+    "floor beside it is the mixture itself used as every source's estimate: a probe at the floor "
+    "separates nothing."
+)
+
+
+def probe_markdown(runs: dict[Key, Run]) -> str:
+    """The zero-shot probes beside the mixture-as-estimate floor of their test set."""
+    rows = [
+        "| probe | downstream | probe SI-SDR (dB, best assignment per excerpt) | mixture as estimate (dB) | "
+        "probe − mixture (dB) |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for key, r in sorted(runs.items(), key=lambda kv: kv[1].rel):
+        if key[0] != "zeroshot":
+            continue
+        floor = (r.result.get("extra") or {}).get("mixture_as_estimate_sisdr")
+        gap = r.mean - floor if r.mean is not None and isinstance(floor, (int, float)) else None
+        rows.append(f"| {r.rel} | {key[-1]} | {_num(r.mean)} | {_num(floor)} | {_num(gap, '{:+.2f}')} |")
+    return "\n".join(rows) + "\n"
 
 
 def missing_markdown(missing: list[Key], options: list[str]) -> list[str]:
@@ -193,10 +227,13 @@ def markdown_report(
         f"Generated {created}.\n",
         f"**Significance** — paper's column: one-sided Wilcoxon signed-rank test on paired per-excerpt "
         f"SI-SDR (mean over non-silent sources) over every test excerpt, p < {alpha:g}, no "
-        "multiple-comparison correction. Independent columns: the paired difference with its 95 % "
-        "block-bootstrap interval (resampling whole test tracks, or non-overlapping time blocks when a "
-        "set has fewer than 5 tracks), the number of those independent units, and the same Wilcoxon "
-        "on non-overlapping excerpts only. "
+        "multiple-comparison correction. Independent columns: the paired differences averaged within "
+        "each independent unit (whole test tracks, or, when a set has fewer than 5 tracks, time blocks "
+        "that share no audio; excerpts straddling two blocks are left out), the number of units, the "
+        "mean and median over units with their 95 % intervals (Student t; order statistics) from "
+        f"{MIN_UNITS_INTERVAL} units on (fewer: too few for an interval), and the exact one-sided "
+        "signed-rank test over the units with the smallest p that many units can give (2⁻ⁿ: "
+        '"cannot reach α" below 10 units at .001). '
         f"{n_flag} comparison(s) are significant only under the paper's test (⚠).\n",
         f"{len(runs)} evaluated run(s); {len(missing)} of {len(expected)} expected grid point(s) missing "
         f"(expected grid: {grid}; downstream sets: {', '.join(downs) or 'none found'}).\n",
@@ -210,14 +247,18 @@ def markdown_report(
         "Whole-models fine-tuned from pretraining without augmentation against the from-scratch "
         "baseline"
         + (f" and the {ZEROSHOT_LABEL} probe of each pretrained model (hatched)" if zs else "")
-        + "; x better than y is tested. Error bars: 95 % block-bootstrap interval of each mean.\n",
+        + "; x better than y is tested. Error bars: 95 % t-interval of each mean over its independent "
+        f"test units (none from fewer than {MIN_UNITS_INTERVAL} units)"
+        + ("; dashed line: the mixture itself as every source's estimate (the floor)" if zs else "")
+        + ".\n",
         tests_markdown(tests, "H1"),
     ]
     if zs:
         s += [
             "### Fine-tuned whole-model vs. zero-shot (Z)\n",
             f"Does fine-tuning improve on the pretrained model used without any downstream training "
-            f"({ZEROSHOT_LABEL})?\n",
+            f"({ZEROSHOT_LABEL})? {PROBE_SCORING}\n",
+            probe_markdown(runs),
             tests_markdown(tests, "Z"),
         ]
     s += [

@@ -12,7 +12,7 @@ from transfersep.run import console
 from transfersep.run.initial import build_system, load_pretrained
 from transfersep.run.loggers import build_loggers
 from transfersep.run.plan import FINAL_CKPT, LAST_CKPT, Plan
-from transfersep.run.records import AtomicCheckpointIO, evaluated_model
+from transfersep.run.records import AtomicCheckpointIO, evaluated_model, write_status
 
 log = logging.getLogger("transfersep")
 
@@ -28,7 +28,8 @@ def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
     if plan.stage == "finetune" and resume is None:
         digest = load_pretrained(system, plan.parent_ckpt)
         if plan.parent is not None:
-            plan.parent["weights_sha256"] = digest  # what was loaded is the truth
+            plan.parent["weights_sha256"] = digest  # what was loaded is the truth, recorded at once
+            write_status(plan.run_dir, "running", plan)
     if resume is not None:
         log.info("%s: resuming from %s", plan.subdir, resume)
     callbacks = [

@@ -65,3 +65,43 @@ def pid_alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return True
+
+
+# SLURM states in which a job may still run or come back (a requeued job keeps its id)
+SLURM_ALIVE = frozenset(
+    {
+        "PENDING",
+        "CONFIGURING",
+        "RUNNING",
+        "COMPLETING",
+        "SUSPENDED",
+        "STOPPED",
+        "SIGNALING",
+        "STAGE_OUT",
+        "RESIZING",
+        "REQUEUED",
+        "REQUEUE_HOLD",
+        "REQUEUE_FED",
+        "RESV_DEL_HOLD",
+        "SPECIAL_EXIT",
+    }
+)
+
+
+def slurm_job_alive(job_id: str, timeout_s: float = 30.0) -> bool | None:
+    """Whether SLURM job ``job_id`` (plain or ``<array>_<task>``) may still run: asked by id with
+    ``squeue --all --jobs`` (``--all``: hidden partitions too), alive while it is listed in a state
+    of ``SLURM_ALIVE`` (pending, running, requeued …); dead when listed as ended or unknown to the
+    controller ("Invalid job id"); None when squeue cannot answer (liveness unknown)."""
+    cmd = ["squeue", "--all", "--jobs", str(job_id), "-h", "-o", "%A|%i|%T"]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if p.returncode != 0:
+        return False if "invalid job id" in p.stderr.lower() else None
+    for line in p.stdout.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) == 3 and str(job_id) in parts[:2]:
+            return parts[2] in SLURM_ALIVE
+    return False

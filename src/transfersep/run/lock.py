@@ -10,15 +10,27 @@ the classic NFS-safe recipe; the content is complete before the name appears)::
     lock.json   {"host", "pid", "pid_start", "slurm_job_id", "slurm_array_id", "slurm_restarts",
                  "token", "acquired", "heartbeat"}      (times: Unix seconds)
 
-The owner rewrites ``heartbeat`` every ``heartbeat_s`` seconds (a thread) while it runs and removes
-the file when it ends, however it ends short of SIGKILL. A lock is taken over when its owner is
-dead, judged by the surest evidence this host has:
+The owner's heartbeat is the file's modification time: every ``heartbeat_s`` seconds (a thread) it
+checks that the lock is still its own (the token) and touches the file (``os.utime``), and it
+removes the file when it ends, however it ends short of SIGKILL. The heartbeat never rewrites the
+record, so it cannot overwrite a taker's: an owner that checked just before a takeover at worst
+refreshes the taker's file once, and sees the taker's token at its next check.
+
+**A job that lost its lock stops.** The heartbeat thread, and every atomic write into the run
+directory (status, checkpoints, scores, result, curve, package: ``transfersep.atomic`` guards), check
+the token first; when the lock is another job's the job prints one line on stderr (not in
+``train.log``, which is in the run directory) and ends at once with exit status ``LOST_EXIT`` (3),
+writing nothing more there. The race left: a write whose check passed an instant before a takeover
+still lands (one rename); the job stops at its next check.
+
+A lock is taken over when its owner is dead, judged by the surest evidence this host has:
 
 1. the same SLURM job with a higher ``SLURM_RESTART_COUNT`` (a requeued or preempted job retakes
    its own lock);
 2. an owner on this host: its process is gone (or the pid now belongs to a newer process);
-3. an owner in SLURM: ``squeue`` answers and no longer knows its job (a pending requeued job
-   still holds its lock);
+3. an owner in SLURM: ``squeue --all --jobs <id>`` answers and lists the job as ended, or the
+   controller no longer knows it (a pending, running or requeued job holds its lock:
+   ``jobs.slurm_job_alive``);
 4. otherwise (another host, no SLURM, or ``squeue`` silent): a heartbeat older than
    ``stale_after_s``.
 
@@ -41,15 +53,17 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from transfersep.run.jobs import pid_alive, slurm_states
+from transfersep import atomic
+from transfersep.run.jobs import pid_alive, slurm_job_alive
 
 LOCK = "lock.json"
 BREAK_STALE_S = 60.0
+LOST_EXIT = 3  # exit status of a job whose run directory was taken over
 log = logging.getLogger("transfersep")
 
 
@@ -131,10 +145,10 @@ def owner_dead(holder: dict[str, Any], stale_after_s: float, mine: dict[str, Any
             return f"process {pid} on {holder['host']} is gone"
         return None
     if job and job != mine.get("slurm_job_id"):
-        states = slurm_states([job])
-        if states is not None and job not in states:
+        alive = slurm_job_alive(holder.get("slurm_array_id") or job)
+        if alive is False:
             return f"SLURM job {job} no longer exists"
-        if states is not None:
+        if alive:
             return None
     age = time.time() - float(holder.get("heartbeat") or 0)
     if age > stale_after_s:
@@ -146,7 +160,13 @@ class RunLock:
     """Ownership of ``run_dir`` for one run: ``acquire()`` (raises ``RunLocked``), then ``release()``;
     a daemon thread refreshes the heartbeat in between."""
 
-    def __init__(self, run_dir: str | os.PathLike, heartbeat_s: float = 60.0, stale_after_s: float = 600.0):
+    def __init__(
+        self,
+        run_dir: str | os.PathLike,
+        heartbeat_s: float = 60.0,
+        stale_after_s: float = 600.0,
+        on_lost: Callable[[str], None] | None = None,
+    ):
         if heartbeat_s <= 0 or stale_after_s <= 2 * heartbeat_s:
             raise ValueError(f"lock.stale_after_s ({stale_after_s}) must exceed twice lock.heartbeat_s ({heartbeat_s})")
         self.run_dir = Path(run_dir)
@@ -156,6 +176,7 @@ class RunLock:
         self.taken_over: dict[str, Any] | None = None  # the dead owner's record and why, if any
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._on_lost = on_lost or _exit_lost  # tests pass their own; a job ends at once
 
     # -- files ---------------------------------------------------------------------------------
     def _tmp(self) -> Path:
@@ -239,6 +260,8 @@ class RunLock:
                 f"{self.path}: could not take the lock after 50 attempts; remove it if no job runs there"
             )
         self._stop.clear()
+        self._root = self.run_dir.resolve()
+        atomic.add_guard(self._guard)
         self._thread = threading.Thread(target=self._beat, name="transfersep-lock-heartbeat", daemon=True)
         self._thread.start()
         return self
@@ -247,33 +270,59 @@ class RunLock:
         cur = read_lock(self.run_dir)
         return bool(cur and cur.get("token") == self.record.get("token"))
 
+    def _lost(self) -> str:
+        """The lock is another job's (or gone): hand the one line to ``on_lost`` (which ends the job)."""
+        self._stop.set()
+        holder = read_lock(self.run_dir)
+        taker = describe(holder) if holder else "nobody (lock.json was removed)"
+        line = (
+            f"error: {self.run_dir} was taken over by {taker}; this job no longer owns it and stops "
+            f"without writing anything more there (exit status {LOST_EXIT})"
+        )
+        self._on_lost(line)
+        return line
+
+    def _guard(self, path: Path, tmp: Path | None) -> None:
+        """Before an atomic write: a write into a run directory this job lost is never made."""
+        if self._root not in path.resolve().parents or self.owned():
+            return
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        raise RuntimeError(self._lost())  # only reached when on_lost returns (tests)
+
     def _beat(self) -> None:
         while not self._stop.wait(self.heartbeat_s):
             try:
                 if not self.owned():
-                    log.error(
-                        "%s: the lock was taken by %s; this job no longer owns the run directory",
-                        self.run_dir,
-                        describe(read_lock(self.run_dir) or {}),
-                    )
+                    self._lost()
                     return
-                os.replace(self._tmp(), self.path)
+                os.utime(self.path)  # the heartbeat: the file's time, never its record
+            except FileNotFoundError:
+                self._lost()
+                return
             except OSError as e:  # a file-system hiccup: try again at the next beat
                 log.warning("%s: heartbeat not written (%s)", self.path, e)
 
     def release(self) -> None:
         self._stop.set()
+        atomic.remove_guard(self._guard)
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
         if self.record and self.owned():
-            self.path.unlink(missing_ok=True)
+            self.path.unlink(missing_ok=True)  # (a takeover between the check and the unlink: see above)
 
     def __enter__(self) -> RunLock:
         return self.acquire()
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
+
+
+def _exit_lost(line: str) -> None:
+    """End the process now: no ``finally``, no callbacks, no logger flush into the run directory."""
+    os.write(2, (line + "\n").encode())
+    os._exit(LOST_EXIT)
 
 
 def rank() -> int:

@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from transfersep.run.initial import build_system, load_pretrained
 from transfersep.run.plan import Plan
+from transfersep.run.records import write_status
 
 log = logging.getLogger("transfersep")
 
@@ -30,7 +31,8 @@ def run_probe(cfg: DictConfig, plan: Plan, dm) -> dict:
     system = build_system(cfg, replace(plan, phase="mask"), dm.source_names)
     digest = load_pretrained(system, plan.parent_ckpt)
     if plan.parent is not None:
-        plan.parent["weights_sha256"] = digest  # what was loaded is the truth
+        plan.parent["weights_sha256"] = digest  # what was loaded is the truth, recorded at once
+        write_status(plan.run_dir, "running", plan)
     sep = ClusterSeparator(
         system.model,
         system.stft,

@@ -14,7 +14,11 @@ Identity is by content: a parent redone into the same weights (same seed, determ
 leaves its fine-tunes current; any other weights make them **stale** (``stale_reason``). A finished
 pretraining run records its own digest in ``status.json`` (``weights_sha256``), so telling stale
 from current reads two small JSON files, never a checkpoint. A parent that is gone, or being redone
-(no ``final.ckpt`` yet), makes nothing stale: there is nothing to compare with until it finishes.
+(no ``final.ckpt``, or not finished), makes its children stale too ("orphaned"): nothing stands
+behind them any more, so the status command flags them and the report leaves them out.
+
+A child records the digest of the weights it actually loaded, in its ``status.json`` the moment it
+loaded them (``run.fit`` / ``run.probe``), so an interrupted child is judged by what it trained from.
 
 This module imports no torch unless asked to hash a checkpoint (``compute=True``), so the status
 command and the report stay light.
@@ -126,14 +130,34 @@ def stale_reason(
     run_dir: str | os.PathLike, record: dict[str, Any] | None, current: dict[str, Any] | None = None
 ) -> str | None:
     """Why the run in ``run_dir``, built on the parent ``record``, is stale, or None when it is
-    current or nothing can be compared (no record: a run from before provenance, or a baseline;
-    the parent gone or not finished). ``current``: the parent the run would load now (default:
-    what stands where the recorded one was)."""
+    current or nothing can be compared (no record: a run from before provenance, or a baseline; a
+    plain checkpoint file whose digest is not in any books). ``current``: the parent the run would
+    load now (default: what stands where the recorded one was).
+
+    Stale: the parent now holds other weights; **orphaned**: the parent is gone (deleted, moved
+    away), or its run has no finished weights (``final.ckpt`` removed by a retrain in progress or
+    interrupted, or the run not finished): the child is no longer backed by the weights it loaded.
+    """
     if not isinstance(record, dict) or not record.get("weights_sha256"):
         return None
     if current is None:
-        current = identity(locate(run_dir, record))
-    if not current or not current.get("weights_sha256") or current["weights_sha256"] == record["weights_sha256"]:
+        where = locate(run_dir, record)
+        current = identity(where)
+        if current is None:
+            if record.get("kind") == "run" and (where.parent / "status.json").is_file():
+                state = _status(where.parent).get("state") or "unknown"
+                return (
+                    f"orphaned: its parent {describe(record)} has no {FINAL_CKPT} (state {state}: being "
+                    "trained again, or interrupted)"
+                )
+            return f"orphaned: its parent {describe(record)} is gone ({where} does not exist)"
+    if not current.get("weights_sha256"):
+        if current.get("kind") == "run":
+            state = _status(Path(current["path"]).parent).get("state") or "unknown"
+            if state != "finished":
+                return f"orphaned: its parent {describe(record)} is not finished (state {state})"
+        return None  # no books to compare with (a plain checkpoint, or a run from before digests)
+    if current["weights_sha256"] == record["weights_sha256"]:
         return None
     return f"built on {describe(record)}, but the parent is now {describe(current)}"
 

@@ -15,6 +15,8 @@ States (from each run directory's ``status.json``):
 - ``stale``: a fine-tune built on a pretrained model that is no longer the one standing at its
   parent (the pretraining was redone, or ``init_from`` now holds other weights; see
   ``provenance``). A relaunch sets its outputs aside and trains it again; the report leaves it out.
+  "orphaned" in its detail: the parent is gone, or has no finished weights (a retrain in progress
+  or interrupted); train the parent, then relaunch.
 - ``interrupted``: status running but its SLURM job is gone from ``squeue`` or its local process
   died (SIGKILL, node failure, a time limit without requeue, Ctrl-C); also "finished" without
   ``final.ckpt``. Nothing will finish it: relaunch the grid, it resumes from ``last.ckpt``.
@@ -122,7 +124,10 @@ def _provenance_and_lock(run_dir: Path, st: dict | None, state: str, detail: str
         holder = read_lock(run_dir)
         return state, f"{detail}; lock: {describe(holder) if holder else 'none'}"
     why = stale_reason(run_dir, st.get("parent"))
-    return ("stale", f"{why}; a relaunch trains it again") if why else (state, detail)
+    if not why:
+        return state, detail
+    todo = "train its parent, then relaunch it" if why.startswith("orphaned") else "a relaunch trains it again"
+    return "stale", f"{why}; {todo}"
 
 
 def study_status(

@@ -22,6 +22,8 @@ from typing import Any
 
 from hydra.errors import CompactHydraException
 
+from transfersep.run.plan import GRID_KEYS
+
 log = logging.getLogger("transfersep")
 trace = logging.getLogger("transfersep.trace")
 
@@ -29,10 +31,7 @@ VERBOSE_ENV = "TRANSFERSEP_VERBOSE"
 # overrides that choose the grid point or act on one run only; everything else (experiment, paths,
 # data, model, study, seed, budgets, ...) is carried into a suggested command
 _NOT_CARRIED = (
-    "pretrain",
-    "augment",
-    "finetune",
-    "downstream",
+    *GRID_KEYS,
     "init_from",
     "rerun",
     "dry_run",

@@ -42,7 +42,7 @@ from pathlib import Path
 from transfersep.run.jobs import pid_alive, slurm_states
 from transfersep.run.plan import LAST_CKPT, done_file
 from transfersep.study.folders import SeveralStudies, resolve_study
-from transfersep.study.grid import GridError, GridPoint, grid_points, stage_names
+from transfersep.study.grid import GridPoint, grid_points, stage_names
 
 STATES = ("finished", "running", "failed", "stale", "interrupted", "missing")
 
@@ -194,12 +194,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     if only - set(STATES):
         print(f"error: --only takes {', '.join(STATES)}; got {sorted(only - set(STATES))}", file=sys.stderr)
         return 2
-    try:
-        stages = [s for s in args.sweeps.split(",") if s] if args.sweeps else None
-        rows = study_status(args.study_dir, stages, args.overrides)
-    except GridError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    stages = [s for s in args.sweeps.split(",") if s] if args.sweeps else None
+    rows = study_status(args.study_dir, stages, args.overrides)
     if args.json:
         for r in rows:
             if not only or r.state in only:

@@ -55,7 +55,7 @@ bench: install
 bench-quick: install
 	$(PY) -m transfersep.bench --quick --out bench/results-quick.json
 
-# the paper's study, every stage of sweeps/ in order (add ARGS=...)
+# the study, every stage of sweeps/grid.yaml in order (add ARGS=...)
 study: install
 	$(VENV)/bin/transfersep study $(ARGS)
 

@@ -149,11 +149,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 # -- verbs that parse their own command line -------------------------------------------------------
 def _train(argv: list[str]) -> int:
     if argv and argv[0] in ("-h", "--help") and len(argv) == 1:
+        from transfersep.run.plan import GRID_KEYS
+
         print(
             _verb_help("train") + "\n\nEvery option of `python train.py` works here unchanged: Hydra overrides "
-            "(key=value; config groups pretrain, augment, finetune, downstream, model, trainer, experiment "
-            "in conf/), -m for a grid, --cfg job to print the resolved config, dry_run=true to check data "
-            "roots and checkpoints, --verbose for tracebacks of user errors."
+            f"(key=value; config groups {', '.join(GRID_KEYS)}, model, trainer, experiment in conf/; the "
+            "study's values are in sweeps/grid.yaml), -m for a grid, --cfg job to print the resolved config, "
+            "dry_run=true to check data roots and checkpoints, --verbose for tracebacks of user errors."
         )
         return 0
     from transfersep.run.entry import main as train_main
@@ -193,11 +195,16 @@ def _data(argv: list[str]) -> int:
 
 def _with_example(name: str, fn: Callable[[list[str]], int], argv: list[str]) -> int:
     """Run a module's own command line; its ``-h`` is followed by this verb's example."""
+    from transfersep.study.grid import GridError
+
     try:
         return int(fn(argv) or 0)
+    except GridError as err:  # sweeps/grid.yaml is malformed: the one line that says where
+        print(f"transfersep {name}: error: {err}", file=sys.stderr)
+        return 2
     except SystemExit as e:
         if argv and any(a in ("-h", "--help") for a in argv) and not e.code:
-            print(f"\nexample:\n  {VERBS[name].example}")
+            print(f"\nexample:\n  {_example(name)}")
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
 
 
@@ -209,14 +216,20 @@ def _own_parser(name: str, module: str) -> Callable[[list[str]], int]:
     def call(argv: list[str]) -> int:
         import importlib
 
+        from transfersep.study.grid import GridError
+
         mod = importlib.import_module(module)
         parser = argparse.ArgumentParser(
             prog=f"transfersep {name}",
             description=mod.__doc__,
-            epilog=f"example:\n  {VERBS[name].example}",
+            epilog=f"example:\n  {_example(name)}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        return int(mod.run_from_args(mod.configure_parser(parser).parse_intermixed_args(argv)) or 0)
+        try:
+            return int(mod.run_from_args(mod.configure_parser(parser).parse_intermixed_args(argv)) or 0)
+        except GridError as err:  # sweeps/grid.yaml is malformed: the one line that says where
+            print(f"transfersep {name}: error: {err}", file=sys.stderr)
+            return 2
 
     return call
 
@@ -225,20 +238,33 @@ def _own_parser(name: str, module: str) -> Callable[[list[str]], int]:
 @dataclass(frozen=True)
 class Verb:
     summary: str
-    example: str
+    example: str | Callable[[], str]  # a callable builds it on use (from the study's grid)
     add: Callable[[argparse.ArgumentParser], None] | None = None
     run: Callable[[argparse.Namespace], int] | None = None
     passthrough: Callable[[list[str]], int] | None = None  # parses its own argv (train: Hydra)
 
 
+def _first_stage_example() -> str:
+    """``transfersep train -m`` over the first stage of the study's grid (the paper's pretraining:
+    ``pretrain=musdb,slakh,both augment=none,pitch,stretch,incoherent``)."""
+    from transfersep.study.grid import GridError, load_grid
+
+    try:
+        grid = load_grid()
+    except GridError:  # the help still answers; the commands that read the grid say what is wrong
+        return "transfersep train -m +sweeps=pretrain"
+    first = next(iter(grid.stages.values()))
+    return "transfersep train -m " + " ".join(f"{k}={','.join(grid.axes[k])}" for k in first.sweeps)
+
+
 VERBS: dict[str, Verb] = {
     "train": Verb(
         "one run of the study, or a grid with -m (Hydra; the same as python train.py)",
-        "transfersep train -m pretrain=musdb,slakh,both augment=none,pitch,stretch,incoherent",
+        _first_stage_example,
         passthrough=_train,
     ),
     "study": Verb(
-        "run the study: pretraining grid, zero-shot probes, fine-tuning grid, baselines",
+        "run the study: every stage of sweeps/grid.yaml in order (pretraining grid, zero-shot probes, ...)",
         "transfersep study --launcher slurm downstream=bach10",
         passthrough=_own_parser("study", "transfersep.study.launch"),
     ),
@@ -277,9 +303,14 @@ VERBS: dict[str, Verb] = {
 }
 
 
+def _example(name: str) -> str:
+    ex = VERBS[name].example
+    return ex if isinstance(ex, str) else ex()
+
+
 def _verb_help(name: str) -> str:
     v = VERBS[name]
-    return f"usage: transfersep {name} ...\n\n{v.summary}\n\nexample:\n  {v.example}"
+    return f"usage: transfersep {name} ...\n\n{v.summary}\n\nexample:\n  {_example(name)}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -298,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
             name,
             help=v.summary,
             description=v.summary,
-            epilog=f"example:\n  {v.example}",
+            epilog=f"example:\n  {_example(name)}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
             add_help=v.passthrough is None,
         )

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from transfersep.demo.run import Stage, run_stages
+from project import copy_conf
+from transfersep.demo.run import Stage, run_stages, study_stages
 
 
 def _writer(path: Path, sleep: float, code: int = 0) -> list[str]:
@@ -69,3 +70,27 @@ def test_failure_stops_the_others_and_shows_the_log(tmp_path):
     assert time.time() - t0 < 20  # the 30-s stage was stopped
     assert "end" not in slow.read_text()
     assert not (tmp_path / "never").exists()
+
+
+def test_demo_stages_follow_the_grid(tmp_path, monkeypatch):
+    narrow = ["pretrain=slakh", "augment=none", "downstream=bach10,dagstuhl"]
+    stages = study_stages(["train", "-m"], narrow, ["report"], ["bach10", "dagstuhl"])
+    # the paper's stages: pretraining and the independent baseline lanes first, then the stages
+    # that wait for pretraining, then the report after everything
+    assert [(s.name, s.after) for s in stages[:-1]] == [
+        ("pretrain", ()),
+        ("baseline-bach10", ()),
+        ("baseline-dagstuhl", ()),
+        ("zeroshot", ("pretrain",)),
+        ("finetune", ("pretrain",)),
+    ]
+    assert stages[-1].name == "report" and set(stages[-1].after) == {s.name for s in stages[:-1]}
+    cmds = {s.name: s.cmd for s in stages}
+    assert cmds["pretrain"] == ["train", "-m", "+sweeps=pretrain", "pretrain=slakh", "augment=none"]
+    assert cmds["baseline-dagstuhl"] == ["train", "-m", "+sweeps=baseline", "downstream=dagstuhl"]
+    assert cmds["finetune"] == ["train", "-m", "+sweeps=finetune", *narrow]
+
+    # a grid without the zero-shot stage: the demo runs none
+    monkeypatch.setenv("TRANSFERSEP_CONF", str(copy_conf(tmp_path, lambda g: g["stages"].pop("zeroshot"))))
+    names = [s.name for s in study_stages(["train", "-m"], narrow, ["report"], ["bach10"])]
+    assert names == ["pretrain", "baseline-bach10", "finetune", "report"]

@@ -4,7 +4,11 @@ them) and the configs (the tool's own rule, ``transfersep.run.config.conf_dir``)
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
 from pathlib import Path
+
+import yaml
 
 from transfersep.run.config import compose as tool_compose
 from transfersep.run.config import conf_dir
@@ -17,3 +21,16 @@ def compose(overrides: list[str], runs_dir: Path | None = None):
     """The config ``python train.py <overrides>`` would get (without the hydra node)."""
     extra = [f"paths.root_dir={ROOT}"] + ([f"paths.runs_dir={runs_dir}"] if runs_dir is not None else [])
     return tool_compose([*extra, *overrides])
+
+
+def copy_conf(tmp_path: Path, edit_grid: Callable[[dict], None] | None = None) -> Path:
+    """A copy of the repository's conf/ with its sweeps as real files (conf/sweeps links ../sweeps),
+    for ``TRANSFERSEP_CONF``; ``edit_grid`` changes the parsed sweeps/grid.yaml of the copy."""
+    conf = tmp_path / "conf"
+    shutil.copytree(ROOT / "conf", conf, symlinks=False)
+    if edit_grid is not None:
+        path = conf / "sweeps" / "grid.yaml"
+        grid = yaml.safe_load(path.read_text())
+        edit_grid(grid)
+        path.write_text(yaml.safe_dump(grid, sort_keys=False))
+    return conf

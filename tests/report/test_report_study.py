@@ -11,7 +11,18 @@ import pytest
 import yaml
 from scipy import stats
 
-from eval_synth import DOWNS, FLOOR_DB, E, all_keys, excerpt_mean, overall_mean, run_scores, write_run
+from eval_synth import (
+    AUGMENTS,
+    CORPORA,
+    DOWNS,
+    FLOOR_DB,
+    E,
+    all_keys,
+    excerpt_mean,
+    overall_mean,
+    run_scores,
+    write_run,
+)
 from transfersep.report import build as report_mod
 from transfersep.report.build import main, write_report
 
@@ -138,8 +149,8 @@ def test_zero_shot_runs_are_their_own_kind(tmp_path, monkeypatch):
     # the study has zero-shot runs: a probe is expected per pretraining pair and downstream set
     assert sorted(k for k in paths["missing"] if k[0] == "zeroshot") == sorted(
         ("zeroshot", c, a, d)
-        for c in ("musdb", "slakh", "both")
-        for a in ("none", "pitch", "stretch", "incoherent")
+        for c in CORPORA
+        for a in AUGMENTS
         for d in DOWNS
         if (c, a) not in {("musdb", "none"), ("slakh", "none")}
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from project import ROOT
 from transfersep.cli import main as cli_main
-from transfersep.study.grid import grid_points
+from transfersep.study.grid import grid_points, load_grid
 from transfersep.study.launch import finetune_launches
 
 
@@ -41,7 +41,7 @@ def test_dry_run_orders_stages_and_routes_overrides(tmp_path: Path, capsys) -> N
         == 0
     )
     lines = [ln for ln in capsys.readouterr().out.splitlines() if "+sweeps=" in ln]
-    assert [ln.split("+sweeps=")[1].split()[0] for ln in lines] == ["pretrain", "zeroshot", "finetune", "baseline"]
+    assert [ln.split("+sweeps=")[1].split()[0] for ln in lines] == list(load_grid().stages)  # in the grid's order
     pre, zero, fine, base = (set(ln.split()) for ln in lines)
     assert {"pretrain=musdb", "downstream=bach10"} <= zero and "finetune=mask" not in zero
     common = {"experiment=tiny", f"paths.runs_dir={tmp_path}", "hydra/launcher=slurm", "-m"}
@@ -64,7 +64,8 @@ def test_finetunes_launch_only_from_finished_pretraining(tmp_path: Path) -> None
     assert set(blocked) == {gp.subdir for gp in grid_points(["finetune"], ["downstream=bach10"])} - expected
 
     # all pretraining finished: the grid goes out as one multirun with the overrides unchanged
-    for p, a in itertools.product(["musdb", "slakh", "both"], ["none", "pitch", "stretch", "incoherent"]):
+    grid = load_grid()
+    for p, a in itertools.product(grid.axes["pretrain"], grid.axes["augment"]):
         if (p, a) not in done:
             finish(tmp_path, f"pretrain/{p}-{a}")
     assert finetune_launches(tmp_path, ["downstream=bach10"]) == ([["downstream=bach10"]], [])

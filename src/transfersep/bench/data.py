@@ -4,7 +4,7 @@
 writes a generated Slakh-layout tree (44.1 kHz mono FLAC stems, metadata.yaml) to a temporary
 folder, fills the 16 kHz cache (a one-time cost, not timed), then times the training set in a
 single process (``num_workers=0``: the rate one DataLoader worker sustains) through a DataLoader
-with batches of 8, for augment=none, pitch, stretch, incoherent. Prints JSON:
+with batches of 8, for every augmentation of the study's grid (sweeps/grid.yaml). Prints JSON:
 {setting: {"median": samples/s, "min": .., "max": .., "cpu_median": .., "repeats": n}, ...}:
 ``median/min/max`` are wall-clock rates; ``cpu_median`` divides by the process's CPU time instead,
 which is what one worker sustains on a core of its own (on a machine shared with other jobs the
@@ -34,12 +34,19 @@ from transfersep.data.cache import StemCache
 from transfersep.data.mixing import ExcerptSet
 from transfersep.data.registry import precache
 
-SETTINGS = {
-    "none": AugmentSpec(),
-    "pitch": AugmentSpec(pitch_semitones=(-3.0, 3.0)),
-    "stretch": AugmentSpec(stretch_rate=(0.8, 1.2)),
-    "incoherent": AugmentSpec(incoherent=True),
-}
+
+def settings() -> dict[str, AugmentSpec]:
+    """Every augmentation of the study's grid (``sweeps/grid.yaml``), as its config group file
+    ``conf/augment/<name>.yaml`` asks for it."""
+    from omegaconf import OmegaConf
+
+    from transfersep.run.config import conf_dir
+    from transfersep.study.grid import load_grid
+
+    aug = conf_dir() / "augment"
+    return {a: AugmentSpec.from_cfg(OmegaConf.load(aug / f"{a}.yaml")) for a in load_grid().axes["augment"]}
+
+
 CLASSES = (("Bass", 33, False), ("Drums", 128, True), ("Piano", 0, False), ("Guitar", 26, False))
 
 
@@ -74,7 +81,7 @@ def make_tree(root: Path, n_tracks: int, seconds: float, sr: int = 44100, seed: 
 
 def bench_loader(
     root: str | Path | None = None,
-    settings: tuple[str, ...] = tuple(SETTINGS),
+    names: tuple[str, ...] | None = None,
     samples: int = 40,
     repeats: int = 5,
     seconds: float = 10.0,
@@ -84,7 +91,8 @@ def bench_loader(
     cache_dir: str | Path | None = None,
     worker_allocator: bool = True,
 ) -> dict:
-    """Samples/s of one worker per augment setting: {"pitch": {"median", "min", "max", "repeats"}, ...}.
+    """Samples/s of one worker per augment setting (``names``; default: every augmentation of the
+    grid): {"pitch": {"median", "min", "max", "repeats"}, ...}.
 
     The loop runs in this process, set up as a DataLoader worker is: one intra-op thread and, unless
     ``worker_allocator`` is False, the workers' allocator setting (``keep_freed_memory``)."""
@@ -98,9 +106,10 @@ def bench_loader(
         cache = StemCache(cache_dir or tmp / "cache", [str(root)])
         tracks = idx.split("train")
         precache(tracks, cache)
+        specs = settings()
         out = {}
-        for name in settings:
-            spec = SETTINGS[name]
+        for name in specs if names is None else names:
+            spec = specs[name]
             mode = "incoherent" if spec.incoherent else "coherent"
             ds = ExcerptSet(tracks, idx.source_names, cache, seconds, mode, 0, "train", 2**31 - 1, spec)
             rates, cpu_rates = [], []
@@ -126,7 +135,7 @@ def bench_loader(
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", help="an existing Slakh-layout tree (default: a generated one)")
-    ap.add_argument("--settings", default=",".join(SETTINGS))
+    ap.add_argument("--settings", default=None, help="comma-separated augmentations (default: the grid's)")
     ap.add_argument("--samples", type=int, default=40, help="excerpts per repeat")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--tracks", type=int, default=6)
@@ -140,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     res = bench_loader(
         a.root,
-        tuple(a.settings.split(",")),
+        tuple(a.settings.split(",")) if a.settings else None,
         a.samples,
         a.repeats,
         n_tracks=a.tracks,

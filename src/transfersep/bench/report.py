@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from transfersep.bench.step import CONFIGS, STUDY_ITERATIONS
+from transfersep.bench.step import CONFIGS, study_iterations
 
 _RANK = {"plain": 0, "naive": 0, "torchmetrics": 0, "fast": 1, "project": 1, "compiled": 2, "fast-bf16": 3}
 
@@ -41,20 +41,22 @@ def _variant_rows(
 
 
 def study_estimate(sections: dict[str, Any]) -> dict[str, Any]:
-    """Hours of the paper's 87-run study (300 000 iterations) at the measured paper-config step
-    times of the fast variants, phase by phase (a phase not measured borrows the pretrain time)."""
+    """Hours of the study's training runs (``step.study_iterations``; the paper's 87 runs, 300 000
+    iterations) at the measured paper-config step times of the fast variants, phase by phase (a
+    phase not measured borrows the pretrain time)."""
     out: dict[str, Any] = {}
+    iterations, runs = study_iterations()
     for variant in ("fast", "fast-bf16"):
         times = {}
-        for phase in STUDY_ITERATIONS:
+        for phase in iterations:
             sec = sections.get(f"step-paper-{phase}", {})
             med = sec.get("variants", {}).get(variant, {}).get("wall_s", {}).get("median")
             if med is not None:
                 times[phase] = med
         if "pretrain" not in times:
             continue
-        total = sum(n * times.get(p, times["pretrain"]) for p, n in STUDY_ITERATIONS.items())
-        out[variant] = {"hours": total / 3600, "step_s": times, "iterations": STUDY_ITERATIONS}
+        total = sum(n * times.get(p, times["pretrain"]) for p, n in iterations.items())
+        out[variant] = {"hours": total / 3600, "step_s": times, "iterations": iterations, "runs": runs}
     return out
 
 
@@ -181,9 +183,10 @@ def render_table(results: dict[str, Any]) -> str:
                 ]
             )
     for variant, est in results.get("study_estimate", {}).items():
+        steps = sum(est.get("iterations", {}).values())
         rows.append(
             [
-                "study estimate (87 runs, 300k iterations)",
+                f"study estimate ({est.get('runs', '?')} runs, {steps / 1000:g}k iterations)",
                 variant,
                 _f(est["hours"]),
                 "",

@@ -24,9 +24,28 @@ CONFIGS = {  # batch x seconds, sources
     "paper": {"batch": 24, "seconds": 10.0, "sources": 3},
     "small": {"batch": 4, "seconds": 2.0, "sources": 3},
 }
-# iterations of the study per phase (12 pretraining runs, 72 fine-tunes half whole half mask,
-# 3 baselines of 12 000), for the study-time estimate
-STUDY_ITERATIONS = {"pretrain": 12 * 10_000, "whole": 36 * 2_000 + 3 * 12_000, "mask": 36 * 2_000}
+
+
+def study_iterations() -> tuple[dict[str, int], int]:
+    """Optimizer steps of the whole study per phase (``pretrain``, ``whole``, ``mask``) and the
+    number of training runs, for the study-time estimate: every run of the grid
+    (``sweeps/grid.yaml``) at the budgets of ``experiment=paper`` (the paper's: 12 pretrainings of
+    10 000, 72 fine-tunes of 2 000 half whole, half mask, 3 baselines of 12 000 = 87 runs,
+    300 000 steps). The zero-shot probes train nothing."""
+    from transfersep.run.config import compose
+    from transfersep.run.plan import phase_of, steps_of
+    from transfersep.study.grid import grid_points
+
+    budget = compose(["experiment=paper"]).budget
+    out: dict[str, int] = {}
+    runs = 0
+    for gp in grid_points():
+        steps = int(steps_of(gp.stage, budget))
+        if steps:
+            phase = phase_of(gp.stage, gp.finetune)
+            out[phase] = out.get(phase, 0) + steps
+            runs += 1
+    return out, runs
 
 
 @dataclass

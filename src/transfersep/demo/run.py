@@ -8,9 +8,11 @@
 4. fine-tunes whole and mask models on Bach10- and Dagstuhl-style sets (more with --downstream);
 5. trains from-scratch baselines with pretraining + fine-tuning iterations;
 6. writes the report (Figures 1-3, Table 2, Wilcoxon tests) and prints where it is.
-Every stage is an ordinary `python train.py -m ...` multirun, so the demo runs exactly the path
-a researcher's study takes; finished runs are skipped when the demo is run again. The baselines
-do not need the pretrained model, so they run beside pretraining and fine-tuning (``--jobs``).
+Every stage is an ordinary `python train.py -m +sweeps=<stage> ...` multirun of the study's grid
+(sweeps/grid.yaml: its stages, their order and what each waits for) narrowed to the demo's sets,
+so the demo runs exactly the path a researcher's study takes; finished runs are skipped when the
+demo is run again. The baselines do not need the pretrained model, so they run beside
+pretraining and fine-tuning (``--jobs``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from transfersep.study.grid import load_grid, overrides_for
 from transfersep.study.launch import train_command
 
 
@@ -34,6 +37,31 @@ class Stage:
     name: str
     cmd: list[str]
     after: tuple[str, ...] = ()
+
+
+def study_stages(train: list[str], narrow: list[str], report: list[str], downstreams: list[str]) -> list[Stage]:
+    """The grid's stages as demo stages, then the report after all of them.
+
+    ``train`` is the multirun command with the options every run shares, ``narrow`` the grid keys
+    that narrow the demo's study (each stage takes those it sweeps). A stage waits for the stage
+    the grid says it waits for. A stage that waits for nothing and that nothing waits for (the
+    baselines) runs as one stage per downstream set, and these lanes are listed right after the
+    stages without a wait: while pretraining runs the free core takes them (the longest lane) and
+    the lanes end close together.
+    """
+    grid = load_grid()
+    waited = {st.waits_for for st in grid.stages.values()}
+    free, waiting = [], []
+    for st in grid.stages.values():
+        cmd = [*train, f"+sweeps={st.name}", *(o for o in narrow if o in overrides_for(st.name, narrow))]
+        after = (st.waits_for,) if st.waits_for else ()
+        if st.waits_for or st.name in waited or "downstream" not in st.sweeps:
+            (waiting if st.waits_for else free).append(Stage(st.name, cmd, after))
+            continue
+        lanes = [o for o in cmd if not o.startswith("downstream=")]
+        free += [Stage(f"{st.name}-{d}", [*lanes, f"downstream={d}"]) for d in downstreams]
+    stages = free + waiting
+    return [*stages, Stage("report", report, after=tuple(s.name for s in stages))]
 
 
 def run_stages(stages: list[Stage], logs: Path, jobs: int, threads: int) -> None:
@@ -116,45 +144,14 @@ def main(argv: list[str] | None = None) -> None:
         f"seed={a.seed}",
         *a.overrides,
     ]
-    train = [*train_command(), "-m"]
+    train = [*train_command(), "-m", *common]
     report = runs / a.study / "report"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     jobs = a.jobs or min(2, cores)
-    # one baseline stage per downstream set, listed before fine-tuning: while pretraining runs the
-    # free core takes the (longest) baselines, and the lanes end close together
-    downs = a.downstream.split(",")
-    baselines = [
-        Stage(f"baseline-{d}", train + common + ["pretrain=none", "augment=none", "finetune=whole", f"downstream={d}"])
-        for d in downs
-    ]
-    run_stages(
-        [
-            Stage("pretrain", train + common + [f"pretrain={a.pretrain}", "augment=none", "downstream=none"]),
-            *baselines,
-            Stage(
-                "zeroshot",
-                train
-                + common
-                + [f"pretrain={a.pretrain}", "augment=none", "finetune=zeroshot", f"downstream={a.downstream}"],
-                after=("pretrain",),
-            ),
-            Stage(
-                "finetune",
-                train
-                + common
-                + [f"pretrain={a.pretrain}", "augment=none", "finetune=whole,mask", f"downstream={a.downstream}"],
-                after=("pretrain",),
-            ),
-            Stage(
-                "report",
-                [sys.executable, "-m", "transfersep.report.build", str(runs / a.study), "--out", str(report)],
-                after=("zeroshot", "finetune", *(b.name for b in baselines)),
-            ),
-        ],
-        runs / a.study / "logs",
-        jobs,
-        max(1, cores // jobs),
-    )
+    narrow = [f"pretrain={a.pretrain}", "augment=none", f"downstream={a.downstream}"]
+    report_cmd = [sys.executable, "-m", "transfersep.report.build", str(runs / a.study), "--out", str(report)]
+    stages = study_stages(train, narrow, report_cmd, a.downstream.split(","))
+    run_stages(stages, runs / a.study / "logs", jobs, max(1, cores // jobs))
     print(f"\nThe demo finished in {time.time() - t0:.0f} s. Report: {report / 'report.md'}", flush=True)
 
 

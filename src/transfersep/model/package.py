@@ -304,10 +304,12 @@ def _load_checkpoint(path: Path, device: Any) -> LoadedModel:
             st = json.loads(status.read_text())
             run["grid_point"] = st.get("grid_point")
             run["run_dir"] = str(path.parent)
-            stage_dir = path.parent.parent  # <runs>/<study>/<stage>/<run>: runs from before status kept it
-            run["study"] = st.get("study") or (
-                stage_dir.parent.name if stage_dir.name in ("pretrain", "finetune", "baseline") else None
-            )
+            # <runs>/<study>/<stage>/<run>, for runs from before status.json kept the study: the
+            # folder above the run is a stage folder when it is named as the run's recorded stage
+            stage_dir = path.parent.parent
+            gp = st.get("grid_point")
+            stage = gp.get("stage") if isinstance(gp, dict) else None
+            run["study"] = st.get("study") or (stage_dir.parent.name if stage and stage_dir.name == stage else None)
         except (OSError, json.JSONDecodeError):
             pass
     meta = _meta(

@@ -40,21 +40,19 @@ from transfersep.report import figures
 from transfersep.report.comparisons import TEST_COLUMNS, find, run_tests
 from transfersep.report.header import study_info
 from transfersep.report.results import (
-    AUG_LABELS,
-    AUGMENTS,
-    CORPORA,
-    LABELS,
-    ZEROSHOT_LABEL,
     Key,
     Run,
+    axis,
     describe_key,
     downstream_order,
+    grid_pairs,
     key_name,
     label,
     missing_keys,
     pretrain_pairs,
     scan,
     study_grid,
+    zeroshot_label,
 )
 from transfersep.report.stats import ALPHA, MIN_UNITS_INTERVAL
 from transfersep.report.stats import mean_interval as _unit_interval
@@ -90,7 +88,9 @@ def draw_figures(
     corpora = [c for c in dict.fromkeys(c for c, _ in pairs) if (c, "none") in pairs]
     zs = [c for c in corpora if any(k[0] == "zeroshot" and k[1] == c for k in runs)]
     conds = ["none", *corpora, *(f"zs:{c}" for c in zs)]
-    labels = {**{c: label(c) for c in ("none", *corpora)}, **{f"zs:{c}": f"{label(c)}, {ZEROSHOT_LABEL}" for c in zs}}
+    zs_label = zeroshot_label()
+    labels = {c: label("pretrain", c) for c in ("none", *corpora)}
+    labels.update({f"zs:{c}": f"{label('pretrain', c)}, {zs_label}" for c in zs})
     vals, sig, errs, floors = {}, {}, {}, {}
     for d in downs:
         floor = next((f for c in zs if (f := floor_of(runs.get(("zeroshot", c, "none", d)))) is not None), None)
@@ -111,7 +111,8 @@ def draw_figures(
     )
 
     aug_corpora = [c for c in corpora if any(cc == c and a != "none" for cc, a in pairs)]
-    augs = [a for a in AUGMENTS[1:] if any((c, a) in pairs for c in aug_corpora)]
+    grid_augs = [a for a in axis("augment") if a != "none"]
+    augs = [a for a in grid_augs if any((c, a) in pairs for c in aug_corpora)]
     diffs, sig2 = {}, {}
     for d in downs:
         for c in aug_corpora:
@@ -123,7 +124,11 @@ def draw_figures(
         downs,
         aug_corpora,
         augs,
-        {**LABELS, **AUG_LABELS, **{a: a for a in augs if a not in AUG_LABELS}},
+        {
+            **{d: label("downstream", d) for d in downs},
+            **{c: label("pretrain", c) for c in aug_corpora},
+            **{a: label("augment", a) for a in augs},
+        },
         diffs,
         sig2,
         alpha,
@@ -131,39 +136,40 @@ def draw_figures(
 
     curves: dict[str, list] = {}
     markers: dict[str, list] = {}
+    colors = figures.colors()
     for d in downs:
         lines = []
         b = runs.get(("baseline", d))
         if b is not None and b.curve is not None:
             lines.append(("from scratch", b.curve["step"], b.curve["sisdr_db"], {"color": "black", "linewidth": 2.0}))
-        for f, ls in (("whole", "-"), ("mask", "--")):
+        for f, ls in (("whole", "-"), ("mask", "--")):  # the two modes Figure 3 draws
             for c in corpora:
                 r = runs.get(("finetune", c, "none", f, d))
                 if r is not None and r.curve is not None:
                     lines.append(
                         (
-                            f"{label(c)} → {f}",
+                            f"{label('pretrain', c)} → {label('finetune', f)}",
                             r.curve["step"],
                             r.curve["sisdr_db"],
-                            {"color": figures.COLORS.get(c, "C0"), "linestyle": ls, "linewidth": 1.4},
+                            {"color": colors.get(c, "C0"), "linestyle": ls, "linewidth": 1.4},
                         )
                     )
         curves[d] = lines
         markers[d] = [
             (
-                f"{label(c)}, {ZEROSHOT_LABEL}",
+                f"{label('pretrain', c)}, {zs_label}",
                 0,
                 runs[("zeroshot", c, "none", d)].mean,
-                {"color": figures.COLORS.get(c, "C0"), "marker": "D", "markersize": 6, "markeredgecolor": "black"},
+                {"color": colors.get(c, "C0"), "marker": "D", "markersize": 6, "markeredgecolor": "black"},
             )
             for c in zs
             if runs.get(("zeroshot", c, "none", d)) and runs[("zeroshot", c, "none", d)].mean is not None
         ]
     paths["fig3"] = figures.figure3(
         out / "fig3_curves.png",
-        [label(d) for d in downs],
-        {label(d): v for d, v in curves.items()},
-        {label(d): v for d, v in markers.items()},
+        [label("downstream", d) for d in downs],
+        {label("downstream", d): v for d, v in curves.items()},
+        {label("downstream", d): v for d, v in markers.items()},
     )
     return paths
 
@@ -171,11 +177,12 @@ def draw_figures(
 def table2(rows: list[dict], downs: list[str], pairs: list[tuple[str, str]]) -> pd.DataFrame:
     """Long form: one row per (augment, corpus) pair of the study x downstream, mask minus whole."""
     out = []
+    corpora, augments = axis("pretrain"), axis("augment")
     for c, a in sorted(
         pairs,
         key=lambda ca: (
-            AUGMENTS.index(ca[1]) if ca[1] in AUGMENTS else 99,
-            CORPORA.index(ca[0]) if ca[0] in CORPORA else 99,
+            augments.index(ca[1]) if ca[1] in augments else len(augments),
+            corpora.index(ca[0]) if ca[0] in corpora else len(corpora),
             ca,
         ),
     ):
@@ -271,14 +278,16 @@ def write_report(
 
     ``runs_dir`` is a study folder (or a folder holding exactly one); several studies raise
     ``SeveralStudies``. The expected grid is what the study launched (``results.study_grid``), or
-    the paper's whole grid with ``full_grid``.
+    the whole grid of ``sweeps/grid.yaml`` with ``full_grid`` (its downstream sets too, unless
+    ``downstream`` names them).
     """
     runs_dir, out = Path(runs_dir), Path(out)
     study_dir = resolve_study(runs_dir) if runs_dir.is_dir() else runs_dir
     runs, problems = scan(study_dir)
-    downs = downstream_order(downstream or {k[-1] for k in runs})
+    found = {k[-1] for k in runs}
+    downs = downstream_order(downstream or (found | set(axis("downstream")) if full_grid else found))
     expected = study_grid(study_dir, runs, downs, full_grid)
-    pairs = pretrain_pairs(study_dir, runs) if not full_grid else [(c, a) for c in CORPORA for a in AUGMENTS]
+    pairs = pretrain_pairs(study_dir, runs) if not full_grid else grid_pairs()
     rows = run_tests(runs, downs, pairs, expected, alpha)
     paths: dict = draw_figures(out, runs, downs, pairs, rows, alpha)
     tests = pd.DataFrame(rows, columns=TEST_COLUMNS)
@@ -341,8 +350,8 @@ def _table2_png(path: Path, t2: pd.DataFrame, downs: list[str], alpha: float) ->
     return figures.table_image(
         path,
         "Table 2: SI-SDR of mask-model minus whole-model (dB)",
-        [f"{AUG_LABELS.get(a, a)} / {label(c)}" for a, c in rows],
-        [label(d) for d in downs],
+        [f"{label('augment', a)} / {label('pretrain', c)}" for a, c in rows],
+        [label("downstream", d) for d in downs],
         cells,
         bold,
         f"bold, shaded = significant increase (one-sided Wilcoxon, p < {alpha:g}); † = only under the paper's "
@@ -381,7 +390,9 @@ def main(argv: list[str] | None = None) -> int:
         "--downstream", nargs="+", default=None, help="downstream sets the study should have (default: those found)"
     )
     p.add_argument(
-        "--full-grid", action="store_true", help="expect the paper's whole grid (default: what the study launched)"
+        "--full-grid",
+        action="store_true",
+        help="expect the whole grid of sweeps/grid.yaml (default: what the study launched)",
     )
     p.add_argument("--wandb", action="store_true", help="also log the figures and tables to W&B")
     p.add_argument("--wandb-project", default="transfersep")

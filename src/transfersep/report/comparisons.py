@@ -21,7 +21,7 @@ whose two runs belong to the study's grid are made.
 
 from __future__ import annotations
 
-from transfersep.report.results import AUGMENTS, Key, Run, key_name
+from transfersep.report.results import Key, Run, axis, key_name
 from transfersep.report.stats import ALPHA, TestSetMismatch, check_same_test_set, independent_paired, wilcoxon_paired
 
 TEST_COLUMNS = [
@@ -146,12 +146,13 @@ def run_tests(
             rows.append(compare(FAMILIES[fam], d, xk, yk, runs, alpha))
 
     corpora = list(dict.fromkeys(c for c, _ in pairs))
+    augments = [a for a in axis("augment") if a != "none"]  # each against augment=none
     for d in downs:
         for c in corpora:
             add("H1", d, ("finetune", c, "none", "whole", d), ("baseline", d))
         for c in corpora:
-            for a in [a for a in AUGMENTS[1:] if (c, a) in pairs] + [
-                a for cc, a in pairs if cc == c and a not in AUGMENTS
+            for a in [a for a in augments if (c, a) in pairs] + [
+                a for cc, a in pairs if cc == c and a != "none" and a not in augments
             ]:
                 add("H2", d, ("finetune", c, a, "whole", d), ("finetune", c, "none", "whole", d))
         for c, a in pairs:

@@ -19,7 +19,9 @@ from matplotlib.figure import Figure
 
 from transfersep.atomic import atomic_write
 
-COLORS = {
+# the paper's colours, by name; a corpus or augmentation the grid adds takes the next free colour
+# of matplotlib's Tableau cycle (so figures stay stable when sweeps/grid.yaml grows)
+KNOWN_COLORS = {
     "none": "#8c8c8c",
     "musdb": "#1f77b4",
     "slakh": "#ff7f0e",
@@ -29,6 +31,18 @@ COLORS = {
     "incoherent": "#17becf",
 }
 DPI = 150
+
+
+def colors() -> dict[str, str]:
+    """A colour for "none" and every corpus and augmentation of the grid, in the grid's order."""
+    from matplotlib.colors import TABLEAU_COLORS
+
+    from transfersep.study.grid import load_grid
+
+    grid = load_grid()
+    free = iter(c for c in TABLEAU_COLORS.values() if c not in KNOWN_COLORS.values())
+    names = dict.fromkeys(["none", *grid.axes["pretrain"], *grid.axes["augment"]])
+    return {n: KNOWN_COLORS.get(n) or next(free, "#444444") for n in names}
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -143,10 +157,11 @@ def figure1(
     k = len(conditions)
     width = 0.8 / k
     span = _pad_ylim(ax, list(values.values()) + [v for e in errors.values() if e for v in e] + list(floors.values()))
+    palette = colors()
     for j, cond in enumerate(conditions):
         xs = [i - 0.4 + width * (j + 0.5) for i in range(len(downstreams))]
         zs = cond.startswith("zs:")
-        color = COLORS.get(cond[3:] if zs else cond, f"C{j}")
+        color = palette.get(cond[3:] if zs else cond, f"C{j}")
         _bars(
             ax,
             xs,
@@ -212,6 +227,7 @@ def figure2(
     axes = fig.subplots(1, n, squeeze=False, sharey=True)[0]
     allv = list(diffs.values())
     width = 0.8 / len(augments)
+    palette = colors()
     for ax, d in zip(axes, downstreams):
         span = _pad_ylim(ax, allv)
         for j, a in enumerate(augments):
@@ -221,7 +237,7 @@ def figure2(
                 xs,
                 [diffs.get((d, c, a)) for c in corpora],
                 [significant.get((d, c, a), False) for c in corpora],
-                [COLORS.get(a, f"C{j}")] * len(corpora),
+                [palette.get(a, f"C{j}")] * len(corpora),
                 width,
                 [labels[a]] * len(corpora),
                 span,

@@ -26,9 +26,9 @@ from pathlib import Path
 import yaml
 
 from transfersep.report.results import Key, Run
+from transfersep.run.plan import GRID_KEYS
 
 DEMO_MARKER = ".transfersep-demo.json"
-GRID_KEYS = ("pretrain", "augment", "finetune", "downstream")
 ONE_OFF = ("rerun", "dry_run", "init_from")
 
 

@@ -11,7 +11,8 @@ The grid a study is expected to have is, by default, what it launched (``expecte
 (pretrain, augment) pairs of its pretraining, fine-tune and zero-shot runs, crossed with the
 fine-tune modes it used and its downstream sets, one baseline per downstream set, and one zero-shot
 probe per pair and downstream set when the study has any zero-shot run (older studies have none).
-``study_grid(..., full=True)`` (the report's ``--full-grid``) expects the paper's whole grid instead.
+``study_grid(..., full=True)`` (the report's ``--full-grid``) expects the whole grid of
+``sweeps/grid.yaml`` instead, which also gives the order and the names (labels) of every value.
 Fine-tunes built on a pretrained model that was redone since (``run.provenance.stale_reason``) are
 left out and listed as problems; a fine-tune that loaded a model package (``init_from``) is keyed
 by the pretraining grid point recorded in that package.
@@ -30,36 +31,27 @@ from transfersep.report.blocks import origins_of
 from transfersep.report.stats import excerpt_scores, read_scores
 from transfersep.run.provenance import stale_reason
 from transfersep.study.folders import resolve_study, run_results
+from transfersep.study.grid import load_grid
 
-CORPORA = ("musdb", "slakh", "both")
-AUGMENTS = ("none", "pitch", "stretch", "incoherent")
-FINETUNES = ("whole", "mask")
-PAPER_DOWNSTREAM = ("bach10", "dagstuhl", "remixpacks")
-LABELS = {  # corpora (pretrain=none is the from-scratch baseline) and downstream sets
-    "musdb": "MUSDB",
-    "slakh": "Slakh",
-    "both": "MUSDB+Slakh",
-    "none": "No pretraining",
-    "bach10": "Bach10",
-    "dagstuhl": "Dagstuhl ChoirSet",
-    "remixpacks": "Remixpacks",
-}
-AUG_LABELS = {
-    "none": "No augmentation",
-    "pitch": "Pitch shift",
-    "stretch": "Time stretch",
-    "incoherent": "Incoherent mixing",
-}
 
-ZEROSHOT_LABEL = "zero-shot (DC clustering)"
+def axis(name: str) -> tuple[str, ...]:
+    """The values of a grid key in the grid's order (``sweeps/grid.yaml``)."""
+    return load_grid().axes[name]
+
+
+def zeroshot_label() -> str:
+    """How the report names the zero-shot probe (the label of ``finetune=zeroshot``)."""
+    return label("finetune", "zeroshot")
+
 
 # ("baseline", downstream) | ("finetune", pretrain, augment, finetune, downstream)
 # | ("zeroshot", pretrain, augment, downstream)
 Key = tuple
 
 
-def label(name: str) -> str:
-    return LABELS.get(name, name)
+def label(axis_name: str, value: str) -> str:
+    """How figures and tables name ``value`` of a grid key (pretrain=none: "No pretraining")."""
+    return load_grid().label(axis_name, value)
 
 
 def run_key(gp: dict) -> Key:
@@ -90,11 +82,11 @@ def key_name(key: Key) -> str:
 
 def describe_key(key: Key) -> str:
     """A reader's name of the model: ``Slakh, no augmentation, whole → Bach10``."""
-    d = label(key[-1])
+    d = label("downstream", key[-1])
     if key[0] == "baseline":
         return f"from scratch → {d}"
-    p, a = label(key[1]), AUG_LABELS.get(key[2], key[2]).lower()
-    how = ZEROSHOT_LABEL if key[0] == "zeroshot" else key[3]
+    p, a = label("pretrain", key[1]), label("augment", key[2]).lower()
+    how = zeroshot_label() if key[0] == "zeroshot" else label("finetune", key[3])
     return f"{p}, {a}, {how} → {d}"
 
 
@@ -203,8 +195,9 @@ def scan(root: str | Path) -> tuple[dict[Key, Run], list[str]]:
 
 
 def downstream_order(names) -> list[str]:
-    names = set(names)
-    return [d for d in PAPER_DOWNSTREAM if d in names] + sorted(names - set(PAPER_DOWNSTREAM))
+    """The grid's downstream sets among ``names`` in its order, then any others by name."""
+    names, grid = set(names), axis("downstream")
+    return [d for d in grid if d in names] + sorted(names - set(grid))
 
 
 def pretrain_pairs(study_dir: Path, runs: dict[Key, Run]) -> list[tuple[str, str]]:
@@ -218,20 +211,26 @@ def pretrain_pairs(study_dir: Path, runs: dict[Key, Run]) -> list[tuple[str, str
             continue
         if gp.get("pretrain") and gp.get("augment"):
             pairs.add((str(gp["pretrain"]), str(gp["augment"])))
-    rank = {(c, a): i for i, (c, a) in enumerate((c, a) for c in CORPORA for a in AUGMENTS)}
+    rank = {pa: i for i, pa in enumerate(grid_pairs())}
     return sorted(pairs, key=lambda pa: (rank.get(pa, len(rank)), pa))
+
+
+def grid_pairs() -> list[tuple[str, str]]:
+    """Every (pretrain, augment) pair of the grid, in its order."""
+    return [(c, a) for c in axis("pretrain") for a in axis("augment")]
 
 
 def expected_keys(
     downstreams: list[str],
     pairs: list[tuple[str, str]] | None = None,
-    finetunes: list[str] | tuple = FINETUNES,
+    finetunes: list[str] | tuple | None = None,
     zeroshot: bool = False,
 ) -> list[Key]:
     """The grid for these downstream sets: one from-scratch baseline each, a fine-tune per
-    (pretrain, augment) pair of ``pairs`` (default: the paper's 3 corpora x 4 augmentations) and
-    mode of ``finetunes``, and, with ``zeroshot``, a zero-shot probe per pair."""
-    pairs = [(c, a) for c in CORPORA for a in AUGMENTS] if pairs is None else pairs
+    (pretrain, augment) pair of ``pairs`` (default: the grid's corpora x augmentations) and
+    mode of ``finetunes`` (default: the grid's), and, with ``zeroshot``, a zero-shot probe per pair."""
+    pairs = grid_pairs() if pairs is None else pairs
+    finetunes = axis("finetune") if finetunes is None else finetunes
     keys: list[Key] = []
     for d in downstreams:
         keys.append(("baseline", d))
@@ -246,8 +245,8 @@ def study_grid(study_dir: Path, runs: dict[Key, Run], downstreams: list[str], fu
     zs = any(k[0] == "zeroshot" for k in runs)
     if full:
         return expected_keys(downstreams, zeroshot=zs)
-    modes = {k[3] for k in runs if k[0] == "finetune"}
-    finetunes = [f for f in FINETUNES if f in modes] + sorted(modes - set(FINETUNES)) or list(FINETUNES)
+    modes, grid = {k[3] for k in runs if k[0] == "finetune"}, axis("finetune")
+    finetunes = [f for f in grid if f in modes] + sorted(modes - set(grid)) or list(grid)
     return expected_keys(downstreams, pretrain_pairs(study_dir, runs), finetunes, zs)
 
 

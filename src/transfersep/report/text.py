@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from transfersep.report.header import StudyInfo, header_lines
-from transfersep.report.results import AUG_LABELS, ZEROSHOT_LABEL, Key, Run, describe_key, label
+from transfersep.report.results import Key, Run, describe_key, label, zeroshot_label
 from transfersep.report.stats import MIN_UNITS_INTERVAL
 
 
@@ -29,7 +29,7 @@ def _p(v) -> str:
 def table2_markdown(t2: pd.DataFrame, downs: list[str], alpha: float) -> str:
     """Paper layout: rows augment x corpus, columns downstream; significant increases in bold,
     a dagger where only the paper's test finds them."""
-    head = "| Augmentation | Pretraining | " + " | ".join(label(d) for d in downs) + " |\n"
+    head = "| Augmentation | Pretraining | " + " | ".join(label("downstream", d) for d in downs) + " |\n"
     head += "|---|---|" + "---:|" * len(downs) + "\n"
     lines = []
     for a, c in dict.fromkeys(zip(t2.augment, t2.pretrain)):
@@ -42,7 +42,7 @@ def table2_markdown(t2: pd.DataFrame, downs: list[str], alpha: float) -> str:
                 continue
             v = f"**{v}**" if r["significant_increase"] else v
             cells.append(v + (" †" if r["paper_only"] else ""))
-        lines.append(f"| {AUG_LABELS.get(a, a)} | {label(c)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {label('augment', a)} | {label('pretrain', c)} | " + " | ".join(cells) + " |")
     note = (
         f"\nMask-model minus whole-model mean SI-SDR (dB). **Bold**: the mask-model is significantly "
         f"better (one-sided Wilcoxon signed-rank on per-excerpt SI-SDR, p < {alpha:g}); †: significant "
@@ -200,7 +200,7 @@ def missing_markdown(missing: list[Key], options: list[str]) -> list[str]:
                 "downstream=" + ",".join(ds),
             ]
         )
-        lines.append(f"- {ZEROSHOT_LABEL} × {', '.join(ds)} of pretraining {', '.join(pas)}: `{cmd}`")
+        lines.append(f"- {zeroshot_label()} × {', '.join(ds)} of pretraining {', '.join(pas)}: `{cmd}`")
     return lines
 
 
@@ -220,7 +220,9 @@ def markdown_report(
     full_grid: bool = False,
 ) -> str:
     n_flag = int(tests["paper_only"].fillna(False).astype(bool).sum()) if len(tests) else 0
-    grid = "the paper's whole grid" if full_grid else "what the study launched (`--full-grid`: the paper's)"
+    grid = (
+        "the whole grid of sweeps/grid.yaml" if full_grid else "what the study launched (`--full-grid`: the whole grid)"
+    )
     s = [
         "# Transfer-learning study report\n",
         *(f"{line}  " for line in header_lines(info)),
@@ -241,12 +243,13 @@ def markdown_report(
     if problems:
         s.append("## Problems\n\n" + "\n".join(f"- {p}" for p in problems) + "\n")
     zs = any(k[0] == "zeroshot" for k in runs)
+    zs_label = zeroshot_label()
     s += [
         "## Figure 1 — pretraining vs. no pretraining (H1)\n",
         "![Figure 1](fig1_pretraining.png)\n",
         "Whole-models fine-tuned from pretraining without augmentation against the from-scratch "
         "baseline"
-        + (f" and the {ZEROSHOT_LABEL} probe of each pretrained model (hatched)" if zs else "")
+        + (f" and the {zs_label} probe of each pretrained model (hatched)" if zs else "")
         + "; x better than y is tested. Error bars: 95 % t-interval of each mean over its independent "
         f"test units (none from fewer than {MIN_UNITS_INTERVAL} units)"
         + ("; dashed line: the mixture itself as every source's estimate (the floor)" if zs else "")
@@ -257,7 +260,7 @@ def markdown_report(
         s += [
             "### Fine-tuned whole-model vs. zero-shot (Z)\n",
             f"Does fine-tuning improve on the pretrained model used without any downstream training "
-            f"({ZEROSHOT_LABEL})? {PROBE_SCORING}\n",
+            f"({zs_label})? {PROBE_SCORING}\n",
             probe_markdown(runs),
             tests_markdown(tests, "Z"),
         ]
@@ -273,7 +276,7 @@ def markdown_report(
         "fine-tune curve starts at 0 with the pretrained model (its pretraining steps are "
         "not added), the from-scratch baseline runs its full budget. Solid: whole-model, dashed: "
         "mask-model, both without augmentation"
-        + (f"; diamonds at step 0: {ZEROSHOT_LABEL} on the whole test list" if zs else "")
+        + (f"; diamonds at step 0: {zs_label} on the whole test list" if zs else "")
         + ".\n",
         "## Table 2 — mask-model minus whole-model (R2)\n",
         "![Table 2](table2_mask_minus_whole.png)\n",

@@ -5,8 +5,9 @@ otherwise ``transfersep/run/conf``. In a checkout (editable install) ``src/trans
 is a link to the repository's ``conf/`` (which links ``sweeps/``); a wheel ships a copy of both, so
 an installed ``transfersep train`` works from any folder.
 
-The resolvers (``${run_dir:}``, ``${run_subdir:}``, ``${sum:a,b}``, ``${cwd:}``) are registered by
-the entry points (``register_resolvers``); ``compose`` registers them itself.
+The resolvers (``${run_dir:}``, ``${run_subdir:}``, ``${sum:a,b}``, ``${cwd:}``,
+``${grid_sweep:<stage>}``) are registered by the entry points (``register_resolvers``); ``compose``
+registers them itself.
 """
 
 from __future__ import annotations
@@ -31,8 +32,18 @@ def conf_dir() -> Path:
     return Path(str(resources.files(CONF_PACKAGE) / "conf"))
 
 
+def grid_sweep(stage: str) -> dict[str, str]:
+    """``${grid_sweep:<stage>}``: the ``hydra.sweeper.params`` of a stage of the study's grid
+    (``sweeps/grid.yaml``, read by ``transfersep.study.grid``; imported here, on use, because the
+    study sits above the runs)."""
+    from transfersep.study.grid import sweep_params
+
+    return sweep_params(str(stage))
+
+
 def register_resolvers() -> None:
-    """``${run_dir:}``, ``${run_subdir:}``, ``${sum:a,b}`` and ``${cwd:}`` for the Hydra configs."""
+    """``${run_dir:}``, ``${run_subdir:}``, ``${sum:a,b}``, ``${cwd:}`` and ``${grid_sweep:<stage>}``
+    for the Hydra configs."""
     from transfersep.run.plan import resolve_run_dir, resolve_subdir
 
     for name, fn in (
@@ -40,6 +51,7 @@ def register_resolvers() -> None:
         ("run_subdir", resolve_subdir),
         ("sum", lambda *xs: sum(xs)),
         ("cwd", os.getcwd),
+        ("grid_sweep", grid_sweep),
     ):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

@@ -22,6 +22,8 @@ from typing import Any
 
 from hydra.errors import CompactHydraException
 
+from transfersep.run.plan import GRID_KEYS
+
 log = logging.getLogger("transfersep")
 trace = logging.getLogger("transfersep.trace")
 
@@ -29,10 +31,7 @@ VERBOSE_ENV = "TRANSFERSEP_VERBOSE"
 # overrides that choose the grid point or act on one run only; everything else (experiment, paths,
 # data, model, study, seed, budgets, ...) is carried into a suggested command
 _NOT_CARRIED = (
-    "pretrain",
-    "augment",
-    "finetune",
-    "downstream",
+    *GRID_KEYS,
     "init_from",
     "rerun",
     "dry_run",
@@ -137,7 +136,16 @@ def is_config_error(e: BaseException) -> bool:
 
 
 def config_error_line(e: BaseException) -> str:
-    """Hydra's several-line message as one line: the option lists joined, the search path dropped."""
+    """Hydra's several-line message as one line: the option lists joined, the search path dropped.
+    An error of the tool's own raised inside a resolver (a malformed ``sweeps/grid.yaml`` behind
+    ``${grid_sweep:...}``) is shown as itself, without Hydra's wrapping."""
+    inner: BaseException | None = e
+    seen: set[int] = set()
+    while inner is not None and id(inner) not in seen:
+        if isinstance(inner, ValueError) and type(inner).__module__.startswith("transfersep."):
+            return one_line(inner)
+        seen.add(id(inner))
+        inner = inner.__cause__ or inner.__context__
     parts: list[str] = []
     listing = False  # after "...:" Hydra lists options one per indented line
     for raw in str(e).splitlines():

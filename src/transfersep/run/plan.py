@@ -20,6 +20,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+# the config groups that make a grid point; their values and the study's stages are written once,
+# in sweeps/grid.yaml (read by transfersep.study.grid)
+GRID_KEYS = ("pretrain", "augment", "finetune", "downstream")
 FINAL_CKPT = "final.ckpt"
 LAST_CKPT = "checkpoints/last.ckpt"
 RESULT = "result.json"
@@ -108,6 +111,17 @@ def subdir_of(pretrain: str, augment: str, finetune: str, downstream: str) -> st
     return f"finetune/{pretrain}-{augment}-{finetune}-{downstream}"
 
 
+def phase_of(stage: str, finetune: str) -> str:
+    """What a run of ``stage`` trains: pretraining (DC only), every weight (a baseline trains like
+    a whole-model), or the fine-tune mode (``whole`` | ``mask``; ``zeroshot`` trains nothing)."""
+    return {"pretrain": "pretrain", "baseline": "whole"}.get(stage, finetune)
+
+
+def steps_of(stage: str, budget: Any) -> int:
+    """Optimizer steps of a run of ``stage`` under ``cfg.budget`` (the zero-shot probe takes none)."""
+    return {"pretrain": budget.pretrain, "baseline": budget.baseline, "zeroshot": 0}.get(stage, budget.finetune)
+
+
 def make_plan(cfg: DictConfig) -> Plan:
     from transfersep.model.schedule import ScheduleError, plateau_patience
 
@@ -120,20 +134,19 @@ def make_plan(cfg: DictConfig) -> Plan:
     subdir = subdir_of(pretrain, augment, finetune, downstream)
     study_dir = Path(cfg.paths.runs_dir) / str(cfg.study)
     gp = {"stage": stage, "pretrain": pretrain, "augment": augment, "finetune": finetune, "downstream": downstream}
+    phase, steps = phase_of(stage, finetune), int(steps_of(stage, cfg.budget))
     if stage == "pretrain":
         gp.update(finetune="none", downstream="none")
-        return Plan(stage, "pretrain", gp, subdir, study_dir / subdir, int(cfg.budget.pretrain), study=str(cfg.study))
-    if stage == "baseline":
-        return Plan(stage, "whole", gp, subdir, study_dir / subdir, int(cfg.budget.baseline), study=str(cfg.study))
+    if stage in ("pretrain", "baseline"):
+        return Plan(stage, phase, gp, subdir, study_dir / subdir, steps, study=str(cfg.study))
     parent_sub = subdir_of(pretrain, augment, "whole", "none")
     cmd = f"transfersep train pretrain={pretrain} augment={augment} study={cfg.study}"
     init_from = cfg.get("init_from")
     if init_from:
         cmd = f"(init_from={init_from} was given: point it at an existing .safetensors model or .ckpt)"
-    steps = 0 if stage == "zeroshot" else int(cfg.budget.finetune)
     return Plan(
         stage,
-        finetune,
+        phase,
         gp,
         subdir,
         study_dir / subdir,

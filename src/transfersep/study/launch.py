@@ -1,4 +1,5 @@
-"""The whole study in order: pretraining grid -> zero-shot probes -> fine-tuning grid -> baselines.
+"""The whole study in order: the stages of ``sweeps/grid.yaml`` (the paper's: pretraining grid ->
+zero-shot probes -> fine-tuning grid -> baselines).
 
     transfersep study                                  # locally, one run after another
     transfersep study --launcher slurm                 # every stage as SLURM job arrays
@@ -6,17 +7,18 @@
     transfersep study --dry-run                        # print the commands only
 
 Each stage is one ``python train.py -m +sweeps=<stage> ...`` multirun (``sweeps/<stage>.yaml``),
-which returns when all its jobs have ended, so the stages run in order. A fine-tune starts only
-from a *finished* pretraining run: where some pretraining runs did not finish, the fine-tuning
-grid is launched for the finished ones only (one multirun per distinct set of augmentations) and
-the others are reported as blocked. Baselines depend on nothing.
+which returns when all its jobs have ended, so the stages run in order. A stage that waits for
+another (fine-tunes and zero-shot probes wait for pretraining) starts only from *finished* runs of
+it: where some did not finish, the stage is launched for the finished ones only (as few
+multiruns as cover them) and the others are reported as blocked.
 
-Overrides go to every stage, except grid keys, which narrow only the stages they belong to:
-``pretrain=``/``augment=`` the pretraining and fine-tuning grids, ``finetune=`` fine-tuning,
-``downstream=`` fine-tuning and baselines.
+Overrides go to every stage, except grid keys, which narrow only the stages that sweep them
+(``sweeps/grid.yaml``; ``downstream=bach10`` narrows the probes, fine-tunes and baselines and
+leaves pretraining alone).
 
 Relaunching is safe and is how failures are retried: finished runs are skipped, the others resume
-from their last checkpoint. Exit status: 0 when every grid point finished, 1 otherwise.
+from their last checkpoint. Exit status: 0 when every grid point finished, 1 otherwise (2 on bad
+arguments or a malformed grid file).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from transfersep.study.grid import GRID_KEYS, SWEEPS, grid_points, override_key, overrides_for
+from transfersep.run.plan import GRID_KEYS, done_file
+from transfersep.study.grid import grid_points, load_grid, override_key, overrides_for, stage_names
 from transfersep.study.status import format_table, read_status, study_status
 
 
@@ -49,31 +52,44 @@ def train_command() -> list[str]:
 def finetune_launches(
     study_dir: Path, overrides: Sequence[str], stage: str = "finetune"
 ) -> tuple[list[list[str]], list[str]]:
-    """Override lists of the fine-tuning (or zero-shot) multiruns whose pretraining finished, and
-    the blocked grid points (subdirs)."""
+    """Override lists of the multiruns of ``stage`` whose parent runs (of the stage it waits for)
+    finished, and the blocked grid points (subdirs)."""
+    grid = load_grid()
+    waits = grid.stage(stage).waits_for
+    if waits is None:
+        return [list(overrides)], []
     points = grid_points([stage], overrides)
-    ready = {gp.parent_subdir for gp in points if _finished(study_dir / gp.parent_subdir)}
+    ready = {gp.parent_subdir for gp in points if _finished(study_dir / gp.parent_subdir, done_file(waits))}
     blocked = [gp.subdir for gp in points if gp.parent_subdir not in ready]
     todo = [gp for gp in points if gp.parent_subdir in ready]
     if not todo:
         return [], blocked
     if not blocked:
         return [list(overrides)], []
-    base = [o for o in overrides if override_key(o) not in ("pretrain", "augment")]
-    by_corpus: dict[str, list[str]] = {}
-    for gp in todo:
-        augs = by_corpus.setdefault(gp.pretrain, [])
-        if gp.augment not in augs:
-            augs.append(gp.augment)
-    groups: dict[tuple[str, ...], list[str]] = {}  # corpora sharing one set of augmentations
-    for corpus, augs in by_corpus.items():
-        groups.setdefault(tuple(augs), []).append(corpus)
-    return [[*base, f"pretrain={','.join(c)}", f"augment={','.join(a)}"] for a, c in groups.items()], blocked
+    keys = grid.stages[waits].sweeps  # what names a parent run: pretrain, augment
+    base = [o for o in overrides if override_key(o) not in keys]
+    parents = list(dict.fromkeys(tuple(getattr(gp, k) for k in keys) for gp in todo))
+    launches = [[*base, *(f"{k}={','.join(vs)}" for k, vs in zip(keys, group))] for group in _products(parents)]
+    return launches, blocked
 
 
-def _finished(run_dir: Path) -> bool:
+def _products(tuples: list[tuple[str, ...]]) -> list[list[list[str]]]:
+    """Cover exactly ``tuples`` by few products (one multirun each): values of the first key that
+    share the same set of remaining tuples go together, and that set is split the same way."""
+    if not tuples or not tuples[0]:
+        return [[]]
+    rest_of: dict[str, list[tuple[str, ...]]] = {}
+    for t in tuples:
+        rest_of.setdefault(t[0], []).append(t[1:])
+    groups: dict[tuple, list[str]] = {}  # e.g. corpora sharing one set of augmentations
+    for first, rest in rest_of.items():
+        groups.setdefault(tuple(rest), []).append(first)
+    return [[firsts, *sub] for rest, firsts in groups.items() for sub in _products(list(rest))]
+
+
+def _finished(run_dir: Path, done: str) -> bool:
     st = read_status(run_dir)
-    return bool(st and st.get("state") == "finished" and (run_dir / "final.ckpt").exists())
+    return bool(st and st.get("state") == "finished" and (run_dir / done).exists())
 
 
 def run_study(sweeps: Sequence[str], overrides: Sequence[str], dry_run: bool = False) -> int:
@@ -82,7 +98,7 @@ def run_study(sweeps: Sequence[str], overrides: Sequence[str], dry_run: bool = F
     for stage in sweeps:
         ov = overrides_for(stage, overrides)
         launches, blocked = [ov], []
-        if stage in ("zeroshot", "finetune") and not dry_run:
+        if load_grid().stage(stage).waits_for and not dry_run:
             launches, blocked = finetune_launches(study_dir, ov, stage)
         for sub in blocked:
             print(f"[study] blocked: {sub} (its pretraining run has not finished)", flush=True)
@@ -108,16 +124,19 @@ def configure_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         default="basic",
         help="slurm: hydra/launcher=slurm (conf/hydra/launcher/slurm.yaml + conf/local/slurm.yaml)",
     )
-    p.add_argument("--sweeps", default=",".join(SWEEPS), help="comma-separated stages to run, in order")
+    p.add_argument(
+        "--sweeps", default=None, help="comma-separated stages to run, in order (default: those of sweeps/grid.yaml)"
+    )
     p.add_argument("--dry-run", action="store_true", help="print the multirun commands, run nothing")
     return p
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    sweeps = [s for s in args.sweeps.split(",") if s]
-    unknown = [s for s in sweeps if s not in SWEEPS]
+    stages = stage_names()  # a malformed grid file raises GridError: one line from the command
+    sweeps = [s for s in (args.sweeps or ",".join(stages)).split(",") if s]
+    unknown = [s for s in sweeps if s not in stages]
     if unknown:
-        print(f"error: unknown stage(s) {unknown}; choose from {', '.join(SWEEPS)}", file=sys.stderr)
+        print(f"error: unknown stage(s) {unknown}; choose from {', '.join(stages)}", file=sys.stderr)
         return 2
     overrides = list(args.overrides)
     if args.launcher == "slurm":

@@ -1,6 +1,6 @@
 """Where a study stands: every grid point as finished / running / failed / stale / interrupted / missing.
 
-    transfersep status RUNS/STUDY                     # the full grid of sweeps/
+    transfersep status RUNS/STUDY                     # the full grid of sweeps/grid.yaml
     transfersep status RUNS/STUDY downstream=bach10   # narrowed like the sweeps
     transfersep status RUNS/STUDY --only failed,stale --json
 
@@ -44,7 +44,7 @@ from pathlib import Path
 from transfersep.run.jobs import pid_alive, slurm_states
 from transfersep.run.plan import LAST_CKPT, done_file
 from transfersep.study.folders import SeveralStudies, resolve_study
-from transfersep.study.grid import SWEEPS, GridPoint, grid_points
+from transfersep.study.grid import GridPoint, grid_points, stage_names
 
 STATES = ("finished", "running", "failed", "stale", "interrupted", "missing")
 
@@ -131,17 +131,18 @@ def _provenance_and_lock(run_dir: Path, st: dict | None, state: str, detail: str
 
 
 def study_status(
-    study_dir: str | Path, sweeps: Sequence[str] = SWEEPS, overrides: Sequence[str] = ()
+    study_dir: str | Path, sweeps: Sequence[str] | None = None, overrides: Sequence[str] = ()
 ) -> list[RunState]:
-    """One ``RunState`` per grid point of ``sweeps`` (narrowed by ``overrides``), then any other
-    run found in ``study_dir``."""
+    """One ``RunState`` per grid point of the stages ``sweeps`` (default: all; narrowed by
+    ``overrides``), then any other run found in the study's stage folders."""
     study_dir = Path(study_dir)
     points: list[GridPoint] = grid_points(sweeps, overrides)
     subdirs = {gp.subdir: gp.as_dict() for gp in points}
     statuses = {s: read_status(study_dir / s) for s in subdirs}
+    stages = set(stage_names())
     for f in sorted(study_dir.glob("*/*/status.json")):  # runs outside the grid (e.g. downstream=stems)
         sub = f.parent.relative_to(study_dir).as_posix()
-        if sub not in subdirs and f.parent.parent.name in ("pretrain", "finetune", "baseline"):
+        if sub not in subdirs and f.parent.parent.name in stages:
             statuses[sub] = read_status(f.parent)
     jobs = [
         st["slurm_job_id"] for st in statuses.values() if st and st.get("state") == "running" and st.get("slurm_job_id")
@@ -179,7 +180,7 @@ def format_table(rows: list[RunState], study_dir: Path, states: set[str] | None 
 def configure_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("study_dir", type=Path, help="<paths.runs_dir>/<study>")
     p.add_argument("overrides", nargs="*", help="narrow the grid like a sweep, e.g. downstream=bach10")
-    p.add_argument("--sweeps", default=",".join(SWEEPS), help="comma-separated sweeps of sweeps/ (default: all)")
+    p.add_argument("--sweeps", default=None, help="comma-separated stages of sweeps/grid.yaml to list (default: all)")
     p.add_argument("--only", default="", help=f"comma-separated states to list ({','.join(STATES)})")
     p.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
     return p
@@ -198,7 +199,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     if only - set(STATES):
         print(f"error: --only takes {', '.join(STATES)}; got {sorted(only - set(STATES))}", file=sys.stderr)
         return 2
-    rows = study_status(args.study_dir, [s for s in args.sweeps.split(",") if s], args.overrides)
+    stages = [s for s in args.sweeps.split(",") if s] if args.sweeps else None
+    rows = study_status(args.study_dir, stages, args.overrides)
     if args.json:
         for r in rows:
             if not only or r.state in only:

@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 
-from transfersep.run.entry import main
+from transfersep.cli.train import main
 from transfersep.run.resume import ResumableCheckpoint
 
 SIG = signal.Signals["SIG" + sys.argv[1]]

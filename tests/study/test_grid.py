@@ -16,7 +16,9 @@ import yaml
 from project import ROOT, copy_conf
 from transfersep.cli import main as cli_main
 from transfersep.run.config import compose
-from transfersep.study.grid import GridError, expand, grid_points, load_grid, override_key
+from transfersep.study.grid import GridError, expand, grid_points, load_grid, override_key, register_resolver
+
+register_resolver()  # ${grid_sweep:<stage>}, as the training command registers it
 
 STAGES = ("pretrain", "zeroshot", "finetune", "baseline")
 

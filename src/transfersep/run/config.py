@@ -32,18 +32,9 @@ def conf_dir() -> Path:
     return Path(str(resources.files(CONF_PACKAGE) / "conf"))
 
 
-def grid_sweep(stage: str) -> dict[str, str]:
-    """``${grid_sweep:<stage>}``: the ``hydra.sweeper.params`` of a stage of the study's grid
-    (``sweeps/grid.yaml``, read by ``transfersep.study.grid``; imported here, on use, because the
-    study sits above the runs)."""
-    from transfersep.study.grid import sweep_params
-
-    return sweep_params(str(stage))
-
-
 def register_resolvers() -> None:
-    """``${run_dir:}``, ``${run_subdir:}``, ``${sum:a,b}``, ``${cwd:}`` and ``${grid_sweep:<stage>}``
-    for the Hydra configs."""
+    """``${run_dir:}``, ``${run_subdir:}``, ``${sum:a,b}`` and ``${cwd:}`` for the Hydra configs (the
+    sweeps' ``${grid_sweep:<stage>}`` is the study's: ``transfersep.study.grid.register_resolver``)."""
     from transfersep.run.plan import resolve_run_dir, resolve_subdir
 
     for name, fn in (
@@ -51,7 +42,6 @@ def register_resolvers() -> None:
         ("run_subdir", resolve_subdir),
         ("sum", lambda *xs: sum(xs)),
         ("cwd", os.getcwd),
-        ("grid_sweep", grid_sweep),
     ):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

@@ -169,7 +169,7 @@ def one_line(e: BaseException) -> str:
 
 
 def verbose() -> bool:
-    """``--verbose`` or the user's ``HYDRA_FULL_ERROR=1`` (``run.entry.main`` turns both into VERBOSE_ENV)."""
+    """``--verbose`` or the user's ``HYDRA_FULL_ERROR=1`` (``cli.train.main`` turns both into VERBOSE_ENV)."""
     return os.environ.get(VERBOSE_ENV) == "1"
 
 

@@ -296,3 +296,12 @@ def grid_points(stages: Iterable[str] | None = None, overrides: Sequence[str] = 
             gp = grid.point(name, job)
             seen.setdefault(gp.subdir, gp)
     return list(seen.values())
+
+
+def register_resolver() -> None:
+    """``${grid_sweep:<stage>}``, the params of the Hydra sweeps ``sweeps/<stage>.yaml``; registered by
+    the training command (``transfersep.cli.train``), which sits above the study."""
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("grid_sweep"):
+        OmegaConf.register_new_resolver("grid_sweep", lambda stage: sweep_params(str(stage)))

@@ -46,7 +46,7 @@ def study_dir_of(overrides: Sequence[str]) -> Path:
 
 def train_command() -> list[str]:
     """The training command a stage runs (the module behind ``python train.py``; works installed)."""
-    return [sys.executable, "-m", "transfersep.run.entry"]
+    return [sys.executable, "-m", "transfersep.cli.train"]
 
 
 def finetune_launches(

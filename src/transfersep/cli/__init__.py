@@ -158,7 +158,7 @@ def _train(argv: list[str]) -> int:
             "dry_run=true to check data roots and checkpoints, --verbose for tracebacks of user errors."
         )
         return 0
-    from transfersep.run.entry import main as train_main
+    from transfersep.cli.train import main as train_main
 
     sys.argv = ["transfersep train", *argv]  # Hydra reads its command line from sys.argv
     try:
@@ -357,7 +357,3 @@ def main(argv: list[str] | None = None) -> int:
             print(f"transfersep {args.command}: error: {e}", file=sys.stderr)
             return 2
         raise
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

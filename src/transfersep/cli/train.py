@@ -18,9 +18,11 @@ from transfersep.run import console, errors
 from transfersep.run.config import conf_dir, in_multirun, register_resolvers
 from transfersep.run.errors import CompactJobFailed, JobFailed
 from transfersep.run.lifecycle import run
+from transfersep.study.grid import register_resolver
 
 log = logging.getLogger("transfersep")
 register_resolvers()
+register_resolver()  # ${grid_sweep:<stage>} of sweeps/<stage>.yaml
 
 
 @hydra.main(config_path=str(conf_dir()), config_name="train", version_base="1.3")

@@ -97,10 +97,11 @@ def cmd_separate(args: argparse.Namespace) -> int:
                 "rename one or separate them into different --out folders"
             )
         stems[p.stem] = p
-    model = sep.prepare_model(args.model, args.device, args.precision)
-    wanted = [s.strip() for s in args.stems.split(",") if s.strip()] if args.stems else None
     if args.clusters is not None and args.clusters < 2:
         raise UserError(f"--clusters {args.clusters}: give 2 or more (one cluster per sound to pull apart)")
+    # --clusters uses the deep-clustering head only: a pretraining model (no trained mask head) serves
+    model = sep.prepare_model(args.model, args.device, args.precision, clusters=args.clusters is not None)
+    wanted = [s.strip() for s in args.stems.split(",") if s.strip()] if args.stems else None
     names = [f"cluster_{i + 1}" for i in range(args.clusters)] if args.clusters else model.source_names
     sep.pick_sources(names, wanted)  # an unknown name stops before any work
     kw = {"chunk_seconds": args.chunk_seconds, "overlap_seconds": args.overlap_seconds}

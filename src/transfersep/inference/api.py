@@ -16,6 +16,7 @@ the same model, precision and input it returns what the command writes (float32 
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,19 +27,34 @@ import torch
 
 from transfersep.model.package import PACKAGE_NAME, LoadedModel
 
+RUN_STAGES = ("pretrain", "finetune", "baseline", "zeroshot")  # <runs>/<study>/<stage>/<grid point>/
+
 
 def model_name(path: str | os.PathLike) -> str:
-    """The name of a model for output folders: its run directory's name for a run directory or a
-    file inside one (``model.safetensors``, ``final.ckpt``, ``checkpoints/last.ckpt``), else the
-    file name without extension."""
+    """The name of a model for output folders, unique per study and grid point.
+
+    A run's model (its run directory, or ``model.safetensors``, ``final.ckpt`` or
+    ``checkpoints/last.ckpt`` inside it) is ``<study>-<stage>-<grid point>``
+    (``paper-baseline-bach10``, ``demo-finetune-slakh-none-whole-bach10``): the grid point alone
+    repeats across studies, and a baseline's is only its downstream set. Any other package is named
+    by its file stem (``bach10.safetensors``: ``bach10``), any other checkpoint by its folder."""
     p = Path(path).expanduser().resolve()
     if p.is_dir():
-        return p.name
-    if p.name in (PACKAGE_NAME, "final.ckpt"):
-        return p.parent.name
-    if p.name == "last.ckpt" and p.parent.name == "checkpoints":
-        return p.parent.parent.name
-    return p.stem
+        run_dir = p
+    elif p.name in (PACKAGE_NAME, "final.ckpt"):
+        run_dir = p.parent
+    elif p.name == "last.ckpt" and p.parent.name == "checkpoints":
+        run_dir = p.parent.parent
+    else:
+        return p.stem
+    if run_dir.parent.name not in RUN_STAGES:  # not laid out as a study's run
+        return p.stem if p.name == PACKAGE_NAME else run_dir.name
+    study = run_dir.parent.parent.name
+    try:  # the study a run records wins over its folder's name (a study folder moved or renamed)
+        study = str(json.loads((run_dir / "status.json").read_text()).get("study") or study)
+    except (OSError, ValueError, AttributeError):
+        pass
+    return f"{study}-{run_dir.parent.name}-{run_dir.name}"
 
 
 @dataclass

@@ -283,3 +283,50 @@ def test_model_names_are_unique_per_study_and_grid_point(tmp_path):
     # a package elsewhere is its file stem, whatever folder it lies in
     assert model_name(tmp_path / "downloads" / "bach10.safetensors") == "bach10"
     assert model_name(tmp_path / "downloads" / "model.safetensors") == "model"
+
+
+def test_python_api_takes_soundfiles_samples_first_layout(run_dir, song, tmp_path):
+    """``sf.read`` gives [samples, channels]: separated as the command does, returned in that layout."""
+    import transfersep
+
+    assert main(["separate", str(song), "--model", str(run_dir), "--out", str(tmp_path / "cmd"), "-q"]) == 0
+    model = transfersep.load_model(run_dir, device="cpu")  # precision auto, as the command
+    x, sr = sf.read(song, dtype="float32", always_2d=True)
+    assert x.shape == (44_100 * 2 + 11, 2)
+    stems = model.separate(x, sr)
+    for name, est in stems.items():
+        ref, _ = sf.read(tmp_path / "cmd" / model.name / "My Song" / f"{name}.wav", dtype="float32", always_2d=True)
+        assert est.shape == x.shape
+        np.testing.assert_array_equal(est, ref)
+    # a tensor in the same layout, and one channel as [samples, 1]
+    t = model.separate(torch.from_numpy(x), sr)
+    assert all(isinstance(v, torch.Tensor) and v.shape == x.shape for v in t.values())
+    one = model.separate(x[:, :1], sr)
+    assert one["bass"].shape == (len(x), 1)
+    np.testing.assert_allclose(one["bass"][:, 0], model.separate(x[:, 0], sr)["bass"], atol=1e-6)
+    with pytest.raises(ValueError, match=r"waveform of shape \(4, 4\): as many channels as samples"):
+        model.separate(np.zeros((4, 4), np.float32), sr)
+
+
+def test_an_unknown_verb_gets_a_suggestion_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["seperate", "song.wav", "--model", "m"]) == 2
+    cap = capsys.readouterr()
+    assert cap.out == "" and cap.err.splitlines() == [
+        "transfersep: error: unknown verb 'seperate'; did you mean 'separate'? (`transfersep -h` explains them)"
+    ]
+    assert main(["frobnicate"]) == 2
+    assert "unknown verb 'frobnicate'; the verbs are train, study, status" in capsys.readouterr().err
+    assert tree(tmp_path) == []
+
+
+def test_an_unknown_option_prints_the_verbs_usage(run_dir, song, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    before = tree(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(["separate", str(song), "--model", str(run_dir), "--bogus"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: transfersep separate ") and "--clusters K" in err
+    assert err.strip().splitlines()[-1] == "transfersep separate: error: unrecognized arguments: --bogus"
+    assert tree(tmp_path) == before

@@ -208,7 +208,7 @@ def recorded_model(path: str | os.PathLike) -> dict[str, Any]:
     except OSError as e:
         raise ModelLoadError(f"{path}: cannot open ({e}); check the path and its permissions") from e
     if head.startswith(_ZIP_MAGIC):
-        return dict(_read_checkpoint(path)[1]["model"])
+        return dict(_read_checkpoint(path, mmap=True)[1]["model"])  # mapped: the tensors are not read
     from safetensors import SafetensorError, safe_open
 
     try:
@@ -343,12 +343,12 @@ def _load_checkpoint(path: Path, device: Any) -> LoadedModel:
     return _build(path, meta, state, device)
 
 
-def _read_checkpoint(path: Path) -> tuple[dict, dict, dict]:
+def _read_checkpoint(path: Path, mmap: bool = False) -> tuple[dict, dict, dict]:
     """(checkpoint, hyper_parameters, state_dict) of a transfersep training checkpoint."""
     import pickle
 
     try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
         raise ModelLoadError(
             f"{path}: refused to load: the checkpoint holds objects other than tensors and plain "

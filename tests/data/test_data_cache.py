@@ -30,7 +30,7 @@ def snapshot(root: Path) -> dict:
 
 def test_cache_is_16k_mono_sum_of_the_files(trees, tmp_path):
     # Remixpacks songs are 48 kHz or 44.1 kHz stereo: resampled and downmixed
-    idx = stems.index(trees["remixpacks"], ["snare", "kick_drum", "cymbals"], name="remixpacks")
+    idx = stems.index(trees["remixpacks"], ["snare", "kick_drum", "cymbals"], name="remixpacks", missing_sources="skip")
     song = next(t for t in idx.tracks if t.name == "Artist B - Track Two")
     refs = song.sources["cymbals"]  # Crash + Ride, summed
     assert refs[0].sample_rate == 48000 and refs[0].channels == 2

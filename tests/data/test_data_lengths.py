@@ -52,7 +52,9 @@ def test_different_lengths_are_an_error_naming_files_and_lengths(uneven):
     assert "stems of uneven differ in length" in msg
     assert f"{uneven / 'train' / 'uneven' / 'gtr.wav'} 1.500 s" in msg
     assert f"{uneven / 'train' / 'uneven' / 'vox.wav'} 2.000 s" in msg
-    assert "stem_lengths=pad" in msg and "stem_lengths=trim" in msg and "\n" not in msg
+    # the fix names the key a run's command line sets
+    assert "downstream.dataset.stem_lengths=pad" in msg and "downstream.dataset.stem_lengths=trim" in msg
+    assert "\n" not in msg
 
 
 def test_pad_keeps_lengths_and_says_so(uneven):
@@ -82,7 +84,7 @@ def test_empty_file_is_an_error_whatever_the_policy(tmp_path):
 
 
 def test_unknown_policy_names_the_choices(uneven):
-    with pytest.raises(DatasetError, match="stem_lengths='cut': choose one of error, pad, trim"):
+    with pytest.raises(DatasetError, match="downstream.dataset.stem_lengths='cut': choose one of error, pad, trim"):
         index(uneven, stem_lengths="cut")
 
 

@@ -52,7 +52,7 @@ CASES = [
     ),
     (
         "baseline",
-        ["pretrain=none", "downstream=remixpacks"],
+        ["pretrain=none", "downstream=remixpacks", "downstream.dataset.missing_sources=skip"],
         ["snare", "kick_drum", "cymbals"],
         "incoherent",
         "incoherent",
@@ -63,7 +63,8 @@ CASES = [
             "pretrain=musdb",
             "downstream=stems",
             "downstream.dataset.sources=[kick,snare]",
-            "downstream.dataset.patterns={kick: ['*kick*'], snare: ['*snare*']}",
+            "downstream.dataset.patterns={kick: ['*kick*', bd], snare: ['*snare*', '*snr*']}",
+            "downstream.dataset.missing_sources=skip",
         ],
         ["kick", "snare"],
         "coherent",

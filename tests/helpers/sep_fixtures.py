@@ -28,10 +28,11 @@ class _Excerpts(Dataset):
         return {"mix": s.sum(0), "sources": s}
 
 
-def train_tiny(run_dir: Path, steps: int = 3) -> SeparationSystem:
-    """A tiny system trained ``steps`` Lightning steps; leaves ``final.ckpt`` + status.json as a run does."""
+def train_tiny(run_dir: Path, steps: int = 3, phase: str = "whole", status: dict | None = None) -> SeparationSystem:
+    """A tiny system trained ``steps`` Lightning steps; leaves ``final.ckpt`` + status.json as a run does
+    (``status``: its content, default a finished baseline without a study)."""
     torch.manual_seed(0)
-    system = SeparationSystem(model=TINY, phase="whole", source_names=NAMES)
+    system = SeparationSystem(model=TINY, phase=phase, source_names=NAMES)
     trainer = L.Trainer(
         max_steps=steps,
         accelerator="cpu",
@@ -44,7 +45,7 @@ def train_tiny(run_dir: Path, steps: int = 3) -> SeparationSystem:
     trainer.fit(system, train_dataloaders=DataLoader(_Excerpts(), batch_size=2))
     run_dir.mkdir(parents=True, exist_ok=True)
     trainer.save_checkpoint(run_dir / "final.ckpt")
-    (run_dir / "status.json").write_text(json.dumps({"state": "finished", "grid_point": GRID}))
+    (run_dir / "status.json").write_text(json.dumps(status or {"state": "finished", "grid_point": GRID}))
     return system.eval()
 
 

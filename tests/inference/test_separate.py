@@ -202,9 +202,12 @@ def test_pretraining_model_is_refused_for_separation(tmp_path):
 
     pre = export_model(SeparationSystem(model=TINY, phase="pretrain", source_names=NAMES), tmp_path / "pre.safetensors")
     src = write_audio(tmp_path / "song.wav", music(16_000, 16_000), 16_000)
-    with pytest.raises(ValueError, match="mask head was never trained"):
+    with pytest.raises(ValueError, match="mask head was never trained.*--clusters K"):
         sep.separate_file(src, pre, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+    # its deep-clustering head is all --clusters needs
+    paths = sep.separate_file(src, pre, tmp_path / "out", clusters=2)
+    assert [q.name for q in paths] == ["cluster_1.wav", "cluster_2.wav"]
 
 
 def test_cli_separates_several_inputs_and_refuses_bad_ones_up_front(package, tmp_path, capsys):
@@ -213,7 +216,7 @@ def test_cli_separates_several_inputs_and_refuses_bad_ones_up_front(package, tmp
     out = tmp_path / "out"
     args = ["--model", str(package), "--out", str(out), "--device", "cpu", "-q"]
     assert main(["separate", str(a), str(b), *args, "--format", "flac"]) == 0
-    model = package.parent.name  # model.safetensors inside a folder: the folder names the model
+    model = "model"  # a package outside a run directory is named by its file stem
     assert tree(out) == sorted(
         [model] + [f"{model}/{s}" for s in "ab"] + [f"{model}/{s}/{n}.flac" for s in "ab" for n in NAMES]
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -227,3 +228,105 @@ def test_clusters_need_two(run_dir, song, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["separate", str(song), "--model", str(run_dir), "--clusters", "1", "-q"]) == 2
     assert "--clusters 1: give 2 or more" in capsys.readouterr().err and not (tmp_path / "separated").exists()
+
+
+@pytest.fixture(scope="module")
+def pretrain_run(tmp_path_factory):
+    """A finished pretraining run of study "s" (deep-clustering loss only: an untrained mask head)."""
+    gp = {"stage": "pretrain", "pretrain": "slakh", "augment": "none", "finetune": "none", "downstream": "none"}
+    d = tmp_path_factory.mktemp("runs") / "s" / "pretrain" / "slakh-none"
+    system = train_tiny(d, phase="pretrain", status={"state": "finished", "grid_point": gp, "study": "s"})
+    export_model(system, d / "model.safetensors")
+    return d
+
+
+@pytest.mark.parametrize("given", ["package", "run_dir", "checkpoint"])
+def test_clusters_work_with_a_pretraining_model(pretrain_run, given, tmp_path, monkeypatch, capsys):
+    """--clusters K needs only the deep-clustering head, which pretraining trains: the K files sum
+    to the input (16 kHz: no resampling; binary masks partition every bin)."""
+    monkeypatch.chdir(tmp_path)
+    model = {"package": pretrain_run / "model.safetensors", "run_dir": pretrain_run}.get(given)
+    model = model or pretrain_run / "final.ckpt"
+    x = music(16_000 * 5 + 3, 16_000, 1, seed=4)
+    song = write_audio(tmp_path / "take.wav", x, 16_000)
+    assert main(["separate", str(song), "--model", str(model), "--clusters", "2", "--device", "cpu", "-q"]) == 0
+    out = tmp_path / "separated" / "s-pretrain-slakh-none" / "take"
+    parts = [sf.read(out / f"cluster_{k}.wav", always_2d=True)[0] for k in (1, 2)]
+    total = parts[0] + parts[1]
+    assert total.shape == x.shape
+    assert 10 * np.log10(np.sum(x**2) / np.sum((total - x) ** 2)) > 40
+    # without --clusters: one line saying what works, nothing written
+    before = tree(tmp_path)
+    assert main(["separate", str(song), "--model", str(model), "--device", "cpu", "-q"]) == 2
+    line = one_error_line(capsys)
+    assert "mask head was never trained" in line and "--clusters K" in line
+    assert tree(tmp_path) == before
+
+
+def test_model_names_are_unique_per_study_and_grid_point(tmp_path):
+    from transfersep.inference.api import model_name
+
+    for study in ("paper", "tiny"):
+        for sub in ("baseline/bach10", "finetune/slakh-none-whole-bach10"):
+            d = tmp_path / "runs" / study / sub
+            (d / "checkpoints").mkdir(parents=True)
+            (d / "status.json").write_text(json.dumps({"state": "finished", "study": study}))
+    runs = tmp_path / "runs"
+    assert model_name(runs / "paper" / "baseline" / "bach10") == "paper-baseline-bach10"
+    assert model_name(runs / "tiny" / "baseline" / "bach10" / "model.safetensors") == "tiny-baseline-bach10"
+    ft = runs / "tiny" / "finetune" / "slakh-none-whole-bach10"
+    assert model_name(ft / "final.ckpt") == "tiny-finetune-slakh-none-whole-bach10"
+    assert model_name(ft / "checkpoints" / "last.ckpt") == "tiny-finetune-slakh-none-whole-bach10"
+    # a study folder renamed since: the study the run recorded names it
+    (runs / "tiny").rename(runs / "tiny-copy")
+    assert model_name(runs / "tiny-copy" / "baseline" / "bach10") == "tiny-baseline-bach10"
+    # a package elsewhere is its file stem, whatever folder it lies in
+    assert model_name(tmp_path / "downloads" / "bach10.safetensors") == "bach10"
+    assert model_name(tmp_path / "downloads" / "model.safetensors") == "model"
+
+
+def test_python_api_takes_soundfiles_samples_first_layout(run_dir, song, tmp_path):
+    """``sf.read`` gives [samples, channels]: separated as the command does, returned in that layout."""
+    import transfersep
+
+    assert main(["separate", str(song), "--model", str(run_dir), "--out", str(tmp_path / "cmd"), "-q"]) == 0
+    model = transfersep.load_model(run_dir, device="cpu")  # precision auto, as the command
+    x, sr = sf.read(song, dtype="float32", always_2d=True)
+    assert x.shape == (44_100 * 2 + 11, 2)
+    stems = model.separate(x, sr)
+    for name, est in stems.items():
+        ref, _ = sf.read(tmp_path / "cmd" / model.name / "My Song" / f"{name}.wav", dtype="float32", always_2d=True)
+        assert est.shape == x.shape
+        np.testing.assert_array_equal(est, ref)
+    # a tensor in the same layout, and one channel as [samples, 1]
+    t = model.separate(torch.from_numpy(x), sr)
+    assert all(isinstance(v, torch.Tensor) and v.shape == x.shape for v in t.values())
+    one = model.separate(x[:, :1], sr)
+    assert one["bass"].shape == (len(x), 1)
+    np.testing.assert_allclose(one["bass"][:, 0], model.separate(x[:, 0], sr)["bass"], atol=1e-6)
+    with pytest.raises(ValueError, match=r"waveform of shape \(4, 4\): as many channels as samples"):
+        model.separate(np.zeros((4, 4), np.float32), sr)
+
+
+def test_an_unknown_verb_gets_a_suggestion_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["seperate", "song.wav", "--model", "m"]) == 2
+    cap = capsys.readouterr()
+    assert cap.out == "" and cap.err.splitlines() == [
+        "transfersep: error: unknown verb 'seperate'; did you mean 'separate'? (`transfersep -h` explains them)"
+    ]
+    assert main(["frobnicate"]) == 2
+    assert "unknown verb 'frobnicate'; the verbs are train, study, status" in capsys.readouterr().err
+    assert tree(tmp_path) == []
+
+
+def test_an_unknown_option_prints_the_verbs_usage(run_dir, song, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    before = tree(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(["separate", str(song), "--model", str(run_dir), "--bogus"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: transfersep separate ") and "--clusters K" in err
+    assert err.strip().splitlines()[-1] == "transfersep separate: error: unrecognized arguments: --bogus"
+    assert tree(tmp_path) == before

@@ -17,7 +17,7 @@ import transfersep
 from sep_fixtures import GRID, NAMES, TINY, train_tiny, tree
 from transfersep.cli import main
 from transfersep.model import ChimeraConfig, ChimeraNet
-from transfersep.model.package import ModelLoadError, export_model, load_model
+from transfersep.model.package import ModelLoadError, export_model, load_model, recorded_model
 
 
 @pytest.fixture(scope="module")
@@ -185,3 +185,67 @@ def test_checkpoint_of_something_else_is_refused(tmp_path):
     other = tmp_path / "other.ckpt"
     torch.save({"state_dict": {"w": torch.zeros(2)}}, other)
     _expect_refusal(other, "not a transfersep training checkpoint")
+
+
+# -- a package carries its own sizes ---------------------------------------------------------------
+def test_recorded_model_is_what_the_header_says(run, package):
+    with safe_open(str(package), "pt") as f:  # the header, read by safetensors itself
+        header_model = json.loads(f.metadata()["transfersep"])["model"]
+    assert recorded_model(package) == header_model
+    ckpt = torch.load(run[0] / "final.ckpt", map_location="cpu", weights_only=True)
+    assert recorded_model(run[0] / "final.ckpt") == ckpt["hyper_parameters"]["model"]
+
+
+def _fine_tune_plan(tmp_path: Path, *overrides: str):
+    from project import compose
+    from transfersep.run.plan import make_plan
+
+    cfg = compose(
+        ["experiment=tiny", "data.generated=true", "pretrain=slakh", "downstream=bach10", *overrides], tmp_path / "runs"
+    )
+    return make_plan(cfg)
+
+
+@pytest.mark.parametrize("parent", ["init_from", "study"])
+def test_a_config_of_other_sizes_than_the_parent_is_refused_naming_each_key(run, package, tmp_path, parent):
+    from transfersep.run.errors import ModelSizeError, parent_problem
+
+    # the fixture's model: hidden 16, 2 layers, D = 6; experiment=tiny: hidden 32, 2 layers, D = 10
+    extra = [f"init_from={package}"] if parent == "init_from" else []
+    plan = _fine_tune_plan(tmp_path, *extra)
+    if parent == "study":
+        plan.parent_dir.mkdir(parents=True)
+        shutil.copy(run[0] / "final.ckpt", plan.parent_dir / "final.ckpt")
+    with pytest.raises(ModelSizeError) as e:
+        parent_problem(plan, "tiny")
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(str(plan.parent_ckpt))
+    assert "is a ChimeraNet with model.hidden_size=16, model.embedding_dim=6" in msg
+    assert "this run's config says model.hidden_size=32, model.embedding_dim=10" in msg
+    assert msg.endswith("add model.hidden_size=16 model.embedding_dim=6")
+    # the sizes it names make the run fit; dropout may differ (no weight depends on it)
+    fits = _fine_tune_plan(tmp_path, *extra, "model.hidden_size=16", "model.embedding_dim=6", "model.dropout=0.1")
+    assert parent_problem(fits, "tiny") is None
+
+
+@pytest.mark.slow  # two fresh interpreters compose the config and import lightning: ~10-20 s each
+def test_init_from_of_another_size_stops_in_one_line_and_dry_run_says_so(package, tmp_path):
+    import subprocess
+    import sys
+
+    from project import ROOT
+
+    runs = tmp_path / "runs"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "TRANSFERSEP_RUNS": str(runs)}
+    env.pop("HYDRA_FULL_ERROR", None)
+    cmd = [sys.executable, "train.py", "experiment=tiny", "data.generated=true", "logger=csv", "pretrain=slakh"]
+    cmd += ["downstream=bach10", f"init_from={package}"]
+    p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 2, p.stderr[-3000:]
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "model.hidden_size=16" in lines[0] and "model.hidden_size=32" in lines[0], lines
+    assert not [f for f in runs.rglob("*") if f.is_file()]  # nothing written
+    p = subprocess.run([*cmd, "dry_run=true"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode != 0
+    (problem,) = json.loads(p.stdout)["problems"]
+    assert problem == lines[0].removeprefix("error: ")

@@ -21,7 +21,7 @@ from eval_synth import (
     run_scores,
     unit_of,
 )
-from transfersep.report.build import main, write_report
+from transfersep.report.build import NothingToReport, main, write_report
 
 PNGS = ["fig1_pretraining.png", "fig2_augmentation.png", "fig3_curves.png", "table2_mask_minus_whole.png"]
 OTHER = ["table2_mask_minus_whole.csv", "table2_mask_minus_whole.md", "tests.csv", "summary.csv", "report.md"]
@@ -169,13 +169,17 @@ def test_partial_study_lists_missing_and_does_not_crash(study, tmp_path):
     assert "| Time stretch | Slakh | -3.00 | absent |" in (out / "table2_mask_minus_whole.md").read_text()
 
 
-def test_empty_and_bad_arguments(tmp_path):
+def test_empty_and_bad_arguments(study, tmp_path):
     (tmp_path / "runs").mkdir()
-    paths = write_report(tmp_path / "runs", tmp_path / "out", downstream=["bach10"])
-    assert paths["missing"] == [("baseline", "bach10")]  # nothing launched: only the baseline is implied
+    with pytest.raises(NothingToReport, match="no fine-tune, baseline or zero-shot run has finished"):
+        write_report(tmp_path / "runs", tmp_path / "out", downstream=["bach10"])
+    assert not (tmp_path / "out").exists()  # no figure of nothing
+    runs = study(drop=[k for k in all_keys() if k != ("baseline", "bach10")])  # one evaluated run
+    paths = write_report(runs, tmp_path / "out", downstream=["bach10"])
+    assert paths["missing"] == []  # nothing else launched: only its baseline is implied
     assert all((tmp_path / "out" / n).exists() for n in PNGS + OTHER)
-    paths = write_report(tmp_path / "runs", tmp_path / "out", downstream=["bach10"], full_grid=True)
-    assert len(paths["missing"]) == 25  # 3 corpora x 4 augmentations x 2 modes + 1 baseline
+    paths = write_report(runs, tmp_path / "out", downstream=["bach10"], full_grid=True)
+    assert len(paths["missing"]) == 24  # 3 corpora x 4 augmentations x 2 modes
     with pytest.raises(SystemExit):
         main([str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
     with pytest.raises(SystemExit):
@@ -192,3 +196,33 @@ def test_wandb_offline(study, tmp_path, monkeypatch):
     assert len(runs) == 1 and any(p.suffix == ".wandb" for p in runs[0].iterdir())
     media = [p.name for p in runs[0].rglob("*.png")]
     assert any(n.startswith("fig1") for n in media) and any(n.startswith("table2_png") for n in media)
+
+
+def test_a_study_whose_runs_all_failed_says_so_lists_them_and_writes_nothing(tmp_path, capsys):
+    study = tmp_path / "runs" / "tiny"
+    failed = {
+        "baseline/bach10": "ValueError: boom",
+        "finetune/slakh-none-whole-bach10": "trace line\nDatasetError: bach10: root /x does not exist",
+        "pretrain/slakh-none": "RuntimeError: out of memory",
+    }
+    for sub, error in failed.items():
+        (study / sub).mkdir(parents=True)
+        (study / sub / "status.json").write_text(json.dumps({"state": "failed", "grid_point": {}, "error": error}))
+    out = tmp_path / "report"
+    assert main([str(study), "--out", str(out)]) == 1
+    cap = capsys.readouterr()
+    assert cap.out == "" and not out.exists()
+    lines = cap.err.strip().splitlines()
+    assert lines[0].startswith(f"error: {study}: nothing to report, all 3 run(s) failed; no figure or table written")
+    assert lines[1:] == [
+        "  failed baseline/bach10: ValueError: boom",
+        "  failed finetune/slakh-none-whole-bach10: DatasetError: bach10: root /x does not exist",
+        "  failed pretrain/slakh-none: RuntimeError: out of memory",
+    ]
+
+
+def test_report_help_names_its_command(capsys):
+    from transfersep.cli import main as cli_main
+
+    assert cli_main(["report", "-h"]) == 0
+    assert capsys.readouterr().out.startswith("usage: transfersep report ")

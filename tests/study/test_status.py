@@ -76,7 +76,7 @@ def test_every_state(tmp_path: Path, fake_squeue: Path) -> None:
             submitit_logs=[str(tmp_path / "600_3_0_log.out")],
         )
         make_run(study, "finetune/slakh-none-whole-stems", "finished", final=True)  # outside the grid
-        rows = {r.subdir: r for r in study_status(study, ["pretrain", "finetune"])}
+        rows = {r.subdir: r for r in study_status(study, ["pretrain", "finetune"], full=True)}
     finally:
         sleeper.kill()
         sleeper.wait()
@@ -111,8 +111,11 @@ def test_cli_exit_codes_filter_and_narrowing(tmp_path: Path, capsys) -> None:
     assert cli_main(["status", str(tmp_path), "--sweeps", "baseline", "downstream=bach10,dagstuhl"]) == 0
     out = capsys.readouterr().out
     assert "2 runs - 2 finished" in out
-    assert cli_main(["status", str(tmp_path), "--sweeps", "baseline"]) == 1  # remixpacks is missing
-    assert cli_main(["status", str(tmp_path), "--sweeps", "baseline", "--only", "missing", "--json"]) == 1
+    assert cli_main(["status", str(tmp_path), "--sweeps", "baseline"]) == 0  # what the study launched
+    assert "2 runs - 2 finished" in capsys.readouterr().out
+    assert cli_main(["status", str(tmp_path), "--sweeps", "baseline", "--full-grid"]) == 1  # remixpacks is missing
+    argv = ["status", str(tmp_path), "--sweeps", "baseline", "--only", "missing", "--json", "--full-grid"]
+    assert cli_main(argv) == 1
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert [(r["subdir"], r["state"], r["grid_point"]["stage"]) for r in rows] == [
         ("baseline/remixpacks", "missing", "baseline")
@@ -128,7 +131,7 @@ def test_a_zero_shot_probe_is_finished_by_its_result(tmp_path: Path, fake_squeue
     done = make_run(study, "zeroshot/slakh-none-bach10", "finished", grid_point=gp)
     (done / "result.json").write_text("{}")
     make_run(study, "zeroshot/slakh-none-dagstuhl", "finished", grid_point={**gp, "downstream": "dagstuhl"})
-    rows = {r.subdir: r for r in study_status(study, ["zeroshot"], ["pretrain=slakh", "augment=none"])}
+    rows = {r.subdir: r for r in study_status(study, ["zeroshot"], ["pretrain=slakh", "augment=none"], full=True)}
     assert rows["zeroshot/slakh-none-bach10"].state == "finished"
     gone = rows["zeroshot/slakh-none-dagstuhl"]
     assert gone.state == "interrupted" and "result.json is gone" in gone.detail
@@ -149,3 +152,43 @@ def test_a_folder_of_several_studies_is_listed_and_refused(tmp_path: Path, capsy
     make_run(other / "paper", "baseline/bach10", "finished", final=True)
     assert cli_main(["status", str(other), "--sweeps", "baseline", "downstream=bach10"]) == 0
     assert capsys.readouterr().out.startswith(f"{other / 'paper'}: 1 runs - 1 finished")
+
+
+def _gp(stage: str, pretrain: str, augment: str, finetune: str, downstream: str) -> dict:
+    return {"stage": stage, "pretrain": pretrain, "augment": augment, "finetune": finetune, "downstream": downstream}
+
+
+def test_status_expects_what_the_study_launched(tmp_path: Path, capsys) -> None:
+    """A five-run study (one pretraining, its zero-shot probe, two fine-tunes, the baseline) is
+    complete; the paper's grid (12 pretrainings + 36 probes + 72 fine-tunes + 3 baselines = 123
+    grid points) only with --full-grid."""
+    study = tmp_path / "tiny"
+    runs = {
+        "pretrain/slakh-none": _gp("pretrain", "slakh", "none", "none", "none"),
+        "zeroshot/slakh-none-bach10": _gp("zeroshot", "slakh", "none", "zeroshot", "bach10"),
+        "finetune/slakh-none-whole-bach10": _gp("finetune", "slakh", "none", "whole", "bach10"),
+        "finetune/slakh-none-mask-bach10": _gp("finetune", "slakh", "none", "mask", "bach10"),
+        "baseline/bach10": _gp("baseline", "none", "none", "whole", "bach10"),
+    }
+    for sub, gp in runs.items():
+        run = make_run(study, sub, "finished", final=True, grid_point=gp)
+        (run / "result.json").write_text("{}")
+    assert cli_main(["status", str(study)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{study}: 5 runs - 5 finished\n")
+    assert sorted(ln.split()[1] for ln in out.splitlines()[2:]) == sorted(runs)
+    assert cli_main(["status", str(study), "--full-grid"]) == 1
+    assert capsys.readouterr().out.startswith(f"{study}: 123 runs - 5 finished, 118 missing\n")
+    # a grid point of what was launched that never started is missing: the baseline of bach10
+    for f in ("status.json", "final.ckpt", "result.json"):
+        (study / "baseline/bach10" / f).unlink()
+    assert cli_main(["status", str(study), "--only", "missing"]) == 1
+    out = capsys.readouterr().out
+    assert "5 runs - 4 finished, 1 missing" in out and "missing   baseline/bach10" in out
+
+
+def test_a_study_that_launched_nothing_says_so(tmp_path: Path, capsys) -> None:
+    (tmp_path / "empty" / "pretrain").mkdir(parents=True)
+    assert cli_main(["status", str(tmp_path / "empty")]) == 1
+    out = capsys.readouterr().out
+    assert out.strip() == f"{tmp_path / 'empty'}: no run launched yet; --full-grid lists every grid point of sweeps/"

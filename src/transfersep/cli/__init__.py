@@ -97,10 +97,11 @@ def cmd_separate(args: argparse.Namespace) -> int:
                 "rename one or separate them into different --out folders"
             )
         stems[p.stem] = p
-    model = sep.prepare_model(args.model, args.device, args.precision)
-    wanted = [s.strip() for s in args.stems.split(",") if s.strip()] if args.stems else None
     if args.clusters is not None and args.clusters < 2:
         raise UserError(f"--clusters {args.clusters}: give 2 or more (one cluster per sound to pull apart)")
+    # --clusters uses the deep-clustering head only: a pretraining model (no trained mask head) serves
+    model = sep.prepare_model(args.model, args.device, args.precision, clusters=args.clusters is not None)
+    wanted = [s.strip() for s in args.stems.split(",") if s.strip()] if args.stems else None
     names = [f"cluster_{i + 1}" for i in range(args.clusters)] if args.clusters else model.source_names
     sep.pick_sources(names, wanted)  # an unknown name stops before any work
     kw = {"chunk_seconds": args.chunk_seconds, "overlap_seconds": args.overlap_seconds}
@@ -314,6 +315,7 @@ def _verb_help(name: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser; ``parser.verb_parsers`` holds each verb's own (for its usage)."""
     from transfersep import __version__
 
     parser = argparse.ArgumentParser(
@@ -324,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"transfersep {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="VERB")
+    verb_parsers: dict[str, argparse.ArgumentParser] = {}
     for name, v in VERBS.items():
         p = sub.add_parser(
             name,
@@ -336,14 +339,31 @@ def build_parser() -> argparse.ArgumentParser:
         if v.add is not None:
             v.add(p)
         p.set_defaults(func=v.run)
+        verb_parsers[name] = p
+    parser.verb_parsers = verb_parsers
     return parser
+
+
+def unknown_verb(word: str) -> str:
+    """One line for a word that is no verb: the closest verb when there is one (a typo)."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(VERBS), n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'?" if close else f"the verbs are {', '.join(VERBS)}"
+    return f"transfersep: error: unknown verb '{word}'; {hint} (`transfersep -h` explains them)"
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in VERBS and VERBS[argv[0]].passthrough is not None:
         return VERBS[argv[0]].passthrough(argv[1:])
-    args = build_parser().parse_args(argv)
+    if argv and not argv[0].startswith("-") and argv[0] not in VERBS:
+        print(unknown_verb(argv[0]), file=sys.stderr)
+        return 2
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # an option the verb does not know: the verb's usage, not the top-level one
+        parser.verb_parsers[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -1,9 +1,11 @@
 """Print a dataset's index as JSON: ``transfersep data NAME ROOT [ROOT2] [options]``.
 
 Run it before a long job to check a path: it lists the tracks, their sources -> files, split,
-duration, and the stems it ignored; it exits with status 2 and a one-line reason when the root is
-not that dataset (missing or empty folder, a mistyped path, another dataset's layout, malformed
-metadata, an unreadable file). ``both`` takes two roots: MUSDB, then Slakh.
+duration, and the stems it ignored; ``--summary`` prints the per-split counts and the index's notes
+(songs left out, stems padded). It exits with status 2 and a one-line reason when the root is not
+that dataset (missing or empty folder, a mistyped path, another dataset's layout, malformed
+metadata, an unreadable file, a declared class that matches no file of a song). ``both`` takes two
+roots: MUSDB, then Slakh.
 
 Examples::
 
@@ -49,9 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         type=_parse_option,
         default=[],
-        help="loader option KEY=VALUE (YAML value), e.g. layout=original, test_pieces=[5], stem_lengths=pad",
+        help="loader option KEY=VALUE (YAML value), e.g. layout=original, test_pieces=[5], stem_lengths=pad, "
+        "missing_sources=skip",
     )
-    ap.add_argument("--summary", action="store_true", help="print only the per-split summary")
+    ap.add_argument("--summary", action="store_true", help="print only the per-split summary and the notes")
     ap.add_argument("--cache-dir", help="with --prepare: where the 16 kHz copies go (outside the dataset)")
     ap.add_argument("--prepare", action="store_true", help="fill the 16 kHz cache for every track now")
     args = ap.parse_args(argv)
@@ -72,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.split:
         idx = DatasetIndex(idx.dataset, idx.root, idx.source_names, idx.split(args.split), idx.layout, idx.notes)
-    print(json.dumps(idx.summary(), indent=2) if args.summary else idx.to_json())
+    print(json.dumps({**idx.summary(), "notes": idx.notes}, indent=2) if args.summary else idx.to_json())
     return 0
 
 

@@ -17,6 +17,13 @@ from pathlib import Path
 from transfersep.audio import AudioReadError, info
 
 SPLITS = ("train", "val", "test")
+PRETRAIN_SETS = ("musdb", "slakh", "both")  # the corpora of conf/pretrain; every other set is downstream
+
+
+def config_key(dataset: str, option: str) -> str:
+    """The full config key of a loader option, as a run's command line sets it:
+    ``pretrain.dataset.<option>`` or ``downstream.dataset.<option>``."""
+    return f"{'pretrain' if dataset in PRETRAIN_SETS else 'downstream'}.dataset.{option}"
 
 
 class DatasetError(ValueError):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from transfersep.data.index import AudioRef, DatasetError, DatasetIndex, Track
+from transfersep.data.index import AudioRef, DatasetError, DatasetIndex, Track, config_key
 
 POLICIES = ("error", "pad", "trim")
 TOLERANCE_S = 0.05
@@ -35,8 +35,9 @@ def _label(r: AudioRef) -> str:
 def check_lengths(index: DatasetIndex, policy: str | None = "error") -> DatasetIndex:
     """The index, checked (and with ``trim``, stems cut to each track's shortest); see the module doc."""
     policy = policy or "error"
+    key = config_key(index.dataset, OPTION)
     if policy not in POLICIES:
-        raise DatasetError(f"{OPTION}={policy!r}: choose one of {', '.join(POLICIES)}")
+        raise DatasetError(f"{key}={policy!r}: choose one of {', '.join(POLICIES)}")
     changed: list[str] = []
     for t in index.tracks:
         files = _files(t)
@@ -52,8 +53,8 @@ def check_lengths(index: DatasetIndex, policy: str | None = "error") -> DatasetI
             parts = ", ".join(f"{_label(r)} {r.seconds:.3f} s" for r in sorted(files, key=lambda r: r.seconds))
             raise DatasetError(
                 f"{index.dataset}: stems of {t.name} differ in length ({parts}); fix the files, or "
-                f"set the dataset option {OPTION}=pad (silence after the shorter) or "
-                f"{OPTION}=trim (cut to the shortest)"
+                f"set {key}=pad (silence after the shorter) or {key}=trim (cut to the shortest) "
+                f"(`transfersep data`: --option {OPTION}=pad)"
             )
         changed.append(f"{t.name} ({min(secs):.2f}-{max(secs):.2f} s)")
         if policy == "trim":

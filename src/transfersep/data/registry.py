@@ -25,7 +25,7 @@ from transfersep.data import bach10, dagstuhl, musdb, slakh, stems
 from transfersep.data.augment import AugmentSpec
 from transfersep.data.base import SeparationDataModule
 from transfersep.data.cache import StemCache
-from transfersep.data.index import DatasetError, DatasetIndex, Track
+from transfersep.data.index import DatasetError, DatasetIndex, Track, config_key
 from transfersep.data.mixing import ExcerptSet, track_samples
 
 DEFAULT_SOURCES = {
@@ -76,7 +76,8 @@ def _build_index(name: str, roots: Sequence[str], sources: Sequence[str] | None 
     if name == "dagstuhl":
         return dagstuhl.index(root, sources, **_opts(options, ["pieces", "mic", "groups", "test_takes", "val_takes"]))
     if name in ("remixpacks", "stems"):
-        return stems.index(root, sources, name=name, **_opts(options, ["patterns", "test_every", "val_every"]))
+        keys = ["patterns", "test_every", "val_every", stems.MISSING_OPTION]
+        return stems.index(root, sources, name=name, **_opts(options, keys))
     # both: MUSDB other + Slakh piano and guitar (paper §3.1)
     m = musdb.index(
         roots[0],
@@ -107,8 +108,7 @@ def index_from_cfg(ds_cfg: Any) -> DatasetIndex:
     opts = OmegaConf.to_container(ds_cfg, resolve=True)
     name = opts.pop("name")
     if opts.get("sources") in (None, "???") or "???" in list(opts.get("sources") or []):
-        group = "pretrain" if name in ("musdb", "slakh", "both") else "downstream"
-        raise DatasetError(f"{name}: set the source names, e.g. '{group}.dataset.sources=[lead,rhythm]'")
+        raise DatasetError(f"{name}: set the source names, e.g. '{config_key(name, 'sources')}=[lead,rhythm]'")
     roots = [opts.pop("musdb_root"), opts.pop("slakh_root")] if name == "both" else [opts.pop("root")]
     return build_index(name, [str(r) for r in roots], opts.pop("sources", None), **opts)
 

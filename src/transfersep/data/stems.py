@@ -4,8 +4,13 @@ Each stem file is mapped to a class by **case-insensitive name patterns** matche
 file name without its extension. A pattern is a shell glob matched against the whole name
 (``*kick*``, ``snare?``) unless it is written ``re:<regex>`` (searched anywhere in the name, e.g.
 ``re:(^|[^a-z])hh([^a-z]|$)``). A stem matching no class, or the patterns of two classes (a
-"kick+snare" bus would corrupt both), is ignored and listed in the index under ``ignored``. A song
-may lack a class: it is silence there. Several stems of one class in a song are summed.
+"kick+snare" bus would corrupt both), is ignored and listed in the index under ``ignored``. Several
+stems of one class in a song are summed.
+
+Every class must be found in every song: a song without a stem of some class is refused, naming the
+class, the song and the files it holds (``missing_sources: refuse``, the default), or, with
+``missing_sources: skip``, left out of the index with a note that the data-inspection command and
+the run's summary print. A class is never trained or scored as silence unannounced.
 
 Splits: folders named ``train``, ``valid``/``validation``/``val``, ``test`` under the root hold the
 songs of that split. Without split folders (a flat folder of songs, as a remix-pack scrape comes),
@@ -18,11 +23,21 @@ Audio files: .wav, .flac, .ogg, .aif/.aiff (anything libsndfile reads).
 from __future__ import annotations
 
 import fnmatch
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from transfersep.data.index import DatasetError, DatasetIndex, Track, check_root, probe, require_tracks, sorted_dirs
+from transfersep.data.index import (
+    DatasetError,
+    DatasetIndex,
+    Track,
+    check_root,
+    config_key,
+    probe,
+    require_tracks,
+    sorted_dirs,
+)
 
 AUDIO_EXT = (".wav", ".flac", ".ogg", ".aif", ".aiff")
 SPLIT_NAMES = {"train": "train", "valid": "val", "validation": "val", "val": "val", "test": "test"}
@@ -49,6 +64,11 @@ REMIXPACKS_PATTERNS = {
     ],
 }
 EXPECT = "a folder of songs (<root>/[train|test/]<song>/<stem>.wav)"
+MISSING_OPTION = "missing_sources"
+MISSING_POLICIES = ("refuse", "skip")
+_SHOWN = 12  # file names listed in a message before "..."
+
+log = logging.getLogger("transfersep")
 
 
 class Matcher:
@@ -107,18 +127,23 @@ def index(
     name: str = "stems",
     test_every: int = 3,
     val_every: int = 0,
+    missing_sources: str = "refuse",
 ) -> DatasetIndex:
     root = check_root(root, name, EXPECT)
     if not sources or any(s in (None, "???") for s in sources):
         raise DatasetError(
             f"{name}: set the class names: 'downstream.dataset.sources=[lead,rhythm]' and their patterns"
         )
+    if missing_sources not in MISSING_POLICIES:
+        raise DatasetError(
+            f"{config_key(name, MISSING_OPTION)}={missing_sources!r}: choose one of {', '.join(MISSING_POLICIES)}"
+        )
     matcher = Matcher(sources, patterns or (REMIXPACKS_PATTERNS if name == "remixpacks" else {}))
-    tracks = []
+    tracks, folders = [], {}
     for song, split in _song_dirs(root, test_every, val_every):
         files = sorted(p for p in song.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXT)
         src: dict[str, list] = {s: [] for s in sources}
-        ignored = []
+        ignored, seen = [], []
         for f in files:
             hits = matcher.matches(f.stem)
             if len(hits) == 1:
@@ -126,8 +151,10 @@ def index(
             else:
                 why = "matches no class" if not hits else f"matches several classes: {hits}"
                 ignored.append(f"{f.relative_to(song)} ({why})")
+            seen.append(f"{f.relative_to(song).as_posix()} ({'+'.join(hits) or 'no class'})")
         if files:
             tracks.append(Track(song.name, split, src, corpus=name, ignored=ignored))
+            folders[id(tracks[-1])] = (song, seen)
     tracks = require_tracks(tracks, name, root, EXPECT)
     if not any(any(t.sources.values()) for t in tracks):
         raise DatasetError(
@@ -135,4 +162,42 @@ def index(
             f"check dataset.patterns (matching is case-insensitive on the file name without extension)"
         )
     notes = [f"stems matching no class are ignored; {sum(len(t.ignored) for t in tracks)} ignored in all"]
+    tracks, skipped = _complete_songs(tracks, folders, root, name, missing_sources)
+    if skipped:
+        note = (
+            f"{MISSING_OPTION}=skip: {len(skipped)} song(s) lacking a class were left out: "
+            + ", ".join(skipped[:10])
+            + (" ..." if len(skipped) > 10 else "")
+        )
+        log.warning("%s: %s", name, note)
+        notes.append(note)
     return DatasetIndex(name, str(root), list(sources), tracks, layout="stems", notes=notes)
+
+
+def _complete_songs(
+    tracks: list[Track], folders: dict[int, tuple[Path, list[str]]], root: Path, name: str, policy: str
+) -> tuple[list[Track], list[str]]:
+    """The songs holding every class, and ``"<song> (<classes>)"`` of those left out (``skip``);
+    with ``refuse`` the first incomplete song raises ``DatasetError`` naming its class and files."""
+    lacking = [(t, [s for s, refs in t.sources.items() if not refs]) for t in tracks]
+    incomplete = [(t, miss) for t, miss in lacking if miss]
+    if not incomplete:
+        return tracks, []
+    key = config_key(name, MISSING_OPTION)
+    if policy == "refuse":
+        t, miss = incomplete[0]
+        song, seen = folders[id(t)]
+        others = f" (and {len(incomplete) - 1} other song(s))" if len(incomplete) > 1 else ""
+        files = ", ".join(seen[:_SHOWN]) + (f", ... ({len(seen)} files)" if len(seen) > _SHOWN else "")
+        raise DatasetError(
+            f"{name}: class {miss[0]!r} matches no file in song {song.relative_to(root).as_posix()}{others}; "
+            f"its files: {files}. Add a pattern for it ({config_key(name, 'patterns')}.{miss[0]}), or set "
+            f"{key}=skip to leave out the songs that lack a class"
+        )
+    keep = [t for t, miss in lacking if not miss]
+    if not keep:
+        raise DatasetError(
+            f"{name}: every song under {root} lacks a class ({incomplete[0][0].name}: {', '.join(incomplete[0][1])}); "
+            f"check {config_key(name, 'patterns')}"
+        )
+    return keep, [f"{t.name} ({', '.join(miss)})" for t, miss in incomplete]

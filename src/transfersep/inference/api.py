@@ -3,12 +3,13 @@
     import soundfile as sf, transfersep
     model = transfersep.load_model("runs/paper/finetune/slakh-none-whole-bach10")  # or a .safetensors
     x, sr = sf.read("song.flac", dtype="float32", always_2d=True)               # [samples, channels]
-    stems = model.separate(x.T, sr)                                              # {"violin": [channels, samples], ...}
+    stems = model.separate(x, sr)                                                # {"violin": [samples, channels], ...}
 
-``separate`` takes a waveform at any sample rate and channel count — ``[samples]`` (mono) or
-``[channels, samples]`` (channels first, as torchaudio loads it; transpose soundfile's
-``[samples, channels]``), a NumPy array or a torch tensor — and returns ``{source: waveform}`` in the
-same shape, type and sample rate. It runs the code of ``transfersep separate``
+``separate`` takes a waveform at any sample rate and channel count — ``[samples]`` (mono),
+``[channels, samples]`` (as torchaudio loads it) or ``[samples, channels]`` (as soundfile reads it),
+a NumPy array or a torch tensor — and returns ``{source: waveform}`` in the same shape, layout, type
+and sample rate. Of a 2-D waveform the shorter axis holds the channels (no recording has more
+channels than samples); a square one is refused, being both. It runs the code of ``transfersep separate``
 (``inference.separate.run_pipeline``: resampling to the model's 16 kHz, each channel on its own, 4-s chunks
 with 0.5-s crossfades on the STFT frame grid, back to the input's rate and exact length), so for
 the same model, precision and input it returns what the command writes (float32 WAV).
@@ -16,6 +17,7 @@ the same model, precision and input it returns what the command writes (float32 
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,19 +28,34 @@ import torch
 
 from transfersep.model.package import PACKAGE_NAME, LoadedModel
 
+RUN_STAGES = ("pretrain", "finetune", "baseline", "zeroshot")  # <runs>/<study>/<stage>/<grid point>/
+
 
 def model_name(path: str | os.PathLike) -> str:
-    """The name of a model for output folders: its run directory's name for a run directory or a
-    file inside one (``model.safetensors``, ``final.ckpt``, ``checkpoints/last.ckpt``), else the
-    file name without extension."""
+    """The name of a model for output folders, unique per study and grid point.
+
+    A run's model (its run directory, or ``model.safetensors``, ``final.ckpt`` or
+    ``checkpoints/last.ckpt`` inside it) is ``<study>-<stage>-<grid point>``
+    (``paper-baseline-bach10``, ``demo-finetune-slakh-none-whole-bach10``): the grid point alone
+    repeats across studies, and a baseline's is only its downstream set. Any other package is named
+    by its file stem (``bach10.safetensors``: ``bach10``), any other checkpoint by its folder."""
     p = Path(path).expanduser().resolve()
     if p.is_dir():
-        return p.name
-    if p.name in (PACKAGE_NAME, "final.ckpt"):
-        return p.parent.name
-    if p.name == "last.ckpt" and p.parent.name == "checkpoints":
-        return p.parent.parent.name
-    return p.stem
+        run_dir = p
+    elif p.name in (PACKAGE_NAME, "final.ckpt"):
+        run_dir = p.parent
+    elif p.name == "last.ckpt" and p.parent.name == "checkpoints":
+        run_dir = p.parent.parent
+    else:
+        return p.stem
+    if run_dir.parent.name not in RUN_STAGES:  # not laid out as a study's run
+        return p.stem if p.name == PACKAGE_NAME else run_dir.name
+    study = run_dir.parent.parent.name
+    try:  # the study a run records wins over its folder's name (a study folder moved or renamed)
+        study = str(json.loads((run_dir / "status.json").read_text()).get("study") or study)
+    except (OSError, ValueError, AttributeError):
+        pass
+    return f"{study}-{run_dir.parent.name}-{run_dir.name}"
 
 
 @dataclass
@@ -65,16 +82,26 @@ class Separator:
     def separate(
         self, waveform: np.ndarray | torch.Tensor, sample_rate: int, sources: list[str] | None = None
     ) -> dict[str, np.ndarray | torch.Tensor]:
-        """``{source: estimate}`` of ``waveform`` ([samples] or [channels, samples]) at its rate and shape."""
+        """``{source: estimate}`` of ``waveform`` ([samples], [channels, samples] or [samples, channels]) at
+        its rate, shape and layout."""
         from transfersep.inference.separate import pick_sources, run_pipeline
 
         is_tensor = isinstance(waveform, torch.Tensor)
         x = waveform.detach().to("cpu", torch.float32).numpy() if is_tensor else np.asarray(waveform, np.float32)
         if x.ndim not in (1, 2):
-            raise ValueError(f"waveform of shape {tuple(x.shape)}: give [samples] or [channels, samples]")
+            raise ValueError(
+                f"waveform of shape {tuple(x.shape)}: give [samples], [channels, samples] or [samples, channels]"
+            )
+        if x.ndim == 2 and x.shape[0] == x.shape[1] and x.shape[0] > 1:
+            raise ValueError(
+                f"waveform of shape {tuple(x.shape)}: as many channels as samples, so the layout is unclear; "
+                "give at least as many samples as channels"
+            )
         if int(sample_rate) <= 0:
             raise ValueError(f"sample_rate={sample_rate}: must be a positive number of samples per second")
-        frames_first = np.ascontiguousarray((x[None] if x.ndim == 1 else x).T)  # [n, ch]
+        # the shorter axis holds the channels: [channels, samples] (torchaudio) or [samples, channels] (soundfile)
+        samples_first = x.ndim == 2 and x.shape[0] > x.shape[1]
+        frames_first = np.ascontiguousarray(x if samples_first else (x[None] if x.ndim == 1 else x).T)  # [n, ch]
         n, ch = frames_first.shape
         if n == 0:
             raise ValueError("waveform holds no samples; nothing to separate")
@@ -92,8 +119,8 @@ class Separator:
         y = np.concatenate(out)[:n]  # [n, C*ch], source-major columns
         result = {}
         for k in keep:
-            est = np.ascontiguousarray(y[:, k * ch : (k + 1) * ch].T)  # [ch, n]
-            est = est[0] if x.ndim == 1 else est
+            est = np.ascontiguousarray(y[:, k * ch : (k + 1) * ch] if samples_first else y[:, k * ch : (k + 1) * ch].T)
+            est = est[0] if x.ndim == 1 else est  # the input's layout: [n], [ch, n] or [n, ch]
             result[self.source_names[k]] = torch.from_numpy(est).to(waveform.device) if is_tensor else est
         return result
 

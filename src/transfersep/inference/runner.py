@@ -32,21 +32,31 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 def prepare_model(
-    model: LoadedModel | str | os.PathLike, device: str | torch.device | None = None, precision: str = "fp32"
+    model: LoadedModel | str | os.PathLike,
+    device: str | torch.device | None = None,
+    precision: str = "fp32",
+    clusters: bool = False,
 ) -> LoadedModel:
     """Load (if a path) and place a model. ``precision``: fp32 | int8 (CPU only) | auto (int8 on
     CPU where this torch has it and it agrees with fp32 to ``INT8_MIN_AGREEMENT_DB`` on a probe
-    signal, else fp32). An int8 model is returned as is (CPU only)."""
+    signal, else fp32). An int8 model is returned as is (CPU only).
+
+    ``clusters``: the model will only serve its deep-clustering embeddings (``--clusters K``), so a
+    pretraining model, whose mask head was never trained, is welcome; ``auto`` then means fp32 (the
+    int8 probe measures the mask head, which clustering does not use)."""
     if precision not in PRECISIONS:
         raise ValueError(f"--precision {precision!r}: choose one of {PRECISIONS}")
     dev = resolve_device(device)
     lm = model if isinstance(model, LoadedModel) else load_model(model, "cpu")
-    if lm.meta.get("phase") == "pretrain":
+    if lm.meta.get("phase") == "pretrain" and not clusters:
         raise ValueError(
             f"{lm.path}: a pretraining model (deep-clustering loss only): its mask head was never "
-            "trained, so it cannot separate. Fine-tune it on a downstream set first (transfersep train "
-            "pretrain=<corpus> downstream=<set>) and separate with that run's model.safetensors"
+            "trained, so it cannot separate into named sources. Hear its K clusters with --clusters K, "
+            "or fine-tune it on a downstream set first (transfersep train pretrain=<corpus> "
+            "downstream=<set>) and separate with that run's model.safetensors"
         )
+    if clusters and precision == "auto":
+        precision = "fp32"
     quantized = lm.meta.get("inference_precision") == "int8"
     if (quantized or precision == "int8") and dev.type != "cpu":
         raise ValueError("int8 inference runs on CPU only; use --precision fp32 with --device cuda")

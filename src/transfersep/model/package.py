@@ -192,6 +192,48 @@ def export_model(system_or_ckpt: Any, out_path: str | os.PathLike, extra: dict[s
     return atomic_write(out_path, lambda tmp: save_file(state, tmp, metadata=header))
 
 
+# -- the sizes a file records ------------------------------------------------------------------
+# the model keys that fix the network's shapes and what its weights mean: a network built from a
+# file must take these from the file (dropout and the speed switches may differ)
+SIZE_KEYS = ("n_bins", "hidden_size", "num_layers", "embedding_dim", "log_eps")
+
+
+def recorded_model(path: str | os.PathLike) -> dict[str, Any]:
+    """The model config a package header (or a checkpoint's hyper-parameters) records, read
+    without building the network; ``ModelLoadError`` when the file is not a readable model."""
+    path = _resolve(Path(path))
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as e:
+        raise ModelLoadError(f"{path}: cannot open ({e}); check the path and its permissions") from e
+    if head.startswith(_ZIP_MAGIC):
+        return dict(_read_checkpoint(path, mmap=True)[1]["model"])  # mapped: the tensors are not read
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            header = f.metadata() or {}
+        meta = json.loads(header[META_KEY])
+        return dict(meta["model"])
+    except (SafetensorError, OSError, ValueError, RuntimeError, KeyError, TypeError) as e:
+        raise ModelLoadError(
+            f"{path}: no readable transfersep model header ({type(e).__name__}: {e}); pass a package "
+            "written by `transfersep export` or a run's final.ckpt"
+        ) from e
+
+
+def size_conflicts(recorded: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """``(key, recorded, wanted)`` for every size key on which a run's ``model`` config contradicts
+    the one a file records (``SIZE_KEYS``; a key either side lacks is no contradiction)."""
+    out = []
+    for k in SIZE_KEYS:
+        if k in recorded and k in wanted and recorded[k] is not None and wanted[k] is not None:
+            if float(recorded[k]) != float(wanted[k]):
+                out.append((k, recorded[k], wanted[k]))
+    return out
+
+
 # -- load --------------------------------------------------------------------------------------
 def _resolve(path: Path) -> Path:
     if path.is_dir():
@@ -274,28 +316,7 @@ def _load_package(path: Path, device: Any) -> LoadedModel:
 
 
 def _load_checkpoint(path: Path, device: Any) -> LoadedModel:
-    import pickle
-
-    try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise ModelLoadError(
-            f"{path}: refused to load: the checkpoint holds objects other than tensors and plain "
-            "data, and loading it would run arbitrary code. Load only checkpoints you trust "
-            "with transfersep's own tools, or export a package from the run"
-        ) from e
-    except (RuntimeError, OSError, EOFError, ValueError) as e:
-        raise ModelLoadError(
-            f"{path}: cannot read the checkpoint ({str(e).splitlines()[0]}); it is truncated or "
-            "corrupt: use checkpoints/last.ckpt of the run or train again"
-        ) from e
-    hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
-    sd = ckpt.get("state_dict") if isinstance(ckpt, dict) else None
-    if not isinstance(hp, dict) or not isinstance(sd, dict) or "model" not in hp or "source_names" not in hp:
-        raise ModelLoadError(
-            f"{path}: not a transfersep training checkpoint (no hyper_parameters.model / "
-            "source_names / state_dict); pass a final.ckpt of a transfersep run or a package"
-        )
+    ckpt, hp, sd = _read_checkpoint(path)
     state = {k[len("model.") :]: v for k, v in sd.items() if k.startswith("model.")}
     run = {"checkpoint": str(path)}
     status = path.parent / "status.json"
@@ -322,6 +343,33 @@ def _load_checkpoint(path: Path, device: Any) -> LoadedModel:
     )
     meta["model"] = {**meta["model"], "n_sources": len(hp["source_names"])}
     return _build(path, meta, state, device)
+
+
+def _read_checkpoint(path: Path, mmap: bool = False) -> tuple[dict, dict, dict]:
+    """(checkpoint, hyper_parameters, state_dict) of a transfersep training checkpoint."""
+    import pickle
+
+    try:
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as e:
+        raise ModelLoadError(
+            f"{path}: refused to load: the checkpoint holds objects other than tensors and plain "
+            "data, and loading it would run arbitrary code. Load only checkpoints you trust "
+            "with transfersep's own tools, or export a package from the run"
+        ) from e
+    except (RuntimeError, OSError, EOFError, ValueError) as e:
+        raise ModelLoadError(
+            f"{path}: cannot read the checkpoint ({str(e).splitlines()[0]}); it is truncated or "
+            "corrupt: use checkpoints/last.ckpt of the run or train again"
+        ) from e
+    hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
+    sd = ckpt.get("state_dict") if isinstance(ckpt, dict) else None
+    if not isinstance(hp, dict) or not isinstance(sd, dict) or "model" not in hp or "source_names" not in hp:
+        raise ModelLoadError(
+            f"{path}: not a transfersep training checkpoint (no hyper_parameters.model / "
+            "source_names / state_dict); pass a final.ckpt of a transfersep run or a package"
+        )
+    return ckpt, hp, sd
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:

@@ -9,7 +9,7 @@
 - ``results`` / ``studies`` / ``provenance``: loading a study's runs, refusing folders of several
   studies, what the study's data and options were;
 - ``comparisons``: every comparison of the report, the paper's test and the independent one;
-- ``report``: ``python -m transfersep.report.build STUDY_DIR --out OUT``.
+- ``report``: ``transfersep report STUDY_DIR --out OUT`` (``python -m transfersep.report.build``).
 
 Submodules are imported lazily (``from transfersep.evaluation.evaluate import evaluate``) so that the
 report does not import Lightning and training does not import matplotlib.

@@ -1,4 +1,4 @@
-"""``python -m transfersep.report.build STUDY_DIR --out OUT [--alpha 0.001] [--full-grid] [--wandb]``
+"""``transfersep report STUDY_DIR --out OUT [--alpha 0.001] [--full-grid] [--wandb]``
 
 Turns the evaluated runs of one study (STUDY_DIR = ``<paths.runs_dir>/<study>``; a folder holding
 several studies is refused with exit status 2) into the paper's outputs (all written atomically in OUT):
@@ -21,7 +21,9 @@ several studies is refused with exit status 2) into the paper's outputs (all wri
 Every comparison is a one-sided Wilcoxon signed-rank test of "x better than y" on the per-excerpt
 mean SI-SDR (``transfersep.report.stats``) beside its independent statistics (``blocks``). Bar
 heights are ``result.json``'s overall mean (the mean of those per-excerpt values). A partial study
-reports what it ran: the expected grid is what it launched (``results.study_grid``).
+reports what it ran: the expected grid is what it launched (``results.study_grid``). A study without
+any evaluated run (all failed, or none finished yet) writes nothing: the command says so, lists the
+failed runs with their errors and exits with status 1.
 """
 
 from __future__ import annotations
@@ -267,6 +269,41 @@ def _csv(df: pd.DataFrame, path: Path) -> Path:
     return atomic_write_text(path, df.to_csv(index=False, lineterminator="\n"))
 
 
+class NothingToReport(ValueError):
+    """The study holds no evaluated run: no figure or table would show anything. ``lines``: one
+    per run that failed (subdir and its error)."""
+
+    def __init__(self, message: str, lines: list[str]):
+        super().__init__(message)
+        self.lines = lines
+
+
+def _nothing_evaluated(study_dir: Path) -> NothingToReport:
+    """Why a study without an evaluated run has nothing to report: its failed runs, listed."""
+    import json
+
+    failed, other = [], 0
+    for f in sorted(study_dir.glob("*/*/status.json")):
+        try:
+            st = json.loads(f.read_text())
+        except (OSError, ValueError):
+            st = {}
+        sub = f.parent.relative_to(study_dir).as_posix()
+        if isinstance(st, dict) and st.get("state") == "failed":
+            error = str(st.get("error") or "no error recorded").strip().splitlines() or [""]
+            failed.append(f"  failed {sub}: {error[-1]}")
+        else:
+            other += 1
+    why = f"all {len(failed)} run(s) failed" if failed and not other else f"{len(failed)} run(s) failed"
+    why = why if failed else "no fine-tune, baseline or zero-shot run has finished"
+    return NothingToReport(
+        f"{study_dir}: nothing to report, {why}"
+        + (f" and {other} other run(s) are not evaluated" if failed and other else "")
+        + "; no figure or table written (`transfersep status` shows every run and its log)",
+        failed,
+    )
+
+
 def write_report(
     runs_dir: str | Path,
     out: str | Path,
@@ -277,13 +314,15 @@ def write_report(
     """Write every output of the report; returns {name: path} plus 'missing' and 'problems'.
 
     ``runs_dir`` is a study folder (or a folder holding exactly one); several studies raise
-    ``SeveralStudies``. The expected grid is what the study launched (``results.study_grid``), or
-    the whole grid of ``sweeps/grid.yaml`` with ``full_grid`` (its downstream sets too, unless
-    ``downstream`` names them).
+    ``SeveralStudies``, a study without any evaluated run ``NothingToReport`` (nothing written).
+    The expected grid is what the study launched (``results.study_grid``), or the whole grid of
+    ``sweeps/grid.yaml`` with ``full_grid`` (its downstream sets too, unless ``downstream`` names them).
     """
     runs_dir, out = Path(runs_dir), Path(out)
     study_dir = resolve_study(runs_dir) if runs_dir.is_dir() else runs_dir
     runs, problems = scan(study_dir)
+    if not runs:  # figures and tables of nothing would look like results
+        raise _nothing_evaluated(study_dir)
     found = {k[-1] for k in runs}
     downs = downstream_order(downstream or (found | set(axis("downstream")) if full_grid else found))
     expected = study_grid(study_dir, runs, downs, full_grid)
@@ -381,7 +420,7 @@ def log_wandb(paths: dict, out: Path, project: str, entity: str | None, alpha: f
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m transfersep.report.build", description="Figures 1-3, Table 2 and tests of a study's runs."
+        prog="transfersep report", description="Figures 1-3, Table 2 and tests of a study's runs."
     )
     p.add_argument("runs_dir", type=Path, help="a study folder (<paths.runs_dir>/<study>), scanned for result.json")
     p.add_argument("--out", type=Path, required=True, help="output directory")
@@ -407,6 +446,9 @@ def main(argv: list[str] | None = None) -> int:
     except SeveralStudies as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except NothingToReport as err:
+        print("\n".join([f"error: {err}", *err.lines]), file=sys.stderr)
+        return 1
     print(f"report: {paths['report']}")
     n_miss, n_prob = len(paths["missing"]), len(paths["problems"])
     print(f"{n_miss} grid point(s) missing, {n_prob} problem(s); see report.md")

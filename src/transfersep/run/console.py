@@ -199,8 +199,9 @@ def evaluation_progress(separate: Callable, n_items: int, batch_size: int, enabl
 
 
 def data_notes(description: dict | None) -> list[str]:
-    """The notes of a run's data that change what it trained on (stems padded or trimmed)."""
-    return [n for n in (description or {}).get("notes", []) if "stem_lengths=" in n]
+    """The notes of a run's data that change what it trained on (stems padded or trimmed, songs
+    lacking a class left out)."""
+    return [n for n in (description or {}).get("notes", []) if "stem_lengths=" in n or "missing_sources=" in n]
 
 
 def run_summary(plan: Any, result: dict | None, seconds: float | None, notes: list[str] | None = None) -> str:

@@ -93,6 +93,31 @@ class ConfigValueError(ValueError):
     """A config value that cannot work; the message names the key."""
 
 
+class ModelSizeError(CheckpointError):
+    """The run's ``model`` config contradicts the sizes its pretrained model records."""
+
+
+def check_sizes(path: Path, model: dict, what: str, fix: str) -> None:
+    """Refuse (``ModelSizeError``, one line naming each key with both values) a run whose model
+    config contradicts the sizes ``path`` (a package or checkpoint) records: the network is built
+    from the file, so the run's recorded config must say what it trains. An unreadable file is a
+    ``CheckpointError``."""
+    from transfersep.model.package import ModelLoadError, recorded_model, size_conflicts
+
+    try:
+        recorded = recorded_model(path)
+    except ModelLoadError as e:
+        raise CheckpointError(one_line(e)) from None
+    bad = size_conflicts(recorded, model)
+    if bad:
+        has = ", ".join(f"model.{k}={r}" for k, r, _ in bad)
+        says = ", ".join(f"model.{k}={w}" for k, _, w in bad)
+        raise ModelSizeError(
+            f"{path}: {what} is a ChimeraNet with {has}, this run's config says {says}; {fix}: "
+            f"add {' '.join(f'model.{k}={r}' for k, r, _ in bad)}"
+        )
+
+
 # failures of this process's multirun jobs: (job overrides, one-line message, data root missing)
 FAILED_JOBS: list[tuple[str, str, bool]] = []
 
@@ -211,17 +236,25 @@ def train_command(grid: dict[str, str], study: str | None = None, overrides: lis
 
 def parent_problem(plan: Any, study: str) -> str | None:
     """The one-line reason a fine-tune cannot start (its parent missing), or None; a parent
-    checkpoint that exists but is damaged raises ``CheckpointError``."""
+    checkpoint that exists but is damaged raises ``CheckpointError``, one whose model sizes the
+    run's config contradicts ``ModelSizeError`` (``check_sizes``)."""
     if plan.parent_ckpt is None:
         return None
     if plan.parent_ckpt.exists():
-        if plan.parent_ckpt.suffix != ".safetensors":  # packages are checked when loaded (ModelLoadError)
+        if plan.parent_ckpt.suffix != ".safetensors":  # packages carry their own checksum (ModelLoadError)
             fix = (
                 "point init_from at a good model package or checkpoint"
                 if plan.init_from is not None
                 else f"train its run again: {train_command(_parent_grid(plan), study)} rerun=true"
             )
             check_checkpoint(plan.parent_ckpt, "the pretrained checkpoint", fix)
+        if getattr(plan, "model", None):
+            what, fix = (
+                ("the init_from model", "run with the sizes it was trained with")
+                if plan.init_from is not None
+                else ("the pretrained model of this grid point", "run with the sizes of its pretraining")
+            )
+            check_sizes(plan.parent_ckpt, plan.model, what, fix)
         return None
     if plan.init_from is not None:
         return (

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from transfersep.run.plan import Plan
@@ -30,19 +29,17 @@ def build_system(cfg: DictConfig, plan: Plan, source_names: list[str]):
 
 def load_pretrained(system, ckpt: Path) -> str:
     """Backbone and embedding head from a pretraining checkpoint or model package; a fresh mask head.
-    Returns the digest of the loaded weights (``model.package.weights_digest``)."""
-    from transfersep.model.package import weights_digest
+    The network is built from the file (its header's sizes); a run whose model config contradicts
+    them is refused first (``errors.ModelSizeError``). Returns the digest of the loaded weights
+    (``model.package.weights_digest``)."""
+    from transfersep.model.package import ModelLoadError, load_model, weights_digest
+    from transfersep.run.errors import CheckpointError, check_sizes
 
-    if ckpt.suffix == ".safetensors":
-        from transfersep.model.package import load_model
-
-        model_state = load_model(ckpt, device="cpu").net.state_dict()
-    else:
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
-        model_state = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
+    check_sizes(ckpt, system.model.cfg.to_dict(), "the pretrained model", "run with the sizes it was trained with")
     try:
+        model_state = load_model(ckpt, device="cpu").net.state_dict()
         system.model.load_flexible(model_state, keep_mask_head=False)
-    except ValueError as e:
-        raise ValueError(f"{ckpt}: {e}") from e
+    except (ModelLoadError, ValueError) as e:
+        raise CheckpointError(f"{ckpt}: {e}" if str(ckpt) not in str(e) else str(e)) from e
     system.apply_phase()
     return weights_digest(model_state)

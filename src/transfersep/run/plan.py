@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 # the config groups that make a grid point; their values and the study's stages are written once,
 # in sweeps/grid.yaml (read by transfersep.study.grid)
@@ -51,6 +51,7 @@ class Plan:
     init_from: Path | None = None  # a model package or checkpoint that replaces the parent run
     study: str | None = None
     parent: dict[str, Any] | None = None  # what a fine-tune loads (provenance.identity), once known
+    model: dict[str, Any] | None = None  # the run's model config, checked against its parent's sizes
 
     @property
     def parent_ckpt(self) -> Path | None:
@@ -155,6 +156,7 @@ def make_plan(cfg: DictConfig) -> Plan:
         parent_command=cmd,
         init_from=Path(init_from).expanduser().resolve() if init_from else None,
         study=str(cfg.study),
+        model=dict(OmegaConf.to_container(cfg.model, resolve=True)),
     )
 
 

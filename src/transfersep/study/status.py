@@ -1,8 +1,14 @@
 """Where a study stands: every grid point as finished / running / failed / stale / interrupted / missing.
 
-    transfersep status RUNS/STUDY                     # the full grid of sweeps/grid.yaml
+    transfersep status RUNS/STUDY                     # the grid points the study launched
+    transfersep status RUNS/STUDY --full-grid         # the full grid of sweeps/grid.yaml
     transfersep status RUNS/STUDY downstream=bach10   # narrowed like the sweeps
     transfersep status RUNS/STUDY --only failed,stale --json
+
+The grid a study is expected to have is, as for the report, what it launched: the (pretrain,
+augment) pairs of its runs, crossed with the fine-tune modes and downstream sets it used, one
+baseline per downstream set, and the zero-shot probes when it has any (a study of five runs is
+not 118 runs short of the paper's grid). ``--full-grid`` expects every grid point of sweeps/.
 
 States (from each run directory's ``status.json``):
 
@@ -27,7 +33,8 @@ A relaunch (``python train.py -m +sweeps=...`` or ``transfersep study``) reruns 
 state except finished. Runs found in the study directory outside the grid are listed too.
 Given a folder that holds one study (the runs folder), that study is shown; a folder holding
 several studies lists them and exits 2.
-Exit status: 0 when every listed grid point is finished, 1 otherwise (2 on bad arguments).
+Exit status: 0 when every listed grid point is finished, 1 otherwise (nothing launched included;
+2 on bad arguments).
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ from pathlib import Path
 from transfersep.run.jobs import pid_alive, slurm_states
 from transfersep.run.plan import LAST_CKPT, done_file
 from transfersep.study.folders import SeveralStudies, resolve_study
-from transfersep.study.grid import GridPoint, grid_points, stage_names
+from transfersep.study.grid import GridPoint, grid_points, load_grid, stage_names
 
 STATES = ("finished", "running", "failed", "stale", "interrupted", "missing")
 
@@ -130,13 +137,40 @@ def _provenance_and_lock(run_dir: Path, st: dict | None, state: str, detail: str
     return "stale", f"{why}; {todo}"
 
 
+def launched(points: list[GridPoint], study_dir: Path) -> list[GridPoint]:
+    """The grid points of ``points`` the study launched, as the report expects them
+    (``report.results.expected_keys``): pairs x fine-tune modes x downstream sets of its runs."""
+    facts = [gp.as_dict() for gp in points if (study_dir / gp.subdir / "status.json").is_file()]
+    for f in study_dir.glob("*/*/status.json"):  # runs outside the grid tell what was launched too
+        gp = (read_status(f.parent) or {}).get("grid_point")
+        if isinstance(gp, dict) and {"stage", "pretrain", "augment", "finetune", "downstream"} <= set(gp):
+            facts.append(gp)
+    pairs = {(g["pretrain"], g["augment"]) for g in facts if g["stage"] in ("pretrain", "finetune", "zeroshot")}
+    downs = {g["downstream"] for g in facts if g["stage"] in ("finetune", "baseline", "zeroshot")}
+    modes = {g["finetune"] for g in facts if g["stage"] == "finetune"} or set(load_grid().axes["finetune"])
+    zeroshot = any(g["stage"] == "zeroshot" for g in facts)
+
+    def expected(gp: GridPoint) -> bool:
+        pair, stage = (gp.pretrain, gp.augment) in pairs, gp.stage
+        if stage == "pretrain":
+            return pair
+        if stage == "baseline":
+            return gp.downstream in downs
+        return pair and gp.downstream in downs and (gp.finetune in modes if stage == "finetune" else zeroshot)
+
+    return [gp for gp in points if expected(gp)]
+
+
 def study_status(
-    study_dir: str | Path, sweeps: Sequence[str] | None = None, overrides: Sequence[str] = ()
+    study_dir: str | Path, sweeps: Sequence[str] | None = None, overrides: Sequence[str] = (), full: bool = False
 ) -> list[RunState]:
-    """One ``RunState`` per grid point of the stages ``sweeps`` (default: all; narrowed by
-    ``overrides``), then any other run found in the study's stage folders."""
+    """One ``RunState`` per grid point the study launched (with ``full``: every grid point of the
+    stages ``sweeps``, default all), narrowed by ``overrides``, then any other run found in the
+    study's stage folders."""
     study_dir = Path(study_dir)
     points: list[GridPoint] = grid_points(sweeps, overrides)
+    if not full:
+        points = launched(points, study_dir)
     subdirs = {gp.subdir: gp.as_dict() for gp in points}
     statuses = {s: read_status(study_dir / s) for s in subdirs}
     stages = set(stage_names())
@@ -183,6 +217,9 @@ def configure_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--sweeps", default=None, help="comma-separated stages of sweeps/grid.yaml to list (default: all)")
     p.add_argument("--only", default="", help=f"comma-separated states to list ({','.join(STATES)})")
     p.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
+    p.add_argument(
+        "--full-grid", action="store_true", help="expect every grid point of sweeps/ (default: what the study launched)"
+    )
     return p
 
 
@@ -200,7 +237,10 @@ def run_from_args(args: argparse.Namespace) -> int:
         print(f"error: --only takes {', '.join(STATES)}; got {sorted(only - set(STATES))}", file=sys.stderr)
         return 2
     stages = [s for s in args.sweeps.split(",") if s] if args.sweeps else None
-    rows = study_status(args.study_dir, stages, args.overrides)
+    rows = study_status(args.study_dir, stages, args.overrides, args.full_grid)
+    if not rows:
+        print(f"{args.study_dir}: no run launched yet; --full-grid lists every grid point of sweeps/grid.yaml")
+        return 1
     if args.json:
         for r in rows:
             if not only or r.state in only:

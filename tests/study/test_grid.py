@@ -88,7 +88,13 @@ def test_status_lists_the_added_set_and_zero_shot_runs(stems_conf: Path, tmp_pat
     write_status(study / "zeroshot" / "slakh-none-bach10", {**probe, "downstream": "bach10"}, "result.json")
     write_status(study / "pretrain" / "slakh-none", {"stage": "pretrain", "pretrain": "slakh"}, "final.ckpt")
 
+    # by default, what the study launched: its one pair, its two downstream sets (stems included)
     assert cli_main(["status", str(study), "--json"]) == 1
+    rows = {r["subdir"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert len(rows) == 1 + 2 + 2 * 2 + 2 and rows["baseline/stems"]["state"] == "missing"
+    assert rows["finetune/slakh-none-mask-stems"]["state"] == "missing"
+
+    assert cli_main(["status", str(study), "--json", "--full-grid"]) == 1
     rows = {r["subdir"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
     assert len(rows) == 160
     assert rows["baseline/stems"]["state"] == "missing" and rows["finetune/musdb-none-whole-stems"]["in_grid"]
@@ -96,7 +102,7 @@ def test_status_lists_the_added_set_and_zero_shot_runs(stems_conf: Path, tmp_pat
     assert rows["zeroshot/musdb-none-stems"]["state"] == "missing"
 
     # narrowed to stems, the bach10 probe is listed as a run outside the grid
-    assert cli_main(["status", str(study), "--json", "downstream=stems"]) == 1
+    assert cli_main(["status", str(study), "--json", "--full-grid", "downstream=stems"]) == 1
     rows = {r["subdir"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
     assert rows["zeroshot/slakh-none-bach10"]["state"] == "finished"
     assert not rows["zeroshot/slakh-none-bach10"]["in_grid"]
@@ -104,8 +110,7 @@ def test_status_lists_the_added_set_and_zero_shot_runs(stems_conf: Path, tmp_pat
 
 
 def test_report_expects_the_added_set(stems_conf: Path, tmp_path: Path) -> None:
-    from transfersep.report.build import write_report
-    from transfersep.report.results import downstream_order, expected_keys
+    from transfersep.report.results import axis, downstream_order, expected_keys, study_grid
 
     downs = downstream_order(["stems", "bach10"])
     assert downs == ["bach10", "stems"]
@@ -113,10 +118,9 @@ def test_report_expects_the_added_set(stems_conf: Path, tmp_path: Path) -> None:
     assert ("baseline", "stems") in keys and ("finetune", "both", "stretch", "mask", "stems") in keys
     assert len(keys) == 2 * (1 + 3 * 4 * 2)
 
-    (tmp_path / "runs" / "paper").mkdir(parents=True)
-    paths = write_report(tmp_path / "runs" / "paper", tmp_path / "out", full_grid=True)
-    assert len(paths["missing"]) == 4 * (1 + 24)  # the whole grid: 4 downstream sets now
-    assert ("baseline", "stems") in paths["missing"]
+    # the report's --full-grid expects all four downstream sets of the grid
+    full = study_grid(tmp_path / "runs" / "paper", {}, downstream_order(axis("downstream")), full=True)
+    assert len(full) == 4 * (1 + 24) and ("baseline", "stems") in full
 
 
 def _unknown_axis(g: dict) -> None:

@@ -191,4 +191,7 @@ def test_a_study_that_launched_nothing_says_so(tmp_path: Path, capsys) -> None:
     (tmp_path / "empty" / "pretrain").mkdir(parents=True)
     assert cli_main(["status", str(tmp_path / "empty")]) == 1
     out = capsys.readouterr().out
-    assert out.strip() == f"{tmp_path / 'empty'}: no run launched yet; --full-grid lists every grid point of sweeps/"
+    assert (
+        out.strip()
+        == f"{tmp_path / 'empty'}: no run launched yet; --full-grid lists every grid point of sweeps/grid.yaml"
+    )

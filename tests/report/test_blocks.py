@@ -101,14 +101,13 @@ def test_incoherent_excerpts_share_units_through_any_track():
     assert u.nonoverlap == [0, 2, 3, 4, 5, 6]
 
 
-def test_origins_of_old_and_new_tables():
-    old = pd.DataFrame({"excerpt": [0], "source": ["a"], "sisdr_db": [1.0], "silent_reference": [0]})
-    assert origins_of(old) is None
-    new = old.assign(track=["T"], start_s=[1.5], seconds=[2.0])
+def test_origins_of_filled_and_empty_tables():
+    table = pd.DataFrame({"excerpt": [0], "source": ["a"], "sisdr_db": [1.0], "silent_reference": [0]})
+    new = table.assign(track=["T"], start_s=[1.5], seconds=[2.0])
     assert origins_of(new).to_dict("records") == [
         {"excerpt": 0, "source": "a", "track": "T", "start_s": 1.5, "seconds": 2.0}
     ]
-    assert origins_of(new.assign(track=[np.nan])) is None  # written without origins
+    assert origins_of(new.assign(track=[np.nan])) is None  # a test set that cannot say
 
 
 def test_paper_significant_but_not_independent():

@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from transfersep.model.package import PACKAGE_NAME, LoadedModel
+from transfersep.files import FINAL_CKPT, LAST_CKPT, PACKAGE
+from transfersep.model.package import LoadedModel
 
 
 def model_name(path: str | os.PathLike) -> str:
@@ -34,9 +35,9 @@ def model_name(path: str | os.PathLike) -> str:
     p = Path(path).expanduser().resolve()
     if p.is_dir():
         return p.name
-    if p.name in (PACKAGE_NAME, "final.ckpt"):
+    if p.name in (PACKAGE, FINAL_CKPT):
         return p.parent.name
-    if p.name == "last.ckpt" and p.parent.name == "checkpoints":
+    if p.parts[-2:] == Path(LAST_CKPT).parts:  # <run>/checkpoints/last.ckpt
         return p.parent.parent.name
     return p.stem
 
@@ -66,7 +67,8 @@ class Separator:
         self, waveform: np.ndarray | torch.Tensor, sample_rate: int, sources: list[str] | None = None
     ) -> dict[str, np.ndarray | torch.Tensor]:
         """``{source: estimate}`` of ``waveform`` ([samples] or [channels, samples]) at its rate and shape."""
-        from transfersep.inference.separate import pick_sources, run_pipeline
+        from transfersep.inference.inputs import pick_sources
+        from transfersep.inference.separate import run_pipeline
 
         is_tensor = isinstance(waveform, torch.Tensor)
         x = waveform.detach().to("cpu", torch.float32).numpy() if is_tensor else np.asarray(waveform, np.float32)

@@ -289,8 +289,8 @@ def write_report(
     if blind:
         problems.append(
             f"{len(blind)} run(s) have a scores.csv without the track/start_s/seconds of their "
-            f"excerpts (written by an older version; e.g. {blind[0]}): their comparisons show only "
-            "the paper's test; evaluate them again for the independent columns"
+            f"excerpts (their test set does not say where its excerpts come from; e.g. {blind[0]}): "
+            "their comparisons show only the paper's test"
         )
     md = markdown_report(
         study_dir=study_dir,

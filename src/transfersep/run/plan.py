@@ -20,9 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-FINAL_CKPT = "final.ckpt"
-LAST_CKPT = "checkpoints/last.ckpt"
-RESULT = "result.json"
+from transfersep.files import FINAL_CKPT, RESULT
 
 
 def done_file(stage: str) -> str:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from transfersep.files import RESULT, STATUS
+
 STAGES = ("pretrain", "finetune", "baseline", "zeroshot")
-RUN_FILES = ("status.json", "result.json")
+RUN_FILES = (STATUS, RESULT)
 
 
 class SeveralStudies(ValueError):
@@ -42,7 +44,7 @@ def run_results(study_dir: str | Path) -> list[Path]:
     study_dir = Path(study_dir)
     if is_study(study_dir):
         return sorted(p for s in STAGES for p in study_dir.glob(f"{s}/*/result.json"))
-    return sorted(study_dir.rglob("result.json"))
+    return sorted(study_dir.rglob(RESULT))
 
 
 def resolve_study(root: str | Path) -> Path:

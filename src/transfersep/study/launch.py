@@ -28,8 +28,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from transfersep.run.records import finished
 from transfersep.study.grid import GRID_KEYS, SWEEPS, grid_points, override_key, overrides_for
-from transfersep.study.status import format_table, read_status, study_status
+from transfersep.study.status import format_table, study_status
 
 
 def study_dir_of(overrides: Sequence[str]) -> Path:
@@ -52,7 +53,7 @@ def finetune_launches(
     """Override lists of the fine-tuning (or zero-shot) multiruns whose pretraining finished, and
     the blocked grid points (subdirs)."""
     points = grid_points([stage], overrides)
-    ready = {gp.parent_subdir for gp in points if _finished(study_dir / gp.parent_subdir)}
+    ready = {gp.parent_subdir for gp in points if finished(study_dir / gp.parent_subdir)}
     blocked = [gp.subdir for gp in points if gp.parent_subdir not in ready]
     todo = [gp for gp in points if gp.parent_subdir in ready]
     if not todo:
@@ -69,11 +70,6 @@ def finetune_launches(
     for corpus, augs in by_corpus.items():
         groups.setdefault(tuple(augs), []).append(corpus)
     return [[*base, f"pretrain={','.join(c)}", f"augment={','.join(a)}"] for a, c in groups.items()], blocked
-
-
-def _finished(run_dir: Path) -> bool:
-    st = read_status(run_dir)
-    return bool(st and st.get("state") == "finished" and (run_dir / "final.ckpt").exists())
 
 
 def run_study(sweeps: Sequence[str], overrides: Sequence[str], dry_run: bool = False) -> int:

@@ -11,7 +11,7 @@ import transfersep
 PKG = Path(transfersep.__file__).resolve().parent
 # low to high; a module may import its own layer (inside its package) or any lower one
 LAYERS = [
-    {"atomic"},
+    {"files"},
     {"audio"},
     {"model", "data"},
     {"evaluation", "inference"},

@@ -110,15 +110,9 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int, quality: str = "HQ") -> np.
     return np.ascontiguousarray(y.T).astype(np.float32, copy=False)
 
 
-def load_mono(path: str | os.PathLike, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """Whole file as mono float32 at ``sr``."""
-    data, file_sr = read(path)
-    return resample(to_mono(data), file_sr, sr)
-
-
 def write(path: str | os.PathLike, data: np.ndarray, sr: int, subtype: str | None = None) -> Path:
     """Write [N] or [C, N] atomically (tmp file + rename) in the format given by the suffix."""
-    from transfersep.atomic import atomic_write
+    from transfersep.files import atomic_write
 
     path = Path(path)
     arr = np.asarray(data, dtype=np.float32)

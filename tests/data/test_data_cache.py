@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -72,8 +71,10 @@ def test_made_once_and_renewed_when_the_file_changes(tmp_path):
     p1 = cache.ensure(refs, "x")
     m1 = p1.stat().st_mtime_ns
     assert cache.ensure(refs, "x") == p1 and p1.stat().st_mtime_ns == m1  # not remade
-    time.sleep(0.01)
-    datatrees.write(f, datatrees.noise("b", 1.0, 44100), 44100)
+    before = f.stat()
+    datatrees.write(f, datatrees.noise("b", 1.0, 44100), 44100)  # same length: same size
+    # a distinct modification time whatever the file system's clock resolution
+    os.utime(f, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
     p2 = StemCache(tmp_path / "cache").ensure(refs, "x")
     assert p2 != p1
     new = np.load(p2)

@@ -1,9 +1,11 @@
-"""The demo's stage scheduler: dependencies respected, lanes side by side, a failure stops the rest."""
+"""The demo's stage scheduler: dependencies respected, lanes side by side, a failure stops the rest.
+
+Each stage appends "start <name>" and "end <name>" to one journal file, so the order of events is
+read from the journal, never from clocks."""
 
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -12,64 +14,82 @@ from project import copy_conf
 from transfersep.demo.run import Stage, run_stages, study_stages
 
 
-def _writer(path: Path, sleep: float, code: int = 0) -> list[str]:
-    # appends "start <t>" and "end <t>" (wall clock) to path; exits with code
-    prog = (
-        f"import time,sys; p={str(path)!r}; open(p,'a').write(f'start {{time.time()}}\\n'); "
-        f"time.sleep({sleep}); open(p,'a').write(f'end {{time.time()}}\\n'); print('bye from', p); "
-        f"sys.exit({code})"
-    )
+def _writer(journal: Path, name: str, sleep: float = 0.0, code: int = 0, meet: str | None = None) -> list[str]:
+    """A stage that journals its start, waits (``sleep`` seconds, or until stage ``meet`` has started:
+    exit 9 if it never does within 60 s), journals its end and exits with ``code``."""
+    prog = f"""
+import sys, time
+from pathlib import Path
+j = Path({str(journal)!r})
+def note(what):
+    with open(j, "a") as f:
+        f.write(what + "\\n")
+note("start {name}")
+meet = {meet!r}
+if meet:
+    deadline = time.monotonic() + 60
+    while "start " + meet not in j.read_text().splitlines():
+        if time.monotonic() > deadline:
+            sys.exit(9)
+        time.sleep(0.02)
+time.sleep({sleep})
+note("end {name}")
+print("bye from {name}")
+sys.exit({code})
+"""
     return [sys.executable, "-c", prog]
 
 
-def _times(path: Path) -> dict[str, float]:
-    return {k: float(v) for k, v in (line.split() for line in path.read_text().splitlines())}
+def _events(journal: Path) -> list[str]:
+    return journal.read_text().splitlines()
 
 
 def test_dependencies_and_concurrency(tmp_path):
-    a, b, c, d = (tmp_path / n for n in "abcd")
+    j = tmp_path / "journal"
     run_stages(
         [
-            Stage("a", _writer(a, 1.0)),
-            Stage("b", _writer(b, 1.0)),
-            Stage("c", _writer(c, 0.2), after=("a",)),
-            Stage("d", _writer(d, 0.1), after=("b", "c")),
+            # a and b each wait for the other to start: with two lanes they run side by side
+            Stage("a", _writer(j, "a", meet="b")),
+            Stage("b", _writer(j, "b", meet="a")),
+            Stage("c", _writer(j, "c"), after=("a",)),
+            Stage("d", _writer(j, "d"), after=("b", "c")),
         ],
         tmp_path / "logs",
         jobs=2,
         threads=1,
     )
-    ta, tb, tc, td = (_times(p) for p in (a, b, c, d))
-    assert tb["start"] < ta["end"] and ta["start"] < tb["end"]  # a and b overlapped
-    assert tc["start"] >= ta["end"]
-    assert td["start"] >= max(tb["end"], tc["end"])
-    assert "bye from" in (tmp_path / "logs" / "d.log").read_text()
+    ev = _events(j)
+    assert sorted(ev) == sorted(f"{w} {s}" for s in "abcd" for w in ("start", "end"))
+    assert ev.index("start c") > ev.index("end a")
+    assert ev.index("start d") > max(ev.index("end b"), ev.index("end c"))
+    assert "bye from d" in (tmp_path / "logs" / "d.log").read_text()
 
 
 def test_one_job_at_a_time(tmp_path):
-    a, b = tmp_path / "a", tmp_path / "b"
-    run_stages([Stage("a", _writer(a, 0.3)), Stage("b", _writer(b, 0.3))], tmp_path / "logs", jobs=1, threads=1)
-    ta, tb = _times(a), _times(b)
-    assert tb["start"] >= ta["end"] or ta["start"] >= tb["end"]
+    j = tmp_path / "journal"
+    run_stages(
+        [Stage("a", _writer(j, "a", 0.3)), Stage("b", _writer(j, "b", 0.3))], tmp_path / "logs", jobs=1, threads=1
+    )
+    ev = _events(j)
+    assert ev in (["start a", "end a", "start b", "end b"], ["start b", "end b", "start a", "end a"])
 
 
 def test_failure_stops_the_others_and_shows_the_log(tmp_path):
-    slow, bad = tmp_path / "slow", tmp_path / "bad"
-    t0 = time.time()
-    with pytest.raises(SystemExit, match=r"(?s)bye from .*bad.*stage 'bad' failed \(exit 3\)"):
+    j = tmp_path / "journal"
+    with pytest.raises(SystemExit, match=r"(?s)bye from bad.*stage 'bad' failed \(exit 3\)"):
         run_stages(
             [
-                Stage("slow", _writer(slow, 30.0)),
-                Stage("bad", _writer(bad, 0.1, code=3)),
-                Stage("never", _writer(tmp_path / "never", 0.0), after=("bad",)),
+                Stage("slow", _writer(j, "slow", 300.0)),
+                Stage("bad", _writer(j, "bad", code=3, meet="slow")),
+                Stage("never", _writer(j, "never"), after=("bad",)),
             ],
             tmp_path / "logs",
             jobs=2,
             threads=1,
         )
-    assert time.time() - t0 < 20  # the 30-s stage was stopped
-    assert "end" not in slow.read_text()
-    assert not (tmp_path / "never").exists()
+    ev = _events(j)
+    assert "start slow" in ev and "end slow" not in ev  # stopped, not waited for
+    assert "start never" not in ev
 
 
 def test_demo_stages_follow_the_grid(tmp_path, monkeypatch):

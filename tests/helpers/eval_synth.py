@@ -108,14 +108,12 @@ def write_run(root: Path, key: tuple, origins: bool = True, study: str = "study"
     s = run_scores(key)
     with open(run / "scores.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(
-            ["excerpt", "source", "sisdr_db", "silent_reference"] + (["track", "start_s", "seconds"] if origins else [])
-        )
+        w.writerow(["excerpt", "source", "sisdr_db", "silent_reference", "track", "start_s", "seconds"])
         for e in range(E):
             for j, name in enumerate(SOURCES):
                 w.writerow(
                     [e, name, "nan" if np.isnan(s[e, j]) else f"{s[e, j]:.12f}", int(np.isnan(s[e, j]))]
-                    + (list(origin(key[-1], e)) if origins else [])
+                    + (list(origin(key[-1], e)) if origins else ["", "", ""])  # empty: origins unknown
                 )
     m = excerpt_mean(s)
     result = {

@@ -13,6 +13,7 @@ from transfersep.audio import AudioReadError
 from transfersep.bench.separation import bench_separation
 from transfersep.cli import main
 from transfersep.inference import separate as sep
+from transfersep.inference.chunking import separate_stream
 from transfersep.model.package import ModelLoadError, export_model, load_model
 
 
@@ -149,7 +150,7 @@ def test_stream_emits_while_reading_with_bounded_lag():
         state["emitted"] += len(y)
         state["lag"] = max(state["lag"], state["read"] - state["emitted"])
 
-    total = sep.separate_stream(read_block, lambda m: m[:, None, :] * 2.0, 1, 1, emit, chunk, overlap, batch, 128)
+    total = separate_stream(read_block, lambda m: m[:, None, :] * 2.0, 1, 1, emit, chunk, overlap, batch, 128)
     assert total == n and state["emitted"] == n
     assert state["lag"] <= (batch + 1) * chunk + block
     np.testing.assert_allclose(np.concatenate(out)[:, 0], 2.0 * x[:, 0], atol=1e-5)

@@ -90,14 +90,13 @@ def test_two_tracks_give_two_units_and_unit_means_average_within_them():
     assert list(unit_means(d, u.unit)) == [2.5, 5.0]  # (1 + 2 + 3 + 4) / 4: NaN left out
 
 
-def test_origins_of_old_and_new_tables():
-    old = pd.DataFrame({"excerpt": [0], "source": ["a"], "sisdr_db": [1.0], "silent_reference": [0]})
-    assert origins_of(old) is None
-    new = old.assign(track=["T"], start_s=[1.5], seconds=[2.0])
+def test_origins_of_filled_and_empty_tables():
+    table = pd.DataFrame({"excerpt": [0], "source": ["a"], "sisdr_db": [1.0], "silent_reference": [0]})
+    new = table.assign(track=["T"], start_s=[1.5], seconds=[2.0])
     assert origins_of(new).to_dict("records") == [
         {"excerpt": 0, "source": "a", "track": "T", "start_s": 1.5, "seconds": 2.0}
     ]
-    assert origins_of(new.assign(track=[np.nan])) is None  # written without origins
+    assert origins_of(new.assign(track=[np.nan])) is None  # a test set that cannot say
 
 
 def test_unit_statistics_by_hand():

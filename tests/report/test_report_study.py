@@ -1,5 +1,5 @@
 """What the report says about itself: header, the study's own grid and options, zero-shot runs,
-old score tables, and folders holding several studies (hand-made run directories)."""
+score tables without excerpt origins, and folders holding several studies (hand-made run directories)."""
 
 from __future__ import annotations
 
@@ -204,7 +204,7 @@ def key_of(name: str) -> tuple:
     return (stage, *rest.split("-"))
 
 
-def test_old_scores_without_origins_keep_the_papers_column_only(study, tmp_path):
+def test_scores_without_origins_keep_the_papers_column_only(study, tmp_path):
     out = tmp_path / "out"
     paths = write_report(study(origins=False), out)
     tests = pd.read_csv(out / "tests.csv")

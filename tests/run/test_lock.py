@@ -14,7 +14,7 @@ import pytest
 
 from fakes import install_squeue
 from project import ROOT
-from transfersep.atomic import atomic_write_text
+from transfersep.files import atomic_write_text
 from transfersep.run.jobs import slurm_job_alive
 from transfersep.run.lock import LOCK, LOST_EXIT, RunLock, RunLocked, follow, read_lock
 
@@ -256,7 +256,7 @@ OWNER = """
 import socket, sys, time
 from pathlib import Path
 socket.gethostname = lambda: "node-a"  # another host: only its heartbeat says it is alive
-from transfersep.atomic import atomic_write_text
+from transfersep.files import atomic_write_text
 from transfersep.run.lock import RunLock
 run = Path(sys.argv[1])
 RunLock(run, heartbeat_s=0.1, stale_after_s=0.6).acquire()

@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 
-from transfersep.atomic import atomic_write_json
 from transfersep.bench.measure import conditions
 from transfersep.bench.report import render_table, study_estimate
 from transfersep.bench.worker import RESULT_MARK
+from transfersep.files import atomic_write_json
 
 PLAIN = {"name": "plain", "fast": False}
 FAST = {"name": "fast", "fast": True}

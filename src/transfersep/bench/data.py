@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     text = json.dumps({"unit": "ten-second samples/s per worker", **res}, indent=2)
     print(text)
     if a.out:
-        from transfersep.atomic import atomic_write_text
+        from transfersep.files import atomic_write_text
 
         atomic_write_text(a.out, text + "\n")
 

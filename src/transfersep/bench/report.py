@@ -127,8 +127,6 @@ def render_table(results: dict[str, Any]) -> str:
                 ),
                 memory=False,
             )
-            if sec.get("note"):
-                rows.append([what, "project", "not available", "", "", "", "", sec["note"], cmd])
         elif kind == "evaluation":
             w = sec["wall_s"]
             scale = sec["protocol"] / sec["excerpts"]
@@ -147,9 +145,6 @@ def render_table(results: dict[str, Any]) -> str:
                 ]
             )
         elif kind == "loader":
-            if not sec.get("available"):
-                rows.append(["loader, one worker", "—", "not available", "", "", "", "", sec.get("note", ""), cmd])
-                continue
             for setting, v in sec["per_worker_samples_per_s"].items():
                 rows.append(
                     [
@@ -165,9 +160,6 @@ def render_table(results: dict[str, Any]) -> str:
                     ]
                 )
         elif kind == "separation":
-            if not sec.get("available"):
-                rows.append(["separation", "—", "not available", "", "", "", "", sec.get("note", ""), cmd])
-                continue
             r = sec["result"]
             rows.append(
                 [

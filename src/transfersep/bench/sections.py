@@ -5,7 +5,6 @@ Each returns a JSON-able dict; ``transfersep.bench.worker`` runs one section per
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import torch
@@ -132,20 +131,14 @@ def bench_sisdr(
     """
     from torchmetrics.functional.audio import scale_invariant_signal_distortion_ratio as tm_sisdr
 
+    from transfersep.evaluation.sisdr import sisdr as project_sisdr
+
     n = int(seconds * 16_000)
     g = torch.Generator().manual_seed(0)
     ref = torch.randn(pairs, n, generator=g)
     est = (ref + 0.3 * torch.randn(pairs, n, generator=g)).to(device)
     ref = ref.to(device)
-    fns = {"torchmetrics": lambda e, r: tm_sisdr(e, r, zero_mean=True)}
-    try:
-        from transfersep.evaluation.sisdr import sisdr as project_sisdr
-
-        fns = {"project": project_sisdr, **fns}
-    except ImportError as e:
-        missing = f"transfersep.evaluation.sisdr not available ({e})"
-    else:
-        missing = None
+    fns = {"project": project_sisdr, "torchmetrics": lambda e, r: tm_sisdr(e, r, zero_mean=True)}
     out_vals: dict[str, torch.Tensor] = {}
 
     def run(name: str):
@@ -154,20 +147,17 @@ def bench_sisdr(
         )
 
     recs = interleaved({k: (lambda k=k: run(k)) for k in fns}, repeats, device, warmup=1)
-    res: dict[str, Any] = {
+    return {
         "pairs": pairs,
         "seconds": seconds,
         "chunk": chunk,
-        "note": missing,
         "variants": {
             k: {"wall_s": summary(r), "cpu_s": summary(r, "cpu_s"), "extra_mib": summary(r, "extra_mib"), "records": r}
             for k, r in recs.items()
         },
+        "max_abs_diff_db": (out_vals["project"] - out_vals["torchmetrics"]).abs().max().item(),
+        "ratios": {"torchmetrics/project": ratio(recs["torchmetrics"], recs["project"])},
     }
-    if "project" in out_vals:
-        res["max_abs_diff_db"] = (out_vals["project"] - out_vals["torchmetrics"]).abs().max().item()
-        res["ratios"] = {"torchmetrics/project": ratio(recs["torchmetrics"], recs["project"])}
-    return res
 
 
 def bench_evaluation(
@@ -179,14 +169,14 @@ def bench_evaluation(
 
     The weights are random: the time does not depend on them, nor on the audio (random too).
     """
-    from transfersep.bench.step import PAPER_MODEL
+    from transfersep.bench.sizes import model_size
     from transfersep.evaluation.evaluate import score_excerpts
     from transfersep.model.system import SeparationSystem
 
     n = int(seconds * 16_000)
     g = torch.Generator().manual_seed(0)
     items = [{"sources": s, "mix": s.sum(0)} for s in 0.1 * torch.randn(excerpts, 3, n, generator=g)]
-    system = SeparationSystem(dict(PAPER_MODEL), "whole", ["a", "b", "c"]).to(device).eval()
+    system = SeparationSystem(model_size("paper"), "whole", ["a", "b", "c"]).to(device).eval()
 
     def run():
         score_excerpts(system.separate, items, 3, batch_size=batch_size, device=device)
@@ -207,25 +197,16 @@ def bench_evaluation(
     }
 
 
-def _optional(module: str, attr: str):
-    try:
-        return getattr(importlib.import_module(module), attr), None
-    except (ImportError, AttributeError) as e:
-        return None, f"{module}.{attr} not available ({type(e).__name__}: {e})"
-
-
 def bench_loader_section(quick: bool) -> dict[str, Any]:
-    fn, why = _optional("transfersep.bench.data", "bench_loader")
-    if fn is None:
-        return {"available": False, "note": why}
+    from transfersep.bench.data import bench_loader  # imported here: it pulls in the data loaders
+
     kw = dict(samples=8, repeats=2, n_tracks=2, track_seconds=20.0) if quick else {}
-    return {"available": True, "per_worker_samples_per_s": fn(**kw), "kwargs": kw}
+    return {"per_worker_samples_per_s": bench_loader(**kw), "kwargs": kw}
 
 
 def bench_separation_section(quick: bool, device: torch.device) -> dict[str, Any]:
-    fn, why = _optional("transfersep.bench.separation", "bench_separation")
-    if fn is None:
-        return {"available": False, "note": why}
+    from transfersep.bench.separation import bench_separation  # imported here: it pulls in inference
+
     kw = dict(
         model_cfg="paper",
         seconds=20.0 if quick else 60.0,
@@ -233,4 +214,4 @@ def bench_separation_section(quick: bool, device: torch.device) -> dict[str, Any
         device=device.type,
         threads=torch.get_num_threads(),
     )
-    return {"available": True, "result": fn(**kw), "kwargs": kw}
+    return {"result": bench_separation(**kw), "kwargs": kw}

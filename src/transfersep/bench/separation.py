@@ -2,14 +2,15 @@
 
 Times the whole ``separate_file`` path (read a 44.1 kHz mono WAV, resample, chunked batched
 network, overlap-add, resample back, write one file per source) with the paper-size ChimeraNet
-(4 x 500 BLSTM, D = 20, 4 sources; random weights: the speed does not depend on their values).
+(``conf/model/chimera.yaml``: 4 x 500 BLSTM, D = 20; 4 sources; random weights: the speed does not
+depend on their values).
 RTF = audio seconds / wall seconds, so 10 means ten times faster than real time.
 
 On a shared machine the wall-clock RTF moves with other load; the process CPU time is reported
 beside it (``cpu_rtf`` = audio seconds / CPU seconds of this process, all threads), which is what
-one dedicated core would give, the load average before and after, and the yardstick of issue 7
-(a plain fp32 forward of four 2-s chunks on one thread, about 12x on an idle core here) timed
-beside each repeat, so that runs on a loaded machine can be compared by ratio.
+one dedicated core would give, the load average before and after, and a yardstick (a plain fp32
+forward of four 2-s chunks on one thread, about 12x on an idle core here) timed beside each
+repeat, so that runs on a loaded machine can be compared by ratio.
 """
 
 from __future__ import annotations
@@ -29,22 +30,17 @@ import soundfile as sf
 import torch
 
 from transfersep.audio import STFT, STFTConfig
+from transfersep.bench.sizes import MODEL_CONFIGS, model_size
 from transfersep.model import ChimeraConfig, ChimeraNet
 from transfersep.model.package import LoadedModel
 
-# as conf/model/chimera.yaml and conf/model/tiny.yaml
-MODEL_SIZES = {
-    "paper": {"hidden_size": 500, "num_layers": 4, "embedding_dim": 20},
-    "tiny": {"hidden_size": 32, "num_layers": 2, "embedding_dim": 10},
-}
 SOURCES = ["bass", "drums", "other", "vocals"]
 
 
 def random_model(model_cfg: str = "paper", n_sources: int = 4, device: str = "cpu", seed: int = 0) -> LoadedModel:
-    if model_cfg not in MODEL_SIZES:
-        raise ValueError(f"model_cfg {model_cfg!r}: choose one of {sorted(MODEL_SIZES)}")
+    size = model_size(model_cfg)  # before seeding: an unknown name fails first
     torch.manual_seed(seed)
-    net = ChimeraNet(ChimeraConfig(**MODEL_SIZES[model_cfg], n_sources=n_sources)).eval()
+    net = ChimeraNet(ChimeraConfig(**size, n_sources=n_sources)).eval()
     names = (SOURCES + [f"s{i}" for i in range(n_sources)])[:n_sources]
     meta = {"model": net.cfg.to_dict(), "note": f"random {model_cfg} model for timing"}
     return LoadedModel(net, STFT(STFTConfig()), names, meta, Path("<random>")).to(device)
@@ -61,7 +57,7 @@ def test_recording(path: Path, seconds: float, sr: int = 44_100, seed: int = 0) 
 
 
 def reference_forward_rtf(net: ChimeraNet, repeats: int = 3) -> float:
-    """RTF of the yardstick of issue 7: one plain forward (both heads, fp32, one thread) of the
+    """RTF of the yardstick: one plain forward (both heads, fp32, one thread) of the
     paper-size model over a batch of four 2-s chunks (about 12x on an idle core of this machine).
     Timed beside the separation so that runs on a loaded machine can be compared by ratio."""
     before = torch.get_num_threads()
@@ -164,7 +160,7 @@ def bench_separation(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="paper", choices=sorted(MODEL_SIZES))
+    p.add_argument("--model", default="paper", choices=sorted(MODEL_CONFIGS))
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     p.add_argument("--repeats", type=int, default=3)

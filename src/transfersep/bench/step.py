@@ -17,9 +17,9 @@ import torch
 
 from transfersep.bench.measure import interleaved, ratio, summary
 from transfersep.bench.plain import plain_compute_losses
+from transfersep.bench.sizes import model_size
 from transfersep.model.system import SeparationSystem
 
-PAPER_MODEL = {"hidden_size": 500, "num_layers": 4, "embedding_dim": 20}
 CONFIGS = {  # batch x seconds, sources
     "paper": {"batch": 24, "seconds": 10.0, "sources": 3},
     "small": {"batch": 4, "seconds": 2.0, "sources": 3},
@@ -65,7 +65,7 @@ def make_batch(
 
 def make_step(variant: Variant, phase: str, sources: int, device: torch.device, seed: int = 0) -> Callable[[dict], Any]:
     torch.manual_seed(seed)  # same initial weights for every variant
-    model = dict(PAPER_MODEL, fast_paths=variant.fast, cpu_parallel_directions=variant.fast)
+    model = dict(model_size("paper"), fast_paths=variant.fast, cpu_parallel_directions=variant.fast)
     system = SeparationSystem(model=model, phase=phase, source_names=[f"s{i}" for i in range(sources)]).to(device)
     if variant.fast:
         opt = system.configure_optimizers()["optimizer"]
@@ -101,7 +101,7 @@ def bench_step(
         "config": config,
         "phase": phase,
         **cfg,
-        "model": PAPER_MODEL,
+        "model": model_size("paper"),
         "variants": {
             k: {
                 "wall_s": summary(r),

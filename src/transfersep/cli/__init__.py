@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from transfersep.files import PACKAGE
+
 
 class UserError(Exception):
     """A problem with the command line or the files given; printed without a traceback."""
@@ -82,6 +84,7 @@ def add_separate(p: argparse.ArgumentParser) -> None:
 def cmd_separate(args: argparse.Namespace) -> int:
     from transfersep.inference import separate as sep
     from transfersep.inference.api import model_name
+    from transfersep.inference.inputs import check_input, pick_sources
 
     inputs = [Path(p) for p in args.inputs]
     root = Path(args.out)
@@ -90,7 +93,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
     out = root / model_name(args.model)
     stems: dict[str, Path] = {}
     for p in inputs:  # check every input before anything is written
-        sep.check_input(p)
+        check_input(p)
         if p.stem in stems:
             raise UserError(
                 f"{stems[p.stem]} and {p} would both write {out / p.stem}; "
@@ -103,7 +106,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
     model = sep.prepare_model(args.model, args.device, args.precision, clusters=args.clusters is not None)
     wanted = [s.strip() for s in args.stems.split(",") if s.strip()] if args.stems else None
     names = [f"cluster_{i + 1}" for i in range(args.clusters)] if args.clusters else model.source_names
-    sep.pick_sources(names, wanted)  # an unknown name stops before any work
+    pick_sources(names, wanted)  # an unknown name stops before any work
     kw = {"chunk_seconds": args.chunk_seconds, "overlap_seconds": args.overlap_seconds}
     kw = {k: v for k, v in kw.items() if v is not None}
     for p in inputs:
@@ -127,14 +130,14 @@ def cmd_separate(args: argparse.Namespace) -> int:
 # -- export --------------------------------------------------------------------------------------
 def add_export(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="RUN_DIR_OR_CKPT", help="a finished run directory or a .ckpt file")
-    p.add_argument("--out", "-o", default=None, help="package path (default: <run dir>/model.safetensors)")
+    p.add_argument("--out", "-o", default=None, help=f"package path (default: <run dir>/{PACKAGE})")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from transfersep.model.package import PACKAGE_NAME, export_model, load_model
+    from transfersep.model.package import export_model, load_model
 
     src = Path(args.source)
-    out = Path(args.out) if args.out else (src if src.is_dir() else src.parent) / PACKAGE_NAME
+    out = Path(args.out) if args.out else (src if src.is_dir() else src.parent) / PACKAGE
     if out.resolve() == src.resolve():
         raise UserError(f"--out {out} is the source itself; choose another path")
     path = export_model(src, out)

@@ -36,7 +36,6 @@ import numpy as np
 import torch
 
 N_FFT = 1024  # 64 ms at 16 kHz: resolves bass partials (15.6 Hz bins); the size without pitch shift
-HOP = N_FFT // 4  # 75 % overlap: periodic-Hann^2 overlap-adds to the constant 1.5
 PAD = 2 * N_FFT  # source context read on each side of an augmented excerpt
 
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from transfersep.atomic import atomic_write
 from transfersep.audio import SAMPLE_RATE, AudioReadError, read, resample, to_mono
 from transfersep.data.index import AudioRef
+from transfersep.files import atomic_write
 
 CACHE_VERSION = 1
 MAX_OPEN = 256  # memory maps kept open per process

@@ -28,7 +28,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from transfersep.atomic import atomic_write_json
 from transfersep.demo import VERSION
 from transfersep.demo.render import (
     Renderer,
@@ -38,6 +37,7 @@ from transfersep.demo.render import (
     fluidsynth_version,
     require_pretty_midi,
 )
+from transfersep.files import atomic_write_json
 
 DATASETS = ("slakh", "musdb", "bach10", "dagstuhl", "remixpacks")
 SIZES = ("demo", "test")

@@ -27,9 +27,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from transfersep.atomic import atomic_write_text
 from transfersep.evaluation.evaluate import score_excerpts
 from transfersep.evaluation.sisdr import SILENCE_DB, excerpt_means
+from transfersep.files import CURVE, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class SISDRCurve(L.Callback):
         if every_n_steps < 1:
             raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
         self.dataset = dataset
-        self.path = Path(run_dir) / "curve.csv"
+        self.path = Path(run_dir) / CURVE
         self.every_n_steps = int(every_n_steps)
         self.indices = list(range(min(int(n_excerpts), len(dataset))))
         if not self.indices:

@@ -18,7 +18,6 @@ evaluation (the report scans for it).
   the same for every source of a coherent excerpt, one per source for incoherent mixing; a
   generated excerpt is its own track ``generated-<i>``. They are empty for a dataset that cannot
   say (no ``describe``); the report then cannot block the excerpts into independent units.
-  Readers must accept a scores.csv without these three columns (written before they existed).
 
 ``result.json`` — the summary (``RESULT_SCHEMA`` = 1)::
 
@@ -55,8 +54,8 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from transfersep import __version__
-from transfersep.atomic import atomic_write_json, atomic_write_text
 from transfersep.evaluation.sisdr import SILENCE_DB, batch_sisdr, excerpt_means, summarize
+from transfersep.files import RESULT, SCORES, atomic_write_json, atomic_write_text
 
 RESULT_SCHEMA = 1
 SCORES_COLUMNS = ["excerpt", "source", "sisdr_db", "silent_reference", "track", "start_s", "seconds"]
@@ -280,7 +279,7 @@ def write_evaluation(
     nonsilent = scores[~silent]
     if not np.isfinite(nonsilent).all():
         raise FloatingPointError(
-            f"SI-SDR is not finite for a non-silent reference; refusing to write {out_dir / 'result.json'}"
+            f"SI-SDR is not finite for a non-silent reference; refusing to write {out_dir / RESULT}"
         )
     result = {
         "schema": RESULT_SCHEMA,
@@ -296,6 +295,6 @@ def write_evaluation(
         "version": __version__,
     }
     origins = [excerpt_origins(dataset, i, len(source_names)) for i in indices]
-    atomic_write_text(out_dir / "scores.csv", scores_csv_text(indices, source_names, scores, silent, origins))
-    atomic_write_json(out_dir / "result.json", result)
+    atomic_write_text(out_dir / SCORES, scores_csv_text(indices, source_names, scores, silent, origins))
+    atomic_write_json(out_dir / RESULT, result)
     return result

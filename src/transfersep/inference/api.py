@@ -26,9 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from transfersep.model.package import PACKAGE_NAME, LoadedModel
-
-RUN_STAGES = ("pretrain", "finetune", "baseline", "zeroshot")  # <runs>/<study>/<stage>/<grid point>/
+from transfersep.files import FINAL_CKPT, LAST_CKPT, PACKAGE, STATUS
+from transfersep.model.package import LoadedModel
 
 
 def model_name(path: str | os.PathLike) -> str:
@@ -42,19 +41,20 @@ def model_name(path: str | os.PathLike) -> str:
     p = Path(path).expanduser().resolve()
     if p.is_dir():
         run_dir = p
-    elif p.name in (PACKAGE_NAME, "final.ckpt"):
+    elif p.name in (PACKAGE, FINAL_CKPT):
         run_dir = p.parent
-    elif p.name == "last.ckpt" and p.parent.name == "checkpoints":
+    elif p.parts[-2:] == Path(LAST_CKPT).parts:
         run_dir = p.parent.parent
     else:
         return p.stem
-    if run_dir.parent.name not in RUN_STAGES:  # not laid out as a study's run
-        return p.stem if p.name == PACKAGE_NAME else run_dir.name
-    study = run_dir.parent.parent.name
-    try:  # the study a run records wins over its folder's name (a study folder moved or renamed)
-        study = str(json.loads((run_dir / "status.json").read_text()).get("study") or study)
-    except (OSError, ValueError, AttributeError):
-        pass
+    try:  # a study's run records its stage (the folder above it) and its study
+        st = json.loads((run_dir / STATUS).read_text())
+        stage, study = st["grid_point"]["stage"], st.get("study")
+    except (OSError, ValueError, TypeError, KeyError):
+        stage = study = None
+    if stage != run_dir.parent.name:  # not laid out as <runs>/<study>/<stage>/<grid point>/
+        return p.stem if p.name == PACKAGE else run_dir.name
+    study = str(study or run_dir.parent.parent.name)
     return f"{study}-{run_dir.parent.name}-{run_dir.name}"
 
 
@@ -84,7 +84,8 @@ class Separator:
     ) -> dict[str, np.ndarray | torch.Tensor]:
         """``{source: estimate}`` of ``waveform`` ([samples], [channels, samples] or [samples, channels]) at
         its rate, shape and layout."""
-        from transfersep.inference.separate import pick_sources, run_pipeline
+        from transfersep.inference.inputs import pick_sources
+        from transfersep.inference.separate import run_pipeline
 
         is_tensor = isinstance(waveform, torch.Tensor)
         x = waveform.detach().to("cpu", torch.float32).numpy() if is_tensor else np.asarray(waveform, np.float32)

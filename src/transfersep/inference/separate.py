@@ -38,8 +38,8 @@ import soundfile as sf
 import torch
 
 from transfersep import audio
-from transfersep.inference.chunking import _Stream, crossfade, separate_stream  # noqa: F401  (part of this API)
-from transfersep.inference.inputs import AUDIO_FORMATS, check_input, pick_sources  # noqa: F401  (part of this API)
+from transfersep.inference.chunking import _Stream, separate_stream
+from transfersep.inference.inputs import check_input, pick_sources
 from transfersep.inference.runner import DEFAULT_BATCH, batched_runner, default_threads, prepare_model
 from transfersep.model.package import LoadedModel
 

@@ -2,7 +2,8 @@
 
 A BLSTM stack over log-magnitude frames with two heads: a deep-clustering embedding (a unit-norm
 D-vector per time-frequency bin) and a mask-inference head (one mask in [0, 1] per source and bin).
-Pretraining trains the embedding only; the mask head is rebuilt for each downstream source count.
+Pretraining trains the embedding only; a fine-tune whose source count differs starts from a fresh
+mask head (``load_flexible``).
 """
 
 from __future__ import annotations
@@ -126,12 +127,6 @@ class ChimeraNet(nn.Module):
     def forward(self, mag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feats = self.features(mag)
         return self.embed(feats), self.mask(feats)
-
-    def rebuild_mask_head(self, n_sources: int) -> None:
-        """A fresh mask head for ``n_sources`` sources (the rest of the network is kept)."""
-        self.cfg.n_sources = n_sources
-        device = self.mask_head.weight.device
-        self.mask_head = nn.Linear(2 * self.cfg.hidden_size, self.cfg.n_bins * n_sources).to(device)
 
     def load_flexible(self, state: Mapping[str, torch.Tensor], keep_mask_head: bool = True) -> list[str]:
         """Load weights; the mask head is taken only if ``keep_mask_head`` and its shape matches.

@@ -36,6 +36,7 @@ from torch import Tensor
 
 from transfersep.audio import STFT
 from transfersep.model import ChimeraNet
+from transfersep.model.masking import apply_masks
 
 FLOOR_DB = 40.0
 MAX_FIT_BINS = 20000
@@ -105,17 +106,20 @@ def kmeans_labels(
     return assign(embedding.detach().double().cpu(), fit_centroids(v, w, k, seed, max_fit_bins, n_init))
 
 
-def _embed(net: ChimeraNet, stft: STFT, mix: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """``(spec [B, T, F] complex, magnitude [B, T, F], embedding [B, T, F, D])`` of mixtures ``[B, N]``."""
-    spec = stft(torch.as_tensor(mix).to(next(net.parameters()).device, torch.float32))
+def _on_net(net: ChimeraNet, mix: Tensor) -> Tensor:
+    """Mixtures ``[B, N]`` as float32 on the network's device."""
+    return torch.as_tensor(mix).to(next(net.parameters()).device, torch.float32)
+
+
+def _embed(net: ChimeraNet, spec: Tensor) -> tuple[Tensor, Tensor]:
+    """``(magnitude [B, T, F], embedding [B, T, F, D])`` of mixture spectrograms ``spec [B, T, F]``."""
     mag = spec.abs()
-    return spec, mag, net.embed(net.features(mag))
+    return mag, net.embed(net.features(mag))
 
 
-def _masked(stft: STFT, spec: Tensor, labels: Tensor, k: int, length: int) -> Tensor:
-    """Waveforms ``[B, K, N]``: the mixture ``spec [B, T, F]`` under the binary masks of ``labels [B, T, F]``."""
-    masks = torch.nn.functional.one_hot(labels.to(spec.device), k).permute(0, 3, 1, 2).float()
-    return stft.inverse(masks * spec.unsqueeze(1), length)
+def _binary(labels: Tensor, k: int, device: torch.device) -> Tensor:
+    """The binary masks ``[B, K, T, F]`` of cluster indices ``labels [B, T, F]``."""
+    return torch.nn.functional.one_hot(labels.to(device), k).permute(0, 3, 1, 2).float()
 
 
 class ClusterSeparator:
@@ -140,22 +144,26 @@ class ClusterSeparator:
 
     @torch.inference_mode()
     def __call__(self, mix: Tensor) -> Tensor:
-        spec, mag, emb = _embed(self.net, self.stft, mix)
-        labels = torch.stack(
-            [
-                kmeans_labels(
-                    emb[i],
-                    mag[i],
-                    self.k,
-                    seed=(self.seed, self._calls, i),
-                    floor_db=self.floor_db,
-                    max_fit_bins=self.max_fit_bins,
-                )
-                for i in range(mag.shape[0])
-            ]
-        )
+        def masks_of(spec: Tensor) -> Tensor:
+            mag, emb = _embed(self.net, spec)
+            labels = torch.stack(
+                [
+                    kmeans_labels(
+                        emb[i],
+                        mag[i],
+                        self.k,
+                        seed=(self.seed, self._calls, i),
+                        floor_db=self.floor_db,
+                        max_fit_bins=self.max_fit_bins,
+                    )
+                    for i in range(mag.shape[0])
+                ]
+            )
+            return _binary(labels, self.k, spec.device)
+
+        out = apply_masks(self.stft, _on_net(self.net, mix), masks_of)
         self._calls += 1
-        return _masked(self.stft, spec, labels, self.k, mix.shape[-1])
+        return out
 
 
 class CentroidSeparator:
@@ -168,8 +176,11 @@ class CentroidSeparator:
 
     @torch.inference_mode()
     def __call__(self, mix: Tensor) -> Tensor:
-        spec, _, emb = _embed(self.net, self.stft, mix)
-        return _masked(self.stft, spec, assign(emb, self.centroids.to(emb.device)), self.k, mix.shape[-1])
+        def masks_of(spec: Tensor) -> Tensor:
+            _, emb = _embed(self.net, spec)
+            return _binary(assign(emb, self.centroids.to(emb.device)), self.k, spec.device)
+
+        return apply_masks(self.stft, _on_net(self.net, mix), masks_of)
 
     @classmethod
     @torch.inference_mode()
@@ -191,7 +202,7 @@ class CentroidSeparator:
         rng = np.random.default_rng([seed, 1])
         vs, ws = [], []
         for x in chunks:
-            _, mag, emb = _embed(net, stft, x)
+            mag, emb = _embed(net, stft(_on_net(net, x)))
             v, w = loud_bins(emb, mag, floor_db)
             if len(v) > per_chunk:
                 pick = rng.choice(len(v), per_chunk, replace=False)

@@ -34,14 +34,14 @@ from typing import Any
 import torch
 
 import transfersep
-from transfersep.atomic import atomic_write
 from transfersep.audio import STFT, STFTConfig
+from transfersep.files import FINAL_CKPT, LAST_CKPT, PACKAGE, STATUS, atomic_write
 from transfersep.model import ChimeraConfig, ChimeraNet
+from transfersep.model.masking import separate_masks
 
 FORMAT_NAME = "transfersep-model"
 FORMAT_VERSION = 1
 META_KEY = "transfersep"
-PACKAGE_NAME = "model.safetensors"  # what a run directory holds
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save files are zip archives
 
 
@@ -56,17 +56,6 @@ def weights_digest(state: Mapping[str, torch.Tensor]) -> str:
         h.update(f"{k}|{t.dtype}|{tuple(t.shape)}|".encode())
         h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
-
-
-def separate_masks(net: ChimeraNet, stft: STFT, mix: torch.Tensor) -> torch.Tensor:
-    """Waveforms [B, C, N] of mixtures [B, N]: masks on the mixture STFT, mixture phase.
-
-    Inference computes only the mask head: the embedding head (257*D outputs per frame, about a
-    fifth of the model's work) serves the training loss only.
-    """
-    spec = stft(mix)
-    masks = net.mask(net.features(spec.abs()))
-    return stft.inverse(masks * spec.unsqueeze(1), mix.shape[-1])
 
 
 @dataclass
@@ -183,7 +172,7 @@ def export_model(system_or_ckpt: Any, out_path: str | os.PathLike, extra: dict[s
 
     out_path = Path(out_path)
     if out_path.suffix != ".safetensors":
-        raise ValueError(f"{out_path}: a model package is a .safetensors file; name it e.g. {PACKAGE_NAME}")
+        raise ValueError(f"{out_path}: a model package is a .safetensors file; name it e.g. {PACKAGE}")
     state, meta = _from_source(system_or_ckpt)
     state = {k: v.detach().to("cpu", torch.float32).contiguous().clone() for k, v in state.items()}
     meta["run"] = {**meta.get("run", {}), **(extra or {})}
@@ -237,13 +226,13 @@ def size_conflicts(recorded: Mapping[str, Any], wanted: Mapping[str, Any]) -> li
 # -- load --------------------------------------------------------------------------------------
 def _resolve(path: Path) -> Path:
     if path.is_dir():
-        for name in (PACKAGE_NAME, "final.ckpt"):
+        for name in (PACKAGE, FINAL_CKPT):
             if (path / name).is_file():
                 return path / name
         raise ModelLoadError(
-            f"{path}: a directory without {PACKAGE_NAME} or final.ckpt; pass a finished run "
+            f"{path}: a directory without {PACKAGE} or {FINAL_CKPT}; pass a finished run "
             "directory, a .safetensors package or a .ckpt file (an unfinished run's "
-            "checkpoints/last.ckpt can be given explicitly)"
+            f"{LAST_CKPT} can be given explicitly)"
         )
     if not path.is_file():
         raise ModelLoadError(f"{path}: no such model file; pass a .safetensors package, a .ckpt or a run directory")
@@ -291,7 +280,7 @@ def _load_package(path: Path, device: Any) -> LoadedModel:
     if META_KEY not in header:
         raise ModelLoadError(
             f"{path}: a safetensors file without transfersep metadata, so not a transfersep model "
-            "package; export one with `transfersep export RUN_DIR --out model.safetensors`"
+            f"package; export one with `transfersep export RUN_DIR --out {PACKAGE}`"
         )
     try:
         meta = json.loads(header[META_KEY])
@@ -319,19 +308,12 @@ def _load_checkpoint(path: Path, device: Any) -> LoadedModel:
     ckpt, hp, sd = _read_checkpoint(path)
     state = {k[len("model.") :]: v for k, v in sd.items() if k.startswith("model.")}
     run = {"checkpoint": str(path)}
-    status = path.parent / "status.json"
-    if path.name == "final.ckpt" and status.is_file():
+    status = path.parent / STATUS
+    if path.name == FINAL_CKPT and status.is_file():
         try:
             st = json.loads(status.read_text())
-            run["grid_point"] = st.get("grid_point")
-            run["run_dir"] = str(path.parent)
-            # <runs>/<study>/<stage>/<run>, for runs from before status.json kept the study: the
-            # folder above the run is a stage folder when it is named as the run's recorded stage
-            stage_dir = path.parent.parent
-            gp = st.get("grid_point")
-            stage = gp.get("stage") if isinstance(gp, dict) else None
-            run["study"] = st.get("study") or (stage_dir.parent.name if stage and stage_dir.name == stage else None)
-        except (OSError, json.JSONDecodeError):
+            run.update(grid_point=st.get("grid_point"), run_dir=str(path.parent), study=st.get("study"))
+        except (OSError, json.JSONDecodeError, AttributeError):
             pass
     meta = _meta(
         dict(hp["model"]),
@@ -360,14 +342,14 @@ def _read_checkpoint(path: Path, mmap: bool = False) -> tuple[dict, dict, dict]:
     except (RuntimeError, OSError, EOFError, ValueError) as e:
         raise ModelLoadError(
             f"{path}: cannot read the checkpoint ({str(e).splitlines()[0]}); it is truncated or "
-            "corrupt: use checkpoints/last.ckpt of the run or train again"
+            f"corrupt: use {LAST_CKPT} of the run or train again"
         ) from e
     hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
     sd = ckpt.get("state_dict") if isinstance(ckpt, dict) else None
     if not isinstance(hp, dict) or not isinstance(sd, dict) or "model" not in hp or "source_names" not in hp:
         raise ModelLoadError(
             f"{path}: not a transfersep training checkpoint (no hyper_parameters.model / "
-            "source_names / state_dict); pass a final.ckpt of a transfersep run or a package"
+            f"source_names / state_dict); pass a {FINAL_CKPT} of a transfersep run or a package"
         )
     return ckpt, hp, sd
 

@@ -19,6 +19,7 @@ import torch
 from transfersep.audio import STFT, STFTConfig
 from transfersep.model import ChimeraConfig, ChimeraNet, losses
 from transfersep.model.autoclip import AutoClip
+from transfersep.model.masking import separate_masks
 from transfersep.model.schedule import plateau_patience, plateau_scheduler
 
 PHASES = ("pretrain", "whole", "mask")
@@ -107,9 +108,7 @@ class SeparationSystem(L.LightningModule):
         # inference must not apply; restore each submodule's own flag afterwards
         modes = {m: m.training for m in self.modules()}
         self.eval()
-        spec = self.stft(mix.to(self.device, torch.float32))
-        _, masks = self.model(spec.abs())
-        est = self.stft.inverse(masks * spec.unsqueeze(1), mix.shape[-1])
+        est = separate_masks(self.model, self.stft, mix.to(self.device, torch.float32))
         for m, mode in modes.items():
             m.training = mode
         return est

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from transfersep.atomic import atomic_write_text
+from transfersep.files import atomic_write_text
 from transfersep.report import figures
 from transfersep.report.comparisons import TEST_COLUMNS, find, run_tests
 from transfersep.report.header import study_info
@@ -349,8 +349,8 @@ def write_report(
     if blind:
         problems.append(
             f"{len(blind)} run(s) have a scores.csv without the track/start_s/seconds of their "
-            f"excerpts (written by an older version; e.g. {blind[0]}): their comparisons show only "
-            "the paper's test; evaluate them again for the independent columns"
+            f"excerpts (their test set does not say where its excerpts come from; e.g. {blind[0]}): "
+            "their comparisons show only the paper's test"
         )
     md = markdown_report(
         study_dir=study_dir,

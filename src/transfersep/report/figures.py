@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from transfersep.atomic import atomic_write
+from transfersep.files import atomic_write
 
 # the paper's colours, by name; a corpus or augmentation the grid adds takes the next free colour
 # of matplotlib's Tableau cycle (so figures stay stable when sweeps/grid.yaml grows)

@@ -9,7 +9,6 @@ Read from each evaluated run directory:
 - ``result.json["test_data"]``: whether the test audio was generated (``data.generated=true``),
   and the folder holding every test file. A folder at or above it with ``.transfersep-demo.json``
   is the demo corpus (rendered scores, ``transfersep.demo.corpus``); otherwise a real dataset.
-  Older results without the record fall back to ``data.generated`` in ``.hydra/config.yaml``.
 
 **Study options** are the overrides every run of the study shares, except the grid keys (pretrain,
 augment, finetune, downstream), Hydra's own (``hydra.*``, ``hydra/…``, ``+sweeps=…``) and one-off
@@ -86,9 +85,6 @@ def _data_source(run: Run) -> DataSource:
         if demo is not None:
             return DataSource("demo corpus", str(demo))
         return DataSource("real dataset" if td.get("files_root") else "unknown", td.get("files_root"))
-    cfg = _yaml(run.dir / ".hydra" / "config.yaml")
-    if isinstance(cfg, dict) and isinstance(cfg.get("data"), dict) and cfg["data"].get("generated"):
-        return DataSource("generated")
     return DataSource("unknown")
 
 

@@ -10,7 +10,8 @@ zero-shot grid point; ``scores.csv`` and ``curve.csv`` beside it are optional fo
 The grid a study is expected to have is, by default, what it launched (``expected_keys``): the
 (pretrain, augment) pairs of its pretraining, fine-tune and zero-shot runs, crossed with the
 fine-tune modes it used and its downstream sets, one baseline per downstream set, and one zero-shot
-probe per pair and downstream set when the study has any zero-shot run (older studies have none).
+probe per pair and downstream set when the study has any zero-shot run (a study launched without
+the zero-shot stage has none).
 ``study_grid(..., full=True)`` (the report's ``--full-grid``) expects the whole grid of
 ``sweeps/grid.yaml`` instead, which also gives the order and the names (labels) of every value.
 Fine-tunes built on a pretrained model that was redone since (``run.provenance.stale_reason``) are
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from transfersep.files import CURVE, RESULT, SCORES, STATUS
 from transfersep.report.blocks import origins_of
 from transfersep.report.stats import excerpt_scores, read_scores
 from transfersep.run.provenance import stale_reason
@@ -123,14 +125,14 @@ def load_run(result_path: Path, root: Path) -> Run:
         result=result,
     )
     _key_by_loaded_package(run)
-    scores = run.dir / "scores.csv"
+    scores = run.dir / SCORES
     if scores.exists():
         table = read_scores(scores)
         run.excerpts = excerpt_scores(table)
         run.origins = origins_of(table)
     else:
         run.notes.append("no scores.csv: no significance tests")
-    curve = run.dir / "curve.csv"
+    curve = run.dir / CURVE
     if curve.exists():
         df = pd.read_csv(curve)
         if {"step", "sisdr_db"} <= set(df.columns):
@@ -187,7 +189,7 @@ def scan(root: str | Path) -> tuple[dict[Key, Run], list[str]]:
             continue
         old = runs.get(run.key)
         if old is not None:
-            keep, drop = sorted([old, run], key=lambda r: (r.dir / "result.json").stat().st_mtime)[::-1]
+            keep, drop = sorted([old, run], key=lambda r: (r.dir / RESULT).stat().st_mtime)[::-1]
             problems.append(f"{key_name(run.key)} found twice: using {keep.rel}, ignoring {drop.rel}")
             run = keep
         runs[run.key] = run
@@ -204,7 +206,7 @@ def pretrain_pairs(study_dir: Path, runs: dict[Key, Run]) -> list[tuple[str, str
     """The (pretrain, augment) pairs the study launched: its pretraining run directories (their
     ``status.json`` grid point) and the pairs its fine-tune and zero-shot runs name, in paper order."""
     pairs = {(k[1], k[2]) for k in runs if k[0] in ("finetune", "zeroshot")}
-    for f in sorted(Path(study_dir).glob("pretrain/*/status.json")):
+    for f in sorted(Path(study_dir).glob(f"pretrain/*/{STATUS}")):
         try:
             gp = json.loads(f.read_text()).get("grid_point") or {}
         except (OSError, json.JSONDecodeError, AttributeError):

@@ -56,12 +56,14 @@ class PairedTest:
 
 
 def read_scores(path: str | Path) -> pd.DataFrame:
-    """Read a scores.csv (columns excerpt, source, sisdr_db, silent_reference)."""
+    """Read a scores.csv (``evaluate.SCORES_COLUMNS``)."""
+    from transfersep.evaluation.evaluate import SCORES_COLUMNS
+
     df = pd.read_csv(path)
-    missing = {"excerpt", "source", "sisdr_db", "silent_reference"} - set(df.columns)
+    missing = [c for c in SCORES_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(
-            f"{path}: missing column(s) {sorted(missing)}; a scores.csv has excerpt,source,sisdr_db,silent_reference"
+            f"{path}: missing column(s) {missing}; a scores.csv has {','.join(SCORES_COLUMNS)} (evaluate the run again)"
         )
     return df
 

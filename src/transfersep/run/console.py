@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from transfersep.files import PACKAGE, RESULT, SCORES, TRAIN_LOG
+
 log = logging.getLogger("transfersep")
 PLAIN_EVERY_S = 60.0
 TRACE_LOGGER = "transfersep.trace"  # tracebacks of failed runs: train.log only
@@ -222,10 +224,10 @@ def run_summary(plan: Any, result: dict | None, seconds: float | None, notes: li
         lines.append(
             f"  SI-SDR  {overall:.2f} dB" + (f" over {n} excerpts" if n else "") + (f" ({parts})" if parts else "")
         )
-    lines.append(f"  model   {run_dir / 'model.safetensors'}")
+    lines.append(f"  model   {run_dir / PACKAGE}")
     if overall is not None:
-        lines.append(f"  scores  {run_dir / 'scores.csv'}, {run_dir / 'result.json'}")
-    lines.append(f"  log     {run_dir / 'train.log'}")
+        lines.append(f"  scores  {run_dir / SCORES}, {run_dir / RESULT}")
+    lines.append(f"  log     {run_dir / TRAIN_LOG}")
     wb = wandb_note(run_dir)
     if wb:
         lines.append(f"  wandb   {wb.split(': ', 1)[1]}")

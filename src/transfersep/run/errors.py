@@ -22,6 +22,7 @@ from typing import Any
 
 from hydra.errors import CompactHydraException
 
+from transfersep.files import TRAIN_LOG
 from transfersep.run.plan import GRID_KEYS
 
 log = logging.getLogger("transfersep")
@@ -361,10 +362,10 @@ def remove_unused_run_dir(run_dir: Path, runs_root: Path) -> None:
     import shutil
 
     run_dir = Path(run_dir)
-    if not run_dir.is_dir() or {p.name for p in run_dir.iterdir()} - {".hydra", "train.log"}:
+    if not run_dir.is_dir() or {p.name for p in run_dir.iterdir()} - {".hydra", TRAIN_LOG}:
         return
     shutil.rmtree(run_dir / ".hydra", ignore_errors=True)
-    (run_dir / "train.log").unlink(missing_ok=True)
+    (run_dir / TRAIN_LOG).unlink(missing_ok=True)
     d, stop = run_dir, Path(runs_root).resolve()
     while d.resolve() != stop and stop in d.resolve().parents:
         try:

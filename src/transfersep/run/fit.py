@@ -8,11 +8,12 @@ import logging
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
+from transfersep.files import FINAL_CKPT, LAST_CKPT, PACKAGE
 from transfersep.run import console
 from transfersep.run.initial import build_system, load_pretrained
 from transfersep.run.loggers import build_loggers
-from transfersep.run.plan import FINAL_CKPT, LAST_CKPT, Plan
-from transfersep.run.records import AtomicCheckpointIO, evaluated_model, write_status
+from transfersep.run.plan import Plan
+from transfersep.run.records import evaluated_model, write_status
 
 log = logging.getLogger("transfersep")
 
@@ -20,7 +21,7 @@ log = logging.getLogger("transfersep")
 def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
     from lightning.pytorch.callbacks import LearningRateMonitor
 
-    from transfersep.run.resume import ResumableCheckpoint, cluster_plugins
+    from transfersep.run.resume import AtomicCheckpointIO, ResumableCheckpoint, cluster_plugins
 
     system = build_system(cfg, plan, dm.source_names)
     last = plan.run_dir / LAST_CKPT
@@ -75,7 +76,7 @@ def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
 
         export_model(
             system,
-            plan.run_dir / "model.safetensors",
+            plan.run_dir / PACKAGE,
             extra={
                 "grid_point": plan.grid_point,
                 "study": str(cfg.study),

@@ -1,4 +1,5 @@
-"""Which process or SLURM job a run belongs to, and whether it is still alive.
+"""Which process or SLURM job a run belongs to, and whether it is still alive: the one place that
+reads a process's identity (host, pid, its start time, SLURM job ids).
 
 ``job_info()`` goes into every ``status.json`` (see ``run.records.write_status``) so that the status
 command can tell a run that is still running from one whose job died without a word
@@ -13,14 +14,40 @@ import subprocess
 from typing import Any
 
 
-def job_info() -> dict[str, Any]:
-    """Host, pid and, under SLURM / submitit, the job ids and the job's log files."""
+def pid_start(pid: int) -> str | None:
+    """The start time of a process (clock ticks since boot): tells a reused pid from its first owner."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def identity() -> dict[str, Any]:
+    """This process: host, pid, its start time and, under SLURM, the job ids and restart count
+    (what a lock records of its owner, and what tells a requeued job from its earlier attempt)."""
     env = os.environ
-    info: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid(), "slurm_job_id": env.get("SLURM_JOB_ID")}
+    info: dict[str, Any] = {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "pid_start": pid_start(os.getpid()),
+        "slurm_job_id": env.get("SLURM_JOB_ID"),
+        "slurm_restarts": int(env.get("SLURM_RESTART_COUNT") or 0),
+    }
     if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
         info["slurm_array_id"] = f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    return info
+
+
+def job_info() -> dict[str, Any]:
+    """For ``status.json``: host, pid and, under SLURM / submitit, the job ids, the restart count
+    where SLURM gives one, and the job's log files."""
+    env, ident = os.environ, identity()
+    info: dict[str, Any] = {k: ident[k] for k in ("host", "pid", "slurm_job_id")}
+    if "slurm_array_id" in ident:
+        info["slurm_array_id"] = ident["slurm_array_id"]
     if env.get("SLURM_RESTART_COUNT"):
-        info["slurm_restarts"] = int(env["SLURM_RESTART_COUNT"])
+        info["slurm_restarts"] = ident["slurm_restarts"]
     if env.get("SUBMITIT_FOLDER") and env.get("SUBMITIT_EXECUTOR") == "slurm":
         try:
             import submitit

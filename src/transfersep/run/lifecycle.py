@@ -18,13 +18,14 @@ import traceback
 import lightning as L
 from omegaconf import DictConfig
 
+from transfersep.files import FINAL_CKPT, LAST_CKPT
 from transfersep.run import console, errors
 from transfersep.run.config import in_multirun
 from transfersep.run.errors import MissingCheckpointError
 from transfersep.run.fit import fit
-from transfersep.run.plan import FINAL_CKPT, LAST_CKPT, Plan, done_file, make_plan
+from transfersep.run.plan import Plan, make_plan
 from transfersep.run.probe import run_probe
-from transfersep.run.records import read_status, write_status
+from transfersep.run.records import finished, read_status, write_status
 
 log = logging.getLogger("transfersep")
 
@@ -114,7 +115,7 @@ def _run_owned(cfg: DictConfig, plan: Plan) -> dict | None:
     with _failed_status_on_user_error(plan):
         check_parent(plan, str(cfg.study))
     st = settle_parent(plan, read_status(plan.run_dir), wait_s=float(cfg.lock.stale_after_s))
-    if st and st["state"] == "finished" and (plan.run_dir / done_file(plan.stage)).exists() and not cfg.rerun:
+    if st and finished(plan.run_dir, st) and not cfg.rerun:
         log.info("%s already finished; skipping (rerun=true to train again)", plan.subdir)
         log.info("%s", console.run_summary(plan, st.get("result"), None))
         return {"skipped": True, **st}

@@ -17,7 +17,7 @@ record, so it cannot overwrite a taker's: an owner that checked just before a ta
 refreshes the taker's file once, and sees the taker's token at its next check.
 
 **A job that lost its lock stops.** The heartbeat thread, and every atomic write into the run
-directory (status, checkpoints, scores, result, curve, package: ``transfersep.atomic`` guards), check
+directory (status, checkpoints, scores, result, curve, package: ``transfersep.files`` guards), check
 the token first; when the lock is another job's the job prints one line on stderr (not in
 ``train.log``, which is in the run directory) and ends at once with exit status ``LOST_EXIT`` (3),
 writing nothing more there. The race left: a write whose check passed an instant before a takeover
@@ -49,7 +49,6 @@ import json
 import logging
 import os
 import random
-import socket
 import threading
 import time
 import uuid
@@ -58,10 +57,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from transfersep import atomic
-from transfersep.run.jobs import pid_alive, slurm_job_alive
+from transfersep import files as atomic
+from transfersep.files import LOCK
+from transfersep.run.jobs import identity, pid_alive, pid_start, slurm_job_alive
+from transfersep.run.records import finished
 
-LOCK = "lock.json"
 BREAK_STALE_S = 60.0
 LOST_EXIT = 3  # exit status of a job whose run directory was taken over
 log = logging.getLogger("transfersep")
@@ -76,29 +76,6 @@ class RunLocked(RuntimeError):
             f"that job has ended, or remove {Path(run_dir) / LOCK} if it is certainly dead)"
         )
         self.holder = holder
-
-
-def _pid_start(pid: int) -> str | None:
-    """The start time of a process (clock ticks since boot): tells a reused pid from its first owner."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def me() -> dict[str, Any]:
-    env = os.environ
-    info: dict[str, Any] = {
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "pid_start": _pid_start(os.getpid()),
-        "slurm_job_id": env.get("SLURM_JOB_ID"),
-        "slurm_restarts": int(env.get("SLURM_RESTART_COUNT") or 0),
-    }
-    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
-        info["slurm_array_id"] = f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
-    return info
 
 
 def read_lock(run_dir: str | os.PathLike) -> dict[str, Any] | None:
@@ -132,7 +109,7 @@ def describe(holder: dict[str, Any], now: float | None = None) -> str:
 
 def owner_dead(holder: dict[str, Any], stale_after_s: float, mine: dict[str, Any] | None = None) -> str | None:
     """Why the owner of ``holder`` is dead, or None while it may be alive (rules in the module doc)."""
-    mine = mine or me()
+    mine = mine or identity()
     job = holder.get("slurm_job_id")
     if job and job == mine.get("slurm_job_id") and int(holder.get("slurm_restarts") or 0) < mine["slurm_restarts"]:
         return f"an earlier attempt of this SLURM job {job} (requeued)"
@@ -141,7 +118,7 @@ def owner_dead(holder: dict[str, Any], stale_after_s: float, mine: dict[str, Any
         if pid == mine["pid"]:
             return "left by this process"
         start = holder.get("pid_start")
-        if not pid_alive(pid) or (start and _pid_start(pid) not in (None, start)):
+        if not pid_alive(pid) or (start and pid_start(pid) not in (None, start)):
             return f"process {pid} on {holder['host']} is gone"
         return None
     if job and job != mine.get("slurm_job_id"):
@@ -240,7 +217,7 @@ class RunLock:
     # -- ownership -----------------------------------------------------------------------------
     def acquire(self) -> RunLock:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.record = {**me(), "token": uuid.uuid4().hex, "acquired": time.time()}
+        self.record = {**identity(), "token": uuid.uuid4().hex, "acquired": time.time()}
         for _ in range(50):
             if self._link():
                 break
@@ -333,18 +310,10 @@ def rank() -> int:
     return int(getattr(rank_zero_only, "rank", 0) or 0)
 
 
-def _finished(run_dir: Path) -> bool:
-    try:
-        st = json.loads((run_dir / "status.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(st, dict) and st.get("state") == "finished" and (run_dir / "final.ckpt").exists()
-
-
 def follow(run_dir: str | os.PathLike, timeout_s: float, poll_s: float = 1.0) -> None:
     """For a task of a multi-task SLURM job other than rank 0: return once rank 0 owns the lock
     (or found the run finished and let it go); raise ``RunLocked`` when another live job holds it."""
-    run_dir, mine = Path(run_dir), me()
+    run_dir, mine = Path(run_dir), identity()
     deadline = time.monotonic() + timeout_s
     while True:
         holder = read_lock(run_dir)
@@ -356,7 +325,7 @@ def follow(run_dir: str | os.PathLike, timeout_s: float, poll_s: float = 1.0) ->
             return
         if holder and owner_dead(holder, timeout_s, mine) is None:
             raise RunLocked(run_dir, holder)
-        if holder is None and _finished(run_dir):
+        if holder is None and finished(run_dir):
             return
         if time.monotonic() > deadline:
             raise RuntimeError(

@@ -20,12 +20,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from transfersep.files import FINAL_CKPT, RESULT
+
 # the config groups that make a grid point; their values and the study's stages are written once,
 # in sweeps/grid.yaml (read by transfersep.study.grid)
 GRID_KEYS = ("pretrain", "augment", "finetune", "downstream")
-FINAL_CKPT = "final.ckpt"
-LAST_CKPT = "checkpoints/last.ckpt"
-RESULT = "result.json"
 
 
 def done_file(stage: str) -> str:

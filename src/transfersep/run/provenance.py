@@ -34,12 +34,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from transfersep.files import CURVE, FINAL_CKPT, LAST_CKPT, PACKAGE, RESULT, SCORES, STATUS
+from transfersep.run.records import finished, read_status
+
 log = logging.getLogger("transfersep")
-FINAL_CKPT = "final.ckpt"
-PACKAGE = "model.safetensors"
 SUPERSEDED = "superseded"
 # what a run produced from its parent; status.json, train.log and .hydra/ stay (they are rewritten)
-OUTPUTS = ("checkpoints", FINAL_CKPT, PACKAGE, "csv", "scores.csv", "result.json", "curve.csv", "wandb")
+OUTPUTS = (Path(LAST_CKPT).parts[0], FINAL_CKPT, PACKAGE, "csv", SCORES, RESULT, CURVE, "wandb")
 
 
 def package_meta(path: str | os.PathLike) -> dict[str, Any] | None:
@@ -55,14 +56,6 @@ def package_meta(path: str | os.PathLike) -> dict[str, Any] | None:
         return meta if isinstance(meta, dict) else None
     except (OSError, struct.error, ValueError, KeyError, TypeError):
         return None
-
-
-def _status(run_dir: Path) -> dict[str, Any]:
-    try:
-        st = json.loads((run_dir / "status.json").read_text())
-        return st if isinstance(st, dict) else {}
-    except (OSError, ValueError):
-        return {}
 
 
 def identity(path: str | os.PathLike, compute: bool = False) -> dict[str, Any] | None:
@@ -90,9 +83,9 @@ def identity(path: str | os.PathLike, compute: bool = False) -> dict[str, Any] |
             study=run.get("study"),
             steps=meta.get("steps"),
         )
-    elif path.name == FINAL_CKPT and (path.parent / "status.json").is_file():
+    elif path.name == FINAL_CKPT and (path.parent / STATUS).is_file():
         run_dir = path.parent
-        st = _status(run_dir)
+        st = read_status(run_dir) or {}
         rec.update(
             kind="run",
             subdir=f"{run_dir.parent.name}/{run_dir.name}",
@@ -100,11 +93,8 @@ def identity(path: str | os.PathLike, compute: bool = False) -> dict[str, Any] |
             study=st.get("study") or run_dir.parents[1].name,
             steps=(st.get("result") or {}).get("steps"),
         )
-        if st.get("state") == "finished":
-            sha = st.get("weights_sha256")
-            if not sha:  # a run from before digests were kept: its package holds the same weights
-                sha = (package_meta(run_dir / PACKAGE) or {}).get("weights_sha256")
-            rec["weights_sha256"] = sha
+        if finished(run_dir, st):  # a parent being redone has no digest to compare with yet
+            rec["weights_sha256"] = st.get("weights_sha256")
     if rec["weights_sha256"] is None and compute:
         from transfersep.model.package import load_model, weights_digest
 
@@ -130,8 +120,8 @@ def stale_reason(
     run_dir: str | os.PathLike, record: dict[str, Any] | None, current: dict[str, Any] | None = None
 ) -> str | None:
     """Why the run in ``run_dir``, built on the parent ``record``, is stale, or None when it is
-    current or nothing can be compared (no record: a run from before provenance, or a baseline; a
-    plain checkpoint file whose digest is not in any books). ``current``: the parent the run would
+    current or nothing can be compared (no record: a baseline; a plain
+    checkpoint file whose digest is not in any books). ``current``: the parent the run would
     load now (default: what stands where the recorded one was).
 
     Stale: the parent now holds other weights; **orphaned**: the parent is gone (deleted, moved
@@ -144,8 +134,8 @@ def stale_reason(
         where = locate(run_dir, record)
         current = identity(where)
         if current is None:
-            if record.get("kind") == "run" and (where.parent / "status.json").is_file():
-                state = _status(where.parent).get("state") or "unknown"
+            if record.get("kind") == "run" and (where.parent / STATUS).is_file():
+                state = (read_status(where.parent) or {}).get("state") or "unknown"
                 return (
                     f"orphaned: its parent {describe(record)} has no {FINAL_CKPT} (state {state}: being "
                     "trained again, or interrupted)"
@@ -153,7 +143,7 @@ def stale_reason(
             return f"orphaned: its parent {describe(record)} is gone ({where} does not exist)"
     if not current.get("weights_sha256"):
         if current.get("kind") == "run":
-            state = _status(Path(current["path"]).parent).get("state") or "unknown"
+            state = (read_status(Path(current["path"]).parent) or {}).get("state") or "unknown"
             if state != "finished":
                 return f"orphaned: its parent {describe(record)} is not finished (state {state})"
         return None  # no books to compare with (a plain checkpoint, or a run from before digests)
@@ -178,10 +168,10 @@ def set_aside(run_dir: str | os.PathLike, why: str) -> Path | None:
         dest = run_dir / SUPERSEDED / f"{stamp}-{n}"
     dest.mkdir(parents=True)
     for name in present:
-        os.replace(run_dir / name, dest / ("result.superseded.json" if name == "result.json" else name))
-    from transfersep.atomic import atomic_write_json
+        os.replace(run_dir / name, dest / ("result.superseded.json" if name == RESULT else name))
+    from transfersep.files import atomic_write_json
 
-    atomic_write_json(dest / "superseded.json", {"why": why, "moved": present, "status": _status(run_dir)})
+    atomic_write_json(dest / "superseded.json", {"why": why, "moved": present, "status": read_status(run_dir) or {}})
     return dest
 
 
@@ -208,7 +198,7 @@ def settle_parent(plan: Any, status: dict[str, Any] | None, wait_s: float = 600.
     deadline = time.monotonic() + wait_s
     while why and time.monotonic() < deadline:  # rank 0 rewrites status.json once it has moved them
         time.sleep(1.0)
-        status = _status(plan.run_dir) or None
+        status = read_status(plan.run_dir)
         why = stale_reason(plan.run_dir, (status or {}).get("parent"), current=plan.parent)
     if why:
         raise RuntimeError(f"{plan.subdir}: rank 0 did not set the stale run aside within {wait_s:.0f} s ({why})")

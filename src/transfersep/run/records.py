@@ -1,5 +1,8 @@
-"""A run's records: ``status.json`` (the one reader and writer), atomic checkpoints, and what
-``result.json`` says about the evaluated weights."""
+"""A run's records: ``status.json`` (the one reader and writer), whether a run is finished, and
+what ``result.json`` says about the evaluated weights.
+
+Light at import (no torch, no Lightning), so that ``transfersep status`` answers at once.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-
-from transfersep.atomic import atomic_write, atomic_write_json
+from transfersep.files import STATUS, TRAIN_LOG, atomic_write_json
 from transfersep.run.jobs import job_info
-from transfersep.run.plan import Plan
-
-STATUS = "status.json"
+from transfersep.run.plan import Plan, done_file
 
 
 def write_status(run_dir: Path, state: str, plan: Plan, error: str | None = None, **extra: Any) -> None:
@@ -29,7 +28,7 @@ def write_status(run_dir: Path, state: str, plan: Plan, error: str | None = None
             "state": state,
             "grid_point": plan.grid_point,
             "stage": plan.stage,
-            "log": str(Path(run_dir) / "train.log"),
+            "log": str(Path(run_dir) / TRAIN_LOG),
             "error": error,
             "study": plan.study,
             **({"parent": plan.parent} if plan.parent else {}),  # what a fine-tune started from
@@ -39,22 +38,27 @@ def write_status(run_dir: Path, state: str, plan: Plan, error: str | None = None
     )
 
 
-def read_status(run_dir: Path) -> dict[str, Any] | None:
-    p = Path(run_dir) / STATUS
+def read_status(run_dir: str | Path) -> dict[str, Any] | None:
+    """``status.json`` of a run, or None where there is none (or it is not a JSON object)."""
     try:
-        return json.loads(p.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        st = json.loads((Path(run_dir) / STATUS).read_text())
+    except (FileNotFoundError, ValueError):  # not there yet, or written by hand and broken
         return None
+    return st if isinstance(st, dict) else None
 
 
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's torch checkpoint IO, but written to a temp file and renamed into place, so a job
-    killed while saving leaves the previous ``last.ckpt`` intact."""
+def done_path(run_dir: str | Path, status: dict[str, Any]) -> Path:
+    """The file that ends the stage of the run whose ``status.json`` is ``status``
+    (``plan.done_file``: ``final.ckpt``, or ``result.json`` for the zero-shot probe)."""
+    stage = status.get("stage") or (status.get("grid_point") or {}).get("stage") or ""
+    return Path(run_dir) / done_file(str(stage))
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        import torch
 
-        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+def finished(run_dir: str | Path, status: dict[str, Any] | None = None) -> bool:
+    """Whether the run in ``run_dir`` is complete: its status says "finished" and the file that
+    ends its stage is there (``done_path``). ``status``: its ``status.json`` when already read."""
+    st = read_status(run_dir) if status is None else status
+    return bool(st) and st.get("state") == "finished" and done_path(run_dir, st).exists()
 
 
 def evaluated_model(trainer: Any) -> dict[str, Any]:

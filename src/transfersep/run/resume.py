@@ -31,11 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
-from transfersep.atomic import atomic_write_text
+from transfersep.files import atomic_write, atomic_write_text
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
 
@@ -167,6 +168,16 @@ class ResumableCheckpoint(L.Callback):
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._restore()
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's torch checkpoint IO, but written to a temp file and renamed into place, so a job
+    killed while saving leaves the previous ``last.ckpt`` intact."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        import torch
+
+        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
 
 
 def cluster_plugins() -> list:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from transfersep.files import RESULT, STATUS
 from transfersep.study.grid import stage_names
 
-RUN_FILES = ("status.json", "result.json")
+RUN_FILES = (STATUS, RESULT)
 
 
 class SeveralStudies(ValueError):
@@ -43,8 +44,8 @@ def run_results(study_dir: str | Path) -> list[Path]:
     without that layout is searched recursively (hand-made layouts)."""
     study_dir = Path(study_dir)
     if is_study(study_dir):
-        return sorted(p for s in stage_names() for p in study_dir.glob(f"{s}/*/result.json"))
-    return sorted(study_dir.rglob("result.json"))
+        return sorted(p for s in stage_names() for p in study_dir.glob(f"{s}/*/{RESULT}"))
+    return sorted(study_dir.rglob(RESULT))
 
 
 def resolve_study(root: str | Path) -> Path:

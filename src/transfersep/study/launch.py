@@ -30,9 +30,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from transfersep.run.plan import GRID_KEYS, done_file
+from transfersep.run.plan import GRID_KEYS
+from transfersep.run.records import finished
 from transfersep.study.grid import grid_points, load_grid, override_key, overrides_for, stage_names
-from transfersep.study.status import format_table, read_status, study_status
+from transfersep.study.status import format_table, study_status
 
 
 def study_dir_of(overrides: Sequence[str]) -> Path:
@@ -59,7 +60,7 @@ def finetune_launches(
     if waits is None:
         return [list(overrides)], []
     points = grid_points([stage], overrides)
-    ready = {gp.parent_subdir for gp in points if _finished(study_dir / gp.parent_subdir, done_file(waits))}
+    ready = {gp.parent_subdir for gp in points if finished(study_dir / gp.parent_subdir)}
     blocked = [gp.subdir for gp in points if gp.parent_subdir not in ready]
     todo = [gp for gp in points if gp.parent_subdir in ready]
     if not todo:
@@ -85,11 +86,6 @@ def _products(tuples: list[tuple[str, ...]]) -> list[list[list[str]]]:
     for first, rest in rest_of.items():
         groups.setdefault(tuple(rest), []).append(first)
     return [[firsts, *sub] for rest, firsts in groups.items() for sub in _products(list(rest))]
-
-
-def _finished(run_dir: Path, done: str) -> bool:
-    st = read_status(run_dir)
-    return bool(st and st.get("state") == "finished" and (run_dir / done).exists())
 
 
 def run_study(sweeps: Sequence[str], overrides: Sequence[str], dry_run: bool = False) -> int:

@@ -48,21 +48,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from transfersep.files import LAST_CKPT, STATUS, TRAIN_LOG
 from transfersep.run.jobs import pid_alive, slurm_states
-from transfersep.run.plan import LAST_CKPT, done_file
+from transfersep.run.records import done_path, finished, read_status
 from transfersep.study.folders import SeveralStudies, resolve_study
 from transfersep.study.grid import GridPoint, grid_points, load_grid, stage_names
 
 STATES = ("finished", "running", "failed", "stale", "interrupted", "missing")
-
-
-def read_status(run_dir: Path) -> dict | None:
-    """``status.json`` of a run (as ``run.records.read_status``, without importing torch/lightning, so
-    ``transfersep status -h`` answers at once)."""
-    try:
-        return json.loads((Path(run_dir) / "status.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
 
 
 @dataclass
@@ -76,7 +68,7 @@ class RunState:
 
 
 def _logs(run_dir: Path, st: dict) -> list[str]:
-    cands = [st.get("log") or str(run_dir / "train.log"), *(st.get("submitit_logs") or [])]
+    cands = [st.get("log") or str(run_dir / TRAIN_LOG), *(st.get("submitit_logs") or [])]
     return [p for p in dict.fromkeys(cands) if p and Path(p).is_file()]
 
 
@@ -84,7 +76,7 @@ def _age(path: Path) -> str:
     if not path.exists():
         return "no checkpoint yet"
     mins = (time.time() - path.stat().st_mtime) / 60
-    return f"last.ckpt written {mins:.0f} min ago"
+    return f"{path.name} written {mins:.0f} min ago"
 
 
 def _classify(run_dir: Path, st: dict | None, squeue: dict[str, str] | None) -> tuple[str, str]:
@@ -92,14 +84,13 @@ def _classify(run_dir: Path, st: dict | None, squeue: dict[str, str] | None) -> 
         return "missing", ""
     state = st.get("state")
     if state == "finished":
-        done = done_file(str((st.get("grid_point") or {}).get("stage", "")))
-        if (run_dir / done).exists():
+        if finished(run_dir, st):
             return "finished", ""
-        return "interrupted", f"status finished but {done} is gone"
+        return "interrupted", f"status finished but {done_path(run_dir, st).name} is gone"
     if state == "failed":
         return "failed", str(st.get("error") or "")
     if state != "running":
-        return "failed", f"unknown state {state!r} in status.json"
+        return "failed", f"unknown state {state!r} in {STATUS}"
     age = _age(run_dir / LAST_CKPT)
     job = st.get("slurm_job_id")
     if job:
@@ -140,7 +131,7 @@ def _provenance_and_lock(run_dir: Path, st: dict | None, state: str, detail: str
 def launched(points: list[GridPoint], study_dir: Path) -> list[GridPoint]:
     """The grid points of ``points`` the study launched, as the report expects them
     (``report.results.expected_keys``): pairs x fine-tune modes x downstream sets of its runs."""
-    facts = [gp.as_dict() for gp in points if (study_dir / gp.subdir / "status.json").is_file()]
+    facts = [gp.as_dict() for gp in points if (study_dir / gp.subdir / STATUS).is_file()]
     for f in study_dir.glob("*/*/status.json"):  # runs outside the grid tell what was launched too
         gp = (read_status(f.parent) or {}).get("grid_point")
         if isinstance(gp, dict) and {"stage", "pretrain", "augment", "finetune", "downstream"} <= set(gp):
@@ -174,7 +165,7 @@ def study_status(
     subdirs = {gp.subdir: gp.as_dict() for gp in points}
     statuses = {s: read_status(study_dir / s) for s in subdirs}
     stages = set(stage_names())
-    for f in sorted(study_dir.glob("*/*/status.json")):  # runs outside the grid (e.g. downstream=stems)
+    for f in sorted(study_dir.glob(f"*/*/{STATUS}")):  # runs outside the grid (e.g. downstream=stems)
         sub = f.parent.relative_to(study_dir).as_posix()
         if sub not in subdirs and f.parent.parent.name in stages:
             statuses[sub] = read_status(f.parent)

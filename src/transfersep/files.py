@@ -1,4 +1,11 @@
-"""Atomic file writes: a reader (or a killed job) never sees half a file."""
+"""How the tool writes its files: the names of the files in a run directory
+(``<runs_dir>/<study>/<stage>/<run>/``), and atomic writes, so that a reader (or a killed job) never
+sees half a file.
+
+Every module that writes or reads a run's file takes its name from here; nothing else in the
+package spells them out. This module imports only the standard library, so the lightest command can
+use it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,17 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+STATUS = "status.json"  # the run's state, grid point, job and result (run.records)
+LOCK = "lock.json"  # which job owns the run directory (run.lock)
+TRAIN_LOG = "train.log"  # the run's log, appended across resumes (run.console)
+LAST_CKPT = "checkpoints/last.ckpt"  # the training state a killed run resumes from (run.resume)
+FINAL_CKPT = "final.ckpt"  # the trained run's Lightning checkpoint (run.fit)
+PACKAGE = "model.safetensors"  # the trained model as a self-describing package (model.package)
+SCORES = "scores.csv"  # SI-SDR per test excerpt and source (evaluation.evaluate)
+RESULT = "result.json"  # the evaluation's summary, written last (evaluation.evaluate)
+CURVE = "curve.csv"  # SI-SDR along training (evaluation.curve)
+
 
 # Called as guard(path, tmp) before a write begins (tmp None) and again before its rename (tmp: the
 # finished temporary file). A guard that must refuse the write ends the process itself (a job that

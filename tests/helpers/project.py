@@ -12,9 +12,11 @@ import yaml
 
 from transfersep.run.config import compose as tool_compose
 from transfersep.run.config import conf_dir
+from transfersep.study.grid import register_resolver
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = conf_dir()
+register_resolver()  # the sweeps' ${grid_sweep:<stage>}, as the training command registers it
 
 
 def compose(overrides: list[str], runs_dir: Path | None = None):

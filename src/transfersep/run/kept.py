@@ -35,7 +35,8 @@ def step_of(value: Any, total: int, key: str) -> int:
     """The iteration ``value`` names: a fraction of ``total`` (a float in (0, 1]) or a step (an int)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise KeepError(f"{key}: {value!r} is neither a fraction of the budget (0.25) nor a step (2500)")
-    step = round(float(value) * total) if isinstance(value, float) else int(value)
+    # a fraction names at least step 1 (a tiny budget's quarter is still a checkpoint before the end)
+    step = max(1, round(float(value) * total)) if isinstance(value, float) else int(value)
     if isinstance(value, float) and not 0 < value <= 1:
         raise KeepError(f"{key}: the fraction {value} is outside (0, 1]; write a fraction of the budget or a step")
     if not 1 <= step <= total:

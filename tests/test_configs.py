@@ -20,11 +20,17 @@ CORPORA = ["musdb", "slakh", "both"]
 AUGMENTS = ["none", "pitch", "stretch", "incoherent"]
 MODES = ["whole", "mask"]
 DOWNSTREAM = ["bach10", "dagstuhl", "remixpacks"]
+LENGTHS = ["-quarter", "-half", ""]  # pretrain_steps: a kept checkpoint's suffix; the end keeps the paper's names
 EXPECTED = {
     "pretrain": {f"pretrain/{p}-{a}" for p, a in itertools.product(CORPORA, AUGMENTS)},
-    "finetune": {f"finetune/{p}-{a}-{f}-{d}" for p, a, f, d in itertools.product(CORPORA, AUGMENTS, MODES, DOWNSTREAM)},
+    "finetune": {
+        f"finetune/{p}-{a}-{f}-{d}{at}"
+        for p, a, f, d, at in itertools.product(CORPORA, AUGMENTS, MODES, DOWNSTREAM, LENGTHS)
+    },
     "baseline": {f"baseline/{d}" for d in DOWNSTREAM},
-    "zeroshot": {f"zeroshot/{p}-{a}-{d}" for p, a, d in itertools.product(CORPORA, AUGMENTS, DOWNSTREAM)},
+    "zeroshot": {
+        f"zeroshot/{p}-{a}-{d}{at}" for p, a, d, at in itertools.product(CORPORA, AUGMENTS, DOWNSTREAM, LENGTHS)
+    },
 }
 
 
@@ -117,14 +123,15 @@ def test_sweep_expands_to_the_study_grid(sweep: str, tmp_path: Path) -> None:
 def test_grid_points_read_the_same_sweeps() -> None:
     for sweep, expected in EXPECTED.items():
         assert {gp.subdir for gp in grid_points([sweep])} == expected
-    assert len(grid_points()) == 12 + 36 + 72 + 3
+    assert len(grid_points()) == 12 + 3 * 36 + 3 * 72 + 3
+    assert len(grid_points(overrides=["pretrain_steps=end"])) == 12 + 36 + 72 + 3  # the paper's grid
 
 
 def test_command_line_narrows_a_grid() -> None:
     bach = grid_points(["finetune"], ["downstream=bach10"])
-    assert {gp.subdir for gp in bach} == {s for s in EXPECTED["finetune"] if s.endswith("-bach10")}
+    assert {gp.subdir for gp in bach} == {s for s in EXPECTED["finetune"] if "-bach10" in s}
     two = grid_points(["pretrain"], ["pretrain=musdb", "augment=none,pitch"])
     assert [gp.subdir for gp in two] == ["pretrain/musdb-none", "pretrain/musdb-pitch"]
     # a downstream set narrows fine-tuning and baselines but leaves the pretraining grid alone
     study = grid_points(overrides=["downstream=dagstuhl", "study=x", "hydra/launcher=slurm"])
-    assert len(study) == 12 + 12 + 24 + 1
+    assert len(study) == 12 + 3 * 12 + 3 * 24 + 1

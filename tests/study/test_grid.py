@@ -41,8 +41,8 @@ def test_sweep_files_hold_no_values() -> None:
 def test_an_added_downstream_set_reaches_the_grid_points(stems_conf: Path) -> None:
     points = grid_points()
     # 3 corpora x 4 augmentations = 12 pretrainings; with 4 downstream sets: 48 probes,
-    # 12 x 2 modes x 4 = 96 fine-tunes, 4 baselines
-    assert len(points) == 12 + 48 + 96 + 4
+    # 12 x 2 modes x 4 = 96 fine-tunes, 4 baselines; probes and fine-tunes at 3 pretraining lengths
+    assert len(points) == 12 + 3 * 48 + 3 * 96 + 4
     subdirs = {gp.subdir for gp in points}
     assert {"baseline/stems", "zeroshot/slakh-pitch-stems", "finetune/both-incoherent-mask-stems"} <= subdirs
     assert sum(s.endswith("-stems") for s in subdirs) == 12 + 24
@@ -96,7 +96,7 @@ def test_status_lists_the_added_set_and_zero_shot_runs(stems_conf: Path, tmp_pat
 
     assert cli_main(["status", str(study), "--json", "--full-grid"]) == 1
     rows = {r["subdir"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
-    assert len(rows) == 160
+    assert len(rows) == 12 + 3 * 48 + 3 * 96 + 4
     assert rows["baseline/stems"]["state"] == "missing" and rows["finetune/musdb-none-whole-stems"]["in_grid"]
     assert rows["zeroshot/slakh-none-stems"]["state"] == "finished"
     assert rows["zeroshot/musdb-none-stems"]["state"] == "missing"
@@ -106,7 +106,7 @@ def test_status_lists_the_added_set_and_zero_shot_runs(stems_conf: Path, tmp_pat
     rows = {r["subdir"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
     assert rows["zeroshot/slakh-none-bach10"]["state"] == "finished"
     assert not rows["zeroshot/slakh-none-bach10"]["in_grid"]
-    assert len(rows) == 12 + 12 + 24 + 1 + 1
+    assert len(rows) == 12 + 3 * 12 + 3 * 24 + 1 + 1  # probes and fine-tunes at 3 pretraining lengths
 
 
 def test_report_expects_the_added_set(stems_conf: Path, tmp_path: Path) -> None:

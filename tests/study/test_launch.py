@@ -56,7 +56,10 @@ def test_finetunes_launch_only_from_finished_pretraining(tmp_path: Path) -> None
     for p, a in done:
         finish(tmp_path, f"pretrain/{p}-{a}")
     launches, blocked = finetune_launches(tmp_path, ["downstream=bach10", "study=x"])
-    expected = {f"finetune/{p}-{a}-{f}-bach10" for (p, a), f in itertools.product(done, ["whole", "mask"])}
+    expected = {
+        f"finetune/{p}-{a}-{f}-bach10{at}"
+        for (p, a), f, at in itertools.product(done, ["whole", "mask"], ["-quarter", "-half", ""])
+    }  # at each pretraining length of the grid
     launched = [gp.subdir for ov in launches for gp in grid_points(["finetune"], ov)]
     assert all("study=x" in ov and "downstream=bach10" in ov for ov in launches)
     assert sorted(launched) == sorted(expected)  # each exactly once
@@ -86,6 +89,7 @@ def test_small_study_end_to_end(tmp_path: Path) -> None:
         "augment=none",
         "finetune=whole",
         "downstream=dagstuhl",
+        "pretrain_steps=end",  # the paper's grid: the other lengths are tests/run/test_length.py's
         "budget.pretrain=2",
         "budget.finetune=2",
     ]

@@ -6,8 +6,11 @@
 2. pretrains on the Slakh-style corpus (DC only);
 3. probes the pretrained model zero-shot on each downstream set (k-means on its DC embeddings);
 4. fine-tunes whole and mask models on Bach10- and Dagstuhl-style sets (more with --downstream);
-5. trains from-scratch baselines with pretraining + fine-tuning iterations;
-6. writes the report (Figures 1-3, Table 2, Wilcoxon tests) and prints where it is.
+   3 and 4 at each pretraining length of the grid (pretrain_steps: the checkpoints pretraining
+   kept at 1/4 and 1/2 of its budget, and its end);
+5. trains from-scratch baselines with pretraining + fine-tuning iterations, scored also at the
+   fine-tuning budget and at each kept pretraining step + that budget;
+6. writes the report (Figures 1-4, Table 2, Wilcoxon tests) and prints where it is.
 Every stage is an ordinary `python train.py -m +sweeps=<stage> ...` multirun of the study's grid
 (sweeps/grid.yaml: its stages, their order and what each waits for) narrowed to the demo's sets,
 so the demo runs exactly the path a researcher's study takes; finished runs are skipped when the

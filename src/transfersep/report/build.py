@@ -366,6 +366,13 @@ def write_report(
         full_grid=full_grid,
         created=_dt.datetime.now().isoformat(timespec="seconds"),
     )
+    from transfersep.report.length import write_length
+
+    length_paths, length_md, length_problems = write_length(study_dir, out, downs, alpha)  # Figure 4
+    paths.update(length_paths)
+    problems += length_problems
+    if length_md:
+        md = md.rstrip("\n") + "\n\n" + length_md
     paths["report"] = atomic_write_text(out / "report.md", md)
     paths["missing"], paths["problems"] = missing, problems
     return paths

@@ -76,6 +76,12 @@ def run_key(gp: dict) -> Key:
     return ("finetune", str(gp["pretrain"]), str(gp["augment"]), str(gp["finetune"]), str(gp["downstream"]))
 
 
+def at_end(gp: dict) -> bool:
+    """A grid point of the paper's grid: fine-tuned or probed from the end of pretraining. Runs from
+    kept pretraining checkpoints and a baseline's scores at kept steps are Figure 4's (``report.length``)."""
+    return gp.get("pretrain_steps", "end") == "end" and "kept_step" not in gp
+
+
 def key_name(key: Key) -> str:
     """Run-directory style name: ``baseline/bach10``, ``finetune/musdb-none-whole-bach10`` or
     ``zeroshot/musdb-none-bach10``."""
@@ -182,6 +188,8 @@ def scan(root: str | Path) -> tuple[dict[Key, Run], list[str]]:
             continue
         except (OSError, json.JSONDecodeError, KeyError, pd.errors.ParserError) as err:
             problems.append(f"skipped {path}: {type(err).__name__}: {err}")
+            continue
+        if not at_end(run.result["grid_point"]):  # the pretraining-length axis: report/length.py
             continue
         why = stale_reason(run.dir, (run.result.get("extra") or {}).get("parent"))
         if why:

@@ -38,6 +38,10 @@ def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
         ResumableCheckpoint(last, int(cfg.checkpoint_every_n_steps)),
         LearningRateMonitor(logging_interval="step"),
     ]
+    if plan.keep_steps:  # the pretraining-length axis: weights at listed iterations (run.kept)
+        from transfersep.run.keeping import KeepCheckpoints
+
+        callbacks.append(KeepCheckpoints(plan.run_dir, plan.keep_steps))
     if plan.stage != "pretrain" and cfg.curve.every_n_steps:
         from transfersep.evaluation.curve import SISDRCurve
 
@@ -118,4 +122,9 @@ def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
         for lg in loggers:
             lg.log_metrics({k: v for k, v in metrics.items() if v is not None}, step=trainer.global_step)
             lg.save()
+        if plan.stage == "baseline" and plan.keep_steps:  # equal-iteration comparisons (run.kept)
+            from transfersep.run.keeping import evaluate_kept
+
+            extra = {"seed": int(cfg.seed), "study": str(cfg.study), "evaluated_checkpoint": "kept"}
+            evaluate_kept(system, dm, plan, int(cfg.data.batch_size), extra)
     return result

@@ -142,10 +142,13 @@ def _run_owned(cfg: DictConfig, plan: Plan) -> dict | None:
             import wandb
 
             wandb.finish()  # multirun jobs in one process must never merge into one W&B run
+    from transfersep.run.kept import kept_status
     from transfersep.run.provenance import own_digest
 
-    # a parent's own digest, so that its fine-tunes can tell whether they are still built on it
-    write_status(plan.run_dir, "finished", plan, result=result, weights_sha256=own_digest(plan.run_dir))
+    # a parent's own digest (and those of its kept weights), so that its fine-tunes can tell
+    # whether they are still built on it
+    digests = {"weights_sha256": own_digest(plan.run_dir), **kept_status(plan.run_dir)}
+    write_status(plan.run_dir, "finished", plan, result=result, **digests)
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     if rank_zero_only.rank == 0:  # trainer=ddp: every rank runs the job, one speaks

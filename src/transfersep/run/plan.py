@@ -9,6 +9,9 @@ relaunched study skips finished runs:
   <runs_dir>/<study>/baseline/<downstream>/
   <runs_dir>/<study>/zeroshot/<pretrain>-<augment>-<downstream>/   (finetune=zeroshot: no training,
                                                                     the probe of eval.zeroshot)
+
+Fine-tunes and probes from a kept pretraining checkpoint (``pretrain_steps`` other than ``end``,
+see ``run.kept``) add ``-<pretrain_steps>`` to their folder; at ``end`` the folders are the above.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from transfersep.files import FINAL_CKPT, RESULT
 
 # the config groups that make a grid point; their values and the study's stages are written once,
 # in sweeps/grid.yaml (read by transfersep.study.grid)
-GRID_KEYS = ("pretrain", "augment", "finetune", "downstream")
+GRID_KEYS = ("pretrain", "augment", "finetune", "downstream", "pretrain_steps")
 
 
 def done_file(stage: str) -> str:
@@ -51,11 +54,17 @@ class Plan:
     study: str | None = None
     parent: dict[str, Any] | None = None  # what a fine-tune loads (provenance.identity), once known
     model: dict[str, Any] | None = None  # the run's model config, checked against its parent's sizes
+    parent_step: int | None = None  # the kept pretraining iteration it starts from (None: final.ckpt)
+    keep_steps: tuple[int, ...] = ()  # iterations this run keeps (run.kept): pretraining and baseline
 
     @property
     def parent_ckpt(self) -> Path | None:
         if self.init_from is not None:
             return self.init_from
+        if self.parent_dir and self.parent_step is not None:
+            from transfersep.run.kept import kept_ckpt
+
+            return kept_ckpt(self.parent_dir, self.parent_step)
         return self.parent_dir / FINAL_CKPT if self.parent_dir else None
 
     def as_dict(self) -> dict[str, Any]:
@@ -69,11 +78,29 @@ class Plan:
         }
 
 
-def _names(cfg: Any) -> tuple[str, str, str, str]:
-    return (str(cfg.pretrain.name), str(cfg.augment.name), str(cfg.finetune.name), str(cfg.downstream.name))
+def _names(cfg: Any) -> tuple[str, str, str, str, str]:
+    steps = cfg.get("pretrain_steps")  # a config without the group is the paper's grid: the end
+    return (
+        str(cfg.pretrain.name),
+        str(cfg.augment.name),
+        str(cfg.finetune.name),
+        str(cfg.downstream.name),
+        str(steps.name) if steps is not None else "end",
+    )
 
 
-def stage_of(pretrain: str, augment: str, finetune: str, downstream: str) -> str:
+def stage_of(pretrain: str, augment: str, finetune: str, downstream: str, pretrain_steps: str = "end") -> str:
+    stage = _stage_of(pretrain, augment, finetune, downstream)
+    if pretrain_steps != "end" and stage in ("pretrain", "baseline"):
+        raise PlanError(
+            f"pretrain_steps={pretrain_steps} with a {stage} run: the axis names the pretraining checkpoint "
+            "fine-tunes and probes start from; a pretraining or baseline run takes pretrain_steps=end "
+            "(it keeps the iterations of budget.keep_pretrain)"
+        )
+    return stage
+
+
+def _stage_of(pretrain: str, augment: str, finetune: str, downstream: str) -> str:
     if pretrain == "none" and downstream == "none":
         raise PlanError(
             "pretrain=none downstream=none is no run: choose a pretraining corpus, a downstream set, or both"
@@ -100,15 +127,16 @@ def stage_of(pretrain: str, augment: str, finetune: str, downstream: str) -> str
     return "zeroshot" if finetune == "zeroshot" else "finetune"
 
 
-def subdir_of(pretrain: str, augment: str, finetune: str, downstream: str) -> str:
-    stage = stage_of(pretrain, augment, finetune, downstream)
+def subdir_of(pretrain: str, augment: str, finetune: str, downstream: str, pretrain_steps: str = "end") -> str:
+    stage = stage_of(pretrain, augment, finetune, downstream, pretrain_steps)
+    at = "" if pretrain_steps == "end" else f"-{pretrain_steps}"  # the paper's grid keeps its folders
     if stage == "pretrain":
         return f"pretrain/{pretrain}-{augment}"
     if stage == "baseline":
         return f"baseline/{downstream}"
     if stage == "zeroshot":
-        return f"zeroshot/{pretrain}-{augment}-{downstream}"
-    return f"finetune/{pretrain}-{augment}-{finetune}-{downstream}"
+        return f"zeroshot/{pretrain}-{augment}-{downstream}{at}"
+    return f"finetune/{pretrain}-{augment}-{finetune}-{downstream}{at}"
 
 
 def phase_of(stage: str, finetune: str) -> str:
@@ -129,19 +157,24 @@ def make_plan(cfg: DictConfig) -> Plan:
         plateau_patience(cfg.optim.plateau_patience_steps, cfg.val_every_n_steps)
     except ScheduleError as e:
         raise PlanError(str(e)) from None
-    pretrain, augment, finetune, downstream = _names(cfg)
-    stage = stage_of(pretrain, augment, finetune, downstream)
-    subdir = subdir_of(pretrain, augment, finetune, downstream)
+    pretrain, augment, finetune, downstream, at = _names(cfg)
+    stage = stage_of(pretrain, augment, finetune, downstream, at)
+    subdir = subdir_of(pretrain, augment, finetune, downstream, at)
     study_dir = Path(cfg.paths.runs_dir) / str(cfg.study)
     gp = {"stage": stage, "pretrain": pretrain, "augment": augment, "finetune": finetune, "downstream": downstream}
+    if at != "end":  # absent at the end, so the paper's grid points read as they always did
+        gp["pretrain_steps"] = at
     phase, steps = phase_of(stage, finetune), int(steps_of(stage, cfg.budget))
+    keep, parent_step = _kept(cfg, stage, at)
     if stage == "pretrain":
         gp.update(finetune="none", downstream="none")
     if stage in ("pretrain", "baseline"):
-        return Plan(stage, phase, gp, subdir, study_dir / subdir, steps, study=str(cfg.study))
+        return Plan(stage, phase, gp, subdir, study_dir / subdir, steps, study=str(cfg.study), keep_steps=keep)
     parent_sub = subdir_of(pretrain, augment, "whole", "none")
     cmd = f"transfersep train pretrain={pretrain} augment={augment} study={cfg.study}"
     init_from = cfg.get("init_from")
+    if init_from:
+        parent_step = None  # the given model replaces the parent run and its kept checkpoints
     if init_from:
         cmd = f"(init_from={init_from} was given: point it at an existing .safetensors model or .ckpt)"
     return Plan(
@@ -156,7 +189,33 @@ def make_plan(cfg: DictConfig) -> Plan:
         init_from=Path(init_from).expanduser().resolve() if init_from else None,
         study=str(cfg.study),
         model=dict(OmegaConf.to_container(cfg.model, resolve=True)),
+        parent_step=parent_step,
     )
+
+
+def _kept(cfg: DictConfig, stage: str, at: str) -> tuple[tuple[int, ...], int | None]:
+    """What a run keeps (``run.kept``), and the kept pretraining step a fine-tune or probe starts from."""
+    from transfersep.run.kept import KeepError, axis_step, baseline_steps, kept_steps
+
+    budget = cfg.budget
+    try:
+        pre = kept_steps(budget.get("keep_pretrain"), int(budget.pretrain))
+        if stage == "pretrain":
+            return tuple(pre), None
+        if stage == "baseline":
+            return tuple(baseline_steps(pre, int(budget.pretrain), int(budget.finetune))), None
+        step = axis_step(cfg.get("pretrain_steps"), int(budget.pretrain))
+    except KeepError as e:
+        raise PlanError(str(e)) from None
+    if step >= int(budget.pretrain):
+        return (), None
+    if step not in pre:
+        raise PlanError(
+            f"pretrain_steps={at} starts from pretraining step {step}, which budget.keep_pretrain="
+            f"{list(budget.get('keep_pretrain') or [])} does not keep: add it to budget.keep_pretrain "
+            "(and train the pretraining again with rerun=true, or choose a kept value)"
+        )
+    return (), step
 
 
 def resolve_subdir(*, _root_: DictConfig) -> str:

@@ -95,6 +95,8 @@ def identity(path: str | os.PathLike, compute: bool = False) -> dict[str, Any] |
         )
         if finished(run_dir, st):  # a parent being redone has no digest to compare with yet
             rec["weights_sha256"] = st.get("weights_sha256")
+    else:  # a checkpoint a run kept at an iteration, or a plain file (no books)
+        _kept_parent(path, rec)
     if rec["weights_sha256"] is None and compute:
         from transfersep.model.package import load_model, weights_digest
 
@@ -102,11 +104,32 @@ def identity(path: str | os.PathLike, compute: bool = False) -> dict[str, Any] |
     return rec
 
 
+def _kept_parent(path: Path, rec: dict[str, Any]) -> None:
+    """A checkpoint a run kept at an iteration (``run.kept``): its digest and step are in the run's
+    ``kept/kept.json`` from the moment it was kept; ``checkpoint`` says which file of the run it is."""
+    from transfersep.run.kept import KEPT_DIR, kept_record
+
+    run_dir = path.parent.parent
+    if path.parent.name != KEPT_DIR or not (run_dir / STATUS).is_file():
+        return
+    books = kept_record(path) or {}
+    st = read_status(run_dir) or {}
+    rec.update(
+        kind="run",
+        subdir=f"{run_dir.parent.name}/{run_dir.name}",
+        checkpoint=f"{KEPT_DIR}/{path.name}",
+        grid_point=st.get("grid_point"),
+        study=st.get("study") or run_dir.parents[1].name,
+        steps=books.get("step"),
+        weights_sha256=books.get("weights_sha256"),
+    )
+
+
 def locate(run_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
     """Where the recorded parent stands now: a run parent by its place in the study directory (so
     a study directory that was moved or copied still finds it), a file parent by its path."""
     if record.get("kind") == "run" and record.get("subdir"):
-        return Path(run_dir).parents[1] / record["subdir"] / FINAL_CKPT
+        return Path(run_dir).parents[1] / record["subdir"] / (record.get("checkpoint") or FINAL_CKPT)
     return Path(record.get("path") or "")
 
 

@@ -80,14 +80,15 @@ class GridPoint:
     augment: str
     finetune: str
     downstream: str
+    pretrain_steps: str = "end"  # which pretraining checkpoint a fine-tune or probe starts from
 
     @property
     def stage(self) -> str:
-        return stage_of(self.pretrain, self.augment, self.finetune, self.downstream)
+        return stage_of(self.pretrain, self.augment, self.finetune, self.downstream, self.pretrain_steps)
 
     @property
     def subdir(self) -> str:
-        return subdir_of(self.pretrain, self.augment, self.finetune, self.downstream)
+        return subdir_of(self.pretrain, self.augment, self.finetune, self.downstream, self.pretrain_steps)
 
     @property
     def parent(self) -> GridPoint | None:
@@ -106,6 +107,8 @@ class GridPoint:
     def as_dict(self) -> dict[str, str]:
         """As ``status.json``'s grid_point (a pretraining run has no finetune/downstream)."""
         d = {"stage": self.stage, **{k: getattr(self, k) for k in GRID_KEYS}}
+        if self.pretrain_steps == "end":  # as run/plan.py records it: the paper's grid points as before
+            del d["pretrain_steps"]
         if self.stage == "pretrain":
             d.update(finetune="none", downstream="none")
         return d

@@ -140,6 +140,8 @@ def launched(points: list[GridPoint], study_dir: Path) -> list[GridPoint]:
     downs = {g["downstream"] for g in facts if g["stage"] in ("finetune", "baseline", "zeroshot")}
     modes = {g["finetune"] for g in facts if g["stage"] == "finetune"} or set(load_grid().axes["finetune"])
     zeroshot = any(g["stage"] == "zeroshot" for g in facts)
+    # the pretraining lengths its fine-tunes and probes started from (the paper's end when none)
+    lengths = {g.get("pretrain_steps", "end") for g in facts if g["stage"] in ("finetune", "zeroshot")} or {"end"}
 
     def expected(gp: GridPoint) -> bool:
         pair, stage = (gp.pretrain, gp.augment) in pairs, gp.stage
@@ -147,6 +149,8 @@ def launched(points: list[GridPoint], study_dir: Path) -> list[GridPoint]:
             return pair
         if stage == "baseline":
             return gp.downstream in downs
+        if gp.pretrain_steps not in lengths:
+            return False
         return pair and gp.downstream in downs and (gp.finetune in modes if stage == "finetune" else zeroshot)
 
     return [gp for gp in points if expected(gp)]

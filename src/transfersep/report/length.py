@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from transfersep.atomic import atomic_write_text
+from transfersep.files import atomic_write_text
 from transfersep.report.comparisons import compare
 from transfersep.report.results import Key, Run, axis, label, load_run
 from transfersep.report.stats import ALPHA

@@ -89,7 +89,7 @@ def read_kept(run_dir: str | Path) -> dict[int, dict[str, Any]]:
 
 def record_kept(run_dir: str | Path, step: int, path: Path, digest: str) -> None:
     """Add one kept checkpoint to ``kept/kept.json`` (atomically; a resumed run keeps the others)."""
-    from transfersep.atomic import atomic_write_json
+    from transfersep.files import atomic_write_json
 
     books = read_kept(run_dir)
     books[int(step)] = {"path": f"{KEPT_DIR}/{path.name}", "step": int(step), "weights_sha256": digest}

@@ -1,9 +1,11 @@
 """One run's life, from its grid point to ``status.json``: plan -> lock -> parent check and provenance
 -> data -> fit (``run.fit``) or probe (``run.probe``) -> records.
 
-Follow a run here: ``run`` plans it (the stage follows from the grid point) and owns its directory;
-``_run_owned`` skips a finished run, sets aside one built on a replaced parent, checks everything a
-user can get wrong before writing anything, then trains or probes and writes the final status.
+Follow a run here: ``run`` checks the config's types, plans it (the stage follows from the grid point) and owns its
+directory; ``_run_owned`` refuses a relaunch with other settings than the run was trained with
+(``identity``), skips a finished run, sets aside one built on a replaced parent, checks everything
+a user can get wrong before writing anything, records the launch, then trains or probes and writes
+the final status (Ctrl-C: "interrupted").
 """
 
 from __future__ import annotations

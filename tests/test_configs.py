@@ -110,7 +110,11 @@ def test_sweep_expands_to_the_study_grid(sweep: str, tmp_path: Path) -> None:
     cfg = full_config(["experiment=tiny", f"+sweeps={sweep}"], tmp_path)
     params = {k: str(v) for k, v in cfg.hydra.sweeper.params.items()}
     jobs = expand(params)  # Hydra's BasicSweeper.split_arguments, as in `train.py -m`
-    assert len(jobs) == len(EXPECTED[sweep]) == {"pretrain": 12, "zeroshot": 3 * 36, "finetune": 3 * 72, "baseline": 3}[sweep]
+    assert (
+        len(jobs)
+        == len(EXPECTED[sweep])
+        == {"pretrain": 12, "zeroshot": 3 * 36, "finetune": 3 * 72, "baseline": 3}[sweep]
+    )
     got = set()
     for job in jobs:  # every job composes to a valid plan of the expected stage
         job_cfg = full_config(["experiment=tiny", f"+sweeps={sweep}", *(f"{k}={v}" for k, v in job.items())], tmp_path)

@@ -96,10 +96,12 @@ def test_suggested_command_keeps_the_users_overrides_only():
 def test_config_error_lines():
     from omegaconf import OmegaConf
 
+    from transfersep.run.typed import check_config
+
     cfg = OmegaConf.create({"data": {"batch_size": 2.5}, "seed": 0})
     with pytest.raises(errors.ConfigValueError, match=r"^data.batch_size=2.5: expected an integer"):
-        errors.check_config(cfg)
+        check_config(cfg)
     with pytest.raises(errors.ConfigValueError, match=r"loss.alpha=1.5: must be in \[0, 1\]"):
-        errors.check_config(OmegaConf.create({"loss": {"alpha": 1.5}}))
-    errors.check_config(OmegaConf.create({"loss": {"alpha": 0.0}, "data": {"batch_size": 24}}))
+        check_config(OmegaConf.create({"loss": {"alpha": 1.5}}))
+    check_config(OmegaConf.create({"loss": {"alpha": 0.0}, "data": {"batch_size": 24}}))
     assert errors.one_line(ValueError("first\n    second\n")) == "first; second"

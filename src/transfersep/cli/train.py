@@ -27,31 +27,45 @@ register_resolver()  # ${grid_sweep:<stage>} of sweeps/<stage>.yaml
 
 @hydra.main(config_path=str(conf_dir()), config_name="train", version_base="1.3")
 def hydra_main(cfg: DictConfig) -> None:
-    from transfersep.run.resume import Preempted
+    from hydra.core.hydra_config import HydraConfig
+
+    from transfersep.run.resume import Interrupted, Preempted
 
     console.adopt_library_logging()
+    run_dir, runs_root = Path(HydraConfig.get().runtime.output_dir), Path(cfg.paths.runs_dir)
     try:
-        run(cfg)
+        _run(cfg)
+        if cfg.dry_run is True:  # a dry run writes nothing (its report went to stdout)
+            errors.remove_unused_run_dir(run_dir, runs_root)
     except Preempted as e:
         log.warning("%s", e)
         e.hand_over()  # under submitit: requeue; else exit 128 + signal (a multirun stops too)
-    except SystemExit as e:
-        if cfg.dry_run and e.code and in_multirun():
-            raise CompactJobFailed(f"dry run found problems (exit code {e.code})", code=1) from None
-        raise
+    except KeyboardInterrupt as e:  # Ctrl-C: one line (status "interrupted" where a run had started)
+        log.error("%s", e if isinstance(e, Interrupted) else "interrupted (Ctrl-C); nothing was trained")
+        errors.remove_unused_run_dir(run_dir, runs_root)
+        raise SystemExit(130) from None
     except Exception as e:
         if not errors.is_user_error(e):
             raise
-        from hydra.core.hydra_config import HydraConfig
-
         multirun = in_multirun()
         msg = errors.report(e, multirun)
         # a refused run leaves no directory behind (a multirun job keeps its failed status.json)
-        errors.remove_unused_run_dir(Path(HydraConfig.get().runtime.output_dir), Path(cfg.paths.runs_dir))
+        errors.remove_unused_run_dir(run_dir, runs_root)
         if multirun:
             # an Exception: Hydra marks this job failed and the rest of the grid runs on
             raise CompactJobFailed(msg) from None
         raise SystemExit(2) from None
+
+
+def _run(cfg: DictConfig) -> None:
+    """The run; a folder it cannot write becomes a user error naming the folder and its setting."""
+    try:
+        run(cfg)
+    except OSError as e:
+        if not errors.is_unwritable(e):
+            raise
+        settings = {"paths.runs_dir": cfg.paths.runs_dir, "paths.cache_dir": cfg.paths.cache_dir}
+        raise errors.UnwritableError(errors.unwritable_line(e, settings)) from e
 
 
 def main() -> None:
@@ -79,9 +93,14 @@ def main() -> None:
         print("\n".join(lines), file=sys.stderr)
         raise SystemExit(2 if errors.FAILED_JOBS else e.code) from None
     except Exception as e:
-        if errors.verbose() or not errors.is_config_error(e):
+        if errors.verbose():
             raise
-        print(f"error: {errors.config_error_line(e)}", file=sys.stderr)
+        if errors.is_unwritable(e):  # Hydra creates the run directory and its train.log before the run
+            print(f"error: {errors.unwritable_line(e, {'paths.runs_dir': None})}", file=sys.stderr)
+        elif errors.is_config_error(e):
+            print(f"error: {errors.config_error_line(e)}", file=sys.stderr)
+        else:
+            raise
         raise SystemExit(2) from None
     finally:
         if before is None:

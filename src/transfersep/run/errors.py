@@ -54,7 +54,7 @@ class MissingCheckpointError(FileNotFoundError):
 
 class JobFailed(Exception):
     """A multirun job stopped by a user error (its line was printed); Hydra marks the job failed.
-    ``code``: the exit code the multirun ends with (2 for user errors, 1 for dry-run findings)."""
+    ``code``: the exit code the multirun ends with (2: a user error, dry-run findings included)."""
 
     def __init__(self, message: str, code: int = 2):
         super().__init__(message, code)  # both in args: the exception pickles (submitit jobs)
@@ -117,6 +117,36 @@ def check_sizes(path: Path, model: dict, what: str, fix: str) -> None:
             f"{path}: {what} is a ChimeraNet with {has}, this run's config says {says}; {fix}: "
             f"add {' '.join(f'model.{k}={r}' for k, r, _ in bad)}"
         )
+
+
+class UnwritableError(ConfigValueError):
+    """A folder the run must write into is read-only (or not the user's)."""
+
+
+def is_unwritable(e: BaseException) -> bool:
+    import errno
+
+    return isinstance(e, OSError) and e.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def unwritable_line(e: OSError, settings: dict[str, Any]) -> str:
+    """One line naming the folder that refused a write and the setting that chose it. ``settings``:
+    ``{key: folder}``; a folder of None stands for any (the only setting that can be meant)."""
+    target = Path(e.filename or ".").expanduser().absolute()
+    folder = target if target.is_dir() else target.parent
+    while not folder.exists() and folder != folder.parent:  # mkdir -p stops at the first it cannot make
+        folder = folder.parent
+    key = next(
+        (k for k, root in settings.items() if root is None or _within(target, Path(str(root)))),
+        None,
+    )
+    where = f"point {key} at a folder you can write" if key else "run it where you can write"
+    return f"cannot write in {folder}: {e.strerror or e}; make the folder writable or {where}"
+
+
+def _within(path: Path, root: Path) -> bool:
+    root = root.expanduser().absolute()
+    return path == root or root in path.parents
 
 
 # failures of this process's multirun jobs: (job overrides, one-line message, data root missing)
@@ -273,59 +303,6 @@ def _parent_grid(plan: Any) -> dict[str, str]:
     return {"pretrain": plan.grid_point["pretrain"], "augment": plan.grid_point["augment"]}
 
 
-# (key, kind, lower bound) of the numeric settings a run reads; checked before anything is written
-_NUMERIC = [
-    ("seed", int, None),
-    ("budget.pretrain", int, 1),
-    ("budget.finetune", int, 1),
-    ("budget.baseline", int, 1),
-    ("data.excerpt_seconds", float, 0.0),
-    ("data.batch_size", int, 1),
-    ("data.num_workers", int, 0),
-    ("data.n_val", int, 1),
-    ("data.n_test", int, 1),
-    ("data.eval_seed", int, None),
-    ("loss.alpha", float, 0.0),
-    ("optim.lr", float, 0.0),
-    ("optim.autoclip_percentile", float, 0.0),
-    ("optim.plateau_patience_steps", int, 1),
-    ("optim.plateau_factor", float, 0.0),
-    ("val_every_n_steps", int, 1),
-    ("checkpoint_every_n_steps", int, 1),
-    ("curve.every_n_steps", int, 0),
-    ("curve.n_excerpts", int, 0),
-]
-
-
-def check_config(cfg: Any) -> None:
-    """Refuse a numeric setting of the wrong type or range, naming the key (``ConfigValueError``)."""
-    from omegaconf import OmegaConf
-
-    for key, kind, low in _NUMERIC:
-        value = OmegaConf.select(cfg, key, default=None)
-        if value is None:
-            continue
-        name = "an integer" if kind is int else "a number"
-        try:
-            if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
-                raise ValueError
-            v = kind(value)
-        except (TypeError, ValueError):
-            raise ConfigValueError(f"{key}={value!r}: expected {name}; give e.g. {key}={_example(key)}") from None
-        strict = kind is float and key != "loss.alpha"  # a zero length, rate or factor is no setting
-        if low is not None and (v < low or (strict and v == low)):
-            raise ConfigValueError(f"{key}={value!r}: must be {'greater than' if strict else 'at least'} {low}")
-    alpha = OmegaConf.select(cfg, "loss.alpha", default=None)
-    if alpha is not None and not 0.0 <= float(alpha) <= 1.0:
-        raise ConfigValueError(f"loss.alpha={alpha!r}: must be in [0, 1] (the DC share of the chimera loss)")
-
-
-def _example(key: str) -> str:
-    return {"data.excerpt_seconds": "10.0", "optim.lr": "1e-3", "loss.alpha": "0.01"}.get(
-        key, "24" if "batch" in key else "100"
-    )
-
-
 def report(e: BaseException, multirun: bool) -> str:
     """Print the one-line error (console + train.log), the traceback to train.log only (or the
     console when verbose), and remember it for the multirun's closing lines."""
@@ -365,7 +342,10 @@ def remove_unused_run_dir(run_dir: Path, runs_root: Path) -> None:
     if not run_dir.is_dir() or {p.name for p in run_dir.iterdir()} - {".hydra", TRAIN_LOG}:
         return
     shutil.rmtree(run_dir / ".hydra", ignore_errors=True)
-    (run_dir / TRAIN_LOG).unlink(missing_ok=True)
+    try:
+        (run_dir / TRAIN_LOG).unlink(missing_ok=True)
+    except OSError:  # a folder that refuses the removal keeps it; the error was already said
+        return
     d, stop = run_dir, Path(runs_root).resolve()
     while d.resolve() != stop and stop in d.resolve().parents:
         try:

@@ -21,7 +21,7 @@ log = logging.getLogger("transfersep")
 def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
     from lightning.pytorch.callbacks import LearningRateMonitor
 
-    from transfersep.run.resume import AtomicCheckpointIO, ResumableCheckpoint, cluster_plugins
+    from transfersep.run.resume import AtomicCheckpointIO, Interrupted, ResumableCheckpoint, cluster_plugins
 
     system = build_system(cfg, plan, dm.source_names)
     last = plan.run_dir / LAST_CKPT
@@ -71,7 +71,13 @@ def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
         enable_checkpointing=False,  # ResumableCheckpoint writes last.ckpt; no epoch-end extras
         default_root_dir=str(plan.run_dir),
     )
-    trainer.fit(system, datamodule=dm, ckpt_path=str(resume) if resume else None)
+    try:
+        trainer.fit(system, datamodule=dm, ckpt_path=str(resume) if resume else None)
+    except SystemExit:
+        # Lightning turns Ctrl-C into a bare exit(1) after its teardown; it is an interrupt
+        if trainer.interrupted:
+            raise Interrupted(trainer.global_step) from None
+        raise
     if trainer.global_step < plan.total_steps:  # interrupted (signal): leave status "running"
         raise InterruptedError(f"stopped at step {trainer.global_step} of {plan.total_steps}")
     trainer.save_checkpoint(plan.run_dir / FINAL_CKPT, weights_only=False)

@@ -1,9 +1,11 @@
 """One run's life, from its grid point to ``status.json``: plan -> lock -> parent check and provenance
 -> data -> fit (``run.fit``) or probe (``run.probe``) -> records.
 
-Follow a run here: ``run`` plans it (the stage follows from the grid point) and owns its directory;
-``_run_owned`` skips a finished run, sets aside one built on a replaced parent, checks everything a
-user can get wrong before writing anything, then trains or probes and writes the final status.
+Follow a run here: ``run`` checks the config's types, plans it (the stage follows from the grid point) and owns its
+directory; ``_run_owned`` refuses a relaunch with other settings than the run was trained with
+(``identity``), skips a finished run, sets aside one built on a replaced parent, checks everything
+a user can get wrong before writing anything, records the launch, then trains or probes and writes
+the final status (Ctrl-C: "interrupted").
 """
 
 from __future__ import annotations
@@ -19,13 +21,17 @@ import lightning as L
 from omegaconf import DictConfig
 
 from transfersep.files import FINAL_CKPT, LAST_CKPT
+from transfersep.model.package import ModelLoadError
 from transfersep.run import console, errors
 from transfersep.run.config import in_multirun
-from transfersep.run.errors import MissingCheckpointError
+from transfersep.run.errors import ConfigValueError, MissingCheckpointError
 from transfersep.run.fit import fit
+from transfersep.run.identity import check_unchanged, record_launch
 from transfersep.run.plan import Plan, make_plan
 from transfersep.run.probe import run_probe
 from transfersep.run.records import finished, read_status, write_status
+from transfersep.run.resume import Interrupted
+from transfersep.run.typed import check_config
 
 log = logging.getLogger("transfersep")
 
@@ -34,15 +40,28 @@ def check_parent(plan: Plan, study: str) -> None:
     problem = errors.parent_problem(plan, study)
     if problem:
         raise MissingCheckpointError(problem)
+    if plan.init_from is not None and plan.init_from.suffix == ".safetensors":
+        from transfersep.model.package import load_model
+
+        load_model(plan.init_from)  # a damaged package is refused here (ModelLoadError), not mid-run
 
 
-def dry_run(cfg: DictConfig, plan: Plan) -> int:
+class DryRunProblems(ConfigValueError):
+    """What a dry run found (its report on stdout lists them); one line, exit 2, as any user error."""
+
+
+def dry_run(cfg: DictConfig, plan: Plan) -> None:
+    """Print the plan and what a launch would find (JSON); refuse in one line when it finds problems."""
     from transfersep.data import build_datamodule
 
     report: dict = {"plan": plan.as_dict(), "problems": []}
     try:
         check_parent(plan, str(cfg.study))
-    except (MissingCheckpointError, errors.CheckpointError) as e:
+    except (MissingCheckpointError, errors.CheckpointError, ModelLoadError) as e:
+        report["problems"].append(str(e))
+    try:
+        check_unchanged(cfg, plan)
+    except ConfigValueError as e:
         report["problems"].append(str(e))
     try:
         dm = build_datamodule(cfg, plan.stage, plan.total_steps)
@@ -53,7 +72,9 @@ def dry_run(cfg: DictConfig, plan: Plan) -> int:
     st = read_status(plan.run_dir)
     report["status"] = st["state"] if st else "missing"
     print(json.dumps(report, indent=2, default=str))
-    return 1 if report["problems"] else 0
+    if report["problems"]:
+        n = len(report["problems"])
+        raise DryRunProblems(f"dry run of {plan.subdir}: {n} problem(s): " + "; ".join(report["problems"]))
 
 
 def preflight(cfg: DictConfig, plan: Plan):
@@ -61,7 +82,6 @@ def preflight(cfg: DictConfig, plan: Plan):
     and the data roots. Returns the datamodule (seeded first, as training expects)."""
     from transfersep.data import build_datamodule
 
-    errors.check_config(cfg)
     check_parent(plan, str(cfg.study))
     if not cfg.rerun:
         errors.check_checkpoint(
@@ -80,11 +100,10 @@ def run(cfg: DictConfig) -> dict | None:
     or one that another live job owns)."""
     from transfersep.run.lock import RunLocked, own_run_dir
 
+    check_config(cfg)  # typed values first: make_plan and the dry-run switch itself read them
     plan = make_plan(cfg)
     if cfg.dry_run:
-        code = dry_run(cfg, plan)
-        if code:
-            raise SystemExit(code)
+        dry_run(cfg, plan)
         return None
     try:
         with own_run_dir(plan.run_dir, float(cfg.lock.heartbeat_s), float(cfg.lock.stale_after_s)):
@@ -107,6 +126,18 @@ def _failed_status_on_user_error(plan: Plan):
         raise
 
 
+def _interrupted(plan: Plan, step: int | None, every: int) -> Interrupted:
+    write_status(plan.run_dir, "interrupted", plan, interrupted_at_step=step)
+    at = f" at step {step} of {plan.total_steps}" if step is not None else ""
+    last = plan.run_dir / LAST_CKPT
+    hint = (
+        f"launch the same command again to resume from {last} (written every {every} steps)"
+        if last.exists()
+        else "launch the same command again to start it over (no checkpoint was written yet)"
+    )
+    return Interrupted(step, f"{plan.subdir} interrupted (Ctrl-C){at}; {hint}")
+
+
 def _run_owned(cfg: DictConfig, plan: Plan) -> dict | None:
     from transfersep.run.provenance import settle_parent
 
@@ -114,6 +145,9 @@ def _run_owned(cfg: DictConfig, plan: Plan) -> dict | None:
     # a missing or damaged parent is said in one line first (provenance would fail on reading it)
     with _failed_status_on_user_error(plan):
         check_parent(plan, str(cfg.study))
+    # other settings than the run was trained with: refused before anything changes (its status
+    # stays what it was, finished runs included); rerun=true starts over
+    check_unchanged(cfg, plan)
     st = settle_parent(plan, read_status(plan.run_dir), wait_s=float(cfg.lock.stale_after_s))
     if st and finished(plan.run_dir, st) and not cfg.rerun:
         log.info("%s already finished; skipping (rerun=true to train again)", plan.subdir)
@@ -128,12 +162,15 @@ def _run_owned(cfg: DictConfig, plan: Plan) -> dict | None:
         for stale in (plan.run_dir / LAST_CKPT, plan.run_dir / FINAL_CKPT):
             stale.unlink(missing_ok=True)
         shutil.rmtree(plan.run_dir / "csv", ignore_errors=True)
+    record_launch(cfg, plan)
     write_status(plan.run_dir, "running", plan)
     started = time.monotonic()
     try:
         result = run_probe(cfg, plan, dm) if plan.stage == "zeroshot" else fit(cfg, plan, dm)
+    except KeyboardInterrupt as e:  # Ctrl-C: said in one line, recorded; the next launch resumes
+        raise _interrupted(plan, getattr(e, "step", None), int(cfg.checkpoint_every_n_steps)) from None
     except BaseException as e:
-        # signals, requeue exits and Ctrl-C leave "running": the next launch resumes
+        # signals and requeue exits leave "running": the next launch resumes
         if isinstance(e, Exception) and not isinstance(e, InterruptedError):
             write_status(plan.run_dir, "failed", plan, error="".join(traceback.format_exception_only(e)).strip())
         raise

@@ -16,7 +16,7 @@ from transfersep.run.plan import Plan, done_file
 
 
 def write_status(run_dir: Path, state: str, plan: Plan, error: str | None = None, **extra: Any) -> None:
-    """state: running | finished | failed. Read by the status command and by relaunches; a
+    """state: running | finished | failed | interrupted (Ctrl-C). Read by the status command and by relaunches; a
     fine-tune's ``parent`` record is in it (see ``provenance``)."""
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 

@@ -62,6 +62,17 @@ class Preempted(InterruptedError):
         raise SystemExit(128 + (self.signum or signal.SIGTERM))
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped the run (status "interrupted"); ``step``: optimiser steps done, where known."""
+
+    def __init__(self, step: int | None = None, message: str = "interrupted (Ctrl-C)"):
+        super().__init__(step, message)
+        self.step = step
+
+    def __str__(self) -> str:
+        return str(self.args[1])
+
+
 class ResumableCheckpoint(L.Callback):
     """Writes ``path`` (``last.ckpt``) every ``every_n_steps`` optimiser steps, at a step boundary,
     and on SIGTERM / SIGUSR1 / SIGUSR2 writes it at the next boundary and stops the fit."""

@@ -23,9 +23,10 @@ States (from each run directory's ``status.json``):
   ``provenance``). A relaunch sets its outputs aside and trains it again; the report leaves it out.
   "orphaned" in its detail: the parent is gone, or has no finished weights (a retrain in progress
   or interrupted); train the parent, then relaunch.
-- ``interrupted``: status running but its SLURM job is gone from ``squeue`` or its local process
-  died (SIGKILL, node failure, a time limit without requeue, Ctrl-C); also "finished" without
-  ``final.ckpt``. Nothing will finish it: relaunch the grid, it resumes from ``last.ckpt``.
+- ``interrupted``: stopped by Ctrl-C (status "interrupted", written as it stopped); or status
+  running but its SLURM job is gone from ``squeue`` or its local process died (SIGKILL, node
+  failure, a time limit without requeue); also "finished" without ``final.ckpt``. Nothing will
+  finish it: relaunch the grid, it resumes from ``last.ckpt``.
 - ``failed``: the run raised an error (shown, with the log files to read).
 - ``missing``: never started (no ``status.json``).
 
@@ -89,6 +90,10 @@ def _classify(run_dir: Path, st: dict | None, squeue: dict[str, str] | None) -> 
         return "interrupted", f"status finished but {done_path(run_dir, st).name} is gone"
     if state == "failed":
         return "failed", str(st.get("error") or "")
+    if state == "interrupted":
+        step = st.get("interrupted_at_step")
+        at = f" at step {step}" if step is not None else ""
+        return "interrupted", f"stopped by Ctrl-C{at}; {_age(run_dir / LAST_CKPT)}; a relaunch resumes"
     if state != "running":
         return "failed", f"unknown state {state!r} in {STATUS}"
     age = _age(run_dir / LAST_CKPT)

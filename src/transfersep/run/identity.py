@@ -25,7 +25,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from transfersep.atomic import atomic_write_json, atomic_write_text
+from transfersep.files import atomic_write_json, atomic_write_text
 from transfersep.run.errors import ConfigValueError
 from transfersep.run.plan import Plan
 

@@ -17,7 +17,8 @@ from transfersep.model.system import SeparationSystem
 
 
 def plain_compute_losses(system: SeparationSystem, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``model.system.SeparationSystem.compute_losses(batch)`` without any fast path: {"loss", "dc"?, "mi"?} (scalars)."""
+    """``model.system.SeparationSystem.compute_losses(batch)`` without any fast path:
+    {"loss", "dc"?, "mi"?} (scalars)."""
     net, hp = system.model, system.hparams
     mix_mag = system.stft(batch["mix"]).abs()  # [B, T, F]
     src_mag = system.stft(batch["sources"]).abs()  # [B, C, T, F]

@@ -142,8 +142,8 @@ def separate_file(
     CPU worker threads (see ``batched_runner``; default ``default_threads()``). ``sources``: write
     only these (default: every source of the model). ``clusters``: write the K unlabelled clusters of
     the model's deep-clustering embeddings instead (``cluster_1`` … ``cluster_K``; k-means fitted once on
-    the whole recording, ``model.clusters.cluster_model``), which needs no trained mask head. Raises ``AudioReadError`` /
-    ``ModelLoadError`` (nothing written) for an unreadable input or model.
+    the whole recording, ``model.clusters.cluster_model``), which needs no trained mask head. Raises
+    ``AudioReadError`` / ``ModelLoadError`` (nothing written) for an unreadable input or model.
     """
     in_path, out_dir = Path(in_path), Path(out_dir)
     if fmt not in FORMATS:

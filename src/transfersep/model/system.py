@@ -108,7 +108,7 @@ class SeparationSystem(L.LightningModule):
         modes = {m: m.training for m in self.modules()}
         self.eval()
         spec = self.stft(mix.to(self.device, torch.float32))
-        _, masks = self.model(spec.abs())
+        _, masks = self.model(spec.abs(), embedding=False)  # the scores need the masks only
         est = self.stft.inverse(masks * spec.unsqueeze(1), mix.shape[-1])
         for m, mode in modes.items():
             m.training = mode

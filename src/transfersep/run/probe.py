@@ -9,7 +9,7 @@ import logging
 
 from omegaconf import DictConfig
 
-from transfersep.run.initial import build_system, load_pretrained
+from transfersep.run.initial import build_system, load_pretrained, run_device
 from transfersep.run.plan import Plan
 
 log = logging.getLogger("transfersep")
@@ -31,6 +31,8 @@ def run_probe(cfg: DictConfig, plan: Plan, dm) -> dict:
     digest = load_pretrained(system, plan.parent_ckpt)
     if plan.parent is not None:
         plan.parent["weights_sha256"] = digest  # what was loaded is the truth
+    device = run_device(cfg)  # where the trainer would run: embeddings, k-means, masks and SI-SDR
+    system.to(device)
     sep = ClusterSeparator(
         system.model,
         system.stft,
@@ -41,9 +43,7 @@ def run_probe(cfg: DictConfig, plan: Plan, dm) -> dict:
     )
     # the floor any separator should clear: the mixture itself as the estimate of every source
     n = len(dm.source_names)
-    floor, silent, _ = score_excerpts(
-        lambda m: m[:, None].expand(-1, n, -1).clone(), dm.test_set, n, batch_size=int(cfg.data.batch_size)
-    )
+    floor, silent, _ = score_excerpts(lambda m: m[:, None].expand(-1, n, -1).clone(), dm.test_set, n, device=device)
     extra = {
         "method": "dc-kmeans",
         "seed": int(cfg.seed),
@@ -51,6 +51,7 @@ def run_probe(cfg: DictConfig, plan: Plan, dm) -> dict:
         "checkpoint": str(plan.parent_ckpt),
         "floor_db": sep.floor_db,
         "max_fit_bins": sep.max_fit_bins,
+        "device": device.type,
         "mixture_as_estimate_sisdr": float(np.nanmean(excerpt_means(floor, silent))),
         **({"parent": plan.parent} if plan.parent else {}),
     }
@@ -60,7 +61,8 @@ def run_probe(cfg: DictConfig, plan: Plan, dm) -> dict:
         dm.source_names,
         plan.run_dir,
         plan.grid_point,
-        batch_size=int(cfg.data.batch_size),
+        batch_size=int(cfg.data.batch_size),  # [B, T, F, D] embeddings: 20 floats a bin, so the training batch
+        device=device,
         extra=extra,
         align=match_to_references,
     )

@@ -80,6 +80,13 @@ def test_a_batch_of_sets_fits_each_as_on_its_own():
         assert _inertia(x, w, batch.centroids[i].numpy()) == pytest.approx(float(batch.inertia[i]), rel=1e-4)
     again = weighted_kmeans(xb, wb, 3, seeds)
     assert torch.equal(again.centroids, batch.centroids)  # deterministic on CPU
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # the sets shared out to two threads
+    try:
+        split = weighted_kmeans(xb, wb, 3, seeds)
+    finally:
+        torch.set_num_threads(threads)
+    torch.testing.assert_close(split.centroids, batch.centroids, atol=1e-5, rtol=0)
 
 
 def test_zero_weight_points_never_become_centroids():

@@ -34,6 +34,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from transfersep.model.fast import cpu_parts, run_split
+
 Seed = int | Sequence[int]
 
 
@@ -68,27 +70,29 @@ def _draw(cum: Tensor, u: Tensor) -> Tensor:
 
 
 def _gather(x: Tensor, idx: Tensor) -> Tensor:
-    """Rows ``idx [N, J]`` of ``x [N, M, D]`` -> ``[N, J, D]``."""
+    """Rows ``idx [B, J]`` of ``x [B, M, D]`` -> ``[B, J, D]``."""
     return x.gather(1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
 def kmeans_pp(x: Tensor, w: Tensor, k: int, uniforms: Tensor) -> Tensor:
-    """Greedy weighted k-means++ seeding of ``N`` independent runs: points ``x [N, M, D]`` with weights
-    ``w [N, M]`` and uniforms ``[N, k, trials]`` in [0, 1) -> centroids ``[N, k, D]``."""
-    n, _, d = x.shape
-    rows = torch.arange(n, device=x.device)
+    """Greedy weighted k-means++ seeding of ``R`` runs on each of ``B`` point sets: points ``x [B, M, D]``,
+    weights ``w [B, M]``, uniforms ``[B, R, k, trials]`` in [0, 1) -> centroids ``[B, R, k, D]``.
+    The runs of a set share its points (their distances come from one product per step)."""
+    b, m, d = x.shape
+    r, trials = uniforms.shape[1], uniforms.shape[3]
     xx = x.square().sum(-1)
-    centers = x.new_empty(n, k, d)
-    first = _draw(w.cumsum(1), uniforms[:, 0, :1])
-    centers[:, 0] = _gather(x, first)[:, 0]
-    closest = _sq_dist(x, xx, centers[:, :1])[..., 0]  # [N, M]
+    centers = x.new_empty(b, r, k, d)
+    first = _draw(w.cumsum(1), uniforms[:, :, 0, 0])  # [B, R]
+    centers[:, :, 0] = _gather(x, first)
+    closest = _sq_dist(x, xx, centers[:, :, 0])  # [B, M, R]
     for c in range(1, k):
-        cand = _draw((w * closest).cumsum(1), uniforms[:, c])  # [N, trials]
-        cand_x = _gather(x, cand)  # [N, trials, D]
-        d_cand = torch.minimum(_sq_dist(x, xx, cand_x), closest.unsqueeze(-1))  # [N, M, trials]
-        best = (w.unsqueeze(-1) * d_cand).sum(1).argmin(-1)  # the candidate leaving the least potential
-        centers[:, c] = cand_x[rows, best]
-        closest = d_cand[rows, :, best]
+        cum = (w.unsqueeze(-1) * closest).cumsum(1).transpose(1, 2).contiguous().view(b * r, m)
+        cand = _draw(cum, uniforms[:, :, c].reshape(b * r, trials)).view(b, r * trials)
+        cand_x = _gather(x, cand)  # [B, R*T, D]
+        d_cand = torch.minimum(_sq_dist(x, xx, cand_x).view(b, m, r, trials), closest.unsqueeze(-1))
+        best = (w[:, :, None, None] * d_cand).sum(1).argmin(-1)  # [B, R]: the candidate leaving the least potential
+        centers[:, :, c] = cand_x.view(b, r, trials, d).gather(2, best[..., None, None].expand(-1, -1, 1, d))[:, :, 0]
+        closest = d_cand.gather(-1, best[:, None, :, None].expand(-1, m, -1, 1))[..., 0]
     return centers
 
 
@@ -110,48 +114,105 @@ def weighted_kmeans(
         seeds: one seed per set (an int or a tuple of ints): its k-means++ draws.
         n_init: restarts per set; the one of least inertia is returned.
     """
-    b, m, d = x.shape
+    b = x.shape[0]
     if len(seeds) != b:
         raise ValueError(f"weighted_kmeans: {len(seeds)} seeds for {b} point sets")
+    parts = cpu_parts(x, limit=b)
+    if parts > 1:
+        # CPU: the sets shared out to the intra-op threads, one thread each. Each op here is small
+        # (tens of thousands of elements), and splitting every op across threads costs a barrier per
+        # op, which a busy core stalls; whole sets split perfectly and no result changes.
+        cut = [b * i // parts for i in range(parts + 1)]
+        fits = run_split(
+            lambda i, _n: _weighted_kmeans(
+                x[cut[i] : cut[i + 1]], w[cut[i] : cut[i + 1]], k, seeds[cut[i] : cut[i + 1]], n_init, max_iter, tol
+            ),
+            parts,
+        )
+        return KMeansFit(*(torch.cat([getattr(f, a) for f in fits]) for a in ("centroids", "inertia", "n_iter")))
+    return _weighted_kmeans(x, w, k, seeds, n_init, max_iter, tol)
+
+
+def _weighted_kmeans(
+    x: Tensor, w: Tensor, k: int, seeds: Sequence[Seed], n_init: int, max_iter: int, tol: float
+) -> KMeansFit:
+    b, m, d = x.shape
     x, w = x.float(), w.float()
     trials = 2 + int(math.log(k))
     u = torch.stack([torch.rand(n_init, k, trials, generator=generator(s)) for s in seeds]).to(x.device)
     r = n_init
-    # the restarts of a set share its points: [B, R, ...] runs flattened to [B*R, ...] for the seeding
-    xr = x.unsqueeze(1).expand(b, r, m, d).reshape(b * r, m, d)
-    wr = w.unsqueeze(1).expand(b, r, m).reshape(b * r, m)
-    centers = kmeans_pp(xr, wr, k, u.reshape(b * r, k, trials)).view(b, r * k, d)
+    centers = kmeans_pp(x, w, k, u)  # [B, R, K, D]
     valid = w > 0
     nv = valid.sum(1).clamp_min(1)
     mean = (x * valid.unsqueeze(-1)).sum(1) / nv.unsqueeze(-1)
     var = (((x - mean.unsqueeze(1)) * valid.unsqueeze(-1)).square().sum(1) / nv.unsqueeze(-1)).mean(-1)
-    tol_b = (var * tol).unsqueeze(1)  # [B, 1]: scikit-learn's tolerance, per set
-    xx = x.square().sum(-1)
-    active = torch.ones(b, r, dtype=torch.bool, device=x.device)
+    tol_b = var * tol  # [B]: scikit-learn's tolerance, per set
     n_iter = torch.zeros(b, r, dtype=torch.long, device=x.device)
-    labels = torch.full((b, m, r), -1, dtype=torch.long, device=x.device)
-    for _ in range(max_iter):
-        dist = _sq_dist(x, xx, centers).view(b, m, r, k)
-        new_labels = dist.argmin(-1)  # [B, M, R]
-        # weighted means: one-hot weights [B, R*K, M] times the points
-        onehot = torch.nn.functional.one_hot(new_labels, k).to(x.dtype) * w[:, :, None, None]
-        onehot = onehot.permute(0, 2, 3, 1).reshape(b, r * k, m)
-        mass = onehot.sum(-1, keepdim=True)
-        new = torch.where(mass > 0, (onehot @ x) / mass.clamp_min(1e-30), centers)
-        shift = (new - centers).view(b, r, k, d).square().sum((-1, -2))
-        same = (new_labels == labels).all(1)
-        step = active.repeat_interleave(k, dim=1).unsqueeze(-1)
-        centers = torch.where(step, new, centers)
-        n_iter += active
-        labels = new_labels
-        active &= ~(same | (shift <= tol_b))
-        if not bool(active.any()):
-            break
-    dist = _sq_dist(x, xx, centers).view(b, m, r, k)
+    _lloyd(x, w, centers, tol_b, max_iter, n_iter)
+    xx = x.square().sum(-1)
+    dist = _sq_dist(x, xx, centers.view(b, r * k, d)).view(b, m, r, k)
     inertia = (w.unsqueeze(-1) * dist.amin(-1)).sum(1)  # [B, R]
     best = inertia.argmin(1)
     rows = torch.arange(b, device=x.device)
     return KMeansFit(centers.view(b, r, k, d)[rows, best], inertia[rows, best], n_iter[rows, best])
+
+
+def _argmin_k(rel: Tensor) -> Tensor:
+    """``rel.argmin(2)`` of ``[n, R, K, M]`` (ties to the first) as K - 1 passes over contiguous rows:
+    torch's argmin over a short middle dimension was 20x slower than this on the CPU."""
+    best = rel[:, :, 0]
+    labels = torch.zeros(best.shape, dtype=torch.long, device=rel.device)
+    for j in range(1, rel.shape[2]):
+        better = rel[:, :, j] < best
+        labels.masked_fill_(better, j)
+        best = torch.where(better, rel[:, :, j], best)
+    return labels
+
+
+def _lloyd(x: Tensor, w: Tensor, centers: Tensor, tol: Tensor, max_iter: int, n_iter: Tensor) -> None:
+    """Lloyd iterations of the runs ``centers [B, R, K, D]`` (updated in place) on points ``x [B, M, D]``.
+
+    A set leaves the batch once all its restarts have converged, so the sets still iterating are
+    the only ones computed (a batch otherwise runs as long as its slowest run); a converged restart
+    of a set still iterating keeps its centroids. Per iteration, four passes over ``[B, R*K, M]``:
+    the distances up to each point's own norm (one ``baddbmm``), the nearest centroid, the weighted
+    one-hot assignment, and one ``bmm`` that gives the weighted sums and the masses together.
+    """
+    b, r, k, d = centers.shape
+    # points as columns [B, D, M] (the reductions over K then run along contiguous rows), and [x, 1]
+    # as rows so that one product gives the weighted sums and the masses together
+    xt = x.transpose(1, 2).contiguous()
+    xw1 = torch.cat([x, torch.ones_like(x[..., :1])], -1)
+    todo = torch.arange(b, device=x.device)
+    sub_xt, sub_xw1, sub_w, sub_c = xt, xw1, w, centers.clone()
+    active = torch.ones(b, r, dtype=torch.bool, device=x.device)
+    labels = torch.full((b, r, x.shape[1]), -1, dtype=torch.long, device=x.device)
+    for _ in range(max_iter):
+        n = len(todo)
+        c = sub_c.view(n, r * k, d)
+        # |x - c|^2 - |x|^2 = |c|^2 - 2 c.x: the same argmin
+        rel = torch.baddbmm(c.square().sum(-1, keepdim=True), c, sub_xt, alpha=-2.0).view(n, r, k, -1)
+        new_labels = _argmin_k(rel)  # [n, R, M]
+        onehot = torch.zeros_like(rel).scatter_(2, new_labels.unsqueeze(2), sub_w[:, None, None].expand(-1, r, 1, -1))
+        sums = onehot.view(n, r * k, -1) @ sub_xw1  # [n, R*K, D+1]
+        mass = sums[..., -1:]
+        new = torch.where(mass > 0, sums[..., :-1] / mass.clamp_min(1e-30), c).view(n, r, k, d)
+        shift = (new - sub_c).square().sum((-1, -2))  # [n, R]
+        same = (new_labels == labels).all(-1)
+        act = active[todo]
+        sub_c = torch.where(act[..., None, None], new, sub_c)
+        n_iter[todo] += act
+        labels = new_labels
+        act = act & ~(same | (shift <= tol[todo, None]))
+        active[todo] = act
+        keep = act.any(1)
+        if not bool(keep.all()):  # sets whose restarts have all converged leave the batch
+            centers[todo[~keep]] = sub_c[~keep]
+            todo, sub_c, labels = todo[keep], sub_c[keep], labels[keep]
+            if not len(todo):
+                return
+            sub_xt, sub_xw1, sub_w = xt[todo], xw1[todo], w[todo]
+    centers[todo] = sub_c
 
 
 def assign(embedding: Tensor, centroids: Tensor) -> Tensor:

@@ -96,3 +96,21 @@ def test_zero_weight_points_never_become_centroids():
     for seed in range(5):
         ours, _ = _fit(xs, ws, 2, seed)
         assert np.abs(ours).max() < 5.0
+
+
+def test_an_empty_cluster_takes_the_point_farthest_from_its_centroid():
+    from transfersep.model.kmeans import _relocate
+
+    # one set, one run, k = 2: every point in cluster 0 (centroid (4, 0)), cluster 1 empty
+    x = torch.tensor([[[0.0, 0.0], [1.0, 0.0], [10.0, 0.0], [10.0, 0.0]]])
+    w = torch.tensor([[1.0, 1.0, 2.0, 0.0]])  # the last row is zero-weight padding: never taken
+    c = torch.tensor([[4.0, 0.0], [50.0, 50.0]])
+    rel = (c.square().sum(-1)[:, None] - 2.0 * c @ x[0].T)[None, None]  # [1, 1, K, M]
+    labels = torch.zeros(1, 1, 4, dtype=torch.long)
+    xw1 = torch.cat([x, torch.ones(1, 4, 1)], -1)
+    sums = torch.einsum("m,md->d", w[0], xw1[0])  # cluster 0 holds every point's weighted [x, 1]
+    sums = torch.stack([sums, torch.zeros(3)])[None, None].clone()  # [1, 1, K, D+1]
+    _relocate(sums, torch.tensor([[[False, True]]]), rel, labels, xw1, w)
+    # the farthest weighted point, (10, 0) of weight 2 (distance 36 to (4, 0)), moves to cluster 1
+    torch.testing.assert_close(sums[0, 0, 1], torch.tensor([20.0, 0.0, 2.0]))
+    torch.testing.assert_close(sums[0, 0, 0], torch.tensor([1.0, 0.0, 2.0]))

@@ -169,6 +169,22 @@ def _argmin_k(rel: Tensor) -> Tensor:
     return labels
 
 
+def _relocate(sums: Tensor, empty: Tensor, rel: Tensor, labels: Tensor, xw1: Tensor, w: Tensor) -> None:
+    """scikit-learn's treatment of clusters left without weight: each takes the point farthest from
+    its own centroid (the farthest first), which leaves the cluster it was in. Updates the weighted
+    sums and masses ``sums [n, R, K, D+1]`` in place; ``empty [n, R, K]``; ``rel [n, R, K, M]`` the
+    squared distances less each point's squared norm; ``labels [n, R, M]``. Rare: a Python loop."""
+    x = xw1[..., :-1]
+    far = rel.gather(2, labels.unsqueeze(2))[:, :, 0] + x.square().sum(-1).unsqueeze(1)  # [n, R, M]
+    far = far.masked_fill(w.unsqueeze(1) <= 0, -float("inf"))  # zero-weight padding is no point
+    for i, ri in empty.any(-1).nonzero().tolist():
+        clusters = empty[i, ri].nonzero()[:, 0].tolist()
+        for j, idx in zip(clusters, far[i, ri].topk(len(clusters)).indices.tolist()):
+            point = xw1[i, idx] * w[i, idx]  # its weighted coordinates and its weight
+            sums[i, ri, labels[i, ri, idx]] -= point
+            sums[i, ri, j] = point
+
+
 def _lloyd(x: Tensor, w: Tensor, centers: Tensor, tol: Tensor, max_iter: int, n_iter: Tensor) -> None:
     """Lloyd iterations of the runs ``centers [B, R, K, D]`` (updated in place) on points ``x [B, M, D]``.
 
@@ -195,11 +211,14 @@ def _lloyd(x: Tensor, w: Tensor, centers: Tensor, tol: Tensor, max_iter: int, n_
         new_labels = _argmin_k(rel)  # [n, R, M]
         onehot = torch.zeros_like(rel).scatter_(2, new_labels.unsqueeze(2), sub_w[:, None, None].expand(-1, r, 1, -1))
         sums = onehot.view(n, r * k, -1) @ sub_xw1  # [n, R*K, D+1]
+        act = active[todo]
+        empty = (sums[..., -1] <= 0).view(n, r, k) & act.unsqueeze(-1)
+        if bool(empty.any()):
+            _relocate(sums.view(n, r, k, d + 1), empty, rel, new_labels, sub_xw1, sub_w)
         mass = sums[..., -1:]
         new = torch.where(mass > 0, sums[..., :-1] / mass.clamp_min(1e-30), c).view(n, r, k, d)
         shift = (new - sub_c).square().sum((-1, -2))  # [n, R]
         same = (new_labels == labels).all(-1)
-        act = active[todo]
         sub_c = torch.where(act[..., None, None], new, sub_c)
         n_iter[todo] += act
         labels = new_labels

@@ -118,7 +118,10 @@ def batch_kmeans_labels(
     audible = [i for i, (v, _) in enumerate(sets) if len(v)]  # a silent excerpt stays one cluster
     if audible:
         fit = _fit_sets([sets[i] for i in audible], k, [seeds[i] for i in audible], max_fit_bins, n_init)
-        labels[audible] = assign(embedding[audible].float(), fit.centroids)
+        if len(audible) == len(embedding):  # the usual case: no copy of the embeddings
+            labels = assign(embedding.float(), fit.centroids)
+        else:
+            labels[audible] = assign(embedding[audible].float(), fit.centroids)
     return labels
 
 

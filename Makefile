@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 DEMO_DIR ?= demo_data
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo 1)
 
-.PHONY: install system-deps cluster cluster-down lint test test-all demo bench bench-quick study clean
+.PHONY: install system-deps cluster cluster-down lint test test-all demo bench bench-quick bench-gpu study clean
 
 install: $(STAMP)
 
@@ -54,6 +54,10 @@ bench: install
 
 bench-quick: install
 	$(PY) -m transfersep.bench --quick --out bench/results-quick.json
+
+# on a GPU machine: the CUDA tests and the GPU figures, under 5 minutes (scripts/gpu_check.sh)
+bench-gpu: install
+	PY=$(PY) bash scripts/gpu_check.sh
 
 # the study, every stage of sweeps/grid.yaml in order (add ARGS=...)
 study: install

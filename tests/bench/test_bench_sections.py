@@ -54,10 +54,26 @@ def test_table_row_shows_the_protocol_time(section):
         "section_order": ["evaluation"],
         "sections": {"evaluation": {**section, "command": "cmd", "spec": {"kind": "evaluation"}}},
     }
-    row = next(line for line in render_table(results).splitlines() if line.startswith("| evaluation"))
+    rows = [line for line in render_table(results).splitlines() if line.startswith("| evaluation")]
+    assert [r.split(" | ")[1] for r in rows] == ["plain", "fast"]  # today's path first, then the tool's
+    row = rows[1]
     assert "1000 excerpts × 1 s (from 2 timed, × 500)" in row
     t = section["wall_s"]["median"] * 500  # shown with 3 significant digits, or as 1,234 from 1000 up
     assert (f"{t:,.0f}" if t >= 1000 else f"{t:.3g}") in row
+
+
+def test_the_evaluation_states_its_flop_floor(section):
+    fast, plain = section["variants"]["fast"], section["variants"]["plain"]
+    # the paper model a second of audio: 125 frames x (42.056 BLSTM + 1.542 mask head) MFLOP, plus
+    # 10.28 for the embedding head that only the plain path computes (2 x 1000 x 257 x 20 a frame)
+    assert fast["floor"]["gflop_per_audio_s"] == pytest.approx(125 * 43.598 / 1e3)
+    assert plain["floor"]["gflop_per_audio_s"] == pytest.approx(125 * 53.878 / 1e3)
+    assert fast["floor"]["gflop"] == pytest.approx(125 * 43.598 * 1000 / 1e3)  # 1000 one-second excerpts
+    peak = section["peak"]
+    if peak["gflops"]:
+        assert fast["floor"]["floor_s"] == pytest.approx(fast["floor"]["gflop"] / peak["gflops"])
+        assert fast["over_floor"] == pytest.approx(fast["protocol_s"] / fast["floor"]["floor_s"])
+    assert section["max_abs_diff_db"] < 0.01  # the two paths score alike
 
 
 def test_plan_has_the_protocol_section_on_every_device():

@@ -193,3 +193,21 @@ def test_centroids_fitted_once_keep_each_cluster_the_same_across_chunks():
 def test_a_silent_recording_is_refused():
     with pytest.raises(ValueError, match="silent"):
         CentroidSeparator.for_recording(BandNet(32), STFT(STFTConfig()), [torch.zeros(1, N)], k=2)
+
+
+def test_the_probe_runs_where_the_trainer_runs():
+    from omegaconf import OmegaConf
+
+    from transfersep.run.initial import run_device
+    from transfersep.run.plan import PlanError
+
+    def trainer(acc: str):
+        return OmegaConf.create({"trainer": {"accelerator": acc}})
+
+    assert run_device(trainer("cpu")).type == "cpu"
+    assert run_device(trainer("auto")).type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(PlanError, match="trainer.accelerator=tpu"):
+        run_device(trainer("tpu"))
+    if not torch.cuda.is_available():
+        with pytest.raises(PlanError, match="no CUDA device"):
+            run_device(trainer("gpu"))

@@ -86,12 +86,49 @@ def plan(quick: bool, device: str, threads: int) -> list[dict[str, Any]]:
             **base,
         }
     )
+    # the probe's clustering, torch vs scikit-learn, at the demo's and the paper's sizes; then the whole probe
+    for size, n in (("demo", 16 if quick else 100), ("paper", 8 if quick else 100)):
+        out.append(
+            {"id": f"probe-{size}", "kind": "probe", "size": size, "excerpts": n, "repeats": 1 if quick else 2, **base}
+        )
+    out.append(
+        {
+            "id": "probe-run",
+            "kind": "probe_run",
+            "excerpts": 1000 if gpu else (2 if quick else 24),
+            "protocol": 1000,
+            "repeats": 1 if quick or gpu else 2,
+            **base,
+        }
+    )
     out.append({"id": "loader", "kind": "loader", **base})
     out.append({"id": "separation", "kind": "separation", **base})
     return out
 
 
+def gpu_check_plan(threads: int) -> list[dict[str, Any]]:
+    """``--gpu-check``: what one GPU should show in under 5 minutes (scripts/gpu_check.sh): the paper
+    step in fp32 and bf16, the DDP step on every GPU present, the loader with the configured workers,
+    the probe and the evaluation of 1000 paper excerpts."""
+    from omegaconf import OmegaConf
+
+    from transfersep.run.config import conf_dir
+
+    workers = int(OmegaConf.load(conf_dir() / "train.yaml").data.num_workers)
+    base = {"device": "cuda", "threads": threads, "quick": False, "gpu_check": True}
+    return [
+        {**base, "id": "step-paper-pretrain", "kind": "step", "config": "paper", "phase": "pretrain", "repeats": 5}
+        | {"variants": [FAST, FAST_BF16]},
+        {**base, "id": "ddp", "kind": "ddp", "repeats": 5},
+        {**base, "id": "loader-workers", "kind": "loader_workers", "workers": workers, "samples": 192},
+        {**base, "id": "probe-run", "kind": "probe_run", "excerpts": 1000, "protocol": 1000, "repeats": 1},
+        {**base, "id": "evaluation", "kind": "evaluation", "excerpts": 1000, "repeats": 1, "plain": False},
+    ]
+
+
 def command_for(section: dict[str, Any]) -> str:
+    if section.get("gpu_check"):
+        return f"python -m transfersep.bench --gpu-check --only {section['id']}"
     cmd = f"python -m transfersep.bench --only {section['id']} --threads {section['threads']}"
     cmd += f" --device {section['device']}" + (" --quick" if section["quick"] else "")
     return cmd
@@ -125,14 +162,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
     ap.add_argument("--list", action="store_true", help="print the section ids of this run and exit")
     ap.add_argument(
+        "--gpu-check",
+        action="store_true",
+        help="the GPU check (scripts/gpu_check.sh): paper step fp32/bf16, DDP, loader, probe and evaluation",
+    )
+    ap.add_argument(
         "--update",
         action="store_true",
         help="keep the other sections of an existing --out file (re-run some sections only)",
     )
     args = ap.parse_args(argv)
+    if args.gpu_check:
+        args.device = "cuda"
     if args.device == "cuda" and not torch.cuda.is_available():
         ap.error("--device cuda: torch sees no CUDA device here")
-    sections = plan(args.quick, args.device, args.threads)
+    sections = gpu_check_plan(args.threads) if args.gpu_check else plan(args.quick, args.device, args.threads)
     if args.only:
         want = [w.strip() for w in args.only.split(",") if w.strip()]
         sections = [s for s in sections if any(s["id"].startswith(w) for w in want)]
@@ -155,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
             | {"command": old.get("command")}
         ]
     every = plan(False, args.device, args.threads) + plan(True, args.device, args.threads)
+    if args.gpu_check:
+        every = sections + every
     results["section_order"] = list(dict.fromkeys(s["id"] for s in every))  # table order
     failed = False
     for s in sections:

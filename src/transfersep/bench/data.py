@@ -132,6 +132,50 @@ def bench_loader(
         return out
 
 
+def bench_loader_workers(
+    workers: int,
+    setting: str = "pitch",
+    samples: int = 192,
+    seconds: float = 10.0,
+    batch_size: int = 24,
+    n_tracks: int = 6,
+    track_seconds: float = 60.0,
+) -> dict:
+    """Samples/s of the training loader with ``workers`` worker processes (as ``data.num_workers``
+    configures them: ``worker_init``, persistent) for one augment setting, after a warm-up pass:
+    {"setting", "workers", "samples", "samples_per_s", "seconds"}."""
+    from transfersep.data.base import worker_init
+
+    with tempfile.TemporaryDirectory(prefix="transfersep-bench-") as tmp:
+        tmp = Path(tmp)
+        root = make_tree(tmp / "slakh", n_tracks, track_seconds)
+        idx = slakh.index(root, ["bass", "drums", "piano_guitar"])
+        cache = StemCache(tmp / "cache", [str(root)])
+        tracks = idx.split("train")
+        precache(tracks, cache)
+        spec = settings()[setting]
+        mode = "incoherent" if spec.incoherent else "coherent"
+        ds = ExcerptSet(tracks, idx.source_names, cache, seconds, mode, 0, "train", 2**31 - 1, spec)
+        loader = DataLoader(
+            ds,
+            batch_size=batch_size,
+            sampler=range(2 * samples),
+            num_workers=workers,
+            worker_init_fn=worker_init if workers > 0 else None,
+            persistent_workers=workers > 0,
+        )
+        it = iter(loader)
+        for _ in range(max(1, workers)):  # warm-up: the workers start and fill their prefetch queues
+            next(it)
+        got, t0 = 0, time.perf_counter()
+        for batch in it:
+            got += len(batch["mix"])
+            if got >= samples:
+                break
+        dt = time.perf_counter() - t0
+        return {"setting": setting, "workers": workers, "samples": got, "samples_per_s": got / dt, "seconds": dt}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", help="an existing Slakh-layout tree (default: a generated one)")

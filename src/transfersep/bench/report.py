@@ -5,9 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from transfersep.bench.step import CONFIGS, study_iterations
+from transfersep.bench.step import CONFIGS, study_counts, study_iterations
 
-_RANK = {"plain": 0, "naive": 0, "torchmetrics": 0, "fast": 1, "project": 1, "compiled": 2, "fast-bf16": 3}
+_RANK = {
+    "plain": 0,
+    "naive": 0,
+    "torchmetrics": 0,
+    "sklearn": 0,
+    "fast": 1,
+    "project": 1,
+    "torch": 1,
+    "compiled": 2,
+    "fast-bf16": 3,
+}
 
 
 def _f(x: float | None, nd: int = 3) -> str:
@@ -35,17 +45,22 @@ def _variant_rows(
     for name, v in sec["variants"].items():
         w = v["wall_s"]
         mem = _f(v["extra_mib"].get("median"), 4) if memory else ""
-        text = _ratio(sec.get("ratios", {}).get(f"{base}/{name}")) + note(name, v)
+        text = (_ratio(sec.get("ratios", {}).get(f"{base}/{name}")) + note(name, v)).lstrip("; ")
         rows.append([what, name, _f(w["median"]), _f(w["min"]), _f(w["max"]), "s", mem, text, cmd])
     return rows
 
 
 def study_estimate(sections: dict[str, Any]) -> dict[str, Any]:
-    """Hours of the study's training runs (``step.study_iterations``; the paper's 87 runs, 300 000
-    iterations) at the measured paper-config step times of the fast variants, phase by phase (a
-    phase not measured borrows the pretrain time)."""
+    """Hours of the study's training runs (``step.study_iterations``: every run of ``sweeps/grid.yaml``
+    at the paper's budgets) at the measured paper-config step times of the fast variants, phase by
+    phase (a phase not measured borrows the pretrain time), plus its evaluations and probes
+    (``step.study_counts``) at the measured 1000-excerpt times where they were measured."""
     out: dict[str, Any] = {}
     iterations, runs = study_iterations()
+    evaluations, probes = study_counts()
+    ev = sections.get("evaluation", {})
+    ev_s = ev.get("variants", {}).get("fast", {}).get("protocol_s", ev.get("protocol_s"))
+    probe_s = sections.get("probe-run", {}).get("protocol_s")
     for variant in ("fast", "fast-bf16"):
         times = {}
         for phase in iterations:
@@ -56,8 +71,44 @@ def study_estimate(sections: dict[str, Any]) -> dict[str, Any]:
         if "pretrain" not in times:
             continue
         total = sum(n * times.get(p, times["pretrain"]) for p, n in iterations.items())
-        out[variant] = {"hours": total / 3600, "step_s": times, "iterations": iterations, "runs": runs}
+        extra = (evaluations * ev_s if ev_s else 0.0) + (probes * probe_s if probe_s else 0.0)
+        out[variant] = {
+            "hours": (total + extra) / 3600,
+            "training_hours": total / 3600,
+            "evaluation_hours": evaluations * ev_s / 3600 if ev_s else None,
+            "probe_hours": probes * probe_s / 3600 if probe_s else None,
+            "step_s": times,
+            "iterations": iterations,
+            "runs": runs,
+            "evaluations": evaluations,
+            "probes": probes,
+        }
     return out
+
+
+def _evaluation_rows(sec: dict[str, Any], cmd: str) -> list[list[str]]:
+    """One row per variant: the protocol time, its ratio, and the FLOP floor beside it."""
+    scale = sec["protocol"] / sec["excerpts"]
+    timed = "" if scale == 1 else f" (from {sec['excerpts']} timed, × {scale:.3g})"
+    what = f"evaluation, paper model, {sec['protocol']} excerpts × {sec['seconds']:g} s{timed}"
+    if "variants" not in sec:  # results written before the variants existed
+        w = sec["wall_s"]
+        rtf = f"{_f(sec['real_time_factor'])}× real time"
+        return [[what, "", _f(w["median"] * scale), _f(w["min"] * scale), _f(w["max"] * scale), "s", "", rtf, cmd]]
+    rows = []
+    for name, v in sorted(sec["variants"].items(), key=lambda kv: _RANK.get(kv[0], 9)):
+        w, fl = v["wall_s"], v["floor"]
+        note = _ratio(sec.get("ratios", {}).get(f"plain/{name}")) if name != "plain" else ""
+        note += f"; {_f(v['real_time_factor'])}× real time; {fl['gflop_per_audio_s']:.2f} GFLOP per audio-s"
+        note += f" ({'+'.join(['blstm', *fl['heads']])}), {_f(v['achieved_gflops'])} GFLOP/s achieved"
+        if fl.get("floor_s"):
+            note += f"; floor {_f(fl['floor_s'])} s at {_f(sec['peak']['gflops'])} GFLOP/s peak"
+            note += f" ({sec['peak']['how']}): {v['over_floor']:.2f}× the floor"
+        if name != "plain" and sec.get("max_abs_diff_db") is not None:
+            note += f"; max |SI-SDR diff| vs plain {sec['max_abs_diff_db']:.1e} dB"
+        rows.append([what, name, _f(w["median"] * scale), _f(w["min"] * scale), _f(w["max"] * scale), "s"])
+        rows[-1] += ["", note.lstrip("; "), cmd]
+    return rows
 
 
 def render_table(results: dict[str, Any]) -> str:
@@ -89,7 +140,8 @@ def render_table(results: dict[str, Any]) -> str:
             what = f"train step, {sec['config']} ({c['batch']}×{c['seconds']:g} s, {c['sources']} src), {sec['phase']}"
             if sec["spec"]["threads"] != results["conditions"]["torch_threads"]:
                 what += f", {sec['spec']['threads']} thread(s)"
-            rows += _variant_rows(what, sec, "plain", cmd)
+            base = next(iter(sec.get("ratios", {})), "plain/").split("/")[0]  # the first variant measured
+            rows += _variant_rows(what, sec, base, cmd)
         elif kind == "dc":
             s = sec["size"]
             what = f"DC loss fwd+bwd ({s['batch']}×{s['frames']}×{s['bins']}, D={s['dim']}, C={s['sources']})"
@@ -128,22 +180,41 @@ def render_table(results: dict[str, Any]) -> str:
                 memory=False,
             )
         elif kind == "evaluation":
-            w = sec["wall_s"]
-            scale = sec["protocol"] / sec["excerpts"]
-            timed = "" if scale == 1 else f" (from {sec['excerpts']} timed, × {scale:.3g})"
-            rows.append(
-                [
-                    f"evaluation, paper model fp32, {sec['protocol']} excerpts × {sec['seconds']:g} s{timed}",
-                    "",
-                    _f(w["median"] * scale),
-                    _f(w["min"] * scale),
-                    _f(w["max"] * scale),
-                    "s",
-                    "",
-                    f"{_f(sec['real_time_factor'])}× real time",
-                    cmd,
-                ]
+            rows += _evaluation_rows(sec, cmd)
+        elif kind == "probe":
+            what = f"probe clustering, {sec['excerpts']} {sec['size']} excerpts ({sec['seconds']:g} s, D={sec['dim']})"
+            rows += _variant_rows(
+                what,
+                sec,
+                "sklearn",
+                cmd,
+                lambda name, v, sec=sec: (
+                    f"; SI-SDR {sec['sisdr']['torch']:.2f} dB, {sec['sisdr_diff_db']:+.3f} dB vs scikit-learn"
+                    + (
+                        f"; k-means optimum lower on {sec['inertia']['torch_lower']}, higher on "
+                        f"{sec['inertia']['torch_higher']} excerpts (> 0.1 %)"
+                        if "inertia" in sec
+                        else ""
+                    )
+                    if name == "torch"
+                    else f"; SI-SDR {sec['sisdr']['sklearn']:.2f} dB"
+                ),
+                memory=False,
             )
+        elif kind == "probe_run":
+            w, scale = sec["wall_s"], sec["protocol"] / sec["excerpts"]
+            timed = "" if scale == 1 else f" (from {sec['excerpts']} timed, × {scale:.3g})"
+            what = f"zero-shot probe, paper model, {sec['protocol']} excerpts × {sec['seconds']:g} s{timed}"
+            rows.append([what, "torch", _f(w["median"] * scale), _f(w["min"] * scale), _f(w["max"] * scale), "s"])
+            rows[-1] += ["", "embeddings, k-means, masks, matching, SI-SDR", cmd]
+        elif kind == "ddp":
+            t = sec["step_s"]
+            what = f"DDP train step, paper config, {sec['world']} process(es) × {sec['batch_per_rank']} excerpts"
+            note = f"{_f(sec['samples_per_s'])} samples/s; all-reduce after the backward (upper bound)"
+            rows.append([what, sec["variant"]["name"], _f(t["median"]), _f(t["min"]), _f(t["max"]), "s", "", note, cmd])
+        elif kind == "loader_workers":
+            what = f"loader, {sec['workers']} workers, augment={sec['setting']}"
+            rows.append([what, "", _f(sec["samples_per_s"]), "", "", "samples/s", "", f"{sec['samples']} samples", cmd])
         elif kind == "loader":
             for setting, v in sec["per_worker_samples_per_s"].items():
                 rows.append(
@@ -185,7 +256,10 @@ def render_table(results: dict[str, Any]) -> str:
                 "",
                 "hours",
                 "",
-                "sum of iterations × median paper-config step per phase",
+                "sum of iterations × median paper-config step per phase"
+                + (f" + {est['evaluations']} evaluations" if est.get("evaluation_hours") else "")
+                + (f" + {est['probes']} probes" if est.get("probe_hours") else "")
+                + (" (GPU-hours)" if cond.get("gpu") else ""),
                 "",
             ]
         )

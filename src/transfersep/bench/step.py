@@ -48,6 +48,15 @@ def study_iterations() -> tuple[dict[str, int], int]:
     return out, runs
 
 
+def study_counts() -> tuple[int, int]:
+    """(evaluations, zero-shot probes) of the whole study: every fine-tune and baseline of the grid ends
+    with an evaluation of the test excerpts (pretraining runs are not evaluated); every probe is one."""
+    from transfersep.study.grid import grid_points
+
+    stages = [gp.stage for gp in grid_points()]
+    return sum(s in ("finetune", "baseline") for s in stages), stages.count("zeroshot")
+
+
 @dataclass
 class Variant:
     name: str

@@ -31,7 +31,23 @@ def run(spec: dict) -> dict:
     elif kind == "sisdr":
         res = sections.bench_sisdr(spec["repeats"], device, spec["pairs"])
     elif kind == "evaluation":
-        res = sections.bench_evaluation(spec["repeats"], device, spec["excerpts"])
+        res = sections.bench_evaluation(spec["repeats"], device, spec["excerpts"], plain=spec.get("plain", True))
+    elif kind == "probe":
+        from transfersep.bench.probe import bench_probe
+
+        res = bench_probe(spec["size"], spec["excerpts"], spec["repeats"], device)
+    elif kind == "probe_run":
+        from transfersep.bench.probe import bench_probe_run
+
+        res = bench_probe_run(spec["excerpts"], spec["protocol"], spec["repeats"], device)
+    elif kind == "ddp":
+        from transfersep.bench.ddp import bench_ddp
+
+        res = bench_ddp(spec["device"], repeats=spec["repeats"])
+    elif kind == "loader_workers":
+        from transfersep.bench.data import bench_loader_workers
+
+        res = bench_loader_workers(spec["workers"], samples=spec["samples"])
     elif kind == "loader":
         res = sections.bench_loader_section(spec["quick"])
     elif kind == "separation":

@@ -54,6 +54,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from transfersep import __version__
+from transfersep.evaluation.batches import heads_autocast, inference_batch
 from transfersep.evaluation.sisdr import SILENCE_DB, batch_sisdr, excerpt_means, summarize
 from transfersep.files import RESULT, SCORES, atomic_write_json, atomic_write_text
 
@@ -140,28 +141,34 @@ def score_excerpts(
     dataset: Dataset,
     n_sources: int,
     indices: Sequence[int] | None = None,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     device: str | torch.device = "cpu",
     silence_db: float = SILENCE_DB,
     fingerprint: bool = False,
     align: Callable[[Tensor, Tensor], Tensor] | None = None,
+    bf16: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray, str | None]:
     """SI-SDR of ``separate`` on dataset items ``indices`` (default: all).
 
     ``separate(mix [B, N]) -> est [B, C, N]`` is called under ``torch.inference_mode`` with ``mix``
-    on ``device``. Returns ``(scores [E, C] float64 dB with NaN for silent refs, silent [E, C] bool,
+    on ``device``, ``batch_size`` excerpts at a time (None: ``inference_batch`` of the excerpts'
+    length). Returns ``(scores [E, C] float64 dB with NaN for silent refs, silent [E, C] bool,
     sha1 of the mixtures or None)``. ``align(est, ref [B, C, N]) -> est [B, C, N]`` reorders
-    unlabelled estimates against the references first (the zero-shot probe's clusters).
+    unlabelled estimates against the references first (the zero-shot probe's clusters). ``bf16``:
+    run ``separate`` under bf16 autocast (``heads_autocast``; None: on a GPU that has bf16).
     """
     indices = list(range(len(dataset))) if indices is None else list(indices)
     if not indices:
         raise ValueError("the test dataset is empty: nothing to evaluate")
+    device = torch.device(device)
+    if batch_size is None:
+        batch_size = inference_batch(_item(dataset, indices[0], n_sources)[0].shape[-1], device)
     sha = hashlib.sha1() if fingerprint else None
     scores, silent = [], []
     for idx, mix, ref in _batches(dataset, indices, n_sources, batch_size):
         if sha is not None:
             sha.update(mix.contiguous().numpy().tobytes())
-        with torch.inference_mode():
+        with torch.inference_mode(), heads_autocast(device, bf16):
             est = separate(mix.to(device))
             if align is not None:
                 est = align(est, ref.to(est.device))
@@ -226,7 +233,7 @@ def evaluate(
     source_names: list[str],
     out_dir: Path,
     grid_point: dict,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     device: str | torch.device = "cpu",
     extra: dict | None = None,
     silence_db: float = SILENCE_DB,

@@ -60,7 +60,8 @@ class InputNorm(nn.Module):
 
 
 class ChimeraNet(nn.Module):
-    """``forward(mag [B, T, F]) -> (embedding [B, T, F, D] unit-norm, masks [B, C, T, F] in [0, 1])``."""
+    """``forward(mag [B, T, F]) -> (embedding [B, T, F, D] unit-norm, masks [B, C, T, F] in [0, 1])``
+    (``embedding=False`` / ``masks=False`` leave a head out)."""
 
     def __init__(self, cfg: ChimeraConfig):
         super().__init__()
@@ -124,9 +125,13 @@ class ChimeraNet(nn.Module):
         m = torch.sigmoid(self.mask_head(feats)).view(b, t, self.cfg.n_sources, self.cfg.n_bins)
         return m.permute(0, 2, 1, 3)  # [B, C, T, F]
 
-    def forward(self, mag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, mag: torch.Tensor, embedding: bool = True, masks: bool = True
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``(embedding, masks)`` of ``mag [B, T, F]``; a head switched off is not computed (None): scoring
+        masks needs no embedding head (a fifth of the work), clustering needs no mask head."""
         feats = self.features(mag)
-        return self.embed(feats), self.mask(feats)
+        return (self.embed(feats) if embedding else None), (self.mask(feats) if masks else None)
 
     def load_flexible(self, state: Mapping[str, torch.Tensor], keep_mask_head: bool = True) -> list[str]:
         """Load weights; the mask head is taken only if ``keep_mask_head`` and its shape matches.

@@ -12,12 +12,13 @@ Choices (the paper has no such probe):
 * **Bins.** The DC loss weighs each time-frequency bin by the mixture magnitude (``model.losses.
   magnitude_weights``): near-silent bins carry no training signal and their embeddings are
   arbitrary. The probe fits the centroids on the bins within ``floor_db`` (40 dB) of the excerpt's
-  loudest bin, each weighted by its magnitude (scikit-learn's weighted k-means, ``sample_weight``);
-  every bin, silent ones included, then goes to its nearest centroid. At most ``max_fit_bins`` bins
-  (a seeded random subset of the kept ones) fit the centroids, so a paper-size 10-s excerpt
-  (321 k bins) costs about as much as a demo one.
-* **k-means.** ``sklearn.cluster.KMeans`` (k-means++, ``n_init`` restarts, seeded per excerpt from the
-  run's seed), the well-kept implementation of weighted k-means.
+  loudest bin, each weighted by its magnitude (weighted k-means); every bin, silent ones included,
+  then goes to its nearest centroid. At most ``max_fit_bins`` bins (a seeded random subset of the
+  kept ones) fit the centroids, so a paper-size 10-s excerpt (321 k bins) costs about as much as a
+  demo one.
+* **k-means.** ``model.kmeans``: scikit-learn's algorithm (greedy k-means++, Lloyd, ``n_init``
+  restarts, the least weighted inertia wins) in torch, every excerpt of a batch fitted at once on
+  the device that computed its embeddings; seeded per excerpt from the run's seed.
 * **Permutation.** Clusters carry no labels. Each excerpt's clusters are matched to its reference
   sources by the assignment that maximises the summed SI-SDR (``scipy.optimize.
   linear_sum_assignment`` on the K x C SI-SDR matrix) — an oracle permutation, as permutation-free
@@ -30,12 +31,15 @@ same fixed test excerpts, in ``<study>/zeroshot/<pretrain>-<augment>-<downstream
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from torch import Tensor
 
 from transfersep.audio import STFT
 from transfersep.model import ChimeraNet
+from transfersep.model.kmeans import KMeansFit, Seed, assign, generator, weighted_kmeans
 from transfersep.model.masking import apply_masks
 
 FLOOR_DB = 40.0
@@ -43,67 +47,97 @@ MAX_FIT_BINS = 20000
 N_INIT = 3
 
 
-def loud_bins(embedding: Tensor, magnitude: Tensor, floor_db: float = FLOOR_DB) -> tuple[np.ndarray, np.ndarray]:
-    """The embeddings ``[M, D]`` (float64) and magnitudes ``[M]`` of the bins within ``floor_db`` of
-    the loudest bin of ``magnitude [..., T, F]`` (``embedding [..., T, F, D]``); none if all silent."""
-    d = embedding.shape[-1]
-    v = embedding.detach().reshape(-1, d).double().cpu().numpy()
-    w = magnitude.detach().reshape(-1).double().cpu().numpy()
-    peak = float(w.max()) if w.size else 0.0
-    if peak <= 0.0:
+def loud_bins(embedding: Tensor, magnitude: Tensor, floor_db: float = FLOOR_DB) -> tuple[Tensor, Tensor]:
+    """The embeddings ``[M, D]`` and magnitudes ``[M]`` (float32, on the input's device) of the bins within
+    ``floor_db`` of the loudest bin of ``magnitude [..., T, F]`` (``embedding [..., T, F, D]``); none if all silent."""
+    v = embedding.detach().reshape(-1, embedding.shape[-1]).float()
+    w = magnitude.detach().reshape(-1).float()
+    peak = w.max() if w.numel() else w.new_zeros(())
+    if not bool(peak > 0):
         return v[:0], w[:0]
-    keep = w >= peak * 10.0 ** (-floor_db / 20.0)
+    keep = (w >= peak * 10.0 ** (-floor_db / 20.0)).nonzero()[:, 0]
     return v[keep], w[keep]
 
 
+def _seed_tuple(seed: Seed) -> tuple[int, ...]:
+    return tuple(int(s) for s in seed) if isinstance(seed, Sequence) else (int(seed),)
+
+
+def _fit_sets(
+    sets: list[tuple[Tensor, Tensor]], k: int, seeds: list[Seed], max_fit_bins: int, n_init: int
+) -> KMeansFit:
+    """Weighted k-means of every (bins ``[M_i, D]``, weights ``[M_i]``) set at once: at most ``max_fit_bins``
+    bins of each (a subset drawn from the set's seed), zero-weight padding up to the largest."""
+    picked = []
+    for (v, w), seed in zip(sets, seeds):
+        if len(v) > max_fit_bins:
+            pick = torch.randperm(len(v), generator=generator(seed))[:max_fit_bins].sort().values.to(v.device)
+            v, w = v[pick], w[pick]
+        picked.append((v, w))
+    m = max(len(v) for v, _ in picked)
+    # padding repeats a real bin (weight 0), so that even a degenerate k-means++ draw is a real bin
+    x = torch.stack([torch.cat([v, v[:1].expand(m - len(v), -1)]) for v, _ in picked])
+    wt = torch.stack([torch.cat([w, w.new_zeros(m - len(w))]) for _, w in picked])
+    return weighted_kmeans(x, wt, k, [(*_seed_tuple(s), 1) for s in seeds], n_init=n_init)
+
+
 def fit_centroids(
-    v: np.ndarray,
-    w: np.ndarray,
+    v: Tensor,
+    w: Tensor,
     k: int,
-    seed: int | tuple[int, ...] = 0,
+    seed: Seed = 0,
     max_fit_bins: int = MAX_FIT_BINS,
     n_init: int = N_INIT,
-) -> np.ndarray:
+) -> Tensor:
     """Centroids ``[k', D]`` (k' = min(k, bins)) of magnitude-weighted k-means on bins ``v [M, D]``
-    with weights ``w [M]``; at most ``max_fit_bins`` of them (a seeded subset) are used."""
-    from sklearn.cluster import KMeans
-
-    rng = np.random.default_rng(seed)
-    if len(v) > max_fit_bins:
-        pick = np.sort(rng.choice(len(v), max_fit_bins, replace=False))
-        v, w = v[pick], w[pick]
-    km = KMeans(n_clusters=min(k, len(v)), n_init=n_init, random_state=int(rng.integers(2**31 - 1)))
-    return km.fit(v, sample_weight=w).cluster_centers_
+    with weights ``w [M]`` (torch, on their device); at most ``max_fit_bins`` of them (a seeded subset) are used."""
+    v, w = torch.as_tensor(v).float(), torch.as_tensor(w).float()
+    return _fit_sets([(v, w)], min(k, len(v)), [seed], max_fit_bins, n_init).centroids[0]
 
 
-def assign(embedding: Tensor, centroids: np.ndarray | Tensor) -> Tensor:
-    """Index of the nearest centroid (Euclidean, as k-means) of every embedding ``[..., D]`` -> ``[...]``."""
-    c = torch.as_tensor(centroids, dtype=embedding.dtype, device=embedding.device)
-    # |v - c|^2 = |v|^2 - 2 v.c + |c|^2; |v|^2 is the same for every centroid
-    return (c.square().sum(-1) - 2.0 * embedding @ c.T).argmin(-1)
+def batch_kmeans_labels(
+    embedding: Tensor,
+    magnitude: Tensor,
+    k: int,
+    seeds: Sequence[Seed],
+    floor_db: float = FLOOR_DB,
+    max_fit_bins: int = MAX_FIT_BINS,
+    n_init: int = N_INIT,
+) -> Tensor:
+    """Cluster index ``[B, T, F]`` (int64, in ``0..k-1``) of every bin of each excerpt, k-means fitted
+    on each excerpt on its own and all excerpts at once (``model.kmeans``), on the embeddings' device.
+
+    Args:
+        embedding: ``[B, T, F, D]`` embeddings.
+        magnitude: ``[B, T, F]`` mixture magnitudes: the weight of each bin, and which bins fit the centroids.
+        k: number of clusters (the downstream set's source count).
+        seeds: one per excerpt: its subset and k-means++ draws (the same excerpt and seed give the
+            same labels, whatever else is in the batch).
+    """
+    labels = torch.zeros(magnitude.shape, dtype=torch.long, device=embedding.device)
+    sets = [loud_bins(embedding[i], magnitude[i], floor_db) for i in range(len(embedding))]
+    audible = [i for i, (v, _) in enumerate(sets) if len(v)]  # a silent excerpt stays one cluster
+    if audible:
+        fit = _fit_sets([sets[i] for i in audible], k, [seeds[i] for i in audible], max_fit_bins, n_init)
+        if len(audible) == len(embedding):  # the usual case: no copy of the embeddings
+            labels = assign(embedding.float(), fit.centroids)
+        else:
+            labels[audible] = assign(embedding[audible].float(), fit.centroids)
+    return labels
 
 
 def kmeans_labels(
     embedding: Tensor,
     magnitude: Tensor,
     k: int,
-    seed: int | tuple[int, ...] = 0,
+    seed: Seed = 0,
     floor_db: float = FLOOR_DB,
     max_fit_bins: int = MAX_FIT_BINS,
     n_init: int = N_INIT,
 ) -> Tensor:
-    """Cluster index ``[T, F]`` (int64, in ``0..k-1``) of every bin of one excerpt.
-
-    Args:
-        embedding: ``[T, F, D]`` embeddings of the excerpt.
-        magnitude: ``[T, F]`` mixture magnitude: the weight of each bin, and which bins fit the centroids.
-        k: number of clusters (the downstream set's source count).
-        seed: seeds the subset and k-means++ (the same excerpt and seed give the same labels).
-    """
-    v, w = loud_bins(embedding, magnitude, floor_db)
-    if not len(v):  # a silent excerpt: every bin in one cluster
-        return torch.zeros(magnitude.shape, dtype=torch.long)
-    return assign(embedding.detach().double().cpu(), fit_centroids(v, w, k, seed, max_fit_bins, n_init))
+    """Cluster index ``[T, F]`` of every bin of one excerpt (``embedding [T, F, D]``, ``magnitude [T, F]``);
+    see ``batch_kmeans_labels``."""
+    return batch_kmeans_labels(embedding[None], magnitude[None], k, [seed], floor_db, max_fit_bins, n_init)[0]
 
 
 def _on_net(net: ChimeraNet, mix: Tensor) -> Tensor:
@@ -144,21 +178,11 @@ class ClusterSeparator:
 
     @torch.inference_mode()
     def __call__(self, mix: Tensor) -> Tensor:
+        seeds = [(self.seed, self._calls, i) for i in range(int(mix.shape[0]))]
+
         def masks_of(spec: Tensor) -> Tensor:
             mag, emb = _embed(self.net, spec)
-            labels = torch.stack(
-                [
-                    kmeans_labels(
-                        emb[i],
-                        mag[i],
-                        self.k,
-                        seed=(self.seed, self._calls, i),
-                        floor_db=self.floor_db,
-                        max_fit_bins=self.max_fit_bins,
-                    )
-                    for i in range(mag.shape[0])
-                ]
-            )
+            labels = batch_kmeans_labels(emb, mag, self.k, seeds, self.floor_db, self.max_fit_bins)
             return _binary(labels, self.k, spec.device)
 
         out = apply_masks(self.stft, _on_net(self.net, mix), masks_of)
@@ -170,9 +194,9 @@ class CentroidSeparator:
     """``mix [B, N] -> clusters [B, K, N]`` with fixed centroids ``[K, D]`` (fitted once for a whole
     recording by ``fit_centroids``), so that cluster k is the same group in every chunk of it."""
 
-    def __init__(self, net: ChimeraNet, stft: STFT, centroids: np.ndarray):
+    def __init__(self, net: ChimeraNet, stft: STFT, centroids: np.ndarray | Tensor):
         self.net, self.stft, self.k = net.eval(), stft, int(len(centroids))
-        self.centroids = torch.as_tensor(centroids, dtype=torch.float32)
+        self.centroids = torch.as_tensor(centroids, dtype=torch.float32).detach()
 
     @torch.inference_mode()
     def __call__(self, mix: Tensor) -> Tensor:
@@ -199,20 +223,19 @@ class CentroidSeparator:
         (every channel of it: one set of clusters serves all channels). Each chunk contributes at most
         ``per_chunk`` of its loud bins (a seeded subset), so memory stays bounded for long files."""
         net.eval()
-        rng = np.random.default_rng([seed, 1])
+        g = generator((seed, 1))
         vs, ws = [], []
         for x in chunks:
             mag, emb = _embed(net, stft(_on_net(net, x)))
             v, w = loud_bins(emb, mag, floor_db)
             if len(v) > per_chunk:
-                pick = rng.choice(len(v), per_chunk, replace=False)
+                pick = torch.randperm(len(v), generator=g)[:per_chunk].to(v.device)
                 v, w = v[pick], w[pick]
             vs.append(v)
             ws.append(w)
-        v = np.concatenate(vs) if vs else np.zeros((0, 1))
-        if not len(v):
+        if not sum(len(v) for v in vs):
             raise ValueError("the recording is silent: there is nothing to cluster")
-        return cls(net, stft, fit_centroids(v, np.concatenate(ws), k, seed, max_fit_bins))
+        return cls(net, stft, fit_centroids(torch.cat(vs), torch.cat(ws), k, seed, max_fit_bins))
 
 
 def cluster_model(lm, chunks, k: int, seed: int = 0):

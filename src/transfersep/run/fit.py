@@ -98,11 +98,11 @@ def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
         )
     result: dict = {"steps": trainer.global_step}
     if plan.stage != "pretrain" and cfg.evaluate and trainer.is_global_zero:
+        from transfersep.evaluation.batches import inference_batch
         from transfersep.evaluation.evaluate import evaluate
 
-        separate, close = console.evaluation_progress(
-            system.separate, len(dm.test_set), int(cfg.data.batch_size), show_progress
-        )
+        batch = inference_batch(int(float(cfg.data.excerpt_seconds) * 16_000), system.device)
+        separate, close = console.evaluation_progress(system.separate, len(dm.test_set), batch, show_progress)
         try:
             result = evaluate(
                 separate,
@@ -110,7 +110,7 @@ def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
                 dm.source_names,
                 plan.run_dir,
                 plan.grid_point,
-                batch_size=int(cfg.data.batch_size),
+                batch_size=batch,
                 device=system.device,
                 extra={
                     "steps": trainer.global_step,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from transfersep.run.plan import Plan
@@ -43,3 +44,22 @@ def load_pretrained(system, ckpt: Path) -> str:
         raise CheckpointError(f"{ckpt}: {e}" if str(ckpt) not in str(e) else str(e)) from e
     system.apply_phase()
     return weights_digest(model_state)
+
+
+def run_device(cfg: DictConfig) -> torch.device:
+    """The device the run's trainer puts the model on (``trainer.accelerator``): ``cpu``; ``gpu``/``cuda``
+    (the first GPU); ``auto``: a GPU when torch sees one, else the CPU. Work done outside the trainer
+    (the zero-shot probe) runs there too."""
+    from transfersep.run.plan import PlanError
+
+    acc = str(cfg.trainer.get("accelerator", "auto")).lower()
+    if acc == "cpu" or (acc == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if acc in ("gpu", "cuda", "auto"):
+        if not torch.cuda.is_available():
+            raise PlanError(
+                f"trainer.accelerator={acc} but torch sees no CUDA device here; use trainer=cpu "
+                "(or trainer.accelerator=auto) on this machine"
+            )
+        return torch.device("cuda")
+    raise PlanError(f"trainer.accelerator={acc}: runs use cpu, gpu (cuda) or auto; set trainer.accelerator to one")

@@ -9,7 +9,7 @@ import logging
 
 from omegaconf import DictConfig
 
-from transfersep.run.initial import build_system, load_pretrained
+from transfersep.run.initial import build_system, load_pretrained, run_device
 from transfersep.run.plan import Plan
 from transfersep.run.records import write_status
 
@@ -33,6 +33,8 @@ def run_probe(cfg: DictConfig, plan: Plan, dm) -> dict:
     if plan.parent is not None:
         plan.parent["weights_sha256"] = digest  # what was loaded is the truth, recorded at once
         write_status(plan.run_dir, "running", plan)
+    device = run_device(cfg)  # where the trainer would run: embeddings, k-means, masks and SI-SDR
+    system.to(device)
     sep = ClusterSeparator(
         system.model,
         system.stft,
@@ -43,9 +45,7 @@ def run_probe(cfg: DictConfig, plan: Plan, dm) -> dict:
     )
     # the floor any separator should clear: the mixture itself as the estimate of every source
     n = len(dm.source_names)
-    floor, silent, _ = score_excerpts(
-        lambda m: m[:, None].expand(-1, n, -1).clone(), dm.test_set, n, batch_size=int(cfg.data.batch_size)
-    )
+    floor, silent, _ = score_excerpts(lambda m: m[:, None].expand(-1, n, -1).clone(), dm.test_set, n, device=device)
     extra = {
         "method": "dc-kmeans",
         "seed": int(cfg.seed),
@@ -53,6 +53,7 @@ def run_probe(cfg: DictConfig, plan: Plan, dm) -> dict:
         "checkpoint": str(plan.parent_ckpt),
         "floor_db": sep.floor_db,
         "max_fit_bins": sep.max_fit_bins,
+        "device": device.type,
         "mixture_as_estimate_sisdr": float(np.nanmean(excerpt_means(floor, silent))),
         **({"parent": plan.parent} if plan.parent else {}),
     }
@@ -62,7 +63,8 @@ def run_probe(cfg: DictConfig, plan: Plan, dm) -> dict:
         dm.source_names,
         plan.run_dir,
         plan.grid_point,
-        batch_size=int(cfg.data.batch_size),
+        batch_size=int(cfg.data.batch_size),  # [B, T, F, D] embeddings: 20 floats a bin, so the training batch
+        device=device,
         extra=extra,
         align=match_to_references,
     )

@@ -270,7 +270,9 @@ def test_model_names_are_unique_per_study_and_grid_point(tmp_path):
         for sub in ("baseline/bach10", "finetune/slakh-none-whole-bach10"):
             d = tmp_path / "runs" / study / sub
             (d / "checkpoints").mkdir(parents=True)
-            (d / "status.json").write_text(json.dumps({"state": "finished", "study": study}))
+            stage = sub.split("/")[0]  # a run's status.json records its stage (the folder above it)
+            gp = {"stage": stage}
+            (d / "status.json").write_text(json.dumps({"state": "finished", "study": study, "grid_point": gp}))
     runs = tmp_path / "runs"
     assert model_name(runs / "paper" / "baseline" / "bach10") == "paper-baseline-bach10"
     assert model_name(runs / "tiny" / "baseline" / "bach10" / "model.safetensors") == "tiny-baseline-bach10"

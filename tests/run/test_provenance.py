@@ -223,7 +223,7 @@ def test_a_child_records_the_digest_it_loaded_when_it_loads_it(tmp_path: Path, m
     (parent / "status.json").write_text(json.dumps({**st, "weights_sha256": "0" * 64}))
 
     def interrupted(*a, **k):
-        raise KeyboardInterrupt  # a signal: the run stays "running", nothing else written
+        raise KeyboardInterrupt  # Ctrl-C right after loading: the run is "interrupted", nothing else written
 
     monkeypatch.setattr(fit_mod, "build_loggers", interrupted)
     try:
@@ -231,4 +231,4 @@ def test_a_child_records_the_digest_it_loaded_when_it_loads_it(tmp_path: Path, m
     except KeyboardInterrupt:
         pass
     rec = json.loads((ft / "status.json").read_text())
-    assert rec["state"] == "running" and rec["parent"]["weights_sha256"] == digest_of(parent / "final.ckpt")
+    assert rec["state"] == "interrupted" and rec["parent"]["weights_sha256"] == digest_of(parent / "final.ckpt")

@@ -90,7 +90,8 @@ def test_damaged_init_from_package_is_one_line_and_leaves_no_run_directory(tmp_p
         line = [ln for ln in p.stderr.splitlines() if ln.strip()][-1]
         dry = "dry run of finetune/slakh-none-whole-bach10: 1 problem(s): " if extra else ""
         assert line.startswith(f"error: {dry}{pkg}: ")
-        assert "not a readable safetensors file" in line and "re-export it" in line
+        # the file is named, says it cannot be read, and how to get a good one
+        assert "readable" in line and "export" in line, line
         assert files(tmp_path / "runs") == []
 
 

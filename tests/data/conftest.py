@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import shutil
-from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 import torch
-from scipy.signal import correlate, resample_poly
 
 import datatrees
 
@@ -44,24 +40,3 @@ class Trees(dict):
 @pytest.fixture(scope="session")
 def trees(tmp_path_factory) -> Trees:
     return Trees(tmp_path_factory.mktemp("datasets"))
-
-
-def reference_16k(paths: list[str]) -> np.ndarray:
-    """Sum of files as 16 kHz mono by an independent route (soundfile + scipy polyphase)."""
-    parts = []
-    for p in paths:
-        x, sr = sf.read(p, dtype="float64", always_2d=True)
-        ratio = Fraction(16000, sr)
-        parts.append(resample_poly(x.mean(axis=1), ratio.numerator, ratio.denominator))
-    n = max(len(p) for p in parts)
-    return sum(np.pad(p, (0, n - len(p))) for p in parts)
-
-
-def best_match(excerpt: np.ndarray, reference: np.ndarray) -> tuple[int, float]:
-    """(lag, normalised correlation) of ``excerpt`` inside ``reference`` (lag >= 0)."""
-    ref = np.pad(reference, (0, max(0, len(excerpt) - len(reference) + 1)))
-    c = correlate(ref, excerpt, mode="valid")
-    lag = int(np.argmax(c))
-    seg = ref[lag : lag + len(excerpt)]
-    denom = np.linalg.norm(seg) * np.linalg.norm(excerpt) + 1e-12
-    return lag, float(c[lag] / denom)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import datatrees
-from conftest import best_match, reference_16k
+from oracles import best_match, reference_16k
 from transfersep.audio import AudioReadError
 from transfersep.data import slakh, stems
 from transfersep.data.cache import StemCache

@@ -10,7 +10,7 @@ import soundfile as sf
 import torch
 
 import datatrees
-from conftest import best_match, reference_16k
+from oracles import best_match, reference_16k
 from transfersep.data import bach10, musdb, stems
 from transfersep.data.cache import StemCache
 from transfersep.data.mixing import ExcerptSet

@@ -3,8 +3,12 @@ papers with explicit matrices in float64 and nothing taken from the package."""
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
+import soundfile as sf
 import torch
+from scipy.signal import correlate, resample_poly
 
 
 def naive_dc(v: torch.Tensor, labels: torch.Tensor, n_sources: int, w: torch.Tensor | None) -> torch.Tensor:
@@ -33,3 +37,24 @@ def naive_sisdr(est: np.ndarray, ref: np.ndarray) -> float:
     target = (est @ ref) / (ref @ ref) * ref
     err = est - target
     return 10 * np.log10((target @ target) / (err @ err))
+
+
+def reference_16k(paths: list[str]) -> np.ndarray:
+    """Sum of files as 16 kHz mono by an independent route (soundfile + scipy polyphase)."""
+    parts = []
+    for p in paths:
+        x, sr = sf.read(p, dtype="float64", always_2d=True)
+        ratio = Fraction(16000, sr)
+        parts.append(resample_poly(x.mean(axis=1), ratio.numerator, ratio.denominator))
+    n = max(len(p) for p in parts)
+    return sum(np.pad(p, (0, n - len(p))) for p in parts)
+
+
+def best_match(excerpt: np.ndarray, reference: np.ndarray) -> tuple[int, float]:
+    """(lag, normalised correlation) of ``excerpt`` inside ``reference`` (lag >= 0)."""
+    ref = np.pad(reference, (0, max(0, len(excerpt) - len(reference) + 1)))
+    c = correlate(ref, excerpt, mode="valid")
+    lag = int(np.argmax(c))
+    seg = ref[lag : lag + len(excerpt)]
+    denom = np.linalg.norm(seg) * np.linalg.norm(excerpt) + 1e-12
+    return lag, float(c[lag] / denom)

@@ -187,15 +187,21 @@ def export_model(system_or_ckpt: Any, out_path: str | os.PathLike, extra: dict[s
 SIZE_KEYS = ("n_bins", "hidden_size", "num_layers", "embedding_dim", "log_eps")
 
 
-def recorded_model(path: str | os.PathLike) -> dict[str, Any]:
-    """The model config a package header (or a checkpoint's hyper-parameters) records, read
-    without building the network; ``ModelLoadError`` when the file is not a readable model."""
+def _head(path: str | os.PathLike) -> tuple[Path, bytes]:
+    """The model file ``path`` stands for (a run directory's package or checkpoint) and its first 16
+    bytes, which tell a checkpoint (a zip archive) from a package (a JSON header)."""
     path = _resolve(Path(path))
     try:
         with open(path, "rb") as f:
-            head = f.read(16)
+            return path, f.read(16)
     except OSError as e:
         raise ModelLoadError(f"{path}: cannot open ({e}); check the path and its permissions") from e
+
+
+def recorded_model(path: str | os.PathLike) -> dict[str, Any]:
+    """The model config a package header (or a checkpoint's hyper-parameters) records, read
+    without building the network; ``ModelLoadError`` when the file is not a readable model."""
+    path, head = _head(path)
     if head.startswith(_ZIP_MAGIC):
         return dict(_read_checkpoint(path, mmap=True)[1]["model"])  # mapped: the tensors are not read
     from safetensors import SafetensorError, safe_open
@@ -360,12 +366,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
     The kind is told from the file's content, not its name. ``load_model(p).net`` is a plain
     ChimeraNet; its ``state_dict()`` feeds ``ChimeraNet.load_flexible`` for fine-tuning.
     """
-    path = _resolve(Path(path))
-    try:
-        with open(path, "rb") as f:
-            head = f.read(16)
-    except OSError as e:
-        raise ModelLoadError(f"{path}: cannot open ({e}); check the path and its permissions") from e
+    path, head = _head(path)
     if head.startswith(_ZIP_MAGIC):
         return _load_checkpoint(path, device)
     if len(head) >= 9 and head[8:9] == b"{":

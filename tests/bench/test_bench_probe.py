@@ -44,8 +44,12 @@ def test_cpu_peak_from_the_instruction_set_and_clock(monkeypatch):
 
 
 def test_gpu_check_rows_and_the_study_estimate_with_evaluations_and_probes():
-    from transfersep.bench.report import STUDY_EVALUATIONS, STUDY_PROBES, render_table, study_estimate
-    from transfersep.bench.step import STUDY_ITERATIONS
+    from transfersep.bench.report import render_table, study_estimate
+    from transfersep.bench.step import study_counts, study_iterations
+
+    iterations, _ = study_iterations()
+    evaluations, probes = study_counts()
+    assert (evaluations, probes) == (3 * 72 + 3, 3 * 36)  # the grid: fine-tunes at 3 lengths + baselines
 
     step = {"variants": {"fast-bf16": {"wall_s": {"median": 0.1, "min": 0.1, "max": 0.1}, "extra_mib": {}}}}
     sections = {
@@ -65,8 +69,8 @@ def test_gpu_check_rows_and_the_study_estimate_with_evaluations_and_probes():
         "evaluation": {"protocol_s": 30.0},
     }
     est = study_estimate(sections)["fast-bf16"]
-    train_s = 0.1 * sum(STUDY_ITERATIONS.values())  # every phase borrows the pretrain step
-    assert est["hours"] == pytest.approx((train_s + STUDY_EVALUATIONS * 30.0 + STUDY_PROBES * 20.0) / 3600)
+    train_s = 0.1 * sum(iterations.values())  # every phase borrows the pretrain step
+    assert est["hours"] == pytest.approx((train_s + evaluations * 30.0 + probes * 20.0) / 3600)
     cond = {"cpu": "x", "cpu_count": 16, "cpu_isa": "AVX512", "onednn_bf16": True, "torch": "t"}
     cond |= {"torch_threads": 16, "loadavg": [0, 0, 0], "time": "t", "gpu": "H200"}
     sections.pop("evaluation")

@@ -86,7 +86,7 @@ def test_export_from_checkpoint_and_run_dir_names_the_run(run, tmp_path):
 
 
 def test_loaded_net_feeds_load_flexible_for_fine_tuning(package):
-    """The lead's init_from path: backbone + embedding kept, a fresh mask head for 2 sources."""
+    """The init_from path: backbone + embedding kept, a fresh mask head for 2 sources."""
     net = load_model(package).net
     target = ChimeraNet(ChimeraConfig(**{**TINY, "n_sources": 2}))
     skipped = target.load_flexible(net.state_dict(), keep_mask_head=False)

@@ -25,6 +25,10 @@ PACKAGE = "model.safetensors"  # the trained model as a self-describing package 
 SCORES = "scores.csv"  # SI-SDR per test excerpt and source (evaluation.evaluate)
 RESULT = "result.json"  # the evaluation's summary, written last (evaluation.evaluate)
 CURVE = "curve.csv"  # SI-SDR along training (evaluation.curve)
+RUN_CONFIG = "run_config.json"  # the settings that shape the weights, recorded at the first launch (run.identity)
+KEPT_DIR = "kept"  # weights kept at listed iterations, kept/step-<n>.ckpt (run.kept)
+KEPT_INDEX = "kept.json"  # the kept steps and their digests, in KEPT_DIR (run.kept)
+SUPERSEDED = "superseded"  # outputs set aside, superseded/<UTC time>/ (run.provenance)
 
 
 # Called as guard(path, tmp) before a write begins (tmp None) and again before its rename (tmp: the

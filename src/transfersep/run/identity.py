@@ -25,11 +25,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from transfersep.files import atomic_write_json, atomic_write_text
+from transfersep.files import RUN_CONFIG, atomic_write_json, atomic_write_text
 from transfersep.run.errors import ConfigValueError
 from transfersep.run.plan import Plan
-
-RECORD = "run_config.json"
 
 # dotted keys (shell patterns) that may differ between launches of one run: they do not shape the
 # weights. The one list of them; README "Relaunching a run" refers here.
@@ -98,7 +96,7 @@ def _show(v: Any) -> str:
 
 def read_record(run_dir: Path) -> dict[str, Any] | None:
     try:
-        rec = json.loads((Path(run_dir) / RECORD).read_text())
+        rec = json.loads((Path(run_dir) / RUN_CONFIG).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
     return rec.get("config") if isinstance(rec, dict) and isinstance(rec.get("config"), dict) else None
@@ -115,7 +113,7 @@ def config_problem(cfg: DictConfig, plan: Plan) -> str | None:
     changes = ", ".join(f"{k}={_show(new)} (recorded {_show(old)})" for k, old, new in diff)
     return (
         f"{plan.run_dir} was trained with other settings: {changes}; relaunch with the recorded values "
-        f"(in {plan.run_dir / RECORD}) to continue it, add rerun=true to train it again from its start "
+        f"(in {plan.run_dir / RUN_CONFIG}) to continue it, add rerun=true to train it again from its start "
         "with these, or choose another study= to keep both"
     )
 
@@ -134,7 +132,7 @@ def record_launch(cfg: DictConfig, plan: Plan) -> None:
     """At an accepted launch: the run's config (at its first launch, or again on ``rerun=true``)
     and Hydra's record of this launch (``.hydra/``, as Hydra itself would write it)."""
     if cfg.rerun or read_record(plan.run_dir) is None:
-        atomic_write_json(plan.run_dir / RECORD, {"config": resolved(cfg, plan)})
+        atomic_write_json(plan.run_dir / RUN_CONFIG, {"config": resolved(cfg, plan)})
     from hydra.core.hydra_config import HydraConfig
 
     if not HydraConfig.initialized():  # called outside a Hydra job (tests): nothing of Hydra's to keep

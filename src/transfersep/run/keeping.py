@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 
-from transfersep.files import RESULT
-from transfersep.run.kept import KEPT_DIR, kept_ckpt, kept_eval_dir, read_kept, record_kept
+from transfersep.files import KEPT_DIR, RESULT
+from transfersep.run.kept import kept_ckpt, kept_eval_dir, read_kept, record_kept
+from transfersep.run.provenance import superseded_dir
 
 log = logging.getLogger("transfersep")
 
@@ -37,8 +37,7 @@ class KeepCheckpoints(L.Callback):
         # by now a resumed run has its step back; one that starts afresh owns no earlier kept weights
         kept = self.run_dir / KEPT_DIR
         if trainer.global_step == 0 and kept.exists() and trainer.is_global_zero:
-            dest = self.run_dir / "superseded" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-            dest.mkdir(parents=True, exist_ok=True)
+            dest = superseded_dir(self.run_dir)
             os.replace(kept, dest / KEPT_DIR)
             log.info("%s: weights kept by an earlier training moved to %s", self.run_dir.name, dest / KEPT_DIR)
 

@@ -22,8 +22,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-KEPT_DIR = "kept"
-KEPT_INDEX = "kept.json"
+from transfersep.files import KEPT_DIR, KEPT_INDEX
+
 END = "end"  # the pretrain_steps value of the paper's grid: the end of pretraining (final.ckpt)
 
 

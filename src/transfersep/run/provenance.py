@@ -34,11 +34,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from transfersep.files import CURVE, FINAL_CKPT, LAST_CKPT, PACKAGE, RESULT, SCORES, STATUS
+from transfersep.files import CURVE, FINAL_CKPT, LAST_CKPT, PACKAGE, RESULT, SCORES, STATUS, SUPERSEDED
 from transfersep.run.records import finished, read_status
 
 log = logging.getLogger("transfersep")
-SUPERSEDED = "superseded"
 # what a run produced from its parent; status.json, train.log and .hydra/ stay (they are rewritten)
 OUTPUTS = (Path(LAST_CKPT).parts[0], FINAL_CKPT, PACKAGE, "csv", SCORES, RESULT, CURVE, "wandb")
 
@@ -107,7 +106,8 @@ def identity(path: str | os.PathLike, compute: bool = False) -> dict[str, Any] |
 def _kept_parent(path: Path, rec: dict[str, Any]) -> None:
     """A checkpoint a run kept at an iteration (``run.kept``): its digest and step are in the run's
     ``kept/kept.json`` from the moment it was kept; ``checkpoint`` says which file of the run it is."""
-    from transfersep.run.kept import KEPT_DIR, kept_record
+    from transfersep.files import KEPT_DIR
+    from transfersep.run.kept import kept_record
 
     run_dir = path.parent.parent
     if path.parent.name != KEPT_DIR or not (run_dir / STATUS).is_file():
@@ -175,6 +175,18 @@ def stale_reason(
     return f"built on {describe(record)}, but the parent is now {describe(current)}"
 
 
+def superseded_dir(run_dir: str | os.PathLike) -> Path:
+    """A new, empty ``superseded/<UTC time>/`` folder of ``run_dir`` (``-2``, ``-3`` … within one second)."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    dest = Path(run_dir) / SUPERSEDED / stamp
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = Path(run_dir) / SUPERSEDED / f"{stamp}-{n}"
+    dest.mkdir(parents=True)
+    return dest
+
+
 def set_aside(run_dir: str | os.PathLike, why: str) -> Path | None:
     """Move what a stale run produced into ``superseded/<UTC time>/`` (never deleted, never
     resumed; ``result.json`` becomes ``result.superseded.json`` so that reports do not pick it up)
@@ -183,18 +195,12 @@ def set_aside(run_dir: str | os.PathLike, why: str) -> Path | None:
     present = [n for n in OUTPUTS if (run_dir / n).exists()]
     if not present:
         return None
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    dest = run_dir / SUPERSEDED / stamp
-    n = 1
-    while dest.exists():
-        n += 1
-        dest = run_dir / SUPERSEDED / f"{stamp}-{n}"
-    dest.mkdir(parents=True)
+    dest = superseded_dir(run_dir)
     for name in present:
         os.replace(run_dir / name, dest / ("result.superseded.json" if name == RESULT else name))
     from transfersep.files import atomic_write_json
 
-    atomic_write_json(dest / "superseded.json", {"why": why, "moved": present, "status": read_status(run_dir) or {}})
+    atomic_write_json(dest / f"{SUPERSEDED}.json", {"why": why, "moved": present, "status": read_status(run_dir) or {}})
     return dest
 
 

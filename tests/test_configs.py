@@ -12,25 +12,24 @@ from omegaconf import OmegaConf
 
 from project import CONF
 from transfersep.run.config import compose as tool_compose
-from transfersep.run.plan import make_plan
+from transfersep.run.plan import PlanError, make_plan
 from transfersep.study.grid import expand, grid_points
 
 # the study of the paper, written out independently of sweeps/ and plan.py
 CORPORA = ["musdb", "slakh", "both"]
 AUGMENTS = ["none", "pitch", "stretch", "incoherent"]
+SELF_SUPERVISED = ["slakh_mixit", "slakh_boot"]  # mixtures without stems: no incoherent mixing
+PAIRS = [*itertools.product(CORPORA, AUGMENTS), *itertools.product(SELF_SUPERVISED, AUGMENTS[:3])]
 MODES = ["whole", "mask"]
 DOWNSTREAM = ["bach10", "dagstuhl", "remixpacks"]
 LENGTHS = ["-quarter", "-half", ""]  # pretrain_steps: a kept checkpoint's suffix; the end keeps the paper's names
 EXPECTED = {
-    "pretrain": {f"pretrain/{p}-{a}" for p, a in itertools.product(CORPORA, AUGMENTS)},
+    "pretrain": {f"pretrain/{p}-{a}" for p, a in PAIRS},
     "finetune": {
-        f"finetune/{p}-{a}-{f}-{d}{at}"
-        for p, a, f, d, at in itertools.product(CORPORA, AUGMENTS, MODES, DOWNSTREAM, LENGTHS)
+        f"finetune/{p}-{a}-{f}-{d}{at}" for (p, a), f, d, at in itertools.product(PAIRS, MODES, DOWNSTREAM, LENGTHS)
     },
     "baseline": {f"baseline/{d}" for d in DOWNSTREAM},
-    "zeroshot": {
-        f"zeroshot/{p}-{a}-{d}{at}" for p, a, d, at in itertools.product(CORPORA, AUGMENTS, DOWNSTREAM, LENGTHS)
-    },
+    "zeroshot": {f"zeroshot/{p}-{a}-{d}{at}" for (p, a), d, at in itertools.product(PAIRS, DOWNSTREAM, LENGTHS)},
 }
 
 
@@ -110,25 +109,32 @@ def test_sweep_expands_to_the_study_grid(sweep: str, tmp_path: Path) -> None:
     cfg = full_config(["experiment=tiny", f"+sweeps={sweep}"], tmp_path)
     params = {k: str(v) for k, v in cfg.hydra.sweeper.params.items()}
     jobs = expand(params)  # Hydra's BasicSweeper.split_arguments, as in `train.py -m`
-    assert (
-        len(jobs)
-        == len(EXPECTED[sweep])
-        == {"pretrain": 12, "zeroshot": 3 * 36, "finetune": 3 * 72, "baseline": 3}[sweep]
-    )
-    got = set()
-    for job in jobs:  # every job composes to a valid plan of the expected stage
+    runs = {"pretrain": 18, "zeroshot": 3 * 54, "finetune": 3 * 108, "baseline": 3}[sweep]
+    assert len(EXPECTED[sweep]) == runs
+    # the sweep's product also holds the self-supervised x incoherent points, which are no runs
+    left_out = {"pretrain": 2, "zeroshot": 2 * 3 * 3, "finetune": 2 * 2 * 3 * 3, "baseline": 0}[sweep]
+    assert len(jobs) == runs + left_out
+    got, refused = set(), 0
+    for job in jobs:  # every job composes to a valid plan of the expected stage, or is refused by name
         job_cfg = full_config(["experiment=tiny", f"+sweeps={sweep}", *(f"{k}={v}" for k, v in job.items())], tmp_path)
+        if job.get("augment") == "incoherent" and job.get("pretrain") in SELF_SUPERVISED:
+            with pytest.raises(PlanError, match="augment=incoherent with pretrain="):
+                make_plan(job_cfg)
+            refused += 1
+            continue
         plan = make_plan(job_cfg)
         assert plan.stage == sweep
         got.add(plan.run_dir.relative_to(tmp_path / "tiny").as_posix())
     assert got == EXPECTED[sweep]
+    assert refused == left_out
 
 
 def test_grid_points_read_the_same_sweeps() -> None:
     for sweep, expected in EXPECTED.items():
         assert {gp.subdir for gp in grid_points([sweep])} == expected
-    assert len(grid_points()) == 12 + 3 * 36 + 3 * 72 + 3
-    assert len(grid_points(overrides=["pretrain_steps=end"])) == 12 + 36 + 72 + 3  # the paper's grid
+    assert len(grid_points()) == 18 + 3 * 54 + 3 * 108 + 3
+    paper = grid_points(overrides=["pretrain_steps=end", "pretrain=musdb,slakh,both"])
+    assert len(paper) == 12 + 36 + 72 + 3  # the paper's grid: 87 training runs and 36 probes
 
 
 def test_command_line_narrows_a_grid() -> None:
@@ -138,4 +144,4 @@ def test_command_line_narrows_a_grid() -> None:
     assert [gp.subdir for gp in two] == ["pretrain/musdb-none", "pretrain/musdb-pitch"]
     # a downstream set narrows fine-tuning and baselines but leaves the pretraining grid alone
     study = grid_points(overrides=["downstream=dagstuhl", "study=x", "hydra/launcher=slurm"])
-    assert len(study) == 12 + 3 * 12 + 3 * 24 + 1
+    assert len(study) == 18 + 3 * 18 + 3 * 36 + 1

@@ -104,4 +104,11 @@ def test_config_error_lines():
     with pytest.raises(errors.ConfigValueError, match=r"loss.alpha=1.5: must be in \[0, 1\]"):
         check_config(OmegaConf.create({"loss": {"alpha": 1.5}}))
     check_config(OmegaConf.create({"loss": {"alpha": 0.0}, "data": {"batch_size": 24}}))
+    with pytest.raises(errors.ConfigValueError, match=r"^pretrain.objective='mixt': expected one of dc, mixit"):
+        check_config(OmegaConf.create({"pretrain": {"objective": "mixt"}}))
+    with pytest.raises(errors.ConfigValueError, match=r"^pretrain.mixit.outputs=1: must be at least 2"):
+        check_config(OmegaConf.create({"pretrain": {"objective": "mixit", "mixit": {"outputs": 1}}}))
+    with pytest.raises(errors.ConfigValueError, match=r"^pretrain.dataset.unlabeled='yes': expected true or false"):
+        check_config(OmegaConf.create({"pretrain": {"dataset": {"unlabeled": "yes"}}}))
+    check_config(OmegaConf.create({"pretrain": {"objective": "mixit", "mixit": {"outputs": 2, "gain_db": 0.0}}}))
     assert errors.one_line(ValueError("first\n    second\n")) == "first; second"

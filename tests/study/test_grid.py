@@ -40,12 +40,12 @@ def test_sweep_files_hold_no_values() -> None:
 
 def test_an_added_downstream_set_reaches_the_grid_points(stems_conf: Path) -> None:
     points = grid_points()
-    # 3 corpora x 4 augmentations = 12 pretrainings; with 4 downstream sets: 48 probes,
-    # 12 x 2 modes x 4 = 96 fine-tunes, 4 baselines; probes and fine-tunes at 3 pretraining lengths
-    assert len(points) == 12 + 3 * 48 + 3 * 96 + 4
+    # 3 corpora x 4 augmentations + 2 self-supervised x 3 = 18 pretrainings; with 4 downstream sets:
+    # 72 probes, 18 x 2 modes x 4 = 144 fine-tunes, 4 baselines; probes and fine-tunes at 3 lengths
+    assert len(points) == 18 + 3 * 72 + 3 * 144 + 4
     subdirs = {gp.subdir for gp in points}
     assert {"baseline/stems", "zeroshot/slakh-pitch-stems", "finetune/both-incoherent-mask-stems"} <= subdirs
-    assert sum(s.endswith("-stems") for s in subdirs) == 12 + 24
+    assert sum(s.endswith("-stems") for s in subdirs) == 18 + 36
     assert load_grid().label("downstream", "stems") == "stems"  # no label: its own name
 
 
@@ -96,7 +96,7 @@ def test_status_lists_the_added_set_and_zero_shot_runs(stems_conf: Path, tmp_pat
 
     assert cli_main(["status", str(study), "--json", "--full-grid"]) == 1
     rows = {r["subdir"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
-    assert len(rows) == 12 + 3 * 48 + 3 * 96 + 4
+    assert len(rows) == 18 + 3 * 72 + 3 * 144 + 4
     assert rows["baseline/stems"]["state"] == "missing" and rows["finetune/musdb-none-whole-stems"]["in_grid"]
     assert rows["zeroshot/slakh-none-stems"]["state"] == "finished"
     assert rows["zeroshot/musdb-none-stems"]["state"] == "missing"
@@ -106,7 +106,7 @@ def test_status_lists_the_added_set_and_zero_shot_runs(stems_conf: Path, tmp_pat
     rows = {r["subdir"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
     assert rows["zeroshot/slakh-none-bach10"]["state"] == "finished"
     assert not rows["zeroshot/slakh-none-bach10"]["in_grid"]
-    assert len(rows) == 12 + 3 * 12 + 3 * 24 + 1 + 1  # probes and fine-tunes at 3 pretraining lengths
+    assert len(rows) == 18 + 3 * 18 + 3 * 36 + 1 + 1  # probes and fine-tunes at 3 pretraining lengths
 
 
 def test_report_expects_the_added_set(stems_conf: Path, tmp_path: Path) -> None:
@@ -116,11 +116,11 @@ def test_report_expects_the_added_set(stems_conf: Path, tmp_path: Path) -> None:
     assert downs == ["bach10", "stems"]
     keys = expected_keys(downs)
     assert ("baseline", "stems") in keys and ("finetune", "both", "stretch", "mask", "stems") in keys
-    assert len(keys) == 2 * (1 + 3 * 4 * 2)
+    assert len(keys) == 2 * (1 + 18 * 2)
 
     # the report's --full-grid expects all four downstream sets of the grid
     full = study_grid(tmp_path / "runs" / "paper", {}, downstream_order(axis("downstream")), full=True)
-    assert len(full) == 4 * (1 + 24) and ("baseline", "stems") in full
+    assert len(full) == 4 * (1 + 36) and ("baseline", "stems") in full
 
 
 def _unknown_axis(g: dict) -> None:
@@ -143,9 +143,19 @@ def _fixed_key_makes_other_runs(g: dict) -> None:
     g["stages"]["baseline"]["fixed"]["pretrain"] = "musdb"
 
 
+def _exclude_unknown_axis(g: dict) -> None:
+    g["exclude"] = [{"model": ["tiny"]}]
+
+
+def _exclude_everything(g: dict) -> None:
+    g["exclude"] = [{}]
+
+
 @pytest.mark.parametrize(
     "edit,key,says",
     [
+        (_exclude_unknown_axis, "exclude[0].model", "no axis"),
+        (_exclude_everything, "exclude[0]", "names no axis"),
         (_unknown_axis, "axes.model", "unknown axis"),
         (_unknown_swept_axis, "stages.finetune.sweeps", "'mode' is no axis"),
         (_unknown_waits_for, "stages.zeroshot.waits_for", "unknown stage 'pretrian'"),
@@ -176,3 +186,29 @@ def test_malformed_grid_stops_a_training_multirun(tmp_path: Path) -> None:
     assert p.returncode == 2, p.stdout + p.stderr
     assert p.stderr.startswith(f"error: {path}: not valid YAML (line ") and p.stderr.count("\n") == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_excluded_points_are_no_runs() -> None:
+    grid = load_grid()
+    assert grid.excluded({"pretrain": "slakh_mixit", "augment": "incoherent"})
+    assert grid.excluded({"pretrain": "slakh_boot", "augment": "incoherent", "downstream": "bach10"})
+    assert not grid.excluded({"pretrain": "slakh_mixit", "augment": "pitch"})
+    assert not grid.excluded({"pretrain": "slakh", "augment": "incoherent"})
+    subdirs = {gp.subdir for gp in grid_points()}
+    assert "pretrain/slakh_mixit-pitch" in subdirs and "finetune/slakh_boot-stretch-mask-bach10-half" in subdirs
+    assert not any("_mixit-incoherent" in s or "_boot-incoherent" in s for s in subdirs)
+
+
+def test_an_excluded_point_is_skipped_in_a_multirun_and_refused_alone(tmp_path: Path) -> None:
+    runs = tmp_path / "r"
+    point = ["pretrain=slakh_mixit", "augment=incoherent", "experiment=tiny", "data.generated=true"]
+    cmd = [sys.executable, "train.py", "-m", "+sweeps=pretrain", *point, f"paths.runs_dir={runs}"]
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "skipped: " in p.stdout + p.stderr and "excludes pretrain=slakh_mixit and augment=incoherent" in p.stdout
+    assert not (runs / "tiny" / "pretrain").exists()  # nothing trained, no run directory left behind
+    p = subprocess.run(
+        [sys.executable, "train.py", *point, f"paths.runs_dir={runs}"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert p.returncode == 2 and p.stderr.startswith("error: augment=incoherent with pretrain=slakh_mixit: ")
+    assert p.stderr.count("\n") == 1 and not (runs / "tiny" / "pretrain").exists()

@@ -33,6 +33,10 @@ def hydra_main(cfg: DictConfig) -> None:
 
     console.adopt_library_logging()
     run_dir, runs_root = Path(HydraConfig.get().runtime.output_dir), Path(cfg.paths.runs_dir)
+    if in_multirun() and (why := _excluded(cfg)):  # a point of the sweep's product that the grid leaves out
+        log.info("skipped: %s; nothing to train", why)
+        errors.remove_unused_run_dir(run_dir, runs_root)
+        return
     try:
         _run(cfg)
         if cfg.dry_run is True:  # a dry run writes nothing (its report went to stdout)
@@ -55,6 +59,16 @@ def hydra_main(cfg: DictConfig) -> None:
             # an Exception: Hydra marks this job failed and the rest of the grid runs on
             raise CompactJobFailed(msg) from None
         raise SystemExit(2) from None
+
+
+def _excluded(cfg: DictConfig) -> str | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from transfersep.run.plan import GRID_KEYS
+    from transfersep.study.grid import load_grid
+
+    choices = HydraConfig.get().runtime.choices
+    return load_grid().excluded({k: str(choices.get(k)) for k in GRID_KEYS})
 
 
 def _run(cfg: DictConfig) -> None:

@@ -226,8 +226,11 @@ def pretrain_pairs(study_dir: Path, runs: dict[Key, Run]) -> list[tuple[str, str
 
 
 def grid_pairs() -> list[tuple[str, str]]:
-    """Every (pretrain, augment) pair of the grid, in its order."""
-    return [(c, a) for c in axis("pretrain") for a in axis("augment")]
+    """Every (pretrain, augment) pair of the grid, in its order (less the ones it excludes)."""
+    grid = load_grid()
+    return [
+        (c, a) for c in axis("pretrain") for a in axis("augment") if not grid.excluded({"pretrain": c, "augment": a})
+    ]
 
 
 def expected_keys(

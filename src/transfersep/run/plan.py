@@ -28,6 +28,8 @@ from transfersep.files import FINAL_CKPT, RESULT
 # the config groups that make a grid point; their values and the study's stages are written once,
 # in sweeps/grid.yaml (read by transfersep.study.grid)
 GRID_KEYS = ("pretrain", "augment", "finetune", "downstream", "pretrain_steps")
+# pretrain.objective values that learn from mixtures alone (conf/pretrain/*_mixit.yaml, *_boot.yaml)
+SELF_SUPERVISED = ("mixit", "bootstrap")
 
 
 def done_file(stage: str) -> str:
@@ -159,6 +161,13 @@ def make_plan(cfg: DictConfig) -> Plan:
         raise PlanError(str(e)) from None
     pretrain, augment, finetune, downstream, at = _names(cfg)
     stage = stage_of(pretrain, augment, finetune, downstream, at)
+    objective = str(cfg.pretrain.get("objective") or "dc")
+    if objective in SELF_SUPERVISED and augment == "incoherent":
+        raise PlanError(
+            f"augment=incoherent with pretrain={pretrain}: incoherent mixing draws each stem class from another "
+            f"track, and this {objective} pretraining reads its corpus without stems; "
+            "use augment=none, pitch or stretch"
+        )
     subdir = subdir_of(pretrain, augment, finetune, downstream, at)
     study_dir = Path(cfg.paths.runs_dir) / str(cfg.study)
     gp = {"stage": stage, "pretrain": pretrain, "augment": augment, "finetune": finetune, "downstream": downstream}

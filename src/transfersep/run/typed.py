@@ -47,9 +47,12 @@ NUMERIC: list[tuple[str, type, float | None]] = [
     ("lock.stale_after_s", float, 0.0),
     ("finetune.floor_db", float, 0.0),
     ("finetune.max_fit_bins", int, 1),
+    ("pretrain.mixit.outputs", int, 2),  # fewer outputs than the two mixtures cannot separate them
+    ("pretrain.mixit.snr_max_db", float, 0.0),
+    ("pretrain.mixit.gain_db", float, 0.0),
 ]
 # at-least (not greater-than) bounds among the float settings: zero is a meaningful value there
-_ZERO_ALLOWED = {"loss.alpha", "model.dropout"}
+_ZERO_ALLOWED = {"loss.alpha", "model.dropout", "pretrain.mixit.gain_db"}
 
 BOOLEAN = (
     "data.generated",
@@ -60,10 +63,12 @@ BOOLEAN = (
     "logger.wandb.enabled",
     "trainer.enable_progress_bar",
     "pretrain.dataset.precache",
+    "pretrain.dataset.unlabeled",
     "downstream.dataset.precache",
 )
 
 CHOICES: dict[str, tuple[str, ...]] = {
+    "pretrain.objective": ("dc", "mixit", "bootstrap", "none"),
     "loss.dc_weights": ("magnitude", "none"),
     "pretrain.dataset.train_mixing": ("coherent", "incoherent"),
     "pretrain.dataset.test_mixing": ("coherent", "incoherent"),

@@ -47,6 +47,16 @@ class Grid:
     labels: dict[str, dict[str, str]]
     stages: dict[str, Stage]  # in launch order
     defaults: dict[str, str]  # the grid keys' defaults of conf/train.yaml
+    exclude: tuple[dict[str, frozenset[str]], ...] = ()  # rules: axis -> values; a point matching all is no run
+
+    def excluded(self, point: GridPoint | dict[str, str]) -> str | None:
+        """Why ``point`` is left out of the study (the rule of ``exclude`` it matches, as text), or None."""
+        values = point if isinstance(point, dict) else {k: getattr(point, k) for k in GRID_KEYS}
+        for rule in self.exclude:
+            if all(values.get(k) in vs for k, vs in rule.items()):
+                named = " and ".join(f"{k}={values[k]}" for k in rule)
+                return f"{self.path} excludes {named} (its exclude list)"
+        return None
 
     def label(self, axis: str, value: str) -> str:
         """How figures and tables name ``value`` of ``axis`` (its own name when it has no label)."""
@@ -174,9 +184,9 @@ def _check_config(path: Path, key: str, axis: str, value: str) -> None:
 
 def _parse(path: Path, raw: object) -> Grid:
     top = _mapping(path, "the file", raw)
-    extra = set(top) - {"axes", "labels", "stages"}
+    extra = set(top) - {"axes", "labels", "exclude", "stages"}
     if extra:
-        raise _fail(path, sorted(extra)[0], "unknown key; the file holds axes, labels and stages")
+        raise _fail(path, sorted(extra)[0], "unknown key; the file holds axes, labels, exclude and stages")
     axes_raw = _mapping(path, "axes", top.get("axes"))
     for k in axes_raw:
         if k not in GRID_KEYS:
@@ -200,7 +210,7 @@ def _parse(path: Path, raw: object) -> Grid:
     for name, node in stages_raw.items():
         stages[str(name)] = _stage(path, str(name), node, axes, stages)
     defaults = _defaults(path.parent.parent / "train.yaml")
-    grid = Grid(path, axes, labels, stages, defaults)
+    grid = Grid(path, axes, labels, stages, defaults, _exclude(path, top.get("exclude"), axes))
     for st in stages.values():
         _check_stage_name(grid, st)
     return grid
@@ -233,6 +243,23 @@ def _stage(path: Path, name: str, node: object, axes: dict, before: dict[str, St
         sweep = f"{path.parent / name}.yaml"
         raise _fail(path, key, f"no sweep file {sweep} (write one: hydra.sweeper.params: ${{grid_sweep:{name}}})")
     return Stage(name, sweeps, fixed, None if waits is None else str(waits))
+
+
+def _exclude(path: Path, node: object, axes: dict) -> tuple[dict[str, frozenset[str]], ...]:
+    if node is None:
+        return ()
+    if not isinstance(node, list):
+        raise _fail(path, "exclude", "must be a list of rules, e.g. [{pretrain: [a], augment: [b]}]")
+    rules = []
+    for i, rule in enumerate(node):
+        rule = _mapping(path, f"exclude[{i}]", rule)
+        if not rule:
+            raise _fail(path, f"exclude[{i}]", "names no axis (it would exclude every run)")
+        for k in rule:
+            if k not in axes:
+                raise _fail(path, f"exclude[{i}].{k}", f"no axis; the axes are {', '.join(axes)}")
+        rules.append({str(k): frozenset(_names(path, f"exclude[{i}].{k}", v)) for k, v in rule.items()})
+    return tuple(rules)
 
 
 def _check_stage_name(grid: Grid, st: Stage) -> None:
@@ -290,14 +317,16 @@ def overrides_for(stage: str, overrides: Sequence[str]) -> list[str]:
 
 def grid_points(stages: Iterable[str] | None = None, overrides: Sequence[str] = ()) -> list[GridPoint]:
     """Every run of the given stages (default: all, in launch order), narrowed by ``overrides``,
-    without repeats. Overrides that are not grid keys (``study=``, ``paths.*``) are ignored."""
+    without repeats and without the points the grid excludes. Overrides that are not grid keys
+    (``study=``, ``paths.*``) are ignored."""
     grid = load_grid()
     seen: dict[str, GridPoint] = {}
     for name in grid.stages if stages is None else stages:
         grid_ov = [o for o in overrides_for(name, overrides) if override_key(o) in GRID_KEYS]
         for job in expand(grid.sweep_params(name), grid_ov):
             gp = grid.point(name, job)
-            seen.setdefault(gp.subdir, gp)
+            if grid.excluded(gp) is None:
+                seen.setdefault(gp.subdir, gp)
     return list(seen.values())
 
 

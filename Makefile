@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 DEMO_DIR ?= demo_data
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo 1)
 
-.PHONY: install system-deps cluster cluster-down lint test test-all demo bench bench-quick bench-gpu study clean
+.PHONY: install system-deps cluster cluster-down lint test test-all demo demo-selfsup bench bench-quick bench-gpu study clean
 
 install: $(STAMP)
 
@@ -48,6 +48,11 @@ test-all: install system-deps cluster
 # the whole study, small, on CPU, on the embedded demo corpus; prints where the report is
 demo: install system-deps
 	$(PY) -m transfersep.demo.run --data $(DEMO_DIR)
+
+# the demo study with the self-supervised pretrainings (MixIT, bootstrapped DC) on the Slakh-style
+# mixtures beside the supervised one, at the end of pretraining; reuses the runs `make demo` finished
+demo-selfsup: install system-deps
+	$(PY) -m transfersep.demo.run --data $(DEMO_DIR) --pretrain slakh,slakh_mixit,slakh_boot pretrain_steps=end
 
 bench: install
 	$(PY) -m transfersep.bench --out bench/results.json

@@ -113,13 +113,22 @@ def run_stages(stages: list[Stage], logs: Path, jobs: int, threads: int) -> None
             print(f"[demo] done   {name} ({time.time() - t0:.0f} s)", flush=True)
 
 
+def corpus_of(pretrain: str) -> str:
+    """The demo corpus a ``pretrain=`` value reads (``slakh_mixit`` reads the Slakh-style corpus's mixtures)."""
+    from transfersep.run.config import compose
+
+    return str(compose([f"pretrain={pretrain}"]).pretrain.dataset.name)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="demo_data", help="where the demo corpus is rendered (cached)")
     ap.add_argument("--runs", default="runs", help="runs directory (the study is <runs>/<study>)")
     ap.add_argument("--study", default="demo")
     ap.add_argument("--size", default="demo", choices=["demo", "test"], help="corpus size")
-    ap.add_argument("--pretrain", default="slakh", help="pretraining corpus (comma list)")
+    ap.add_argument(
+        "--pretrain", default="slakh", help="pretrain= values (comma list; slakh_mixit,slakh_boot: self-supervised)"
+    )
     ap.add_argument("--downstream", default="bach10,dagstuhl", help="downstream sets (comma list)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=0, help="stages run side by side (default: min(2, cores))")
@@ -130,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     from transfersep.demo.render import RenderToolMissing
 
     data, runs = Path(a.data).resolve(), Path(a.runs).resolve()
-    sets = sorted({*a.pretrain.split(","), *a.downstream.split(",")})
+    sets = sorted({*map(corpus_of, a.pretrain.split(",")), *a.downstream.split(",")})
     t0 = time.time()
     try:
         build_corpus(data, size=a.size, seed=a.seed, only=sets)

@@ -211,3 +211,103 @@ def test_the_probe_runs_where_the_trainer_runs():
     if not torch.cuda.is_available():
         with pytest.raises(PlanError, match="no CUDA device"):
             run_device(trainer("gpu"))
+
+
+# -- the probe of a MixIT pretraining ----------------------------------------------------------
+BACH10 = ["violin", "clarinet", "saxophone", "bassoon"]
+
+
+def _probe_config(tmp_path, pretrain: str, *extra: str):
+    from project import compose
+
+    return compose(
+        ["experiment=tiny", "data.generated=true", "logger=csv", f"pretrain={pretrain}", *extra], tmp_path / "runs"
+    )
+
+
+def _pretrained_package(tmp_path, pretrain: str, *extra: str):
+    """A pretraining run's system as ``build_system`` makes it (untrained), exported as a package."""
+    from transfersep.model.package import export_model
+    from transfersep.run.initial import build_system
+    from transfersep.run.plan import make_plan
+
+    cfg = _probe_config(tmp_path, pretrain, *extra)
+    plan = make_plan(cfg)
+    assert plan.phase == "pretrain"
+    torch.manual_seed(0)
+    system = build_system(cfg, plan, ["mixture1", "mixture2"] if "mixit" in pretrain else ["bass", "drums", "other"])
+    return export_model(system, tmp_path / f"{pretrain}.safetensors"), system
+
+
+def _brute_force_group_scores(outputs: torch.Tensor, refs: torch.Tensor) -> np.ndarray:
+    """[C] SI-SDR of the C sums of the best assignment of the M outputs (naive formula, every
+    assignment in a loop, -60 dB floor, silent references neither steering nor scored: NaN)."""
+    import itertools
+
+    from oracles import naive_sisdr
+
+    r = refs.double().numpy()
+    c, m = r.shape[0], outputs.shape[0]
+    audible = [20 * math.log10(np.std(r[j]) + 1e-300) >= -60 for j in range(c)]
+    best, best_scores = -math.inf, None
+    for a in itertools.product(range(c), repeat=m):
+        sums = [
+            sum((outputs[i].double().numpy() for i in range(m) if a[i] == j), np.zeros(r.shape[1])) for j in range(c)
+        ]
+        scores = np.array(
+            [
+                (-60.0 if not np.any(s - s.mean()) else max(-60.0, naive_sisdr(s, r[j]))) if audible[j] else np.nan
+                for j, s in enumerate(sums)
+            ]
+        )
+        if np.nanmean(scores) > best:
+            best, best_scores = np.nanmean(scores), scores
+    return best_scores
+
+
+def test_the_probe_of_a_mixit_model_groups_its_outputs(tmp_path):
+    import csv
+    import json
+
+    from transfersep.data import generated
+    from transfersep.model.package import load_model
+    from transfersep.run.plan import make_plan
+    from transfersep.run.probe import run_probe
+
+    pkg, system = _pretrained_package(tmp_path, "slakh_mixit", "pretrain.mixit.outputs=3")
+    assert system.source_names == ["output1", "output2", "output3"] and system.hparams.objective == "mixit"
+    cfg = _probe_config(tmp_path, "slakh_mixit", "downstream=bach10", "finetune=zeroshot", f"+init_from={pkg}")
+    plan = make_plan(cfg)
+    dm = generated.build(BACH10, 1.0, 2, 4, seed=0, n_val=2, n_test=4)
+    result = run_probe(cfg, plan, dm)
+
+    assert result["extra"]["method"] == "mixit-grouping" and result["extra"]["objective"] == "mixit"
+    assert result["extra"]["outputs"] == 3 and result["sources"] == BACH10
+    rows = list(csv.DictReader((plan.run_dir / "scores.csv").open()))
+    got = np.array([float(r["sisdr_db"]) for r in rows]).reshape(4, len(BACH10))
+    lm = load_model(pkg)
+    for i in range(4):
+        item = dm.test_set[i]
+        outputs = lm.separate(item["mix"][None])[0]  # [3, N]
+        np.testing.assert_allclose(got[i], _brute_force_group_scores(outputs, item["sources"]), atol=1e-4)
+    assert json.loads((plan.run_dir / "result.json").read_text())["extra"]["method"] == "mixit-grouping"
+
+
+def test_the_probe_of_a_dc_model_clusters_its_embeddings(tmp_path):
+    from transfersep.data import generated
+    from transfersep.run.plan import make_plan
+    from transfersep.run.probe import run_probe
+
+    pkg, system = _pretrained_package(tmp_path, "slakh")
+    assert system.hparams.objective == "dc" and system.source_names == ["bass", "drums", "other"]
+    cfg = _probe_config(tmp_path, "slakh", "downstream=bach10", "finetune=zeroshot", f"+init_from={pkg}")
+    result = run_probe(cfg, make_plan(cfg), generated.build(BACH10, 1.0, 2, 4, seed=0, n_val=2, n_test=2))
+    assert result["extra"]["method"] == "dc-kmeans" and result["extra"]["objective"] == "dc"
+    assert result["n_excerpts"] == 2
+
+
+def test_a_bad_mixit_setting_is_one_line_naming_the_key(tmp_path):
+    from transfersep.run.errors import ConfigValueError
+
+    with pytest.raises(ConfigValueError, match=r"^pretrain.mixit.outputs=1: .*pretrain.mixit.outputs=4$"):
+        _pretrained_package(tmp_path, "slakh_mixit", "pretrain.mixit.outputs=1")

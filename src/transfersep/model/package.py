@@ -9,9 +9,15 @@ and, in the safetensors header metadata, two string entries:
     {"format": "transfersep-model", "format_version": 1, "transfersep_version": "0.1.0",
      "arch": "ChimeraNet", "model": {ChimeraConfig fields}, "stft": {"n_fft", "hop_length",
      "sample_rate", "window": "sqrt_hann", "center": true}, "sample_rate": 16000,
-     "source_names": [...], "phase": "whole", "steps": 2000, "created": ISO-8601 UTC,
+     "source_names": [...], "phase": "whole", "objective": "dc", "steps": 2000, "created": ISO-8601 UTC,
      "weights_sha256": hex digest over the tensors (name, dtype, shape, bytes in name order),
      "run": {grid_point, run_dir, checkpoint, ... whatever the exporter passed as ``extra``}}
+
+``objective`` is what the model's own training learned by: ``dc`` for the paper's pretraining and
+every fine-tune and baseline, ``mixit`` for a MixIT pretraining (then ``"mixit": {"outputs",
+"snr_max_db", ...}`` too, and ``source_names`` are its M outputs ``output1 .. outputM``, which
+``load_model`` gives and ``separate`` writes, one file per output). A package written before the
+field existed is a ``dc`` model (``LoadedModel.objective``).
 
 Loading never unpickles: packages are read with safetensors, Lightning checkpoints with
 ``torch.load(weights_only=True)``. A file that is neither, lacks the metadata, was written by a newer
@@ -73,6 +79,11 @@ class LoadedModel:
     def sample_rate(self) -> int:
         return self.stft.cfg.sample_rate
 
+    @property
+    def objective(self) -> str:
+        """What the model's training learned by (``dc``, ``mixit``...); ``dc`` for files that predate the field."""
+        return str(self.meta.get("objective") or "dc")
+
     def to(self, device: str | torch.device) -> LoadedModel:
         self.device = torch.device(device)
         self.net.to(self.device)
@@ -115,7 +126,14 @@ class LoadedModel:
 
 # -- export ------------------------------------------------------------------------------------
 def _meta(
-    model_cfg: dict, stft_cfg: STFTConfig, sources: list[str], phase: str | None, steps: int | None, run: dict | None
+    model_cfg: dict,
+    stft_cfg: STFTConfig,
+    sources: list[str],
+    phase: str | None,
+    steps: int | None,
+    run: dict | None,
+    objective: str | None = None,
+    mixit: dict | None = None,
 ) -> dict[str, Any]:
     return {
         "format": FORMAT_NAME,
@@ -134,6 +152,8 @@ def _meta(
         "sample_rate": stft_cfg.sample_rate,
         "source_names": list(sources),
         "phase": phase,
+        "objective": objective or "dc",
+        **({"mixit": dict(mixit)} if mixit else {}),
         "steps": steps,
         "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
         "run": run or {},
@@ -147,15 +167,30 @@ def _from_source(src: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     if isinstance(src, SeparationSystem):
         trainer = getattr(src, "_trainer", None)
         steps = int(trainer.global_step) if trainer is not None else None
+        hp = src.hparams
         return src.model.state_dict(), _meta(
-            src.model.cfg.to_dict(), src.stft.cfg, src.source_names, src.phase, steps, None
+            src.model.cfg.to_dict(),
+            src.stft.cfg,
+            src.source_names,
+            src.phase,
+            steps,
+            None,
+            hp.get("objective"),
+            hp.get("mixit") if hp.get("objective") == "mixit" else None,
         )
     if isinstance(src, LoadedModel):
         m = src.meta
         if m.get("inference_precision") == "int8":
             raise ValueError("an int8 inference copy cannot be exported; export the fp32 model it was made from")
         return src.net.state_dict(), _meta(
-            m["model"], src.stft.cfg, src.source_names, m.get("phase"), m.get("steps"), m.get("run")
+            m["model"],
+            src.stft.cfg,
+            src.source_names,
+            m.get("phase"),
+            m.get("steps"),
+            m.get("run"),
+            src.objective,
+            m.get("mixit"),
         )
     lm = load_model(src)
     return lm.net.state_dict(), {**lm.meta, "transfersep_version": transfersep.__version__}
@@ -328,6 +363,8 @@ def _load_checkpoint(path: Path, device: Any) -> LoadedModel:
         hp.get("phase"),
         ckpt.get("global_step"),
         run,
+        hp.get("objective"),
+        hp.get("mixit") if hp.get("objective") == "mixit" else None,
     )
     meta["model"] = {**meta["model"], "n_sources": len(hp["source_names"])}
     return _build(path, meta, state, device)

@@ -2,9 +2,13 @@
 
 phase      loss                        trains
 pretrain   DC                          everything but the mask head (it gets no gradient)
+           MixIT (objective mixit)     everything but the embedding head; the mask head has M outputs
 whole      alpha*DC + (1-alpha)*MI     every weight
 mask       MI                          only the last mask layer; the rest is frozen at its loaded value
 
+``objective`` says what a pretraining learns from: ``dc`` (the stems' ideal binary masks, the
+paper) or ``mixit`` (mixtures of two mixtures, ``transfersep.model.mixit``; its batches carry the two
+reference mixtures as ``sources`` [B, 2, N] and the model's source names are its M outputs).
 It takes plain dict configs (not modules), saved as hyperparameters, so
 ``SeparationSystem.load_from_checkpoint(path)`` rebuilds a run's model on its own.
 """
@@ -23,6 +27,7 @@ from transfersep.model.masking import separate_masks
 from transfersep.model.schedule import plateau_patience, plateau_scheduler
 
 PHASES = ("pretrain", "whole", "mask")
+OBJECTIVES = ("dc", "mixit")
 MONITOR = "val/loss"  # the one monitored metric: LR plateau schedule and checkpoints use it
 
 
@@ -40,10 +45,16 @@ class SeparationSystem(L.LightningModule):
         plateau_factor: float = 0.5,
         val_every_n_steps: int = 100,
         stft: dict[str, Any] | None = None,
+        objective: str = "dc",
+        mixit: dict[str, Any] | None = None,
     ):
         super().__init__()
         if phase not in PHASES:
             raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
+        if objective not in OBJECTIVES:
+            raise ValueError(f"pretrain.objective must be one of {OBJECTIVES}, got {objective!r}")
+        if objective == "mixit":
+            mixit = self._check_mixit(phase, source_names, mixit)
         if dc_weights not in ("magnitude", "none"):
             raise ValueError(f"loss.dc_weights must be 'magnitude' or 'none', got {dc_weights!r}")
         plateau_patience(plateau_patience_steps, val_every_n_steps)  # refuse a pair that does not fit
@@ -55,11 +66,27 @@ class SeparationSystem(L.LightningModule):
         self.autoclip = AutoClip(autoclip_percentile)
         self.apply_phase()
 
+    @staticmethod
+    def _check_mixit(phase: str, source_names: list[str], mixit: dict[str, Any] | None) -> dict[str, Any]:
+        from transfersep.model.mixit import mixit_settings, output_names
+
+        if phase != "pretrain":
+            raise ValueError(f"objective mixit is a pretraining objective; phase {phase!r} trains with the stems")
+        mixit = mixit_settings(mixit)
+        if list(source_names) != output_names(mixit["outputs"]):
+            raise ValueError(
+                f"a MixIT model's source names are its outputs {output_names(mixit['outputs'])}, got "
+                f"{list(source_names)}; pass transfersep.model.mixit.output_names(pretrain.mixit.outputs)"
+            )
+        return mixit
+
     # -- phase ---------------------------------------------------------------------------------
     def apply_phase(self) -> None:
         """Set requires_grad for the phase; ``configure_optimizers`` takes only trainable weights."""
         for name, p in self.model.named_parameters():
-            if self.phase == "pretrain":
+            if self.phase == "pretrain" and self.hparams.objective == "mixit":
+                p.requires_grad_(not name.startswith("embedding_head."))
+            elif self.phase == "pretrain":
                 p.requires_grad_(not name.startswith("mask_head."))
             elif self.phase == "mask":
                 p.requires_grad_(name.startswith("mask_head."))
@@ -81,7 +108,23 @@ class SeparationSystem(L.LightningModule):
             src_mag = self.stft(batch["sources"]).abs()
         return mix_mag, src_mag
 
+    def mixit_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """MixIT on ``mix [B, N]`` = the sum of the two reference mixtures ``sources [B, 2, N]``: the mask
+        head's M estimates (masks on the mixture STFT, its phase) against the references."""
+        from transfersep.model.mixit import mixit_loss
+
+        mix = batch["mix"]
+        with torch.autocast(mix.device.type, enabled=False):
+            spec = self.stft(mix)
+        masks = self.model.mask(self.model.features(spec.abs()))  # [B, M, T, F]
+        with torch.autocast(mix.device.type, enabled=False):  # the iSTFT and the loss in fp32 or wider
+            est = self.stft.inverse(masks.float() * spec.unsqueeze(1), mix.shape[-1])
+            loss, _ = mixit_loss(est, batch["sources"], self.hparams.mixit["snr_max_db"])
+        return {"mixit": loss, "loss": loss}
+
     def compute_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.phase == "pretrain" and self.hparams.objective == "mixit":
+            return self.mixit_losses(batch)
         mix_mag, src_mag = self.spectra(batch)
         out: dict[str, torch.Tensor] = {}
         if self.phase == "mask":

@@ -1,5 +1,9 @@
 """The model a run starts from: a fresh ChimeraNet for its phase, or the pretrained backbone and
-embedding head of its parent with a new mask head (fine-tunes and the zero-shot probe)."""
+embedding head of its parent with a new mask head (fine-tunes and the zero-shot probe).
+
+A pretraining learns by ``pretrain.objective``; under ``mixit`` its model's sources are the mask
+head's M outputs (``output1 .. outputM``), not the datamodule's two reference mixtures. Fine-tunes
+and baselines train as ever, whatever their parent's objective was."""
 
 from __future__ import annotations
 
@@ -12,12 +16,30 @@ from transfersep.run.plan import Plan
 
 
 def build_system(cfg: DictConfig, plan: Plan, source_names: list[str]):
-    from transfersep.model.system import SeparationSystem
+    from transfersep.model.mixit import mixit_settings, output_names
+    from transfersep.model.system import OBJECTIVES, SeparationSystem
+    from transfersep.run.errors import ConfigValueError
 
+    objective, mixit = "dc", None
+    if plan.phase == "pretrain":
+        objective = str(cfg.pretrain.get("objective", "dc"))
+        if objective not in OBJECTIVES:
+            raise ConfigValueError(
+                f"pretrain.objective={objective!r}: a pretraining learns by one of {', '.join(OBJECTIVES)}"
+            )
+        if objective == "mixit":
+            given = cfg.pretrain.get("mixit")
+            try:
+                mixit = mixit_settings(OmegaConf.to_container(given, resolve=True) if given is not None else None)
+            except ValueError as e:
+                raise ConfigValueError(str(e)) from None
+            source_names = output_names(mixit["outputs"])
     return SeparationSystem(
         model=OmegaConf.to_container(cfg.model, resolve=True),
         phase=plan.phase,
         source_names=source_names,
+        objective=objective,
+        mixit=mixit,
         alpha=cfg.loss.alpha,
         dc_weights=cfg.loss.dc_weights,
         lr=cfg.optim.lr,
@@ -28,19 +50,33 @@ def build_system(cfg: DictConfig, plan: Plan, source_names: list[str]):
     )
 
 
-def load_pretrained(system, ckpt: Path) -> str:
-    """Backbone and embedding head from a pretraining checkpoint or model package; a fresh mask head.
-    The network is built from the file (its header's sizes); a run whose model config contradicts
-    them is refused first (``errors.ModelSizeError``). Returns the digest of the loaded weights
-    (``model.package.weights_digest``)."""
-    from transfersep.model.package import ModelLoadError, load_model, weights_digest
+def load_parent(ckpt: Path, model: dict):
+    """The pretrained model file ``ckpt`` (checkpoint or package) as a ``model.package.LoadedModel`` on
+    the CPU, built from the file (its header's sizes, its own mask head and ``objective``); a run whose
+    ``model`` config contradicts those sizes is refused first (``errors.ModelSizeError``)."""
+    from transfersep.model.package import ModelLoadError, load_model
     from transfersep.run.errors import CheckpointError, check_sizes
 
-    check_sizes(ckpt, system.model.cfg.to_dict(), "the pretrained model", "run with the sizes it was trained with")
+    check_sizes(ckpt, model, "the pretrained model", "run with the sizes it was trained with")
     try:
-        model_state = load_model(ckpt, device="cpu").net.state_dict()
+        return load_model(ckpt, device="cpu")
+    except ModelLoadError as e:
+        raise CheckpointError(f"{ckpt}: {e}" if str(ckpt) not in str(e) else str(e)) from e
+
+
+def load_pretrained(system, ckpt: Path, parent=None) -> str:
+    """Backbone and embedding head from a pretraining checkpoint or model package; a fresh mask head
+    (whatever the parent's: C sources of a DC model, M outputs of a MixIT one). ``parent``: the file
+    already loaded by ``load_parent``. Returns the digest of the loaded weights
+    (``model.package.weights_digest``)."""
+    from transfersep.model.package import weights_digest
+    from transfersep.run.errors import CheckpointError
+
+    parent = parent if parent is not None else load_parent(ckpt, system.model.cfg.to_dict())
+    model_state = parent.net.state_dict()
+    try:
         system.model.load_flexible(model_state, keep_mask_head=False)
-    except (ModelLoadError, ValueError) as e:
+    except ValueError as e:
         raise CheckpointError(f"{ckpt}: {e}" if str(ckpt) not in str(e) else str(e)) from e
     system.apply_phase()
     return weights_digest(model_state)

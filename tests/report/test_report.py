@@ -179,7 +179,7 @@ def test_empty_and_bad_arguments(study, tmp_path):
     assert paths["missing"] == []  # nothing else launched: only its baseline is implied
     assert all((tmp_path / "out" / n).exists() for n in PNGS + OTHER)
     paths = write_report(runs, tmp_path / "out", downstream=["bach10"], full_grid=True)
-    assert len(paths["missing"]) == 24  # 3 corpora x 4 augmentations x 2 modes
+    assert len(paths["missing"]) == 36  # (3 corpora x 4 augmentations + 2 self-supervised x 3) x 2 modes
     with pytest.raises(SystemExit):
         main([str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
     with pytest.raises(SystemExit):

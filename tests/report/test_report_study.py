@@ -167,14 +167,15 @@ def test_zero_shot_runs_are_their_own_kind(tmp_path, monkeypatch):
         assert r.diff_db == pytest.approx(x.mean() - y.mean()) and r.n_units in (6, 30)
     summ = pd.read_csv(out / "summary.csv")
     row = summ[summ.run == "zeroshot/musdb-none-bach10"].iloc[0]
-    assert row.stage == "zeroshot" and row.model == "MUSDB, no augmentation, zero-shot (DC clustering) → Bach10"
+    assert row.stage == "zeroshot" and row.model == "MUSDB, no augmentation, zero-shot (no fine-tuning) → Bach10"
     md = (out / "report.md").read_text()
     assert "### Fine-tuned whole-model vs. zero-shot (Z)" in md
     z_md = md.split("### Fine-tuned whole-model vs. zero-shot (Z)")[1].split("## Figure 2")[0]
     assert z_md.count("| finetune/") == 4  # rows waiting for a missing probe are not repeated here
     assert "20 more comparison(s) of this kind wait for a missing run" in z_md
     assert (
-        "| zeroshot/slakh-none-dagstuhl | Slakh, no augmentation, zero-shot (DC clustering) → Dagstuhl ChoirSet |" in md
+        "| zeroshot/slakh-none-dagstuhl | Slakh, no augmentation, zero-shot (no fine-tuning) → Dagstuhl ChoirSet |"
+        in md
     )
     f1 = captured["f1"]
     assert list(f1[2]) == ["none", "musdb", "slakh", "both", "zs:musdb", "zs:slakh"]
@@ -189,12 +190,14 @@ def test_zero_shot_runs_are_their_own_kind(tmp_path, monkeypatch):
     # the probe table: how it is scored, the probe beside the floor
     assert "best assignment per excerpt" in z_md and "fixed output order" in z_md
     slakh = overall_mean(("zeroshot", "slakh", "none", "bach10"))
-    row = f"| zeroshot/slakh-none-bach10 | bach10 | {slakh:.2f} | {FLOOR_DB:.2f} | {slakh - FLOOR_DB:+.2f} |"
+    row = (
+        f"| zeroshot/slakh-none-bach10 | dc-kmeans | bach10 | {slakh:.2f} | {FLOOR_DB:.2f} | {slakh - FLOOR_DB:+.2f} |"
+    )
     assert row in z_md
     markers = captured["f3"][3]["Bach10"]
     assert [(m[0], m[1]) for m in markers] == [
-        ("MUSDB, zero-shot (DC clustering)", 0),
-        ("Slakh, zero-shot (DC clustering)", 0),
+        ("MUSDB, zero-shot (no fine-tuning)", 0),
+        ("Slakh, zero-shot (no fine-tuning)", 0),
     ]
     assert markers[1][2] == pytest.approx(overall_mean(("zeroshot", "slakh", "none", "bach10")))
 

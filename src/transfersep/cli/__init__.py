@@ -278,7 +278,7 @@ VERBS: dict[str, Verb] = {
         passthrough=_own_parser("status", "transfersep.study.status"),
     ),
     "probe": Verb(
-        "what a pretrained model separates before any fine-tuning (zero-shot, DC clustering)",
+        "what a pretrained model separates untrained: its DC clusters, or a MixIT model's outputs (zero-shot)",
         "transfersep probe -m pretrain=slakh downstream=bach10,dagstuhl",
         passthrough=_probe,
     ),

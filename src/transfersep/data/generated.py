@@ -6,6 +6,12 @@ are exercised for real) but serves these excerpts with the configured dataset's 
 Each source index has its own timbre so the task is learnable: even indices are harmonic tones in
 a register that rises with the index, odd indices are band-passed noise bursts. A source is
 silent in 10 % of excerpts so the losses' silent-source handling is exercised.
+
+Self-supervised pretraining objectives get the items their datasets serve: ``mixit`` two
+independently generated mixtures (each the sum of its generated stems), each scaled by a gain
+drawn uniformly in +-``gain_db`` (source names mixture1, mixture2); ``bootstrap`` one generated
+mixture as its only source (``mix``). Their mixtures hold at least ``MIN_STEMS`` stems, a tone and
+noise bursts, so that a mixture always has something to separate.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from transfersep.audio import SAMPLE_RATE
 from transfersep.data.base import SeparationDataModule, seeded_rng
 
 P_SILENT = 0.1
+MIN_STEMS = 2
 
 
 def _tone_notes(rng: np.random.Generator, n: int, k: int, sr: int) -> np.ndarray:
@@ -68,18 +75,32 @@ def make_sources(rng: np.random.Generator, n_sources: int, n: int, sr: int = SAM
 
 
 class GeneratedExcerpts(Dataset):
-    """``length`` excerpts; item ``i`` is a deterministic function of (seed, split, i)."""
+    """``length`` excerpts; item ``i`` is a deterministic function of (seed, split, i).
 
-    def __init__(self, n_sources: int, seconds: float, seed: int, split: str, length: int):
+    ``objective`` dc: ``n_sources`` stems; mixit: two mixtures of ``n_sources`` stems, gained;
+    bootstrap: one mixture of ``n_sources`` stems as a single source."""
+
+    def __init__(
+        self, n_sources: int, seconds: float, seed: int, split: str, length: int, objective: str = "dc", gain_db=0.0
+    ):
         self.n_sources, self.n = n_sources, int(round(seconds * SAMPLE_RATE))
         self.seed, self.split, self.length = seed, split, length
+        self.objective, self.gain_db = objective, float(gain_db)
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         rng = seeded_rng(self.seed, "generated-" + self.split, i)
-        sources = torch.from_numpy(make_sources(rng, self.n_sources, self.n))
+        if self.objective == "mixit":
+            a, b = (make_sources(rng, self.n_sources, self.n).sum(0) for _ in range(2))
+            gains = 10.0 ** (rng.uniform(-self.gain_db, self.gain_db, size=2) / 20.0)
+            stems = np.stack([a * gains[0], b * gains[1]]).astype(np.float32)
+        elif self.objective == "bootstrap":
+            stems = make_sources(rng, self.n_sources, self.n).sum(0, keepdims=True)
+        else:
+            stems = make_sources(rng, self.n_sources, self.n)
+        sources = torch.from_numpy(stems)
         return {"mix": sources.sum(0), "sources": sources}
 
 
@@ -92,16 +113,22 @@ def build(
     n_val: int,
     n_test: int,
     num_workers: int = 0,
+    objective: str = "dc",
+    gain_db: float = 0.0,
 ) -> SeparationDataModule:
     c = len(source_names)
+    if objective != "dc":
+        c = max(c, MIN_STEMS)
+        source_names = ["mixture1", "mixture2"] if objective == "mixit" else ["mix"]
+    mk = lambda s, split, n: GeneratedExcerpts(c, seconds, s, split, n, objective, gain_db)  # noqa: E731
     # the test list depends on the dataset's seed only (not the run's), so every model pairs
     return SeparationDataModule(
-        train=GeneratedExcerpts(c, seconds, seed, "train", 2**31 - 1),
-        val=GeneratedExcerpts(c, seconds, 0, "val", n_val),
-        test=GeneratedExcerpts(c, seconds, 0, "test", n_test),
+        train=mk(seed, "train", 2**31 - 1),
+        val=mk(0, "val", n_val),
+        test=mk(0, "test", n_test),
         source_names=source_names,
         batch_size=batch_size,
         total_steps=total_steps,
         num_workers=num_workers,
-        description={"dataset": "generated", "sources": list(source_names)},
+        description={"dataset": "generated", "sources": list(source_names), "objective": objective},
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 from transfersep.audio import AudioReadError, info
 
 SPLITS = ("train", "val", "test")
-PRETRAIN_SETS = ("musdb", "slakh", "both")  # the corpora of conf/pretrain; every other set is downstream
+PRETRAIN_SETS = ("musdb", "slakh", "both", "mixtures")  # the corpora of conf/pretrain; every other set is downstream
 
 
 def config_key(dataset: str, option: str) -> str:

@@ -11,7 +11,12 @@ docstring). ``build_real(cfg, stage, total_steps)`` wires index, cache, mixing a
   (``data.n_val`` / ``data.n_test`` of them); a dataset without validation tracks (Bach10,
   stem folders without ``valid/``) draws its validation excerpts from the training tracks;
 - ``precache: true`` fills the 16 kHz cache of every used track before training starts (small
-  downstream sets); otherwise entries are made the first time a track is drawn.
+  downstream sets); otherwise entries are made the first time a track is drawn;
+- ``pretrain.objective`` (absent: dc) picks the pretraining items: dc mixes the stems as above;
+  mixit and bootstrap read the corpus as mixtures only (``unlabeled``, ``mixtures.unlabeled``):
+  mixit serves mixtures of two mixtures (``mixit.MixturePairs``, source names mixture1, mixture2),
+  bootstrap the plain mixtures (source ``mix``). An unlabeled corpus refuses the dc objective, the
+  fine-tuning stages and incoherent mixing: they all need stems.
 """
 
 from __future__ import annotations
@@ -21,12 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from transfersep.data import bach10, dagstuhl, musdb, slakh, stems
+from transfersep.data import bach10, dagstuhl, mixtures, musdb, slakh, stems
 from transfersep.data.augment import AugmentSpec
 from transfersep.data.base import SeparationDataModule
 from transfersep.data.cache import StemCache
 from transfersep.data.index import DatasetError, DatasetIndex, Track, config_key
 from transfersep.data.mixing import ExcerptSet, track_samples
+from transfersep.data.mixit import SOURCE_NAMES as MIXIT_SOURCES
+from transfersep.data.mixit import MixturePairs
 
 DEFAULT_SOURCES = {
     "musdb": ["accompaniment", "vocals"],
@@ -36,8 +43,15 @@ DEFAULT_SOURCES = {
     "dagstuhl": ["male", "female"],
     "remixpacks": ["snare", "kick_drum", "cymbals"],
     "stems": None,
+    "mixtures": [mixtures.SOURCE],
 }
 NAMES = tuple(DEFAULT_SOURCES)
+OBJECTIVES = ("dc", "mixit", "bootstrap")
+SELF_SUPERVISED = ("mixit", "bootstrap")  # pretraining objectives that read mixtures only
+INCOHERENT_UNLABELED = (
+    "augment=incoherent draws each stem class from another track; an unlabeled corpus has no stems: "
+    "use augment=none, pitch or stretch"
+)
 TRAIN_LENGTH = 2**31 - 1  # effectively infinite: the run's budget is counted in steps
 
 
@@ -48,11 +62,14 @@ def _opts(options: Mapping[str, Any], keys: Sequence[str]) -> dict:
 def build_index(name: str, roots: Sequence[str], sources: Sequence[str] | None = None, **options: Any) -> DatasetIndex:
     """Index dataset ``name``; ``roots`` is one root, or (musdb root, slakh root) for ``both``.
 
-    Every index is checked by ``lengths.check_lengths`` (option ``stem_lengths``: error | pad | trim)."""
+    Every index is checked by ``lengths.check_lengths`` (option ``stem_lengths``: error | pad | trim).
+    Option ``unlabeled: true`` reads any dataset as mixtures only (``mixtures.unlabeled``)."""
     from transfersep.data.lengths import OPTION, check_lengths
 
     policy = options.pop(OPTION, None)
-    return check_lengths(_build_index(name, roots, sources, **options), policy)
+    as_mixtures = bool(options.pop("unlabeled", False))
+    idx = check_lengths(_build_index(name, roots, sources, **options), policy)
+    return mixtures.unlabeled(idx) if as_mixtures else idx
 
 
 def _build_index(name: str, roots: Sequence[str], sources: Sequence[str] | None = None, **options: Any) -> DatasetIndex:
@@ -67,6 +84,8 @@ def _build_index(name: str, roots: Sequence[str], sources: Sequence[str] | None 
             f"{name} takes {want} root(s) ({'MUSDB root, Slakh root' if want == 2 else 'ROOT'}), got {len(roots)}"
         )
     root = roots[0]
+    if name == "mixtures":
+        return mixtures.index(root, sources)
     if name == "musdb":
         return musdb.index(root, sources, **_opts(options, ["variant", "stems"]))
     if name == "slakh":
@@ -101,11 +120,13 @@ def _build_index(name: str, roots: Sequence[str], sources: Sequence[str] | None 
     )
 
 
-def index_from_cfg(ds_cfg: Any) -> DatasetIndex:
-    """The index of a ``pretrain.dataset`` / ``downstream.dataset`` config node."""
+def index_from_cfg(ds_cfg: Any, unlabeled: bool = False) -> DatasetIndex:
+    """The index of a ``pretrain.dataset`` / ``downstream.dataset`` config node; ``unlabeled``
+    reads it as mixtures only whatever its ``unlabeled`` key says."""
     from omegaconf import OmegaConf
 
     opts = OmegaConf.to_container(ds_cfg, resolve=True)
+    opts["unlabeled"] = bool(opts.get("unlabeled")) or unlabeled
     name = opts.pop("name")
     if opts.get("sources") in (None, "???") or "???" in list(opts.get("sources") or []):
         raise DatasetError(f"{name}: set the source names, e.g. '{config_key(name, 'sources')}=[lead,rhythm]'")
@@ -139,6 +160,35 @@ def precache(index_tracks: Sequence[Track], cache: StemCache) -> None:
                 cache.ensure(refs, t.corpus)
 
 
+def pretrain_objective(cfg: Any, stage: str) -> str:
+    """What the items of ``stage`` are for: ``cfg.pretrain.objective`` when pretraining (absent or
+    ``none``: dc, the paper's deep clustering on stems); dc for fine-tuning and baselines."""
+    pre = cfg.get("pretrain")
+    value = pre.get("objective") if stage == "pretrain" and pre is not None else None
+    objective = "dc" if value in (None, "none") else str(value)
+    if objective not in OBJECTIVES:
+        raise DatasetError(f"pretrain.objective={objective!r}: choose one of {', '.join(OBJECTIVES)}")
+    return objective
+
+
+def _refuse_unusable(cfg: Any, stage: str, objective: str, as_mixtures: bool, aug: AugmentSpec) -> None:
+    """One line for a config that asks an unlabeled corpus for stems (see the module docstring)."""
+    ds_cfg = cfg.pretrain.dataset if stage == "pretrain" else cfg.downstream.dataset
+    if as_mixtures and objective not in SELF_SUPERVISED:
+        what = "pretrain.objective=dc trains" if stage == "pretrain" else f"the {stage} stage trains and scores"
+        raise DatasetError(
+            f"{ds_cfg.name}: {config_key(ds_cfg.name, 'unlabeled')}=true reads mixtures only, and {what} on stems; "
+            "use pretrain.objective=mixit or bootstrap, or a dataset with stems"
+        )
+    if as_mixtures and aug.incoherent:
+        raise DatasetError(INCOHERENT_UNLABELED)
+    if as_mixtures and str(ds_cfg.get("train_mixing", "coherent")) == "incoherent":
+        raise DatasetError(
+            f"{config_key(ds_cfg.name, 'train_mixing')}=incoherent draws each stem class from another track; "
+            "an unlabeled corpus has no stems: set it to coherent"
+        )
+
+
 def build_real(cfg: Any, stage: str, total_steps: int) -> SeparationDataModule:
     """The DataModule of a run on a real dataset (see the module docstring)."""
     if stage not in ("pretrain", "finetune", "baseline"):
@@ -149,8 +199,12 @@ def build_real(cfg: Any, stage: str, total_steps: int) -> SeparationDataModule:
             f"stage {stage} needs a dataset: set {'pretrain' if stage == 'pretrain' else 'downstream'}=<name>"
         )
     d = cfg.data
-    idx = index_from_cfg(ds_cfg)
+    objective = pretrain_objective(cfg, stage)
+    as_mixtures = bool(ds_cfg.get("unlabeled", False)) or ds_cfg.name == "mixtures"
     aug = AugmentSpec.from_cfg(cfg.get("augment")) if stage == "pretrain" else AugmentSpec()
+    _refuse_unusable(cfg, stage, objective, as_mixtures, aug)
+    # a self-supervised objective never sees stems, whatever the dataset config says
+    idx = index_from_cfg(ds_cfg, unlabeled=objective in SELF_SUPERVISED)
     train_mode = "incoherent" if aug.incoherent else str(ds_cfg.get("train_mixing", "coherent"))
     test_mode = str(ds_cfg.get("test_mixing", "coherent"))
     cache = StemCache(cfg.paths.cache_dir, roots_of(ds_cfg))
@@ -165,14 +219,27 @@ def build_real(cfg: Any, stage: str, total_steps: int) -> SeparationDataModule:
     sources = list(idx.source_names)
     sec = float(d.excerpt_seconds)
     balance = ds_cfg.get("balance", "duration")
-    mk = lambda tr, mode, seed, split, n, a=None: ExcerptSet(  # noqa: E731
-        tr, sources, cache, sec, mode, seed, split, n, a, track_weights(tr, balance)
-    )
-    train_set = mk(train, train_mode, int(cfg.seed), "train", TRAIN_LENGTH, aug)
-    val_set = mk(val, test_mode, int(d.eval_seed), "val", int(d.n_val))
-    test_set = mk(test, test_mode, int(d.eval_seed), "test", int(d.n_test)) if test else []
+    if objective == "mixit":
+        gain = float(cfg.pretrain.mixit.gain_db)
+        pairs = lambda tr, seed, split, n, a=None: MixturePairs(  # noqa: E731
+            tr, cache, sec, seed, split, n, gain, a, track_weights(tr, balance), root=idx.root
+        )
+        train_set = pairs(train, int(cfg.seed), "train", TRAIN_LENGTH, aug)
+        # a validation pair needs two tracks: a single held-out track is paired with the training ones
+        val_set = pairs(val if len(val) >= 2 else val + train, int(d.eval_seed), "val", int(d.n_val))
+        test_set, sources = [], list(MIXIT_SOURCES)  # pretraining is never scored on a test list
+        train_mode = test_mode = "mixit"
+    else:
+        mk = lambda tr, mode, seed, split, n, a=None: ExcerptSet(  # noqa: E731
+            tr, sources, cache, sec, mode, seed, split, n, a, track_weights(tr, balance)
+        )
+        train_set = mk(train, train_mode, int(cfg.seed), "train", TRAIN_LENGTH, aug)
+        val_set = mk(val, test_mode, int(d.eval_seed), "val", int(d.n_val))
+        test_set = mk(test, test_mode, int(d.eval_seed), "test", int(d.n_test)) if test else []
     desc = {
         **idx.summary(),
+        "objective": objective if stage == "pretrain" else "dc",
+        "unlabeled": as_mixtures or objective in SELF_SUPERVISED,
         "train_mixing": train_mode,
         "test_mixing": test_mode,
         "augment": {

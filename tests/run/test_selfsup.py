@@ -10,6 +10,8 @@ import pytest
 import torch
 from test_chain import model_state, status, train
 
+from transfersep.files import FINAL_CKPT
+
 
 @pytest.mark.parametrize(
     "pretrain,objective,probe", [("slakh_mixit", "mixit", "mixit-grouping"), ("slakh_boot", "bootstrap", "dc-kmeans")]
@@ -21,9 +23,9 @@ def test_self_supervised_pretraining_then_probe_and_fine_tune(
     train(tmp_path, f"pretrain={pretrain}")
     pre = study / "pretrain" / f"{pretrain}-none"
     assert status(pre)["state"] == "finished"
-    hp = torch.load(pre / "checkpoints" / "final.ckpt", map_location="cpu", weights_only=False)["hyper_parameters"]
+    hp = torch.load(pre / FINAL_CKPT, map_location="cpu", weights_only=False)["hyper_parameters"]
     assert hp["objective"] == objective and hp["phase"] == "pretrain"
-    before = model_state(pre / "checkpoints" / "final.ckpt")
+    before = model_state(pre / FINAL_CKPT)
     if objective == "mixit":  # the mask head separated into M outputs; the embedding head got no gradient
         assert before["mask_head.weight"].shape[0] == 4 * before["norm.gain"].shape[0]
 
@@ -34,7 +36,7 @@ def test_self_supervised_pretraining_then_probe_and_fine_tune(
     train(tmp_path, f"pretrain={pretrain}", "downstream=dagstuhl", "finetune=mask")
     ft = study / "finetune" / f"{pretrain}-none-mask-dagstuhl"
     assert status(ft)["state"] == "finished"
-    after = model_state(ft / "checkpoints" / "final.ckpt")
+    after = model_state(ft / FINAL_CKPT)
     # the backbone came from the self-supervised model and stayed frozen; the mask head is the set's (2 sources)
     assert all(torch.equal(after[k], before[k]) for k in before if k.startswith(("blstm.", "norm.")))
     assert after["mask_head.weight"].shape[0] == 2 * after["norm.gain"].shape[0]

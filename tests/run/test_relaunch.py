@@ -51,6 +51,11 @@ def test_which_keys_shape_the_weights():
         ("pretrain.dataset.sources", ["bass", "drums"], ["bass", "piano"]),
     ]
     assert differences(recorded, recorded) == []
+    # a run recorded before pretrain.objective existed was deep clustering: it reads as objective dc
+    dc = {**recorded, "pretrain": {**recorded["pretrain"], "objective": "dc"}}
+    assert differences(recorded, dc) == []
+    mixit = {**recorded, "pretrain": {**recorded["pretrain"], "objective": "mixit"}}
+    assert differences(recorded, mixit) == [("pretrain.objective", "dc", "mixit")]
     assert free("data.num_workers") and free("downstream.dataset.root") and free("pretrain.dataset.musdb_root")
     assert not free("data.n_val") and not free("model.hidden_size") and not free("augment.pitch_semitones")
 

@@ -52,6 +52,13 @@ FREE = (
 )
 
 
+# keys added to the configs after runs were recorded without them, with the value that reproduces what
+# those runs did: a record that lacks the key reads as this value (so an upgrade does not orphan a study)
+IMPLIED = {
+    "pretrain.objective": "dc",  # every pretraining was deep clustering on stems before the key existed
+}
+
+
 class ConfigChanged(ConfigValueError):
     """A relaunch whose settings that shape the weights differ from the run's first launch."""
 
@@ -84,7 +91,7 @@ def identity(config: dict[str, Any]) -> dict[str, Any]:
 
 def differences(recorded: dict[str, Any], now: dict[str, Any]) -> list[tuple[str, Any, Any]]:
     """(key, recorded value, value now) of every setting that shapes the weights and differs."""
-    old, new = identity(recorded), identity(now)
+    old, new = {**IMPLIED, **identity(recorded)}, {**IMPLIED, **identity(now)}
     unset = "<unset>"
     keys = sorted(old.keys() | new.keys())
     return [(k, old.get(k, unset), new.get(k, unset)) for k in keys if old.get(k, unset) != new.get(k, unset)]

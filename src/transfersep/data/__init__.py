@@ -32,7 +32,7 @@ def build_datamodule(cfg: DictConfig, stage: str, total_steps: int) -> Separatio
     if d.generated:
         from transfersep.data import generated
 
-        return generated.build(
+        dm = generated.build(
             list(ds_cfg.sources),
             d.excerpt_seconds,
             d.batch_size,
@@ -42,6 +42,12 @@ def build_datamodule(cfg: DictConfig, stage: str, total_steps: int) -> Separatio
             d.n_test,
             d.num_workers,
         )
-    from transfersep.data.registry import build_real
+    else:
+        from transfersep.data.registry import build_real
 
-    return build_real(cfg, stage, total_steps)
+        dm = build_real(cfg, stage, total_steps)
+    if stage == "pretrain" and cfg.pretrain.get("objective") == "bootstrap":  # labels from primitive cues
+        from transfersep.data.bootstrap import add_labels
+
+        add_labels(dm, cfg.pretrain.get("bootstrap"))
+    return dm

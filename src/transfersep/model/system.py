@@ -5,6 +5,11 @@ pretrain   DC                          everything but the mask head (it gets no 
 whole      alpha*DC + (1-alpha)*MI     every weight
 mask       MI                          only the last mask layer; the rest is frozen at its loaded value
 
+``objective`` says what pretraining learns from: ``dc`` the sources' ideal assignment; ``bootstrap``
+the labels primitive grouping cues give each bin of the mixture (``batch["dc_labels"]``, one of
+``bootstrap_groups`` groups) with their agreement as a bin weight (``batch["dc_weights"]``, times
+the magnitude weights when ``dc_weights="magnitude"``); see ``transfersep.data.bootstrap``.
+
 It takes plain dict configs (not modules), saved as hyperparameters, so
 ``SeparationSystem.load_from_checkpoint(path)`` rebuilds a run's model on its own.
 """
@@ -40,12 +45,16 @@ class SeparationSystem(L.LightningModule):
         plateau_factor: float = 0.5,
         val_every_n_steps: int = 100,
         stft: dict[str, Any] | None = None,
+        objective: str = "dc",
+        bootstrap_groups: int = 2,
     ):
         super().__init__()
         if phase not in PHASES:
             raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
         if dc_weights not in ("magnitude", "none"):
             raise ValueError(f"loss.dc_weights must be 'magnitude' or 'none', got {dc_weights!r}")
+        if objective == "bootstrap" and bootstrap_groups < 2:
+            raise ValueError(f"bootstrap_groups must be at least 2, got {bootstrap_groups}")
         plateau_patience(plateau_patience_steps, val_every_n_steps)  # refuse a pair that does not fit
         self.save_hyperparameters()
         self.phase = phase
@@ -81,7 +90,25 @@ class SeparationSystem(L.LightningModule):
             src_mag = self.stft(batch["sources"]).abs()
         return mix_mag, src_mag
 
+    def bootstrap_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """DC pretraining on the primitives' labels, each bin weighted by their agreement."""
+        if "dc_labels" not in batch or "dc_weights" not in batch:
+            raise KeyError(
+                "objective bootstrap needs batches with dc_labels and dc_weights: serve the pretraining "
+                "sets through transfersep.data.bootstrap (pretrain.objective=bootstrap does)"
+            )
+        with torch.autocast(batch["mix"].device.type, enabled=False):
+            mix_mag = self.stft(batch["mix"]).abs()
+        weights = batch["dc_weights"].float()
+        if self.hparams.dc_weights == "magnitude":
+            weights = weights * losses.magnitude_weights(mix_mag)
+        emb = self.model.embed(self.model.features(mix_mag))
+        dc = losses.deep_clustering_loss(emb, batch["dc_labels"], self.hparams.bootstrap_groups, weights)
+        return {"dc": dc, "loss": dc}
+
     def compute_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.phase == "pretrain" and self.hparams.objective == "bootstrap":
+            return self.bootstrap_losses(batch)
         mix_mag, src_mag = self.spectra(batch)
         out: dict[str, torch.Tensor] = {}
         if self.phase == "mask":

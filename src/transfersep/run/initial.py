@@ -25,6 +25,7 @@ def build_system(cfg: DictConfig, plan: Plan, source_names: list[str]):
         plateau_patience_steps=cfg.optim.plateau_patience_steps,
         plateau_factor=cfg.optim.plateau_factor,
         val_every_n_steps=cfg.val_every_n_steps,
+        objective=str(cfg.pretrain.get("objective") or "dc") if plan.phase == "pretrain" else "dc",
     )
 
 

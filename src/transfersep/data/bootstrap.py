@@ -204,9 +204,11 @@ def nearest_blocks(blocks: np.ndarray, ranks: np.ndarray, width: int) -> np.ndar
     """Indices [Tb, len(ranks)]: the blocks at those similarity ranks (0 = the most cosine-similar)
     among those at least ``width`` blocks away, per block (the neighbours of
     ``librosa.segment.recurrence_matrix(metric="cosine", width=width)``, in order)."""
-    x = blocks.T.astype(np.float64)  # [Tb, F]; float64 so near-ties order as sklearn's distances do
-    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-30)
-    sim = x @ x.T
+    x = torch.from_numpy(blocks.T.astype(np.float64))  # [Tb, F]; float64: near-ties order as sklearn's do
+    x /= x.norm(dim=1, keepdim=True).clamp_min(1e-30)
+    # torch, not numpy: a loader worker runs torch on one thread, while numpy's BLAS would start its
+    # own threads, whose spinning doubled the labelling time on a busy machine
+    sim = (x @ x.T).numpy()
     tb = sim.shape[0]
     sim[np.abs(np.arange(tb)[:, None] - np.arange(tb)[None, :]) < width] = -np.inf
     depth = int(ranks[-1]) + 1

@@ -222,3 +222,93 @@ def test_mixit_settings_are_checked():
     # no settings: the defaults (four outputs, a 30-dB ceiling), recorded with the model
     s = SeparationSystem(model=TINY, phase="pretrain", source_names=OUTPUTS, objective="mixit")
     assert s.hparams.mixit == {"outputs": 4, "snr_max_db": 30.0}
+
+
+# -- bootstrapped DC pretraining -----------------------------------------------------------------
+def hand_batch(seed: int = 0, n: int = 4000) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Two mixtures of a tone and a noise burst; the ideal assignment of each bin, by torch.stft."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(n) / 16000
+    tone = 0.3 * torch.sin(2 * torch.pi * 330 * t)[None] * torch.rand(2, 1, generator=g)
+    noise = 0.1 * torch.randn(2, n, generator=g) * (t > 0.1)
+    window = torch.hann_window(512).sqrt()
+    mags = [torch.stft(s, 512, 128, window=window, return_complex=True).abs().transpose(1, 2) for s in (tone, noise)]
+    labels = (mags[1] > mags[0]).long()  # [B, T, F]: 1 where the noise dominates
+    mix = tone + noise
+    return {"mix": mix, "sources": mix[:, None]}, labels
+
+
+def test_bootstrap_loss_with_full_agreement_is_the_supervised_dc_loss():
+    from oracles import naive_dc
+
+    torch.manual_seed(0)
+    boot = SeparationSystem(model=TINY, phase="pretrain", source_names=["mix"], objective="bootstrap").eval()
+    sup = SeparationSystem(model=TINY, phase="pretrain", source_names=["tone", "noise"]).eval()
+    sup.model.load_flexible(boot.model.state_dict())
+    batch, labels = hand_batch()
+    batch = {**batch, "dc_labels": labels, "dc_weights": torch.ones(labels.shape)}
+    with torch.no_grad():
+        mag = boot.stft(batch["mix"]).abs()
+        emb = boot.model.embed(boot.model.features(mag))
+        got = boot.compute_losses(batch)["dc"]
+    torch.testing.assert_close(got, naive_dc(emb, labels, 2, mag).float(), rtol=1e-4, atol=1e-6)
+    # the supervised DC loss of two stems equals the bootstrap loss on their ideal assignment
+    stems = torch.stack([hand_batch()[0]["mix"] * 0.7, hand_batch(seed=5)[0]["mix"]], 1)
+    with torch.no_grad():
+        src_mag = sup.stft(stems).abs()
+        ideal = (src_mag[:, 1] > src_mag[:, 0]).long()  # ties to the first source, as argmax
+        out_sup = sup.compute_losses({"mix": stems.sum(1), "sources": stems})["dc"]
+        boot_batch = {"mix": stems.sum(1), "sources": stems.sum(1)[:, None], "dc_labels": ideal}
+        out_boot = boot.compute_losses({**boot_batch, "dc_weights": torch.ones(ideal.shape)})["dc"]
+    torch.testing.assert_close(out_boot, out_sup, rtol=1e-5, atol=1e-7)
+    # agreement weights multiply the magnitude weights; dc_weights="none" uses them alone
+    w = torch.rand(labels.shape, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        got_w = boot.compute_losses({**batch, "dc_weights": w})["dc"]
+        boot.hparams.dc_weights = "none"
+        got_none = boot.compute_losses({**batch, "dc_weights": w})["dc"]
+    torch.testing.assert_close(got_w, naive_dc(emb, labels, 2, mag * w).float(), rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(got_none, naive_dc(emb, labels, 2, w).float(), rtol=1e-4, atol=1e-6)
+
+
+def test_bootstrap_steps_lower_the_loss_on_a_fixed_batch():
+    torch.manual_seed(0)
+    system = SeparationSystem(model=TINY, phase="pretrain", source_names=["mix"], objective="bootstrap")
+    batch, labels = hand_batch(seed=2)
+    batch = {**batch, "dc_labels": labels, "dc_weights": torch.rand(labels.shape) * 0.5 + 0.5}
+    opt = torch.optim.Adam(system.trainable_parameters(), lr=1e-2)
+    losses_seen = []
+    for _ in range(15):
+        loss = system.compute_losses(batch)["loss"]
+        losses_seen.append(loss.item())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert losses_seen[-1] < 0.8 * losses_seen[0]
+    assert system.model.mask_head.weight.grad is None  # pretraining: the mask head gets no gradient
+
+
+def test_bootstrap_pretraining_runs_on_labelled_loaders(tmp_path):
+    from transfersep.data.bootstrap import add_labels
+
+    torch.manual_seed(0)
+    system = SeparationSystem(model=TINY, phase="pretrain", source_names=["mix"], objective="bootstrap")
+    dm = add_labels(generated.build(["mix"], 0.5, 2, 2, seed=0, n_val=2, n_test=2), {})
+    before = snapshot(system)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_steps=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        val_check_interval=2,
+        check_val_every_n_epoch=None,
+        default_root_dir=str(tmp_path),
+    )
+    trainer.fit(system, datamodule=dm)
+    assert torch.isfinite(trainer.callback_metrics["val/loss"])
+    assert not torch.equal(before["embedding_head.weight"], system.model.embedding_head.weight)
+    with pytest.raises(KeyError, match="dc_labels"):
+        system.compute_losses({k: v[None] for k, v in generated.GeneratedExcerpts(1, 0.5, 0, "x", 1)[0].items()})

@@ -1,6 +1,6 @@
 """Loader throughput: ten-second training excerpts per second for ONE worker, per augment setting.
 
-``python -m transfersep.bench.data [--tracks 6 --track-seconds 60 --repeats 5 --samples 40]``
+``python -m transfersep.bench.data [--tracks 6 --track-seconds 60 --repeats 5 --samples 40] [--bootstrap]``
 writes a generated Slakh-layout tree (44.1 kHz mono FLAC stems, metadata.yaml) to a temporary
 folder, fills the 16 kHz cache (a one-time cost, not timed), then times the training set in a
 single process (``num_workers=0``: the rate one DataLoader worker sustains) through a DataLoader
@@ -9,6 +9,7 @@ with batches of 8, for every augmentation of the study's grid (sweeps/grid.yaml)
 ``median/min/max`` are wall-clock rates; ``cpu_median`` divides by the process's CPU time instead,
 which is what one worker sustains on a core of its own (on a machine shared with other jobs the
 wall-clock rate understates it).
+``--bootstrap`` times the bootstrapped-DC pretraining loader instead (``bench_bootstrap``).
 The paper's GPU step needs ~5 batches/s x 24 = 120 samples/s, i.e. >= 20 per worker with 6-8 workers.
 """
 
@@ -112,23 +113,66 @@ def bench_loader(
             spec = specs[name]
             mode = "incoherent" if spec.incoherent else "coherent"
             ds = ExcerptSet(tracks, idx.source_names, cache, seconds, mode, 0, "train", 2**31 - 1, spec)
-            rates, cpu_rates = [], []
-            for r in range(repeats + 1):  # the first pass warms the page cache and memory maps
-                sampler = range(r * samples, (r + 1) * samples)
-                loader = DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=0)
-                t0, c0 = time.perf_counter(), time.process_time()
-                for batch in loader:
-                    assert batch["sources"].shape[-1] == int(seconds * 16000)
-                if r:
-                    rates.append(samples / (time.perf_counter() - t0))
-                    cpu_rates.append(samples / max(time.process_time() - c0, 1e-9))
-            out[name] = {
-                "median": round(statistics.median(rates), 2),
-                "min": round(min(rates), 2),
-                "max": round(max(rates), 2),
-                "cpu_median": round(statistics.median(cpu_rates), 2),
-                "repeats": repeats,
-            }
+            out[name] = _rates(ds, samples, repeats, batch_size, seconds)
+        return out
+
+
+def _rates(ds, samples: int, repeats: int, batch_size: int, seconds: float) -> dict:
+    """Samples/s of ``ds`` through a DataLoader in this process, ``repeats`` timed passes."""
+    rates, cpu_rates = [], []
+    for r in range(repeats + 1):  # the first pass warms the page cache, memory maps and compiled kernels
+        sampler = range(r * samples, (r + 1) * samples)
+        loader = DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=0)
+        t0, c0 = time.perf_counter(), time.process_time()
+        for batch in loader:
+            assert batch["sources"].shape[-1] == int(seconds * 16000)
+        if r:
+            rates.append(samples / (time.perf_counter() - t0))
+            cpu_rates.append(samples / max(time.process_time() - c0, 1e-9))
+    return {
+        "median": round(statistics.median(rates), 2),
+        "min": round(min(rates), 2),
+        "max": round(max(rates), 2),
+        "cpu_median": round(statistics.median(cpu_rates), 2),
+        "repeats": repeats,
+    }
+
+
+def bench_bootstrap(
+    samples: int = 40,
+    repeats: int = 5,
+    lengths: tuple[float, ...] = (10.0, 1.0),
+    batch_size: int = 8,
+    n_tracks: int = 6,
+    track_seconds: float = 60.0,
+    cache_dir: str | Path | None = None,
+) -> dict:
+    """The bootstrapped-DC pretraining loader of ONE worker (``pretrain.objective=bootstrap``): coherent
+    excerpts, no augmentation, each labelled by the primitives (``transfersep.data.bootstrap`` with
+    its default settings) — samples/s per excerpt length, plus the labelling alone in ms per excerpt:
+    {"10s": {"median", "min", "max", "cpu_median", "repeats", "label_ms"}, ...}."""
+    from transfersep.data.bootstrap import BootstrapLabels, label_mixture
+
+    torch.set_num_threads(1)
+    keep_freed_memory()
+    with tempfile.TemporaryDirectory(prefix="transfersep-bench-") as tmp:
+        tmp = Path(tmp)
+        root = make_tree(tmp / "slakh", n_tracks, track_seconds)
+        idx = slakh.index(root, ["bass", "drums", "piano_guitar"])
+        cache = StemCache(cache_dir or tmp / "cache", [str(root)])
+        tracks = idx.split("train")
+        precache(tracks, cache)
+        out = {}
+        for sec in lengths:
+            plain = ExcerptSet(tracks, idx.source_names, cache, sec, "coherent", 0, "train", 2**31 - 1, AugmentSpec())
+            res = _rates(BootstrapLabels(plain), samples, repeats, batch_size, sec)
+            mixes = [plain[i]["mix"].numpy() for i in range(samples)]
+            label_mixture(mixes[0])  # compiled kernels built before timing
+            t0 = time.perf_counter()
+            for m in mixes:
+                label_mixture(m)
+            res["label_ms"] = round(1000 * (time.perf_counter() - t0) / samples, 2)
+            out[f"{sec:g}s"] = res
         return out
 
 
@@ -189,8 +233,22 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="keep glibc's default allocator settings (to measure what the workers' setting saves)",
     )
+    ap.add_argument(
+        "--bootstrap",
+        action="store_true",
+        help="time the bootstrapped-DC pretraining loader (10-s and 1-s excerpts, labels included) instead",
+    )
     ap.add_argument("--out", help="also write the JSON here")
     a = ap.parse_args(argv)
+    if a.bootstrap:
+        res = bench_bootstrap(a.samples, a.repeats, n_tracks=a.tracks, track_seconds=a.track_seconds)
+        text = json.dumps({"unit": "samples/s per worker", **res}, indent=2)
+        print(text)
+        if a.out:
+            from transfersep.files import atomic_write_text
+
+            atomic_write_text(a.out, text + "\n")
+        return
     res = bench_loader(
         a.root,
         tuple(a.settings.split(",")) if a.settings else None,

@@ -230,6 +230,20 @@ def render_table(results: dict[str, Any]) -> str:
                         cmd,
                     ]
                 )
+            for length, v in sec.get("bootstrap", {}).items():
+                rows.append(
+                    [
+                        f"loader, one worker, bootstrapped-DC labels, {length} excerpts",
+                        "",
+                        _f(v["median"]),
+                        _f(v["min"]),
+                        _f(v["max"]),
+                        "samples/s",
+                        "",
+                        f"CPU-time rate {_f(v.get('cpu_median'))}/s; labelling {_f(v['label_ms'])} ms/excerpt",
+                        cmd,
+                    ]
+                )
         elif kind == "separation":
             r = sec["result"]
             rows.append(

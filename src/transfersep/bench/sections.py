@@ -245,10 +245,10 @@ def bench_evaluation(
 
 
 def bench_loader_section(quick: bool) -> dict[str, Any]:
-    from transfersep.bench.data import bench_loader  # imported here: it pulls in the data loaders
+    from transfersep.bench.data import bench_bootstrap, bench_loader  # imported here: they pull in the loaders
 
     kw = dict(samples=8, repeats=2, n_tracks=2, track_seconds=20.0) if quick else {}
-    return {"per_worker_samples_per_s": bench_loader(**kw), "kwargs": kw}
+    return {"per_worker_samples_per_s": bench_loader(**kw), "bootstrap": bench_bootstrap(**kw), "kwargs": kw}
 
 
 def bench_separation_section(quick: bool, device: torch.device) -> dict[str, Any]:

@@ -53,9 +53,8 @@ def build_datamodule(cfg: DictConfig, stage: str, total_steps: int) -> Separatio
         from transfersep.data.registry import build_real
 
         dm = build_real(cfg, stage, total_steps)
-    if objective == "bootstrap":
-        # Bootstrapped deep clustering: the primitive-cue labels are added here, by wrapping
-        # dm.train_set and dm.val_set (items {"mix", "sources": [1, N]}) so that each item also
-        # holds "dc_labels" int64 [T, F] and "dc_weights" float32 [T, F] (cfg.pretrain.bootstrap).
-        pass
+    if objective == "bootstrap":  # labels from primitive grouping cues (cfg.pretrain.bootstrap)
+        from transfersep.data.bootstrap import add_labels
+
+        add_labels(dm, cfg.pretrain.get("bootstrap"))
     return dm

@@ -7,8 +7,12 @@ whole      alpha*DC + (1-alpha)*MI     every weight
 mask       MI                          only the last mask layer; the rest is frozen at its loaded value
 
 ``objective`` says what a pretraining learns from: ``dc`` (the stems' ideal binary masks, the
-paper) or ``mixit`` (mixtures of two mixtures, ``transfersep.model.mixit``; its batches carry the two
-reference mixtures as ``sources`` [B, 2, N] and the model's source names are its M outputs).
+paper); ``mixit`` (mixtures of two mixtures, ``transfersep.model.mixit``; its batches carry the two
+reference mixtures as ``sources`` [B, 2, N] and the model's source names are its M outputs);
+``bootstrap`` (the labels primitive grouping cues give each bin of the mixture, ``batch["dc_labels"]``,
+one of ``bootstrap_groups`` groups, with their agreement as a bin weight, ``batch["dc_weights"]``,
+times the magnitude weights when ``dc_weights="magnitude"``; see ``transfersep.data.bootstrap``).
+
 It takes plain dict configs (not modules), saved as hyperparameters, so
 ``SeparationSystem.load_from_checkpoint(path)`` rebuilds a run's model on its own.
 """
@@ -27,7 +31,7 @@ from transfersep.model.masking import separate_masks
 from transfersep.model.schedule import plateau_patience, plateau_scheduler
 
 PHASES = ("pretrain", "whole", "mask")
-OBJECTIVES = ("dc", "mixit")
+OBJECTIVES = ("dc", "mixit", "bootstrap")
 MONITOR = "val/loss"  # the one monitored metric: LR plateau schedule and checkpoints use it
 
 
@@ -47,6 +51,7 @@ class SeparationSystem(L.LightningModule):
         stft: dict[str, Any] | None = None,
         objective: str = "dc",
         mixit: dict[str, Any] | None = None,
+        bootstrap_groups: int = 2,
     ):
         super().__init__()
         if phase not in PHASES:
@@ -57,6 +62,8 @@ class SeparationSystem(L.LightningModule):
             mixit = self._check_mixit(phase, source_names, mixit)
         if dc_weights not in ("magnitude", "none"):
             raise ValueError(f"loss.dc_weights must be 'magnitude' or 'none', got {dc_weights!r}")
+        if objective == "bootstrap" and bootstrap_groups < 2:
+            raise ValueError(f"bootstrap_groups must be at least 2, got {bootstrap_groups}")
         plateau_patience(plateau_patience_steps, val_every_n_steps)  # refuse a pair that does not fit
         self.save_hyperparameters()
         self.phase = phase
@@ -122,9 +129,27 @@ class SeparationSystem(L.LightningModule):
             loss, _ = mixit_loss(est, batch["sources"], self.hparams.mixit["snr_max_db"])
         return {"mixit": loss, "loss": loss}
 
+    def bootstrap_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """DC pretraining on the primitives' labels, each bin weighted by their agreement."""
+        if "dc_labels" not in batch or "dc_weights" not in batch:
+            raise KeyError(
+                "objective bootstrap needs batches with dc_labels and dc_weights: serve the pretraining "
+                "sets through transfersep.data.bootstrap (pretrain.objective=bootstrap does)"
+            )
+        with torch.autocast(batch["mix"].device.type, enabled=False):
+            mix_mag = self.stft(batch["mix"]).abs()
+        weights = batch["dc_weights"].float()
+        if self.hparams.dc_weights == "magnitude":
+            weights = weights * losses.magnitude_weights(mix_mag)
+        emb = self.model.embed(self.model.features(mix_mag))
+        dc = losses.deep_clustering_loss(emb, batch["dc_labels"], self.hparams.bootstrap_groups, weights)
+        return {"dc": dc, "loss": dc}
+
     def compute_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if self.phase == "pretrain" and self.hparams.objective == "mixit":
             return self.mixit_losses(batch)
+        if self.phase == "pretrain" and self.hparams.objective == "bootstrap":
+            return self.bootstrap_losses(batch)
         mix_mag, src_mag = self.spectra(batch)
         out: dict[str, torch.Tensor] = {}
         if self.phase == "mask":

@@ -26,6 +26,8 @@ ONE = np.ones(E) + JITTER  # mean 1, all positive
 ALT = np.where(np.arange(E) % 2 == 0, 1.0, -1.0) * (1 + np.arange(E) / E)  # about half +: never significant
 # whole-model offset over the baseline (augment=none): musdb, slakh certain wins, both a coin flip
 WHOLE = {"musdb": 3.0 * ONE, "slakh": 4.0 * ONE, "both": 2.0 * ALT}
+# self-supervised pretrainings on Slakh's mixtures: MixIT a certain win over slakh, bootstrapped a certain loss
+WHOLE.update(slakh_mixit=5.0 * ONE, slakh_boot=1.0 * ONE)
 # augmentation effect over augment=none (whole-models)
 AUG = {"none": 0.0 * ONE, "pitch": 0.5 * ONE, "stretch": -0.5 * ONE, "incoherent": ALT}
 # mask minus whole: a certain increase only for (dagstuhl, musdb, pitch)

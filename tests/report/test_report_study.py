@@ -261,3 +261,37 @@ def test_header_names_generated_and_real_test_data(tmp_path):
     assert "**Test data of bach10**: generated tones and noise (`data.generated=true`), not music" in head
     assert "**Test data of dagstuhl**: the real dataset (test files under `/data/DCS/audio_wav_22050_mono`)" in head
     assert "**These are not results on the real datasets**" in head  # one set was generated
+
+
+def test_self_supervised_pretraining_is_compared_with_the_supervised_one_on_the_same_audio(tmp_path):
+    from transfersep.report.results import supervised_twin
+
+    # the twin comes from the configs: the self-supervised values read the Slakh corpus, a folder has none
+    assert supervised_twin("slakh_mixit") == supervised_twin("slakh_boot") == "slakh"
+    assert supervised_twin("slakh") is None and supervised_twin("mixtures_mixit") is None
+    root = tmp_path / "runs"
+    keys = [
+        k
+        for d in DOWNS
+        for k in [
+            ("baseline", d),
+            *(("finetune", c, "none", "whole", d) for c in ("slakh", "slakh_mixit", "slakh_boot")),
+        ]
+    ]
+    for k in keys:
+        write_run(root, k)
+    out = tmp_path / "out"
+    write_report(root, out)
+    tests = pd.read_csv(out / "tests.csv")
+    s = tests[tests.family.str.startswith("S")]
+    assert len(s) == 2 * len(DOWNS)
+    for _, r in s.iterrows():
+        assert r.y == f"finetune/slakh-none-whole-{r.downstream}"
+        assert r.x in {f"finetune/{c}-none-whole-{r.downstream}" for c in ("slakh_mixit", "slakh_boot")}
+        x, y = excerpt_mean(run_scores(key_of(r.x))), excerpt_mean(run_scores(key_of(r.y)))
+        assert r.p == pytest.approx(stats.wilcoxon(x, y, alternative="greater").pvalue)
+        assert bool(r.significant) == ("slakh_mixit" in r.x)  # +1 dB on every excerpt vs -3 dB
+    h1 = tests[tests.family.str.startswith("H1")]
+    assert len(h1) == 3 * len(DOWNS)  # each self-supervised pretraining against the baseline too, as supervised
+    md = (out / "report.md").read_text()
+    assert "### Self-supervised vs. supervised pretraining (S)" in md

@@ -8,7 +8,10 @@ Families (x better than y is tested, one-sided):
   (Figure 2);
 - ``R2 mask > whole`` (Table 2);
 - ``Z fine-tuned > zero-shot``: the whole-model vs the zero-shot probe of its pretrained model on
-  the same downstream set (only in studies with zero-shot runs).
+  the same downstream set (only in studies with zero-shot runs);
+- ``S self-supervised > supervised``: the whole-model fine-tuned from a self-supervised pretraining
+  (no augmentation) vs the one fine-tuned from the supervised pretraining on the same audio
+  (``results.supervised_twin``: slakh_mixit and slakh_boot against slakh).
 
 Paper's columns: one-sided Wilcoxon over all paired excerpts (``stats.wilcoxon_paired``).
 Independent columns (``stats.independent_paired``): the paired differences averaged within each
@@ -21,7 +24,7 @@ whose two runs belong to the study's grid are made.
 
 from __future__ import annotations
 
-from transfersep.report.results import Key, Run, axis, key_name
+from transfersep.report.results import Key, Run, axis, key_name, supervised_twin
 from transfersep.report.stats import ALPHA, TestSetMismatch, check_same_test_set, independent_paired, wilcoxon_paired
 
 TEST_COLUMNS = [
@@ -59,6 +62,7 @@ FAMILIES = {
     "H2": "H2 augmented > no augmentation",
     "R2": "R2 mask > whole",
     "Z": "Z fine-tuned > zero-shot",
+    "S": "S self-supervised > supervised",
 }
 
 
@@ -159,6 +163,9 @@ def run_tests(
             add("R2", d, ("finetune", c, a, "mask", d), ("finetune", c, a, "whole", d))
         for c, a in pairs:
             add("Z", d, ("finetune", c, a, "whole", d), ("zeroshot", c, a, d))
+        for c in corpora:
+            if (twin := supervised_twin(c)) is not None:
+                add("S", d, ("finetune", c, "none", "whole", d), ("finetune", twin, "none", "whole", d))
     return rows
 
 

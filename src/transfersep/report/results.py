@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -39,6 +40,24 @@ from transfersep.study.grid import load_grid
 def axis(name: str) -> tuple[str, ...]:
     """The values of a grid key in the grid's order (``sweeps/grid.yaml``)."""
     return load_grid().axes[name]
+
+
+@lru_cache(maxsize=64)
+def supervised_twin(pretrain: str) -> str | None:
+    """The grid's supervised pretraining on the audio a self-supervised ``pretrain`` value reads (its
+    config's ``dataset.name`` with ``objective: dc``: slakh for slakh_mixit), or None (a supervised value,
+    a folder of mixtures, or no such value on the grid's axis)."""
+    from transfersep.run.config import compose
+    from transfersep.run.plan import SELF_SUPERVISED
+
+    def read(value: str) -> tuple[str, str | None]:
+        node = compose([f"pretrain={value}"]).pretrain
+        return str(node.get("objective") or "dc"), (str(node.dataset.name) if node.get("dataset") else None)
+
+    objective, corpus = read(pretrain)
+    if objective not in SELF_SUPERVISED:
+        return None
+    return next((v for v in axis("pretrain") if v != pretrain and read(v) == ("dc", corpus)), None)
 
 
 def zeroshot_label() -> str:

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from transfersep.model.kmeans import _onehot, assign, sklearn_state, weighted_kmeans
+from transfersep.model.kmeans import assign, sklearn_state, weighted_kmeans
+from transfersep.model.lloyd import onehot_nearest, relocate
 
 sklearn_cluster = pytest.importorskip("sklearn.cluster", reason="scikit-learn is the reference (dev extra)")
 
@@ -118,8 +119,6 @@ def test_zero_weight_points_never_become_centroids():
 
 
 def test_an_empty_cluster_takes_the_point_farthest_from_its_centroid():
-    from transfersep.model.kmeans import _relocate
-
     # one set, one run, k = 2: every point in cluster 0 (centroid (4, 0)), cluster 1 empty
     x = torch.tensor([[[0.0, 0.0], [1.0, 0.0], [10.0, 0.0], [10.0, 0.0]]])
     w = torch.tensor([[1.0, 1.0, 2.0, 0.0]])  # the last row is zero-weight padding: never taken
@@ -129,7 +128,7 @@ def test_an_empty_cluster_takes_the_point_farthest_from_its_centroid():
     x1 = torch.cat([x, torch.ones(1, 4, 1)], -1).transpose(1, 2)  # points as columns [1, D+1, M]
     sums = torch.einsum("m,dm->d", w[0], x1[0])  # cluster 0 holds every point's weighted [x, 1]
     sums = torch.stack([sums, torch.zeros(3)])[None, None].clone()  # [1, 1, K, D+1]
-    _relocate(sums, torch.tensor([[[False, True]]]), rel, labels, x1, w)
+    relocate(sums, torch.tensor([[[False, True]]]), rel, labels, x1, w)
     # the farthest weighted point, (10, 0) of weight 2 (distance 36 to (4, 0)), moves to cluster 1
     torch.testing.assert_close(sums[0, 0, 1], torch.tensor([20.0, 0.0, 2.0]))
     torch.testing.assert_close(sums[0, 0, 0], torch.tensor([1.0, 0.0, 2.0]))
@@ -155,7 +154,7 @@ def test_a_seed_gives_scikit_learns_fit_with_its_random_state():
 def test_the_onehot_of_the_nearest_is_argmins_with_ties_to_the_first():
     g = torch.Generator().manual_seed(0)
     rel = torch.randint(0, 4, (2, 3, 4, 500), generator=g).float()  # many exact ties
-    onehot, index = _onehot(rel)
+    onehot, index = onehot_nearest(rel)
     ref = rel.argmin(-2)  # torch's argmin returns the first of equal minima
     assert torch.equal(index, ref.float())
     assert torch.equal(onehot, torch.nn.functional.one_hot(ref, 4).movedim(-1, -2).float())

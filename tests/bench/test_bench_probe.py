@@ -19,8 +19,11 @@ def test_probe_section_times_both_paths_and_compares_their_separations():
     assert sec["sisdr_diff_db"] == pytest.approx(sec["sisdr"]["torch"] - sec["sisdr"]["sklearn"])
     # the synthetic embeddings carry the sources: the clusters separate them (the mixture is ~-3 dB)
     assert min(sec["sisdr"].values()) > 3.0
+    # both paths draw the same subset and k-means++ uniforms: they end in the same optimum, so they
+    # separate alike (with draws of their own they differ by which optimum each seed found)
     counts = sec["inertia"]
-    assert counts["torch_lower"] + counts["torch_higher"] <= 3
+    assert counts["torch_lower"] == counts["torch_higher"] == 0
+    assert abs(sec["sisdr_diff_db"]) < 0.01
 
 
 def test_flops_from_the_model_sizes():

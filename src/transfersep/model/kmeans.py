@@ -14,14 +14,27 @@ The algorithm is scikit-learn's ``KMeans(init="k-means++", algorithm="lloyd")`` 
   centroid is a point drawn with probability proportional to its weight; each further one is the
   best, by the weighted potential it leaves, of ``2 + floor(log k)`` candidates drawn with
   probability proportional to weight x squared distance to the nearest centroid so far;
+* **points centred** first (k-means is the same on them), as scikit-learn does: the probe's
+  unit-norm embeddings lie in a narrow cone, where |x|^2 - 2 x.c + |c|^2 in float32 would lose
+  about three more digits;
 * **Lloyd iterations** until the labels stop changing or the squared centroid shift is at most
   ``tol`` x the mean per-dimension variance of the points, at most ``max_iter``; a cluster that
-  loses all its weight keeps its centroid;
+  loses all its weight takes the point farthest from its centroid, as scikit-learn's does;
 * **restarts**: ``n_init`` seedings per excerpt; the one of least weighted inertia wins.
 
-Every random draw of an excerpt comes from its own CPU ``torch.Generator`` seeded with that
-excerpt's seed, so an excerpt gets the same draws whatever batch it is in and whatever device
-fits it; on CPU the result is deterministic.
+**Random draws.** k-means of such points has several local optima, and which one a fit ends in
+depends on its draws: on 100 demo excerpts, fits with draws of their own differ in mean SI-SDR by
+~0.3 dB (one standard deviation) through that alone. So an excerpt's seed gives the uniforms that
+scikit-learn's ``KMeans(random_state=sklearn_state(seed))`` draws, in its order (``seeding_uniforms``:
+numpy's MT19937 stream, on the CPU): with the same points both end in the same optimum, which makes
+the two comparable excerpt by excerpt. An excerpt gets the same draws whatever batch it is in and
+whatever device fits it; on CPU the result is deterministic.
+
+**Speed.** Lloyd dominates. Each set keeps only its restarts still iterating (packed; a set leaves
+once all have converged, and the points are cut after the last weighted one left); an iteration is
+two batched products (distances from ``[-2c, |c|^2]`` times ``[x, 1]``; weighted sums and masses from
+the weighted one-hot times ``[x, 1]``) and a few float passes for the nearest centroid (``model.lloyd``),
+with one small transfer that says which restarts go on.
 """
 
 from __future__ import annotations
@@ -35,6 +48,7 @@ import torch
 from torch import Tensor
 
 from transfersep.model.fast import cpu_parts, run_split
+from transfersep.model.lloyd import extended, lloyd, nearest
 
 Seed = int | Sequence[int]
 
@@ -49,6 +63,25 @@ def generator(seed: Seed) -> torch.Generator:
     return torch.Generator().manual_seed(torch_seed(seed))
 
 
+def sklearn_state(seed: Seed) -> int:
+    """The ``random_state`` of scikit-learn's ``KMeans`` that draws what ``weighted_kmeans`` draws for ``seed``."""
+    entropy = [int(s) for s in seed] if isinstance(seed, Sequence) else int(seed)
+    return int(np.random.SeedSequence(entropy).generate_state(1, np.uint32)[0] >> np.uint32(1))
+
+
+def seeding_uniforms(seed: Seed, n_init: int, k: int) -> Tensor:
+    """The uniforms ``[n_init, k, trials]`` (float64) that greedy k-means++ consumes for ``seed``: those
+    scikit-learn's ``KMeans(random_state=sklearn_state(seed))`` draws, in its order (per restart, one for
+    the first centre, then ``trials`` for each further one, all from one MT19937 stream), so that with
+    the same points both pick the same seeds and reach the same optimum."""
+    trials = 2 + int(math.log(k))
+    draws = np.random.RandomState(sklearn_state(seed)).random_sample((n_init, 1 + (k - 1) * trials))
+    u = np.zeros((n_init, k, trials))
+    u[:, 0, 0] = draws[:, 0]
+    u[:, 1:] = draws[:, 1:].reshape(n_init, k - 1, trials)
+    return torch.from_numpy(u)
+
+
 @dataclass
 class KMeansFit:
     centroids: Tensor  # [B, K, D]
@@ -56,21 +89,10 @@ class KMeansFit:
     n_iter: Tensor  # [B]: Lloyd iterations of the winning restart
 
 
-def _sq_dist(x: Tensor, xx: Tensor, c: Tensor) -> Tensor:
-    """Squared distances ``[B, M, J]`` of points ``x [B, M, D]`` (squared norms ``xx [B, M]``) to
-    ``c [B, J, D]``; |x - c|^2 = |x|^2 - 2 x.c + |c|^2, clamped at 0 against rounding."""
-    # the factor 2 on the small product, not on the points (a pass over [B, M, D] saved)
-    return (
-        torch.baddbmm(xx.unsqueeze(-1), x, c.transpose(1, 2), alpha=-2.0)
-        .add_(c.square().sum(-1).unsqueeze(1))
-        .clamp_min_(0.0)
-    )
-
-
-def _draw(cum: Tensor, u: Tensor) -> Tensor:
-    """Indices drawn from the unnormalised cumulative weights ``cum [N, M]`` at uniforms ``u [N, J]``.
-    ``right=True`` never lands on a zero-weight point while any weight is left."""
-    idx = torch.searchsorted(cum, u * cum[:, -1:], right=True)
+def _draw(cum: Tensor, u: Tensor, right: bool) -> Tensor:
+    """Indices drawn from the unnormalised cumulative weights ``cum [N, M]`` (float64) at uniforms
+    ``u [N, J]``; ``right`` as numpy's ``side="right"`` (scikit-learn's first centre), else ``"left"``."""
+    idx = torch.searchsorted(cum, u * cum[:, -1:], right=right)
     return idx.clamp_(max=cum.shape[1] - 1)
 
 
@@ -79,25 +101,37 @@ def _gather(x: Tensor, idx: Tensor) -> Tensor:
     return x.gather(1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
-def kmeans_pp(x: Tensor, w: Tensor, k: int, uniforms: Tensor) -> Tensor:
+def kmeans_pp(x: Tensor, w: Tensor, k: int, uniforms: Tensor, x1: Tensor | None = None) -> Tensor:
     """Greedy weighted k-means++ seeding of ``R`` runs on each of ``B`` point sets: points ``x [B, M, D]``,
     weights ``w [B, M]``, uniforms ``[B, R, k, trials]`` in [0, 1) -> centroids ``[B, R, k, D]``.
-    The runs of a set share its points (their distances come from one product per step)."""
+    The runs of a set share its points (their distances come from one product per step); ``x1`` is
+    ``[x, 1]`` as columns ``[B, D+1, M]`` if the caller has it."""
     b, m, d = x.shape
     r, trials = uniforms.shape[1], uniforms.shape[3]
-    xx = x.square().sum(-1)
+    if x1 is None:
+        x1 = torch.cat([x, torch.ones_like(x[..., :1])], -1).transpose(1, 2).contiguous()
+    xx = x.square().sum(-1).unsqueeze(1)  # [B, 1, M]
+
+    def sq_dist(c: Tensor) -> Tensor:  # [B, J, D] -> [B, J, M]
+        return torch.baddbmm(xx, extended(c), x1).clamp_min_(0.0)
+
+    # the cumulative weights in float64, as scikit-learn sums them (a float32 running sum of ~1e4
+    # terms drifts by ~1e-4): a draw then lands on the point scikit-learn's lands on
+    w64 = w.double()
+    uniforms = uniforms.to(x.device, torch.float64)
     centers = x.new_empty(b, r, k, d)
-    first = _draw(w.cumsum(1), uniforms[:, :, 0, 0])  # [B, R]
+    first = _draw(w64.cumsum(1), uniforms[:, :, 0, 0], right=True)  # [B, R]
     centers[:, :, 0] = _gather(x, first)
-    closest = _sq_dist(x, xx, centers[:, :, 0])  # [B, M, R]
+    closest = sq_dist(centers[:, :, 0])  # [B, R, M]
     for c in range(1, k):
-        cum = (w.unsqueeze(-1) * closest).cumsum(1).transpose(1, 2).contiguous().view(b * r, m)
-        cand = _draw(cum, uniforms[:, :, c].reshape(b * r, trials)).view(b, r * trials)
+        cum = (closest * w64.unsqueeze(1)).cumsum(-1).view(b * r, m)
+        cand = _draw(cum, uniforms[:, :, c].reshape(b * r, trials), right=False).view(b, r * trials)
         cand_x = _gather(x, cand)  # [B, R*T, D]
-        d_cand = torch.minimum(_sq_dist(x, xx, cand_x).view(b, m, r, trials), closest.unsqueeze(-1))
-        best = (w[:, :, None, None] * d_cand).sum(1).argmin(-1)  # [B, R]: the candidate leaving the least potential
+        d_cand = torch.minimum(sq_dist(cand_x).view(b, r, trials, m), closest.unsqueeze(2))
+        # the candidate leaving the least weighted potential
+        best = torch.bmm(d_cand.view(b, r * trials, m), w.unsqueeze(-1)).view(b, r, trials).argmin(-1)
         centers[:, :, c] = cand_x.view(b, r, trials, d).gather(2, best[..., None, None].expand(-1, -1, 1, d))[:, :, 0]
-        closest = d_cand.gather(-1, best[:, None, :, None].expand(-1, m, -1, 1))[..., 0]
+        closest = d_cand.gather(2, best[:, :, None, None].expand(-1, -1, 1, m))[:, :, 0]
     return centers
 
 
@@ -124,9 +158,10 @@ def weighted_kmeans(
         raise ValueError(f"weighted_kmeans: {len(seeds)} seeds for {b} point sets")
     parts = cpu_parts(x, limit=b)
     if parts > 1:
-        # CPU: the sets shared out to the intra-op threads, one thread each. Each op here is small
-        # (tens of thousands of elements), and splitting every op across threads costs a barrier per
-        # op, which a busy core stalls; whole sets split perfectly and no result changes.
+        # CPU: the sets shared out to the intra-op threads, one thread each. An op here is small (~1e5
+        # elements) and many run an iteration; split across threads, each op costs a barrier, which a
+        # core busy with other work stalls (38 s instead of 0.5 s for the 100 demo excerpts on two
+        # shared cores); whole sets split without one, and no result changes.
         cut = [b * i // parts for i in range(parts + 1)]
         fits = run_split(
             lambda i, _n: _weighted_kmeans(
@@ -143,100 +178,30 @@ def _weighted_kmeans(
 ) -> KMeansFit:
     b, m, d = x.shape
     x, w = x.float(), w.float()
-    trials = 2 + int(math.log(k))
-    u = torch.stack([torch.rand(n_init, k, trials, generator=generator(s)) for s in seeds]).to(x.device)
-    r = n_init
-    centers = kmeans_pp(x, w, k, u)  # [B, R, K, D]
     valid = w > 0
     nv = valid.sum(1).clamp_min(1)
-    mean = (x * valid.unsqueeze(-1)).sum(1) / nv.unsqueeze(-1)
-    var = (((x - mean.unsqueeze(1)) * valid.unsqueeze(-1)).square().sum(1) / nv.unsqueeze(-1)).mean(-1)
-    tol_b = var * tol  # [B]: scikit-learn's tolerance, per set
-    n_iter = torch.zeros(b, r, dtype=torch.long, device=x.device)
-    _lloyd(x, w, centers, tol_b, max_iter, n_iter)
-    xx = x.square().sum(-1)
-    dist = _sq_dist(x, xx, centers.view(b, r * k, d)).view(b, m, r, k)
-    inertia = (w.unsqueeze(-1) * dist.amin(-1)).sum(1)  # [B, R]
+    mean = (x * valid.unsqueeze(-1)).sum(1, keepdim=True) / nv[:, None, None]
+    # k-means is the same on centred points, and as scikit-learn does, they are centred first: the
+    # probe's unit-norm embeddings lie in a narrow cone (|x|^2 = 1, distances ~1e-2), where
+    # |x|^2 - 2 x.c + |c|^2 in float32 loses three digits more than on centred points
+    x = x - mean
+    var = ((x * valid.unsqueeze(-1)).square().sum(1) / nv.unsqueeze(-1)).mean(-1)
+    tol_b = var * tol  # [B]: scikit-learn's tolerance (unweighted variance), per set
+    u = torch.stack([seeding_uniforms(s, n_init, k) for s in seeds])
+    r = n_init
+    # points as columns with a row of ones [B, D+1, M]: one product gives the distances (less |x|^2)
+    # from [-2c, |c|^2], and one gives the weighted sums and the masses from the weighted one-hot
+    x1 = torch.cat([x, torch.ones_like(x[..., :1])], -1).transpose(1, 2).contiguous()
+    centers = kmeans_pp(x, w, k, u, x1)  # [B, R, K, D]
+    n_iter = lloyd(x1, w, centers, tol_b, max_iter)
+    # every restart's weighted inertia on all its points, summed in float64 (restarts that reach
+    # the same optimum differ only by rounding; ones that do not differ by far more)
+    near = nearest(torch.bmm(extended(centers.view(b, r * k, d)), x1).view(b, r, k, m))[1]
+    dist = (near + x.square().sum(-1).unsqueeze(1)).clamp_min_(0.0)
+    inertia = (dist.double() * w.double().unsqueeze(1)).sum(-1)  # [B, R]
     best = inertia.argmin(1)
     rows = torch.arange(b, device=x.device)
-    return KMeansFit(centers.view(b, r, k, d)[rows, best], inertia[rows, best], n_iter[rows, best])
-
-
-def _argmin_k(rel: Tensor) -> Tensor:
-    """``rel.argmin(2)`` of ``[n, R, K, M]`` (ties to the first) as K - 1 passes over contiguous rows:
-    torch's argmin over a short middle dimension was 20x slower than this on the CPU."""
-    best = rel[:, :, 0]
-    labels = torch.zeros(best.shape, dtype=torch.long, device=rel.device)
-    for j in range(1, rel.shape[2]):
-        better = rel[:, :, j] < best
-        labels.masked_fill_(better, j)
-        best = torch.where(better, rel[:, :, j], best)
-    return labels
-
-
-def _relocate(sums: Tensor, empty: Tensor, rel: Tensor, labels: Tensor, xw1: Tensor, w: Tensor) -> None:
-    """scikit-learn's treatment of clusters left without weight: each takes the point farthest from
-    its own centroid (the farthest first), which leaves the cluster it was in. Updates the weighted
-    sums and masses ``sums [n, R, K, D+1]`` in place; ``empty [n, R, K]``; ``rel [n, R, K, M]`` the
-    squared distances less each point's squared norm; ``labels [n, R, M]``. Rare: a Python loop."""
-    x = xw1[..., :-1]
-    far = rel.gather(2, labels.unsqueeze(2))[:, :, 0] + x.square().sum(-1).unsqueeze(1)  # [n, R, M]
-    far = far.masked_fill(w.unsqueeze(1) <= 0, -float("inf"))  # zero-weight padding is no point
-    for i, ri in empty.any(-1).nonzero().tolist():
-        clusters = empty[i, ri].nonzero()[:, 0].tolist()
-        for j, idx in zip(clusters, far[i, ri].topk(len(clusters)).indices.tolist()):
-            point = xw1[i, idx] * w[i, idx]  # its weighted coordinates and its weight
-            sums[i, ri, labels[i, ri, idx]] -= point
-            sums[i, ri, j] = point
-
-
-def _lloyd(x: Tensor, w: Tensor, centers: Tensor, tol: Tensor, max_iter: int, n_iter: Tensor) -> None:
-    """Lloyd iterations of the runs ``centers [B, R, K, D]`` (updated in place) on points ``x [B, M, D]``.
-
-    A set leaves the batch once all its restarts have converged, so the sets still iterating are
-    the only ones computed (a batch otherwise runs as long as its slowest run); a converged restart
-    of a set still iterating keeps its centroids. Per iteration, four passes over ``[B, R*K, M]``:
-    the distances up to each point's own norm (one ``baddbmm``), the nearest centroid, the weighted
-    one-hot assignment, and one ``bmm`` that gives the weighted sums and the masses together.
-    """
-    b, r, k, d = centers.shape
-    # points as columns [B, D, M] (the reductions over K then run along contiguous rows), and [x, 1]
-    # as rows so that one product gives the weighted sums and the masses together
-    xt = x.transpose(1, 2).contiguous()
-    xw1 = torch.cat([x, torch.ones_like(x[..., :1])], -1)
-    todo = torch.arange(b, device=x.device)
-    sub_xt, sub_xw1, sub_w, sub_c = xt, xw1, w, centers.clone()
-    active = torch.ones(b, r, dtype=torch.bool, device=x.device)
-    labels = torch.full((b, r, x.shape[1]), -1, dtype=torch.long, device=x.device)
-    for _ in range(max_iter):
-        n = len(todo)
-        c = sub_c.view(n, r * k, d)
-        # |x - c|^2 - |x|^2 = |c|^2 - 2 c.x: the same argmin
-        rel = torch.baddbmm(c.square().sum(-1, keepdim=True), c, sub_xt, alpha=-2.0).view(n, r, k, -1)
-        new_labels = _argmin_k(rel)  # [n, R, M]
-        onehot = torch.zeros_like(rel).scatter_(2, new_labels.unsqueeze(2), sub_w[:, None, None].expand(-1, r, 1, -1))
-        sums = onehot.view(n, r * k, -1) @ sub_xw1  # [n, R*K, D+1]
-        act = active[todo]
-        empty = (sums[..., -1] <= 0).view(n, r, k) & act.unsqueeze(-1)
-        if bool(empty.any()):
-            _relocate(sums.view(n, r, k, d + 1), empty, rel, new_labels, sub_xw1, sub_w)
-        mass = sums[..., -1:]
-        new = torch.where(mass > 0, sums[..., :-1] / mass.clamp_min(1e-30), c).view(n, r, k, d)
-        shift = (new - sub_c).square().sum((-1, -2))  # [n, R]
-        same = (new_labels == labels).all(-1)
-        sub_c = torch.where(act[..., None, None], new, sub_c)
-        n_iter[todo] += act
-        labels = new_labels
-        act = act & ~(same | (shift <= tol[todo, None]))
-        active[todo] = act
-        keep = act.any(1)
-        if not bool(keep.all()):  # sets whose restarts have all converged leave the batch
-            centers[todo[~keep]] = sub_c[~keep]
-            todo, sub_c, labels = todo[keep], sub_c[keep], labels[keep]
-            if not len(todo):
-                return
-            sub_xt, sub_xw1, sub_w = xt[todo], xw1[todo], w[todo]
-    centers[todo] = sub_c
+    return KMeansFit(centers[rows, best] + mean, inertia[rows, best], n_iter[rows, best])
 
 
 def assign(embedding: Tensor, centroids: Tensor) -> Tensor:
@@ -250,5 +215,5 @@ def assign(embedding: Tensor, centroids: Tensor) -> Tensor:
     flat = embedding.reshape(b, -1, d)
     # [B, K, N] and K - 1 comparisons: torch's argmin over a last dimension of 3 is slow on the CPU
     rel = torch.baddbmm(c.square().sum(-1).unsqueeze(-1), c, flat.transpose(1, 2), alpha=-2.0)
-    near = _argmin_k(rel.unsqueeze(1))[:, 0]
+    near = nearest(rel)[0].long()
     return near.view(embedding.shape[:-1])

@@ -52,7 +52,8 @@ def test_gpu_check_rows_and_the_study_estimate_with_evaluations_and_probes():
 
     iterations, _ = study_iterations()
     evaluations, probes = study_counts()
-    assert (evaluations, probes) == (3 * 72 + 3, 3 * 36)  # the grid: fine-tunes at 3 lengths + baselines
+    # the grid: 18 pretrainings (12 supervised, 6 self-supervised), fine-tunes at 3 lengths + baselines
+    assert (evaluations, probes) == (3 * 108 + 3, 3 * 54)
 
     step = {"variants": {"fast-bf16": {"wall_s": {"median": 0.1, "min": 0.1, "max": 0.1}, "extra_mib": {}}}}
     sections = {

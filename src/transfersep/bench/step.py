@@ -29,9 +29,10 @@ CONFIGS = {  # batch x seconds, sources
 def study_iterations() -> tuple[dict[str, int], int]:
     """Optimizer steps of the whole study per phase (``pretrain``, ``whole``, ``mask``) and the
     number of training runs, for the study-time estimate: every run of the grid
-    (``sweeps/grid.yaml``) at the budgets of ``experiment=paper`` (the paper's: 12 pretrainings of
+    (``sweeps/grid.yaml``) at the budgets of ``experiment=paper`` (the paper's grid: 12 pretrainings of
     10 000, 72 fine-tunes of 2 000 half whole, half mask, 3 baselines of 12 000 = 87 runs,
-    300 000 steps). The zero-shot probes train nothing."""
+    300 000 steps; the whole grid adds the self-supervised pretrainings and the pretraining-length
+    axis, each step costed as a DC step). The zero-shot probes train nothing."""
     from transfersep.run.config import compose
     from transfersep.run.plan import phase_of, steps_of
     from transfersep.study.grid import grid_points

@@ -16,9 +16,9 @@ TINY = dict(hidden_size=16, num_layers=2, embedding_dim=6)
 SOURCES = ["a", "b", "c"]
 
 
-def train_steps(system: SeparationSystem, steps: int = 3, tmp_path=None) -> L.Trainer:
-    dm = generated.build(SOURCES[: len(system.source_names)], 0.5, 2, steps, seed=0, n_val=2, n_test=2)
-    trainer = L.Trainer(
+def quiet_trainer(steps: int, tmp_path=None, **extra) -> L.Trainer:
+    """A CPU trainer of ``steps`` steps, one validation at the end, nothing logged or saved."""
+    return L.Trainer(
         accelerator="cpu",
         max_steps=steps,
         logger=False,
@@ -28,9 +28,14 @@ def train_steps(system: SeparationSystem, steps: int = 3, tmp_path=None) -> L.Tr
         num_sanity_val_steps=0,
         val_check_interval=steps,
         check_val_every_n_epoch=None,
-        use_distributed_sampler=False,
         default_root_dir=str(tmp_path) if tmp_path else None,
+        **extra,
     )
+
+
+def train_steps(system: SeparationSystem, steps: int = 3, tmp_path=None) -> L.Trainer:
+    dm = generated.build(SOURCES[: len(system.source_names)], 0.5, 2, steps, seed=0, n_val=2, n_test=2)
+    trainer = quiet_trainer(steps, tmp_path, use_distributed_sampler=False)
     trainer.fit(system, datamodule=dm)
     assert trainer.global_step == steps
     return trainer
@@ -145,18 +150,7 @@ def mixit_batch(b: int = 2, n: int = 8000, seed: int = 0) -> dict[str, torch.Ten
 def fit_on(system: SeparationSystem, batch: dict, steps: int, tmp_path) -> L.Trainer:
     """``steps`` training steps on the same batch each time, one validation on it at the end."""
     loader = torch.utils.data.DataLoader([batch] * steps, batch_size=None)
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_steps=steps,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        val_check_interval=steps,
-        check_val_every_n_epoch=None,
-        default_root_dir=str(tmp_path),
-    )
+    trainer = quiet_trainer(steps, tmp_path)
     trainer.fit(system, train_dataloaders=loader, val_dataloaders=torch.utils.data.DataLoader([batch], batch_size=None))
     assert trainer.global_step == steps
     return trainer

@@ -146,11 +146,11 @@ def test_a_checkpoint_the_pretraining_does_not_keep_is_refused(tmp_path):
 def test_the_papers_grid_is_the_axis_at_its_end():
     from transfersep.study.grid import grid_points
 
-    end = grid_points(overrides=["pretrain_steps=end"])
+    end = grid_points(overrides=["pretrain_steps=end", "pretrain=musdb,slakh,both"])
     counts = {s: sum(gp.stage == s for gp in end) for s in ("pretrain", "zeroshot", "finetune", "baseline")}
     assert counts == {"pretrain": 12, "zeroshot": 36, "finetune": 72, "baseline": 3}
     assert "finetune/slakh-pitch-mask-bach10" in {gp.subdir for gp in end}
     assert all(not gp.subdir.endswith(("-end", "-half", "-quarter")) for gp in end)
     half = grid_points(["finetune"], ["pretrain_steps=half", "downstream=bach10"])
-    assert len(half) == 24 and all(gp.parent_subdir == f"pretrain/{gp.pretrain}-{gp.augment}" for gp in half)
+    assert len(half) == 36 and all(gp.parent_subdir == f"pretrain/{gp.pretrain}-{gp.augment}" for gp in half)
     assert {gp.subdir for gp in half} >= {"finetune/slakh-pitch-mask-bach10-half"}

@@ -14,7 +14,13 @@ from transfersep.files import FINAL_CKPT
 
 
 @pytest.mark.parametrize(
-    "pretrain,objective,probe", [("slakh_mixit", "mixit", "mixit-grouping"), ("slakh_boot", "bootstrap", "dc-kmeans")]
+    "pretrain,objective,probe",
+    [
+        ("slakh_mixit", "mixit", "mixit-grouping"),
+        ("slakh_boot", "bootstrap", "dc-kmeans"),
+        ("mixtures_mixit", "mixit", "mixit-grouping"),  # any folder of mixtures (generated here)
+        ("mixtures_boot", "bootstrap", "dc-kmeans"),
+    ],
 )
 def test_self_supervised_pretraining_then_probe_and_fine_tune(
     pretrain: str, objective: str, probe: str, tmp_path: Path

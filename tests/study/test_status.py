@@ -94,7 +94,7 @@ def test_every_state(tmp_path: Path, fake_squeue: Path) -> None:
     assert gone.state == "interrupted" and "777 no longer exists" in gone.detail
     assert gone.logs == [str(study / "pretrain/musdb-incoherent/train.log"), str(tmp_path / "600_3_0_log.out")]
     assert state["pretrain/both-stretch"] == "missing"
-    assert len([r for r in rows.values() if r.in_grid]) == 12 + 3 * 72  # fine-tunes at 3 pretraining lengths
+    assert len([r for r in rows.values() if r.in_grid]) == 18 + 3 * 108  # fine-tunes at 3 pretraining lengths
     assert not rows["finetune/slakh-none-whole-stems"].in_grid
 
 
@@ -179,7 +179,7 @@ def test_status_expects_what_the_study_launched(tmp_path: Path, capsys) -> None:
     assert sorted(ln.split()[1] for ln in out.splitlines()[2:]) == sorted(runs)
     assert cli_main(["status", str(study), "--full-grid"]) == 1
     # the paper's 123 at the end point, and 108 probes and 216 fine-tunes at all 3 lengths
-    assert capsys.readouterr().out.startswith(f"{study}: 339 runs - 5 finished, 334 missing\n")
+    assert capsys.readouterr().out.startswith(f"{study}: 507 runs - 5 finished, 502 missing\n")
     # a grid point of what was launched that never started is missing: the baseline of bach10
     for f in ("status.json", "final.ckpt", "result.json"):
         (study / "baseline/bach10" / f).unlink()

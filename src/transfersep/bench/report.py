@@ -216,31 +216,22 @@ def render_table(results: dict[str, Any]) -> str:
             what = f"loader, {sec['workers']} workers, augment={sec['setting']}"
             rows.append([what, "", _f(sec["samples_per_s"]), "", "", "samples/s", "", f"{sec['samples']} samples", cmd])
         elif kind == "loader":
-            for setting, v in sec["per_worker_samples_per_s"].items():
+            rates = [(f"augment={k}", v, "") for k, v in sec["per_worker_samples_per_s"].items()]
+            rates += [
+                (f"bootstrapped-DC labels, {k} excerpts", v, f"; labelling {_f(v['label_ms'])} ms/excerpt")
+                for k, v in sec.get("bootstrap", {}).items()
+            ]
+            for what, v, more in rates:
                 rows.append(
                     [
-                        f"loader, one worker, augment={setting}",
+                        f"loader, one worker, {what}",
                         "",
                         _f(v["median"]),
                         _f(v["min"]),
                         _f(v["max"]),
                         "samples/s",
                         "",
-                        f"CPU-time rate {_f(v.get('cpu_median'))}/s",
-                        cmd,
-                    ]
-                )
-            for length, v in sec.get("bootstrap", {}).items():
-                rows.append(
-                    [
-                        f"loader, one worker, bootstrapped-DC labels, {length} excerpts",
-                        "",
-                        _f(v["median"]),
-                        _f(v["min"]),
-                        _f(v["max"]),
-                        "samples/s",
-                        "",
-                        f"CPU-time rate {_f(v.get('cpu_median'))}/s; labelling {_f(v['label_ms'])} ms/excerpt",
+                        f"CPU-time rate {_f(v.get('cpu_median'))}/s{more}",
                         cmd,
                     ]
                 )

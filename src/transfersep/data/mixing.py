@@ -41,6 +41,20 @@ def track_samples(t: Track) -> int:
     )
 
 
+def draw_start(rng: np.random.Generator, n: int, track_len: int, rate: float) -> int:
+    """A uniform start (16 kHz samples) of an excerpt of ``n`` samples at stretch ``rate`` in a track."""
+    span = int(math.ceil(n * rate))
+    return int(rng.integers(0, max(0, int(track_len) - span) + 1))
+
+
+def read_excerpt(cache: StemCache, refs, start: int, n: int, rate: float, corpus: str, augment: bool) -> np.ndarray:
+    """[L] the summed files ``refs`` from ``start``: ``n`` samples, or ``source_length(n, rate)`` with
+    ``PAD`` samples of context on each side when the excerpt is augmented afterwards."""
+    if augment:
+        return cache.read(refs, start - PAD, source_length(n, rate), corpus)
+    return cache.read(refs, start, n, corpus)
+
+
 class ExcerptSet(Dataset):
     """``length`` excerpts {"mix": [N], "sources": [C, N]} mixed from ``tracks``."""
 
@@ -139,8 +153,7 @@ class ExcerptSet(Dataset):
         )
 
     def _start(self, rng: np.random.Generator, k: int, rate: float) -> int:
-        span = int(math.ceil(self.n * rate))
-        return int(rng.integers(0, max(0, int(self.lengths[k]) - span) + 1))
+        return draw_start(rng, self.n, self.lengths[k], rate)
 
     def _read(self, picks: Sequence[int], starts: Sequence[int], rates: Sequence[float]) -> np.ndarray:
         """[C, L]: L = n, or source_length(n, rate) with PAD context when augmenting."""
@@ -148,10 +161,7 @@ class ExcerptSet(Dataset):
         for c, (k, s, r) in enumerate(zip(picks, starts, rates)):
             t = self.tracks[k]
             refs = t.sources.get(self.source_names[c], [])
-            if self.augment:
-                rows.append(self.cache.read(refs, s - PAD, source_length(self.n, r), t.corpus))
-            else:
-                rows.append(self.cache.read(refs, s, self.n, t.corpus))
+            rows.append(read_excerpt(self.cache, refs, s, self.n, r, t.corpus, self.augment is not None))
         if self.augment and self.mode == "incoherent":  # per-source rates: pad rows to one length
             width = max(len(r) for r in rows)
             rows = [np.pad(r, (0, width - len(r))) for r in rows]

@@ -13,7 +13,6 @@ recordings, so there is no common key or tempo to keep.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,11 +20,11 @@ import torch
 from torch.utils.data import Dataset
 
 from transfersep.audio import SAMPLE_RATE
-from transfersep.data.augment import PAD, AugmentSpec, pitch_tempo, realised_semitones, source_length
+from transfersep.data.augment import PAD, AugmentSpec, pitch_tempo, realised_semitones
 from transfersep.data.base import seeded_rng
 from transfersep.data.cache import StemCache
 from transfersep.data.index import DatasetError, Track
-from transfersep.data.mixing import MAX_TRIES, SILENCE_RMS, track_samples
+from transfersep.data.mixing import MAX_TRIES, SILENCE_RMS, draw_start, read_excerpt, track_samples
 
 SOURCE_NAMES = ["mixture1", "mixture2"]
 
@@ -113,14 +112,11 @@ class MixturePairs(Dataset):
         for _ in range(MAX_TRIES):
             shift = self.augment.draw(rng) if self.augment else (0.0, 1.0)
             k = int(rng.choice(len(self.tracks), p=p))
-            span = int(math.ceil(self.n * shift[1]))
-            start = int(rng.integers(0, max(0, int(self.lengths[k]) - span) + 1))
-            t = self.tracks[k]
-            if self.augment:
-                raw = self.cache.read(self.refs[k], start - PAD, source_length(self.n, shift[1]), t.corpus)
-                core = raw[PAD:-PAD]
-            else:
-                raw = core = self.cache.read(self.refs[k], start, self.n, t.corpus)
+            start = draw_start(rng, self.n, self.lengths[k], shift[1])
+            raw = read_excerpt(
+                self.cache, self.refs[k], start, self.n, shift[1], self.tracks[k].corpus, bool(self.augment)
+            )
+            core = raw[PAD:-PAD] if self.augment else raw
             if float(np.dot(core, core)) >= SILENCE_RMS**2 * len(core):
                 return k, start, shift, raw
         raise RuntimeError(

@@ -47,8 +47,8 @@ def supervised_twin(pretrain: str) -> str | None:
     """The grid's supervised pretraining on the audio a self-supervised ``pretrain`` value reads (its
     config's ``dataset.name`` with ``objective: dc``: slakh for slakh_mixit), or None (a supervised value,
     a folder of mixtures, or no such value on the grid's axis)."""
+    from transfersep.data.registry import SELF_SUPERVISED
     from transfersep.run.config import compose
-    from transfersep.run.plan import SELF_SUPERVISED
 
     def read(value: str) -> tuple[str, str | None]:
         node = compose([f"pretrain={value}"]).pretrain

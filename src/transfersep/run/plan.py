@@ -28,8 +28,6 @@ from transfersep.files import FINAL_CKPT, RESULT
 # the config groups that make a grid point; their values and the study's stages are written once,
 # in sweeps/grid.yaml (read by transfersep.study.grid)
 GRID_KEYS = ("pretrain", "augment", "finetune", "downstream", "pretrain_steps")
-# pretrain.objective values that learn from mixtures alone (conf/pretrain/*_mixit.yaml, *_boot.yaml)
-SELF_SUPERVISED = ("mixit", "bootstrap")
 
 
 def done_file(stage: str) -> str:
@@ -161,6 +159,8 @@ def make_plan(cfg: DictConfig) -> Plan:
         raise PlanError(str(e)) from None
     pretrain, augment, finetune, downstream, at = _names(cfg)
     stage = stage_of(pretrain, augment, finetune, downstream, at)
+    from transfersep.data.registry import SELF_SUPERVISED  # the objectives that read mixtures alone
+
     objective = str(cfg.pretrain.get("objective") or "dc")
     if objective in SELF_SUPERVISED and augment == "incoherent":
         raise PlanError(

@@ -130,7 +130,11 @@ def main(argv: list[str] | None = None) -> None:
         "--pretrain", default="slakh", help="pretrain= values (comma list; slakh_mixit,slakh_boot: self-supervised)"
     )
     ap.add_argument("--downstream", default="bach10,dagstuhl", help="downstream sets (comma list)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="the corpus's seed (the rendered audio)")
+    ap.add_argument("--seeds", default="0", help="replicates: the runs' seed= values (comma list, e.g. 0,1,2)")
+    ap.add_argument("--folds", default="0", help="the downstream sets' fold= values (comma list; 0: the paper's split)")
+    ap.add_argument("--finetune", default=None, help="fine-tune modes (comma list; default: the grid's)")
+    ap.add_argument("--pretrain-steps", default=None, help="pretrain_steps values (comma list; default: the grid's)")
     ap.add_argument("--jobs", type=int, default=0, help="stages run side by side (default: min(2, cores))")
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run (e.g. budget.pretrain=50)")
     a = ap.parse_args(argv)
@@ -153,14 +157,15 @@ def main(argv: list[str] | None = None) -> None:
         f"paths.data_dir={data}",
         f"paths.runs_dir={runs}",
         f"study={a.study}",
-        f"seed={a.seed}",
         *a.overrides,
     ]
     train = [*train_command(), "-m", *common]
     report = runs / a.study / "report"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     jobs = a.jobs or min(2, cores)
-    narrow = [f"pretrain={a.pretrain}", "augment=none", f"downstream={a.downstream}"]
+    narrow = [f"pretrain={a.pretrain}", "augment=none", f"downstream={a.downstream}", f"seed={a.seeds}"]
+    narrow += [f"fold={a.folds}"] + [f"finetune={a.finetune}"] * bool(a.finetune)
+    narrow += [f"pretrain_steps={a.pretrain_steps}"] * bool(a.pretrain_steps)
     report_cmd = [sys.executable, "-m", "transfersep.report.build", str(runs / a.study), "--out", str(report)]
     stages = study_stages(train, narrow, report_cmd, a.downstream.split(","))
     run_stages(stages, runs / a.study / "logs", jobs, max(1, cores // jobs))

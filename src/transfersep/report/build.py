@@ -41,6 +41,7 @@ from transfersep.files import atomic_write_text
 from transfersep.report import figures
 from transfersep.report.comparisons import TEST_COLUMNS, find, run_tests
 from transfersep.report.header import study_info
+from transfersep.report.replicates import has_replicates, recipe_interval, replicate_summary
 from transfersep.report.results import (
     Key,
     Run,
@@ -76,8 +77,11 @@ def floor_of(run: Run | None) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not math.isnan(v) else None
 
 
-def _sig(row: dict | None) -> bool | str:
-    """True, False, or "paper" (significant only under the paper's test) for a bar's star."""
+def _sig(row: dict | None, recipe: bool = False) -> bool | str:
+    """True, False, or "paper" (significant only under the paper's test) for a bar's star; with
+    ``recipe`` (a study with replicates) the star is the recipe test's."""
+    if recipe:
+        return bool(row and row.get("significant_recipe"))
     if not row or not row["significant"]:
         return False
     return "paper" if row["paper_only"] else True
@@ -94,22 +98,36 @@ def draw_figures(
     labels = {c: label("pretrain", c) for c in ("none", *corpora)}
     labels.update({f"zs:{c}": f"{label('pretrain', c)}, {zs_label}" for c in zs})
     vals, sig, errs, floors = {}, {}, {}, {}
+    rep = has_replicates(runs)  # bars over replicates (the recipe), else the one trained model
+
+    def bar(r: Run | None) -> tuple:
+        if r is None:
+            return None, None
+        return (replicate_summary(r)["mean"], recipe_interval(r)) if rep else (r.mean, mean_interval(r))
+
     for d in downs:
         floor = next((f for c in zs if (f := floor_of(runs.get(("zeroshot", c, "none", d)))) is not None), None)
         if floor is not None:
             floors[d] = floor
-        b = runs.get(("baseline", d))
-        vals[(d, "none")], errs[(d, "none")] = (b.mean if b else None), mean_interval(b)
+        vals[(d, "none")], errs[(d, "none")] = bar(runs.get(("baseline", d)))
         for c in corpora:
-            r = runs.get(("finetune", c, "none", "whole", d))
             row = find(rows, "H1", d, key_name(("finetune", c, "none", "whole", d)))
-            vals[(d, c)], errs[(d, c)] = (r.mean if r else None), mean_interval(r)
-            sig[(d, c)] = _sig(row)
+            vals[(d, c)], errs[(d, c)] = bar(runs.get(("finetune", c, "none", "whole", d)))
+            sig[(d, c)] = _sig(row, rep)
         for c in zs:
-            r = runs.get(("zeroshot", c, "none", d))
-            vals[(d, f"zs:{c}")], errs[(d, f"zs:{c}")] = (r.mean if r else None), mean_interval(r)
+            vals[(d, f"zs:{c}")], errs[(d, f"zs:{c}")] = bar(runs.get(("zeroshot", c, "none", d)))
     paths["fig1"] = figures.figure1(
-        out / "fig1_pretraining.png", downs, conds, labels, vals, sig, alpha, errs, floors, MIN_UNITS_INTERVAL
+        out / "fig1_pretraining.png",
+        downs,
+        conds,
+        labels,
+        vals,
+        sig,
+        alpha,
+        errs,
+        floors,
+        MIN_UNITS_INTERVAL,
+        replicates=max((len(r.replicates) for r in runs.values()), default=1) if rep else 0,
     )
 
     aug_corpora = [c for c in corpora if any(cc == c and a != "none" for cc, a in pairs)]
@@ -237,9 +255,11 @@ def table2(rows: list[dict], downs: list[str], pairs: list[tuple[str, str]]) -> 
 
 def summary(runs: dict[Key, Run]) -> pd.DataFrame:
     rows = []
-    for key, run in sorted(runs.items(), key=lambda kv: kv[1].rel):
+    every = [(key, rep) for key, run in runs.items() for rep in (run.replicates or {run.replicate: run}).values()]
+    for key, run in sorted(every, key=lambda kv: kv[1].rel):
         gp, res = run.result["grid_point"], run.result
         overall = res.get("overall") or {}
+        fold, seed = run.replicate
         row = {
             "run": run.rel,
             "model": describe_key(key),
@@ -248,6 +268,8 @@ def summary(runs: dict[Key, Run]) -> pd.DataFrame:
             "augment": gp.get("augment"),
             "finetune": gp.get("finetune"),
             "downstream": gp.get("downstream"),
+            "fold": fold,
+            "seed": seed,
             "n_excerpts": res.get("n_excerpts"),
             "n_excluded": res.get("n_excluded"),
             "sisdr_mean": overall.get("mean"),

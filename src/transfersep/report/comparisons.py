@@ -20,10 +20,16 @@ over units with 95 % intervals (from ``stats.MIN_UNITS_INTERVAL`` units on), the
 signed-rank p over the units and the smallest p those units can reach. ``paper_only`` flags a
 comparison significant under the paper's test but not under the per-unit one. Only comparisons
 whose two runs belong to the study's grid are made.
+
+The two columns above are about the two trained models of replicate 0 (seed 0, fold 0). Recipe
+columns (``replicates.RECIPE_COLUMNS``): the same comparison over every replicate both grid points
+have, one unit per (fold, seed): the mean difference, its interval, the one-sided t-test over units
+and the probability that x's recipe outperforms y's (``recipe.recipe_test``).
 """
 
 from __future__ import annotations
 
+from transfersep.report.replicates import RECIPE_COLUMNS, recipe_columns
 from transfersep.report.results import Key, Run, axis, key_name, supervised_twin
 from transfersep.report.stats import ALPHA, TestSetMismatch, check_same_test_set, independent_paired, wilcoxon_paired
 
@@ -56,6 +62,7 @@ TEST_COLUMNS = [
     "significant_independent",
     "paper_only",
     "note",
+    *RECIPE_COLUMNS,
 ]
 FAMILIES = {
     "H1": "H1 pretrained > scratch",
@@ -93,6 +100,7 @@ def compare(family: str, d: str, xk: Key, yk: Key, runs: dict[Key, Run], alpha: 
     if x is None or y is None:
         row["note"] = "missing run: " + ", ".join(key_name(k) for k, r in ((xk, x), (yk, y)) if r is None)
         return row
+    row.update(recipe_columns(x, y, alpha))  # over replicates: needs each run's mean only
     if x.excerpts is None or y.excerpts is None:
         row["note"] = "no scores.csv for " + ", ".join(r.rel for r in (x, y) if r.excerpts is None)
         return row

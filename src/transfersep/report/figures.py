@@ -140,8 +140,13 @@ def figure1(
     errors: dict | None = None,
     floors: dict | None = None,
     min_units: int = 6,
+    replicates: int = 0,
 ) -> Path:
     """Grouped bars: mean SI-SDR per downstream set (groups) for each condition (bars).
+
+    With ``replicates`` (a study whose grid points were trained several times: up to that many
+    replicates each) bars are means over replicates, error bars their 95 % t-intervals and '*' the
+    recipe test (``report.replicates``); without, everything is about the one trained model.
 
     ``values[(d, cond)]`` in dB or None; ``significant[(d, cond)]`` True draws '*';
     ``errors[(d, cond)]`` = (centre, low, high) draws the 95 % interval of the mean over independent
@@ -188,12 +193,22 @@ def figure1(
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xlim(-0.5, len(downstreams) - 0.5)
     ax.set_xticks(range(len(downstreams)), [labels.get(d, d) for d in downstreams])
-    ax.set_ylabel("SI-SDR (dB), mean over test excerpts")
+    if replicates:
+        ax.set_ylabel(f"SI-SDR (dB), mean over replicates (up to {replicates})")
+        what = (
+            f"* = the recipe beats no pretraining over replicates (one-sided t-test, p < {alpha:g});\n"
+            "error bars: 95 % t-interval of the mean over replicates (seeds x folds; none from one replicate)"
+        )
+    else:
+        ax.set_ylabel("SI-SDR (dB), mean over test excerpts")
+        what = (
+            f"* = significant improvement over no pretraining (one-sided Wilcoxon, p < {alpha:g}), "
+            "† = only under the paper's test, not over independent units;\n"
+            f"error bars: 95 % t-interval of the mean over independent units (none below {min_units} units)"
+        )
     ax.set_title(
         "Whole-models, no augmentation: pretraining corpus vs. no pretraining\n"
-        f"* = significant improvement over no pretraining (one-sided Wilcoxon, p < {alpha:g}), "
-        "† = only under the paper's test, not over independent units;\n"
-        f"error bars: 95 % t-interval of the mean over independent units (none below {min_units} units)"
+        + what
         + ("; dashed: the mixture itself as every estimate" if floors else ""),
         fontsize=9,
     )

@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from transfersep.report.results import Key, Run
-from transfersep.run.plan import GRID_KEYS
+from transfersep.run.plan import SWEPT_KEYS
 
 DEMO_MARKER = ".transfersep-demo.json"
 ONE_OFF = ("rerun", "dry_run", "init_from")
@@ -56,7 +56,7 @@ def _yaml(path: Path):
 def _carried(override: str) -> bool:
     key = override.split("=", 1)[0].lstrip("+~")
     return not (
-        key in GRID_KEYS
+        key in SWEPT_KEYS
         or key in ONE_OFF
         or key.startswith(("hydra.", "hydra/"))
         or key == "hydra"

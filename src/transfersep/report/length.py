@@ -10,8 +10,10 @@ floor), and of the one from-scratch baseline scored at two of its own iterations
 - **equal total iterations** (kept pretraining step + the fine-tune's budget), the paper's rule
   (``H1``: whole-model > baseline at that total).
 
-Each comparison carries the paper's test (one-sided Wilcoxon over excerpts) and the per-unit one
-(``report.comparisons.compare``). Outputs: ``fig4_length.png``, ``table4_length.csv`` and a section
+Each comparison carries the paper's test (one-sided Wilcoxon over excerpts), the per-unit one and,
+when the grid points were trained several times, the recipe test over replicates
+(``report.comparisons.compare``). With replicates, values are means over replicates and the figure
+draws their 95 % t-intervals (``report.replicates``). Outputs: ``fig4_length.png``, ``table4_length.csv`` and a section
 of ``report.md``. The baseline's scores at kept steps are ``baseline/<set>/kept/step-<n>/``; its
 final score is its total budget.
 """
@@ -25,12 +27,33 @@ import pandas as pd
 
 from transfersep.files import atomic_write_text
 from transfersep.report.comparisons import compare
-from transfersep.report.results import Key, Run, axis, label, load_run
+from transfersep.report.replicates import replicate_summary
+from transfersep.report.results import Key, Run, axis, group_replicates, label, load_run
 from transfersep.report.stats import ALPHA
 from transfersep.run.provenance import stale_reason
 from transfersep.study.folders import run_results
 
 H1 = "H1 pretrained > scratch at equal total iterations"
+# each test's columns in table4_length.csv (from ``comparisons.compare``'s row, prefixed h1_ / start_)
+TEST_FIELDS = {
+    "diff_db": "diff_db",
+    "p": "p",
+    "sig": "significant",
+    "units": "units",
+    "n_units": "n_units",
+    "unit_ci_low": "mean_ci_low",
+    "unit_ci_high": "mean_ci_high",
+    "p_units": "p_units",
+    "min_p_units": "min_p_units",
+    "sig_units": "significant_independent",
+    "recipe_n": "recipe_n",
+    "recipe_diff_db": "recipe_mean_diff_db",
+    "recipe_ci_low": "recipe_ci_low",
+    "recipe_ci_high": "recipe_ci_high",
+    "p_recipe": "p_recipe",
+    "sig_recipe": "significant_recipe",
+    "p_better": "p_better",
+}
 START = "S pretrained start > random weights at equal downstream iterations"
 COLUMNS = [
     "downstream",
@@ -45,7 +68,8 @@ COLUMNS = [
     "floor_db",
     "baseline_equal_downstream_db",
     "baseline_equal_total_db",
-    *(f"{t}_{c}" for t in ("h1", "start") for c in ("diff_db", "p", "p_units", "n_units", "sig", "sig_units")),
+    *(f"{c}_{b}" for c in ("whole", "baseline_equal_total") for b in ("replicates", "ci_low", "ci_high")),
+    *(f"{t}_{c}" for t in ("h1", "start") for c in TEST_FIELDS),
     "note",
 ]
 
@@ -62,7 +86,7 @@ def scan_length(study_dir: Path) -> tuple[dict[Key, Run], list[str]]:
     baselines by iteration (``("baseline", d, "<step>")``); stale runs are left out."""
     study_dir = Path(study_dir)
     paths = run_results(study_dir) + sorted(study_dir.glob("baseline/*/kept/step-*/result.json"))
-    runs: dict[Key, Run] = {}
+    found: dict[tuple, Run] = {}
     problems: list[str] = []
     for path in dict.fromkeys(paths):
         try:
@@ -76,10 +100,11 @@ def scan_length(study_dir: Path) -> tuple[dict[Key, Run], list[str]]:
             if step is None:
                 problems.append(f"{run.rel}: its result.json records no step; left out of Figure 4")
                 continue
-            runs.setdefault(("baseline", run.key[1], str(step)), run)
+            run.key = ("baseline", run.key[1], str(step))
         else:
-            runs.setdefault((*run.key, str(run.result["grid_point"].get("pretrain_steps", "end"))), run)
-    return runs, problems
+            run.key = (*run.key, str(run.result["grid_point"].get("pretrain_steps", "end")))
+        found.setdefault((run.key, run.replicate), run)
+    return group_replicates(found.values()), problems
 
 
 def _parent_steps(run: Run | None) -> int | None:
@@ -88,7 +113,13 @@ def _parent_steps(run: Run | None) -> int | None:
 
 
 def _mean(run: Run | None) -> float | None:
-    return run.mean if run else None
+    """The mean over a grid point's replicates (the run's own mean when it was trained once)."""
+    return replicate_summary(run)["mean"] if run else None
+
+
+def _spread(prefix: str, run: Run | None) -> dict:
+    s = replicate_summary(run) if run else {"n": None, "low": None, "high": None}
+    return {f"{prefix}_replicates": s["n"], f"{prefix}_ci_low": s["low"], f"{prefix}_ci_high": s["high"]}
 
 
 def _floor(run: Run | None) -> float | None:
@@ -97,14 +128,10 @@ def _floor(run: Run | None) -> float | None:
 
 
 def _test(prefix: str, row: dict) -> dict:
-    return {
-        f"{prefix}_diff_db": row.get("diff_db"),
-        f"{prefix}_p": row.get("p"),
-        f"{prefix}_p_units": row.get("p_units"),
-        f"{prefix}_n_units": row.get("n_units"),
-        f"{prefix}_sig": bool(row.get("significant")),
-        f"{prefix}_sig_units": bool(row.get("significant_independent")),
-    }
+    out = {f"{prefix}_{k}": row.get(v) for k, v in TEST_FIELDS.items()}
+    for k in ("sig", "sig_units", "sig_recipe"):
+        out[f"{prefix}_{k}"] = bool(out[f"{prefix}_{k}"])
+    return out
 
 
 def length_rows(runs: dict[Key, Run], downs: list[str], alpha: float = ALPHA) -> list[dict]:
@@ -142,6 +169,7 @@ def length_rows(runs: dict[Key, Run], downs: list[str], alpha: float = ALPHA) ->
                     mask_db=_mean(m),
                     zeroshot_db=_mean(z),
                     floor_db=_floor(z),
+                    **_spread("whole", w),
                 )
                 notes = []
                 if ft is not None:
@@ -151,6 +179,7 @@ def length_rows(runs: dict[Key, Run], downs: list[str], alpha: float = ALPHA) ->
                     if pre is not None:
                         tot_k = ("baseline", d, str(pre + ft))
                         row["baseline_equal_total_db"] = _mean(runs.get(tot_k))
+                        row.update(_spread("baseline_equal_total", runs.get(tot_k)))
                         row.update(_test("h1", compare(H1, d, wk, tot_k, runs, alpha)))
                         if tot_k not in runs:
                             notes.append(f"no baseline score at iteration {pre + ft}")
@@ -190,14 +219,23 @@ def figure4(path: Path, table: pd.DataFrame, downs: list[str]) -> Path:
         n_models = len(sub[["pretrain", "augment"]].drop_duplicates())
         for col, name, style in lines:
             s = means[col].dropna()
-            if len(s):
-                ax.plot(s.index.astype(float), s.values, label=name, **style)
+            if not len(s):
+                continue
+            ax.plot(s.index.astype(float), s.values, label=name, **style)
+            lo, hi = col.removesuffix("_db") + "_ci_low", col.removesuffix("_db") + "_ci_high"
+            if n_models == 1 and lo in sub and sub[lo].notna().any():  # intervals over replicates
+                band = sub.set_index("pretrain_iterations")[[lo, hi]].dropna().sort_index()
+                ax.vlines(band.index.astype(float), band[lo], band[hi], color=style.get("color"), linewidth=1.2)
         ax.set_title(label("downstream", d) + (f" (mean of {n_models} pretrained models)" if n_models > 1 else ""))
         ax.set_xlabel("pretraining iterations")
         ax.set_ylabel("SI-SDR (dB)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7, loc="best")
-    fig.suptitle("Transfer against pretraining length")
+    reps = table["whole_replicates"].max() if "whole_replicates" in table else None
+    fig.suptitle(
+        "Transfer against pretraining length"
+        + (f" (means over up to {int(reps)} replicates; bars: 95 % t-intervals)" if _ok(reps) and reps > 1 else "")
+    )
     return _save(fig, path)
 
 
@@ -205,13 +243,31 @@ def _cell(v, fmt: str = "{:.2f}") -> str:
     return fmt.format(v) if _ok(v) else "—"
 
 
+def _interval(lo, hi) -> str:
+    return f" [{lo:+.2f}, {hi:+.2f}]" if _ok(lo) and _ok(hi) else ""
+
+
 def _verdict(row: pd.Series, t: str) -> str:
+    """The paper's p / the per-unit p (units, smallest p, interval) / the recipe over replicates."""
     if not _ok(row[f"{t}_diff_db"]):
         return "—"
     p, pu = _cell(row[f"{t}_p"], "{:.2g}"), _cell(row[f"{t}_p_units"], "{:.2g}")
-    n = row[f"{t}_n_units"]
-    units = f"{pu} ({int(n)} units)" if _ok(n) else pu
-    return f"{row[f'{t}_diff_db']:+.2f} dB, p = {p} / {units}"
+    n, kind = row[f"{t}_n_units"], row[f"{t}_units"]
+    units = pu
+    if _ok(n):
+        kind = kind if isinstance(kind, str) else "unit"
+        units = (
+            f"{pu} ({int(n)} {kind}s, smallest p {_cell(row[f'{t}_min_p_units'], '{:.2g}')}"
+            f"{_interval(row[f'{t}_unit_ci_low'], row[f'{t}_unit_ci_high']) or ', no interval'})"
+        )
+    out = f"{row[f'{t}_diff_db']:+.2f} dB, p = {p} / {units}"
+    if _ok(row[f"{t}_recipe_n"]) and row[f"{t}_recipe_n"] > 1:
+        out += (
+            f"; recipe over {int(row[f'{t}_recipe_n'])} replicates: {row[f'{t}_recipe_diff_db']:+.2f}"
+            f"{_interval(row[f'{t}_recipe_ci_low'], row[f'{t}_recipe_ci_high'])} dB, "
+            f"p = {_cell(row[f'{t}_p_recipe'], '{:.2g}')}, P(better) {_cell(row[f'{t}_p_better'])}"
+        )
+    return out
 
 
 def length_markdown(table: pd.DataFrame, alpha: float) -> str:
@@ -238,7 +294,10 @@ def length_markdown(table: pd.DataFrame, alpha: float) -> str:
         "from-scratch baseline scored at the fine-tune's budget (equal downstream iterations: is the "
         "pretrained start better than random weights?) and at the kept pretraining iterations + that "
         "budget (equal total iterations, the paper's H1). Each test: mean difference, the paper's "
-        f"one-sided Wilcoxon p over excerpts / the p over independent units (α = {alpha}). The zero-shot "
+        f"one-sided Wilcoxon p over excerpts / the p over independent units with their kind, the smallest p "
+        "they can reach and the 95 % interval of the mean difference / with replicates, the recipe over "
+        f"them (mean difference, 95 % t-interval, one-sided t-test p, share of replicates it wins; α = {alpha}). "
+        "Values are means over replicates when the grid points were trained several times. The zero-shot "
         "probe measures whether the pretrained embedding already clusters the downstream sources; read "
         "it beside the fine-tuned curves, not in their place. Table: `table4_length.csv`.\n\n" + head + body
     )
@@ -252,7 +311,12 @@ def write_length(study_dir: Path, out: Path, downs: list[str], alpha: float = AL
     if not rows or {r["pretrain_steps"] for r in rows} == {"end"}:
         return {}, "", problems
     table = pd.DataFrame(rows, columns=COLUMNS)
-    numeric = [c for c in COLUMNS if c.endswith(("_db", "_iterations", "_p", "_p_units", "_n_units"))]
+    numeric = [
+        c
+        for c in COLUMNS
+        if c.endswith(("_db", "_iterations", "_p", "_p_units", "_n_units", "_low", "_high", "_n", "_replicates"))
+        or c.endswith(("_min_p_units", "_p_recipe", "_p_better"))
+    ]
     table[numeric] = table[numeric].apply(pd.to_numeric, errors="coerce")  # a column of None stays numeric
     out.mkdir(parents=True, exist_ok=True)
     paths = {"table4_csv": atomic_write_text(out / "table4_length.csv", table.to_csv(index=False))}

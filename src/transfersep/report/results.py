@@ -17,6 +17,11 @@ the zero-shot stage has none).
 Fine-tunes built on a pretrained model that was redone since (``run.provenance.stale_reason``) are
 left out and listed as problems; a fine-tune that loaded a model package (``init_from``) is keyed
 by the pretraining grid point recorded in that package.
+
+Replicates: runs of one grid point at other seeds or folds (``run.plan.REPLICATE_KEYS``) share its
+key. The key's ``Run`` is its replicate 0 (seed 0, fold 0: the paper's run; or the lowest present),
+whose ``replicates`` maps every (fold, seed) found to its run, itself included: the per-model
+columns are about that one trained model, the recipe columns about all of them.
 """
 
 from __future__ import annotations
@@ -117,6 +122,14 @@ def describe_key(key: Key) -> str:
     return f"{p}, {a}, {how} → {d}"
 
 
+Replicate = tuple  # (fold, seed)
+
+
+def replicate_key(gp: dict) -> Replicate:
+    """``(fold, seed)`` of a grid point record (absent keys: 0, the paper's run)."""
+    return (int(gp.get("fold") or 0), int(gp.get("seed") or 0))
+
+
 @dataclass
 class Run:
     dir: Path
@@ -127,6 +140,24 @@ class Run:
     origins: pd.DataFrame | None = None  # excerpt, source, track, start_s, seconds (blocks.origins_of)
     curve: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    replicates: dict = field(default_factory=dict)  # (fold, seed) -> Run of this key, itself included
+
+    @property
+    def replicate(self) -> Replicate:
+        return replicate_key(self.result.get("grid_point") or {})
+
+    @property
+    def replicate_means(self) -> dict:
+        """(fold, seed) -> mean SI-SDR of each replicate that has one."""
+        reps = self.replicates or {self.replicate: self}
+        return {r: run.mean for r, run in sorted(reps.items()) if run.mean is not None}
+
+    @property
+    def test_train(self) -> float | None:
+        """n_test / n_train tracks of this run's split (``extra.split``), or None when not recorded."""
+        split = (self.result.get("extra") or {}).get("split") or {}
+        n_train, n_test = split.get("train_tracks"), split.get("test_tracks")
+        return float(n_test) / float(n_train) if n_train and n_test else None
 
     @property
     def mean(self) -> float | None:
@@ -196,7 +227,7 @@ def scan(root: str | Path) -> tuple[dict[Key, Run], list[str]]:
     if not root.is_dir():
         raise FileNotFoundError(f"runs directory {root} does not exist")
     root = resolve_study(root)
-    runs: dict[Key, Run] = {}
+    found: dict[tuple, Run] = {}  # (key, replicate) -> run
     problems: list[str] = []
     for path in run_results(root):
         try:
@@ -214,13 +245,26 @@ def scan(root: str | Path) -> tuple[dict[Key, Run], list[str]]:
         if why:
             problems.append(f"left out {run.rel}: stale, {why}; relaunch the study to train it again")
             continue
-        old = runs.get(run.key)
+        old = found.get((run.key, run.replicate))
         if old is not None:
             keep, drop = sorted([old, run], key=lambda r: (r.dir / RESULT).stat().st_mtime)[::-1]
             problems.append(f"{key_name(run.key)} found twice: using {keep.rel}, ignoring {drop.rel}")
             run = keep
-        runs[run.key] = run
-    return runs, problems
+        found[(run.key, run.replicate)] = run
+    return group_replicates(found.values()), problems
+
+
+def group_replicates(runs) -> dict[Key, Run]:
+    """One ``Run`` per key: its replicate 0 (or the lowest present), holding every replicate."""
+    by_key: dict[Key, dict] = {}
+    for run in runs:
+        by_key.setdefault(run.key, {})[run.replicate] = run
+    out = {}
+    for key, reps in by_key.items():
+        first = reps[min(reps)]
+        first.replicates = dict(sorted(reps.items()))
+        out[key] = first
+    return out
 
 
 def downstream_order(names) -> list[str]:

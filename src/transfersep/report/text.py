@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from transfersep.report.header import StudyInfo, header_lines
+from transfersep.report.replicates import has_replicates, recipe_markdown, replicates_markdown
 from transfersep.report.results import Key, Run, describe_key, label, zeroshot_label
 from transfersep.report.stats import MIN_UNITS_INTERVAL
 
@@ -209,6 +210,27 @@ def missing_markdown(missing: list[Key], options: list[str]) -> list[str]:
     return lines
 
 
+def _claims(runs: dict[Key, Run], alpha: float) -> str:
+    """What kind of claim each column supports, said once at the top."""
+    models = (
+        "**What each column is about.** The paper's column and the independent column compare the two "
+        "trained models of replicate 0 (seed 0, fold 0) on this test audio: training noise (the seed, the "
+        "split) is not in them, so they say nothing about the recipes that produced the models. "
+    )
+    if not has_replicates(runs):
+        return models + (
+            "Every grid point of this study was trained once: every reading below is about one trained model. "
+            "A claim about a recipe (pretraining helps, less pretraining helps more) needs replicates: "
+            "`transfersep study seed=0,1,2` (and `fold=0,1,2` for sets with few pieces).\n"
+        )
+    return models + (
+        "The recipe tables below each family compare the recipes over every replicate both grid points have "
+        f"(one unit per fold × seed; one-sided t-test at p < {alpha:g}, Nadeau–Bengio corrected when folds "
+        "share training pieces; P(x better) is the share of units where x beats y). With one fold the claim "
+        "is about these test pieces; over folds, about pieces like them.\n"
+    )
+
+
 def markdown_report(
     *,
     study_dir: Path,
@@ -242,6 +264,7 @@ def markdown_report(
         "signed-rank test over the units with the smallest p that many units can give (2⁻ⁿ: "
         '"cannot reach α" below 10 units at .001). '
         f"{n_flag} comparison(s) are significant only under the paper's test (⚠).\n",
+        _claims(runs, alpha),
         f"{len(runs)} evaluated run(s); {len(missing)} of {len(expected)} expected grid point(s) missing "
         f"(expected grid: {grid}; downstream sets: {', '.join(downs) or 'none found'}).\n",
     ]
@@ -260,6 +283,7 @@ def markdown_report(
         + ("; dashed line: the mixture itself as every source's estimate (the floor)" if zs else "")
         + ".\n",
         tests_markdown(tests, "H1"),
+        recipe_markdown(tests, "H1", alpha),
     ]
     if zs:
         s += [
@@ -268,6 +292,7 @@ def markdown_report(
             f"({zs_label})? {PROBE_SCORING}\n",
             probe_markdown(runs),
             tests_markdown(tests, "Z"),
+            recipe_markdown(tests, "Z", alpha),
         ]
     if tests.family.str.startswith("S").any():
         s += [
@@ -277,12 +302,14 @@ def markdown_report(
             "from the supervised deep-clustering pretraining on the same audio with its stems; x better "
             "than y is tested. Their bars against the baseline are in Figure 1 (labelled self-supervised).\n",
             tests_markdown(tests, "S"),
+            recipe_markdown(tests, "S", alpha),
         ]
     s += [
         "## Figure 2 — augmentation during pretraining (H2)\n",
         "![Figure 2](fig2_augmentation.png)\n",
         "Whole-models: each augmentation against no augmentation, same corpus.\n",
         tests_markdown(tests, "H2"),
+        recipe_markdown(tests, "H2", alpha),
         "## Figure 3 — learning curves\n",
         "![Figure 3](fig3_curves.png)\n",
         "Test SI-SDR on the curve subset (the first excerpts of the fixed test list) every "
@@ -296,6 +323,16 @@ def markdown_report(
         "![Table 2](table2_mask_minus_whole.png)\n",
         table2_md,
         tests_markdown(tests, "R2"),
+        recipe_markdown(tests, "R2", alpha),
+        *(
+            [
+                "## Replicates\n",
+                "Each grid point over its replicates (seeds × folds):\n",
+                replicates_markdown(runs, describe_key),
+            ]
+            if has_replicates(runs)
+            else []
+        ),
         "## Runs\n",
         "| run directory | model | SI-SDR mean (dB) | median | n | excluded pairs |",
         "|---|---|---:|---:|---:|---:|",

@@ -33,6 +33,7 @@ VERBOSE_ENV = "TRANSFERSEP_VERBOSE"
 # data, model, study, seed, budgets, ...) is carried into a suggested command
 _NOT_CARRIED = (
     *GRID_KEYS,
+    "fold",  # a parent pretraining has no fold (the seed is carried: a replicate starts from its own)
     "init_from",
     "rerun",
     "dry_run",

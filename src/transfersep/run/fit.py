@@ -115,6 +115,7 @@ def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
                 extra={
                     "steps": trainer.global_step,
                     "seed": int(cfg.seed),
+                    "split": split_record(dm),
                     "study": str(cfg.study),
                     "checkpoint": str(plan.run_dir / FINAL_CKPT),
                     **evaluated_model(trainer),
@@ -132,5 +133,13 @@ def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
             from transfersep.run.keeping import evaluate_kept
 
             extra = {"seed": int(cfg.seed), "study": str(cfg.study), "evaluated_checkpoint": "kept"}
+            extra["split"] = split_record(dm)
             evaluate_kept(system, dm, plan, int(cfg.data.batch_size), extra)
     return result
+
+
+def split_record(dm: object) -> dict:
+    """``result.json["extra"]["split"]``: the tracks (pieces, takes, songs) the run trained and was
+    tested on; the report's recipe test reads n_test / n_train when folds share training pieces."""
+    desc = getattr(dm, "description", None) or {}
+    return {f"{s}_tracks": (desc.get(s) or {}).get("tracks") for s in ("train", "test")}

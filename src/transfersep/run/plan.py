@@ -12,6 +12,13 @@ relaunched study skips finished runs:
 
 Fine-tunes and probes from a kept pretraining checkpoint (``pretrain_steps`` other than ``end``,
 see ``run.kept``) add ``-<pretrain_steps>`` to their folder; at ``end`` the folders are the above.
+
+Replicates (``REPLICATE_KEYS``): ``seed`` sets every seed a run uses and ``fold`` picks which of the
+downstream set's declared folds is its test split. Seed 0 and fold 0 (the paper's single run on
+the paper's split) keep the folders above; others add ``-fold<f>`` and ``-seed<s>``, in that order
+(``finetune/slakh-none-whole-bach10-fold2-seed1``). A fine-tune or probe of seed ``s`` starts from
+the pretraining of seed ``s`` (``pretrain/slakh-none-seed1``): pretraining noise is part of a claim
+about pretraining. Pretraining has no test split, so it takes fold 0.
 """
 
 from __future__ import annotations
@@ -28,6 +35,11 @@ from transfersep.files import FINAL_CKPT, RESULT
 # the config groups that make a grid point; their values and the study's stages are written once,
 # in sweeps/grid.yaml (read by transfersep.study.grid)
 GRID_KEYS = ("pretrain", "augment", "finetune", "downstream", "pretrain_steps")
+# the keys that repeat a grid point (plain integer keys of conf/train.yaml, not config groups): the
+# recipe's replicates. A claim about a recipe is made over them; one run supports a claim about
+# that trained model only.
+REPLICATE_KEYS = ("seed", "fold")
+SWEPT_KEYS = GRID_KEYS + REPLICATE_KEYS  # every key sweeps/grid.yaml sweeps
 
 
 def done_file(stage: str) -> str:
@@ -89,8 +101,17 @@ def _names(cfg: Any) -> tuple[str, str, str, str, str]:
     )
 
 
-def stage_of(pretrain: str, augment: str, finetune: str, downstream: str, pretrain_steps: str = "end") -> str:
+def stage_of(
+    pretrain: str, augment: str, finetune: str, downstream: str, pretrain_steps: str = "end", *, fold: int = 0
+) -> str:
     stage = _stage_of(pretrain, augment, finetune, downstream)
+    if int(fold) < 0:
+        raise PlanError(f"fold={fold}: folds are numbered from 0 (0 is the paper's split)")
+    if int(fold) != 0 and stage == "pretrain":
+        raise PlanError(
+            f"fold={fold} with a pretraining run: folds choose a downstream set's test pieces, and "
+            "pretraining has none; a pretraining run takes fold=0"
+        )
     if pretrain_steps != "end" and stage in ("pretrain", "baseline"):
         raise PlanError(
             f"pretrain_steps={pretrain_steps} with a {stage} run: the axis names the pretraining checkpoint "
@@ -127,16 +148,43 @@ def _stage_of(pretrain: str, augment: str, finetune: str, downstream: str) -> st
     return "zeroshot" if finetune == "zeroshot" else "finetune"
 
 
-def subdir_of(pretrain: str, augment: str, finetune: str, downstream: str, pretrain_steps: str = "end") -> str:
-    stage = stage_of(pretrain, augment, finetune, downstream, pretrain_steps)
+def replicate_suffix(seed: int = 0, fold: int = 0) -> str:
+    """``-fold<f>-seed<s>`` without the zero parts: the paper's run (seed 0, fold 0) keeps its folder."""
+    if int(seed) < 0:
+        raise PlanError(f"seed={seed}: replicates are numbered from 0")
+    return (f"-fold{int(fold)}" if int(fold) else "") + (f"-seed{int(seed)}" if int(seed) else "")
+
+
+def subdir_of(
+    pretrain: str,
+    augment: str,
+    finetune: str,
+    downstream: str,
+    pretrain_steps: str = "end",
+    *,
+    seed: int = 0,
+    fold: int = 0,
+) -> str:
+    stage = stage_of(pretrain, augment, finetune, downstream, pretrain_steps, fold=fold)
     at = "" if pretrain_steps == "end" else f"-{pretrain_steps}"  # the paper's grid keeps its folders
+    rep = replicate_suffix(seed, fold)
     if stage == "pretrain":
-        return f"pretrain/{pretrain}-{augment}"
+        return f"pretrain/{pretrain}-{augment}{rep}"
     if stage == "baseline":
-        return f"baseline/{downstream}"
+        return f"baseline/{downstream}{rep}"
     if stage == "zeroshot":
-        return f"zeroshot/{pretrain}-{augment}-{downstream}{at}"
-    return f"finetune/{pretrain}-{augment}-{finetune}-{downstream}{at}"
+        return f"zeroshot/{pretrain}-{augment}-{downstream}{at}{rep}"
+    return f"finetune/{pretrain}-{augment}-{finetune}-{downstream}{at}{rep}"
+
+
+def replicate_of(cfg: Any) -> dict[str, int]:
+    """``{"seed": s, "fold": f}`` of a run config (a config without the keys is replicate 0)."""
+    return {k: int(cfg.get(k) or 0) for k in REPLICATE_KEYS}
+
+
+def replicate_fields(seed: int = 0, fold: int = 0) -> dict[str, int]:
+    """The replicate keys a grid-point record names: only those not 0, so the paper's records read as before."""
+    return {k: int(v) for k, v in (("seed", seed), ("fold", fold)) if int(v)}
 
 
 def phase_of(stage: str, finetune: str) -> str:
@@ -158,7 +206,8 @@ def make_plan(cfg: DictConfig) -> Plan:
     except ScheduleError as e:
         raise PlanError(str(e)) from None
     pretrain, augment, finetune, downstream, at = _names(cfg)
-    stage = stage_of(pretrain, augment, finetune, downstream, at)
+    rep = replicate_of(cfg)
+    stage = stage_of(pretrain, augment, finetune, downstream, at, fold=rep["fold"])
     from transfersep.data.registry import SELF_SUPERVISED  # the objectives that read mixtures alone
 
     objective = str(cfg.pretrain.get("objective") or "dc")
@@ -168,7 +217,7 @@ def make_plan(cfg: DictConfig) -> Plan:
             f"track, and this {objective} pretraining reads its corpus without stems; "
             "use augment=none, pitch or stretch"
         )
-    subdir = subdir_of(pretrain, augment, finetune, downstream, at)
+    subdir = subdir_of(pretrain, augment, finetune, downstream, at, **rep)
     study_dir = Path(cfg.paths.runs_dir) / str(cfg.study)
     gp = {"stage": stage, "pretrain": pretrain, "augment": augment, "finetune": finetune, "downstream": downstream}
     if at != "end":  # absent at the end, so the paper's grid points read as they always did
@@ -177,10 +226,12 @@ def make_plan(cfg: DictConfig) -> Plan:
     keep, parent_step = _kept(cfg, stage, at)
     if stage == "pretrain":
         gp.update(finetune="none", downstream="none")
+    gp.update(replicate_fields(**rep))
     if stage in ("pretrain", "baseline"):
         return Plan(stage, phase, gp, subdir, study_dir / subdir, steps, study=str(cfg.study), keep_steps=keep)
-    parent_sub = subdir_of(pretrain, augment, "whole", "none")
-    cmd = f"transfersep train pretrain={pretrain} augment={augment} study={cfg.study}"
+    parent_sub = subdir_of(pretrain, augment, "whole", "none", seed=rep["seed"])
+    seed_ov = f" seed={rep['seed']}" if rep["seed"] else ""
+    cmd = f"transfersep train pretrain={pretrain} augment={augment}{seed_ov} study={cfg.study}"
     init_from = cfg.get("init_from")
     if init_from:
         parent_step = None  # the given model replaces the parent run and its kept checkpoints
@@ -230,8 +281,8 @@ def _kept(cfg: DictConfig, stage: str, at: str) -> tuple[tuple[int, ...], int | 
 def resolve_subdir(*, _root_: DictConfig) -> str:
     """``${run_subdir:}``: the run's folder below the study (registered by ``run.config``)."""
     try:
-        return subdir_of(*_names(_root_))
-    except PlanError:  # no run: the job itself refuses it with the one-line reason (and leaves nothing)
+        return subdir_of(*_names(_root_), **replicate_of(_root_))
+    except (PlanError, ValueError, TypeError):  # no run: the job refuses it with the one-line reason
         return "invalid/" + "-".join(_names(_root_))
 
 

@@ -16,6 +16,7 @@ import logging
 
 from omegaconf import DictConfig
 
+from transfersep.run.fit import split_record
 from transfersep.run.initial import build_system, load_parent, load_pretrained, run_device
 from transfersep.run.plan import Plan
 from transfersep.run.records import write_status
@@ -50,6 +51,7 @@ def run_probe(cfg: DictConfig, plan: Plan, dm) -> dict:
         **method,
         "objective": parent.objective,
         "seed": int(cfg.seed),
+        "split": split_record(dm),
         "study": str(cfg.study),
         "checkpoint": str(plan.parent_ckpt),
         "device": device.type,

@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from transfersep.run.config import conf_dir
-from transfersep.run.plan import GRID_KEYS, PlanError, stage_of, subdir_of
+from transfersep.run.plan import GRID_KEYS, REPLICATE_KEYS, SWEPT_KEYS, PlanError, replicate_fields, stage_of, subdir_of
 
 GRID_FILE = ("sweeps", "grid.yaml")
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")  # run folders join values with '-', Hydra sweeps with ','
@@ -52,6 +52,7 @@ class Grid:
     def excluded(self, point: GridPoint | dict[str, str]) -> str | None:
         """Why ``point`` is left out of the study (the rule of ``exclude`` it matches, as text), or None."""
         values = point if isinstance(point, dict) else {k: getattr(point, k) for k in GRID_KEYS}
+        values = {k: str(v) for k, v in values.items()}
         for rule in self.exclude:
             if all(values.get(k) in vs for k, vs in rule.items()):
                 named = " and ".join(f"{k}={values[k]}" for k in rule)
@@ -71,7 +72,7 @@ class Grid:
         """``hydra.sweeper.params`` of stage ``name``: its swept axes as ``a,b,c`` and its fixed keys."""
         st = self.stage(name)
         out = {}
-        for k in GRID_KEYS:
+        for k in SWEPT_KEYS:
             if k in st.sweeps:
                 out[k] = ",".join(self.axes[k])
             elif k in st.fixed:
@@ -81,7 +82,10 @@ class Grid:
     def point(self, name: str, values: dict[str, str]) -> GridPoint:
         """The grid point of stage ``name`` with ``values`` for (some of) its swept keys."""
         st = self.stage(name)
-        return GridPoint(**{k: values.get(k, st.fixed.get(k, self.defaults.get(k, "none"))) for k in GRID_KEYS})
+        point = {k: values.get(k, st.fixed.get(k, self.defaults.get(k, "none"))) for k in GRID_KEYS}
+        for k in REPLICATE_KEYS:  # a stage that does not sweep a replicate key takes replicate 0
+            point[k] = int(values.get(k, st.fixed.get(k, 0))) if k in st.sweeps or k in st.fixed else 0
+        return GridPoint(**point)
 
 
 @dataclass(frozen=True)
@@ -91,14 +95,31 @@ class GridPoint:
     finetune: str
     downstream: str
     pretrain_steps: str = "end"  # which pretraining checkpoint a fine-tune or probe starts from
+    seed: int = 0  # the replicate: every seed of the run (run/plan.py: REPLICATE_KEYS)
+    fold: int = 0  # which declared fold of the downstream set is the test split
 
     @property
     def stage(self) -> str:
-        return stage_of(self.pretrain, self.augment, self.finetune, self.downstream, self.pretrain_steps)
+        return stage_of(
+            self.pretrain, self.augment, self.finetune, self.downstream, self.pretrain_steps, fold=self.fold
+        )
 
     @property
     def subdir(self) -> str:
-        return subdir_of(self.pretrain, self.augment, self.finetune, self.downstream, self.pretrain_steps)
+        return subdir_of(
+            self.pretrain,
+            self.augment,
+            self.finetune,
+            self.downstream,
+            self.pretrain_steps,
+            seed=self.seed,
+            fold=self.fold,
+        )
+
+    @property
+    def recipe(self) -> GridPoint:
+        """The same grid point at replicate 0 (seed 0, fold 0): what its replicates repeat."""
+        return GridPoint(self.pretrain, self.augment, self.finetune, self.downstream, self.pretrain_steps)
 
     @property
     def parent(self) -> GridPoint | None:
@@ -121,10 +142,13 @@ class GridPoint:
             del d["pretrain_steps"]
         if self.stage == "pretrain":
             d.update(finetune="none", downstream="none")
+        d.update(replicate_fields(self.seed, self.fold))
         return d
 
     def overrides(self) -> list[str]:
-        return [f"{k}={getattr(self, k)}" for k in GRID_KEYS]
+        """The overrides that name this point (replicate keys only when not 0)."""
+        own = [f"{k}={v}" for k, v in replicate_fields(self.seed, self.fold).items()]
+        return [f"{k}={getattr(self, k)}" for k in GRID_KEYS] + own
 
 
 def grid_path() -> Path:
@@ -176,6 +200,13 @@ def _names(path: Path, key: str, node: object) -> tuple[str, ...]:
     return names
 
 
+def _replicates(path: Path, key: str, node: object) -> tuple[str, ...]:
+    values = _names(path, key, node)
+    if not all(v.isdigit() for v in values):
+        raise _fail(path, key, f"replicates are integers from 0, e.g. [0, 1, 2]; got {list(values)}")
+    return values
+
+
 def _check_config(path: Path, key: str, axis: str, value: str) -> None:
     """A value of an axis is a config group option: conf/<axis>/<value>.yaml must exist."""
     if not (path.parent.parent / axis / f"{value}.yaml").is_file():
@@ -189,8 +220,8 @@ def _parse(path: Path, raw: object) -> Grid:
         raise _fail(path, sorted(extra)[0], "unknown key; the file holds axes, labels, exclude and stages")
     axes_raw = _mapping(path, "axes", top.get("axes"))
     for k in axes_raw:
-        if k not in GRID_KEYS:
-            raise _fail(path, f"axes.{k}", f"unknown axis; the axes are the grid keys {', '.join(GRID_KEYS)}")
+        if k not in SWEPT_KEYS:
+            raise _fail(path, f"axes.{k}", f"unknown axis; the axes are the grid keys {', '.join(SWEPT_KEYS)}")
     axes = {}
     for k in GRID_KEYS:
         if k not in axes_raw:
@@ -198,10 +229,12 @@ def _parse(path: Path, raw: object) -> Grid:
         axes[k] = _names(path, f"axes.{k}", axes_raw[k])
         for v in axes[k]:
             _check_config(path, f"axes.{k}", k, v)
+    for k in REPLICATE_KEYS:  # plain integer keys of conf/train.yaml: no config files
+        axes[k] = _replicates(path, f"axes.{k}", axes_raw.get(k, [0]))
     labels: dict[str, dict[str, str]] = {}
     for k, node in _mapping(path, "labels", top.get("labels"), optional=True).items():
-        if k not in GRID_KEYS:
-            raise _fail(path, f"labels.{k}", f"unknown axis; the axes are {', '.join(GRID_KEYS)}")
+        if k not in SWEPT_KEYS:
+            raise _fail(path, f"labels.{k}", f"unknown axis; the axes are {', '.join(SWEPT_KEYS)}")
         labels[k] = {str(v): str(t) for v, t in _mapping(path, f"labels.{k}", node).items()}
     stages_raw = _mapping(path, "stages", top.get("stages"))
     if not stages_raw:
@@ -232,7 +265,8 @@ def _stage(path: Path, name: str, node: object, axes: dict, before: dict[str, St
             raise _fail(path, f"{key}.fixed.{k}", f"no axis; the axes are {', '.join(axes)}")
         if k in sweeps:
             raise _fail(path, f"{key}.fixed.{k}", "the stage sweeps this key too: keep one of the two")
-        _check_config(path, f"{key}.fixed.{k}", k, v)
+        if k in GRID_KEYS:
+            _check_config(path, f"{key}.fixed.{k}", k, v)
     waits = node.get("waits_for")
     if waits is not None and str(waits) not in before:
         known = ", ".join(before) or "none"
@@ -312,7 +346,7 @@ def overrides_for(stage: str, overrides: Sequence[str]) -> list[str]:
     """The overrides that apply to one stage: the grid keys it sweeps (which narrow it) and every
     override that is not a grid key (``study=``, ``paths.*``, ``hydra/launcher=slurm`` ...)."""
     keep = load_grid().stage(stage).sweeps
-    return [o for o in overrides if override_key(o) not in GRID_KEYS or override_key(o) in keep]
+    return [o for o in overrides if override_key(o) not in SWEPT_KEYS or override_key(o) in keep]
 
 
 def grid_points(stages: Iterable[str] | None = None, overrides: Sequence[str] = ()) -> list[GridPoint]:
@@ -322,7 +356,7 @@ def grid_points(stages: Iterable[str] | None = None, overrides: Sequence[str] = 
     grid = load_grid()
     seen: dict[str, GridPoint] = {}
     for name in grid.stages if stages is None else stages:
-        grid_ov = [o for o in overrides_for(name, overrides) if override_key(o) in GRID_KEYS]
+        grid_ov = [o for o in overrides_for(name, overrides) if override_key(o) in SWEPT_KEYS]
         for job in expand(grid.sweep_params(name), grid_ov):
             gp = grid.point(name, job)
             if grid.excluded(gp) is None:

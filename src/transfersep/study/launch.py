@@ -30,7 +30,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from transfersep.run.plan import GRID_KEYS
+from transfersep.run.plan import SWEPT_KEYS
 from transfersep.run.records import finished
 from transfersep.study.grid import grid_points, load_grid, override_key, overrides_for, stage_names
 from transfersep.study.status import format_table, study_status
@@ -40,7 +40,7 @@ def study_dir_of(overrides: Sequence[str]) -> Path:
     """``<paths.runs_dir>/<study>`` as ``train.py`` with these overrides resolves it."""
     from transfersep.run.config import compose
 
-    job_ov = [o for o in overrides if override_key(o) not in GRID_KEYS and not o.startswith("hydra")]
+    job_ov = [o for o in overrides if override_key(o) not in SWEPT_KEYS and not o.startswith("hydra")]
     cfg = compose(job_ov, hydra_node=True)
     return Path(str(cfg.paths.runs_dir)) / str(cfg.study)
 
@@ -69,7 +69,7 @@ def finetune_launches(
         return [list(overrides)], []
     keys = grid.stages[waits].sweeps  # what names a parent run: pretrain, augment
     base = [o for o in overrides if override_key(o) not in keys]
-    parents = list(dict.fromkeys(tuple(getattr(gp, k) for k in keys) for gp in todo))
+    parents = list(dict.fromkeys(tuple(str(getattr(gp, k)) for k in keys) for gp in todo))
     launches = [[*base, *(f"{k}={','.join(vs)}" for k, vs in zip(keys, group))] for group in _products(parents)]
     return launches, blocked
 

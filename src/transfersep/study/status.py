@@ -51,9 +51,10 @@ from pathlib import Path
 
 from transfersep.files import LAST_CKPT, STATUS, TRAIN_LOG
 from transfersep.run.jobs import pid_alive, slurm_states
+from transfersep.run.plan import REPLICATE_KEYS
 from transfersep.run.records import done_path, finished, read_status
 from transfersep.study.folders import SeveralStudies, resolve_study
-from transfersep.study.grid import GridPoint, grid_points, load_grid, stage_names
+from transfersep.study.grid import GridPoint, grid_points, load_grid, override_key, stage_names
 
 STATES = ("finished", "running", "failed", "stale", "interrupted", "missing")
 
@@ -133,6 +134,18 @@ def _provenance_and_lock(run_dir: Path, st: dict | None, state: str, detail: str
     return "stale", f"{why}; {todo}"
 
 
+def replicates_launched(study_dir: Path) -> list[str]:
+    """``seed=...`` / ``fold=...`` overrides naming every replicate the study's runs record (none
+    when it trained replicate 0 only, the paper's grid)."""
+    found: dict[str, set[int]] = {k: {0} for k in REPLICATE_KEYS}
+    for f in study_dir.glob(f"*/*/{STATUS}"):
+        gp = (read_status(f.parent) or {}).get("grid_point")
+        if isinstance(gp, dict):
+            for k in REPLICATE_KEYS:
+                found[k].add(int(gp.get(k) or 0))
+    return [f"{k}={','.join(map(str, sorted(v)))}" for k, v in found.items() if v != {0}]
+
+
 def launched(points: list[GridPoint], study_dir: Path) -> list[GridPoint]:
     """The grid points of ``points`` the study launched, as the report expects them
     (``report.results.expected_keys``): pairs x fine-tune modes x downstream sets of its runs."""
@@ -168,6 +181,8 @@ def study_status(
     stages ``sweeps``, default all), narrowed by ``overrides``, then any other run found in the
     study's stage folders."""
     study_dir = Path(study_dir)
+    if not full and not any(override_key(o) in REPLICATE_KEYS for o in overrides):
+        overrides = [*overrides, *replicates_launched(study_dir)]  # every seed and fold it trained
     points: list[GridPoint] = grid_points(sweeps, overrides)
     if not full:
         points = launched(points, study_dir)
@@ -197,6 +212,11 @@ def format_table(rows: list[RunState], study_dir: Path, states: set[str] | None 
     with the log files of failed and stale runs."""
     counts = {s: sum(r.state == s for r in rows) for s in STATES}
     head = f"{study_dir}: {len(rows)} runs - " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    reps = {k: {int((r.grid_point or {}).get(k) or 0) for r in rows} for k in REPLICATE_KEYS}
+    if any(len(v) > 1 for v in reps.values()):  # every grid point repeated: say how often
+        head += "; replicates of each grid point: " + " x ".join(
+            f"{k} {','.join(map(str, sorted(v)))}" for k, v in reps.items()
+        )
     shown = [r for r in rows if states is None or r.state in states]
     if not shown:
         return head

@@ -100,7 +100,7 @@ def test_partial_demo_study_reports_what_it_ran(tmp_path):
     assert missing.count("\n- ") == 1
     assert (
         "`python train.py experiment=demo 'paths.data_dir=/srv/demo data' paths.runs_dir=/srv/runs study=demo "
-        "seed=0 pretrain=slakh augment=none finetune=mask downstream=dagstuhl`"
+        "pretrain=slakh augment=none finetune=mask downstream=dagstuhl`"
     ) in missing
     tests = pd.read_csv(out / "tests.csv")
     assert sorted(tests.family.str[:2].unique()) == ["H1", "R2"]  # no augmentation pretrained: no H2 rows

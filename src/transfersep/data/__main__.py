@@ -6,12 +6,15 @@ duration, and the stems it ignored; ``--summary`` prints the per-split counts an
 that dataset (missing or empty folder, a mistyped path, another dataset's layout, malformed
 metadata, an unreadable file, a declared class that matches no file of a song). ``both`` takes two
 roots: MUSDB, then Slakh. ``mixtures`` indexes any folder of audio files (one source, ``mix``);
-``--option unlabeled=true`` reads any dataset as its tracks' mixtures only.
+``--option unlabeled=true`` reads any dataset as its tracks' mixtures only; ``--option fold=K``
+shows a downstream set's fold K (its first note names the fold, the number of folds and the test
+pieces; a fold out of range exits 2 saying how many there are).
 
 Examples::
 
     transfersep data dagstuhl /data/DagstuhlChoirSet_V1.2.3
     transfersep data slakh /data/slakh2100_flac_redux --split test --summary
+    transfersep data bach10 /data/Bach10 --option fold=3 --split test
     transfersep data mixtures /data/fma_small --summary
     transfersep data stems /my/stems --sources lead,rhythm \\
         --option 'patterns={lead: ["*vox*", "*lead*"], rhythm: ["*gtr*"]}'
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         type=_parse_option,
         default=[],
         help="loader option KEY=VALUE (YAML value), e.g. layout=original, test_pieces=[5], stem_lengths=pad, "
-        "missing_sources=skip, unlabeled=true",
+        "missing_sources=skip, unlabeled=true, fold=3",
     )
     ap.add_argument("--summary", action="store_true", help="print only the per-split summary and the notes")
     ap.add_argument("--cache-dir", help="with --prepare: where the 16 kHz copies go (outside the dataset)")

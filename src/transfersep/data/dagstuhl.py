@@ -13,6 +13,12 @@ train (a piece with two eligible takes gives train + test, with one only train).
 holds out ``DCS_LI_QuartetB_Take05`` / ``DCS_TP_QuartetB_<last>`` for test, the take before each
 for validation — roughly the paper's 10:1 train:test proportion (70 / 7 min). ``test_takes`` and
 ``val_takes`` replace the rule with explicit take names.
+
+Folds (option ``fold``, default 0 = the rule above). With a piece's n eligible takes in name order,
+fold k rotates the rule: test = takes[(n-1-k) mod n], validation = takes[(n-2-k) mod n] (when
+n >= 3). There are as many folds as the fewest eligible takes of a piece, so within the folds no
+take is test twice and every take of that piece is test once. Explicit ``test_takes`` /
+``val_takes`` fix the split: fold 0 only.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from transfersep.data import folds
 from transfersep.data.index import DatasetError, DatasetIndex, Track, check_root, probe, require_tracks
 
 AUDIO_DIR = "audio_wav_22050_mono"
@@ -42,10 +49,15 @@ def _audio_dir(root: Path) -> Path:
 
 
 def split_takes(
-    eligible: Sequence[str], test_takes: Sequence[str] | None, val_takes: Sequence[str] | None
+    eligible: Sequence[str], test_takes: Sequence[str] | None, val_takes: Sequence[str] | None, fold: int = 0
 ) -> dict[str, str]:
-    """take -> train | val | test (see the module docstring for the rule)."""
-    if test_takes is not None or val_takes is not None:
+    """take -> train | val | test for ``fold`` (see the module docstring for the rule); a fold the
+    takes do not allow raises DatasetError."""
+    explicit = test_takes is not None or val_takes is not None
+    if explicit and fold:
+        why = "test_takes/val_takes fix the split (set them to null for the rotating folds), fold 0 only"
+        raise folds.refuse("dagstuhl", fold, 1, why)
+    if explicit:
         test, val = set(test_takes or ()), set(val_takes or ())
         unknown = (test | val) - set(eligible)
         if unknown:
@@ -57,12 +69,26 @@ def split_takes(
     by_piece: dict[str, list[str]] = defaultdict(list)
     for t in sorted(eligible):
         by_piece[t.split("_")[1]].append(t)
+    if by_piece and fold >= n_folds(eligible):
+        piece, takes = min(by_piece.items(), key=lambda kv: (len(kv[1]), kv[0]))
+        count = len(takes)
+        why = f"piece {piece} has {count} eligible take(s), the fewest of the pieces, which make {folds.span(count)}"
+        raise folds.refuse("dagstuhl", fold, count, why)
     out = {}
     for takes in by_piece.values():
         n = len(takes)
+        test, val = (n - 1 - fold) % n, (n - 2 - fold) % n
         for k, t in enumerate(takes):
-            out[t] = "test" if (n >= 2 and k == n - 1) else "val" if (n >= 3 and k == n - 2) else "train"
+            out[t] = "test" if (n >= 2 and k == test) else "val" if (n >= 3 and k == val) else "train"
     return out
+
+
+def n_folds(eligible: Sequence[str]) -> int:
+    """Folds of the rotating rule: the fewest eligible takes of a piece (1 when there are none)."""
+    counts: dict[str, int] = defaultdict(int)
+    for t in eligible:
+        counts[t.split("_")[1]] += 1
+    return min(counts.values(), default=1)
 
 
 def index(
@@ -73,7 +99,10 @@ def index(
     groups: Mapping[str, Sequence[str]] | None = None,
     test_takes: Sequence[str] | None = None,
     val_takes: Sequence[str] | None = None,
+    fold: int = 0,
 ) -> DatasetIndex:
+    """Index the ChoirSet at ``root``; ``fold`` picks the test takes (see the module docstring)."""
+    fold = folds.check(fold, "dagstuhl")
     root = check_root(root, "dagstuhl", EXPECT)
     audio = _audio_dir(root)
     table = {**DEFAULT_GROUPS, **{k: list(v) for k, v in (groups or {}).items()}}
@@ -108,7 +137,7 @@ def index(
             skipped.append(f"{take}: no {mic} microphone for part(s) {''.join(lacking)}")
         else:
             eligible.append(take)
-    splits = split_takes(eligible, test_takes, val_takes)
+    splits = split_takes(eligible, test_takes, val_takes, fold)
     tracks = []
     for take in eligible:
         src = {s: [probe(f) for p in table[s] for f in singers[take][p]] for s in sources}
@@ -119,7 +148,9 @@ def index(
             )
         )
     tracks = require_tracks(tracks, "dagstuhl", root, f"LI/TP takes with S, A, T, B on {mic} microphones")
-    notes = [f"skipped {len(skipped)} takes"] + skipped
+    explicit = test_takes is not None or val_takes is not None
+    count = 1 if explicit else n_folds(eligible)
+    notes = [folds.note(fold, count, "takes", tracks), f"skipped {len(skipped)} takes", *skipped]
     if unknown:
         notes.append(f"unrecognised files (ignored): {unknown[:20]}{' ...' if len(unknown) > 20 else ''}")
     return DatasetIndex("dagstuhl", str(root), list(sources), tracks, layout=mic, notes=notes)

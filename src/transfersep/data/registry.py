@@ -17,6 +17,13 @@ docstring). ``build_real(cfg, stage, total_steps)`` wires index, cache, mixing a
   mixit serves mixtures of two mixtures (``mixit.MixturePairs``, source names mixture1, mixture2),
   bootstrap the plain mixtures (source ``mix``). An unlabeled corpus refuses the dc objective, the
   fine-tuning stages and incoherent mixing: they all need stems.
+
+Folds: option ``fold`` (the config's top-level ``fold`` via ``downstream.dataset.fold``; 0 is the
+paper's split) picks one of the test splits a downstream loader declares (``folds``; the rule is
+in bach10.py, dagstuhl.py, stems.py); the pretraining corpora take fold 0 only. ``fold_info(idx)``
+reads back an index's fold, its number of folds and its train / test track counts; the run's
+DataModule description carries them too (``fold``, ``n_folds``, ``train.tracks``, ``test.tracks``).
+The stem cache is keyed by each track's audio files, never by split, so folds share its entries.
 """
 
 from __future__ import annotations
@@ -26,11 +33,12 @@ from typing import Any
 
 import numpy as np
 
-from transfersep.data import bach10, dagstuhl, mixtures, musdb, slakh, stems
+from transfersep.data import bach10, dagstuhl, folds, mixtures, musdb, slakh, stems
 from transfersep.data.augment import AugmentSpec
 from transfersep.data.base import SeparationDataModule
 from transfersep.data.cache import StemCache
-from transfersep.data.index import DatasetError, DatasetIndex, Track, config_key
+from transfersep.data.folds import FoldInfo
+from transfersep.data.index import PRETRAIN_SETS, DatasetError, DatasetIndex, Track, config_key
 from transfersep.data.mixing import ExcerptSet, track_samples
 from transfersep.data.mixit import SOURCE_NAMES as MIXIT_SOURCES
 from transfersep.data.mixit import MixturePairs
@@ -59,6 +67,18 @@ def _opts(options: Mapping[str, Any], keys: Sequence[str]) -> dict:
     return {k: options[k] for k in keys if options.get(k) is not None}
 
 
+def fold_info(index: DatasetIndex) -> FoldInfo:
+    """``index``'s fold, how many folds its dataset declares with these options, and the numbers of
+    its train and test tracks (``n_test / n_train``); a pretraining corpus is fold 0 of 1."""
+    return folds.read(index)
+
+
+def n_folds(index: DatasetIndex) -> int:
+    """How many folds (0..n-1) the dataset of ``index`` allows with the options it was built with,
+    e.g. ``n_folds(build_index("bach10", [root]))`` or ``n_folds(index_from_cfg(cfg.downstream.dataset))``."""
+    return folds.read(index).n_folds
+
+
 def build_index(name: str, roots: Sequence[str], sources: Sequence[str] | None = None, **options: Any) -> DatasetIndex:
     """Index dataset ``name``; ``roots`` is one root, or (musdb root, slakh root) for ``both``.
 
@@ -84,6 +104,9 @@ def _build_index(name: str, roots: Sequence[str], sources: Sequence[str] | None 
             f"{name} takes {want} root(s) ({'MUSDB root, Slakh root' if want == 2 else 'ROOT'}), got {len(roots)}"
         )
     root = roots[0]
+    fold = folds.check(0 if options.get("fold") is None else options["fold"], name)
+    if fold and name in PRETRAIN_SETS:
+        raise folds.refuse(name, fold, 1, "a pretraining corpus has no downstream test split, fold 0 only")
     if name == "mixtures":
         return mixtures.index(root, sources)
     if name == "musdb":
@@ -91,11 +114,12 @@ def _build_index(name: str, roots: Sequence[str], sources: Sequence[str] | None 
     if name == "slakh":
         return slakh.index(root, sources, **_opts(options, ["layout", "classes"]))
     if name == "bach10":
-        return bach10.index(root, sources, **_opts(options, ["test_pieces"]))
+        return bach10.index(root, sources, **_opts(options, ["test_pieces", "fold"]))
     if name == "dagstuhl":
-        return dagstuhl.index(root, sources, **_opts(options, ["pieces", "mic", "groups", "test_takes", "val_takes"]))
+        keys = ["pieces", "mic", "groups", "test_takes", "val_takes", "fold"]
+        return dagstuhl.index(root, sources, **_opts(options, keys))
     if name in ("remixpacks", "stems"):
-        keys = ["patterns", "test_every", "val_every", stems.MISSING_OPTION]
+        keys = ["patterns", "test_every", "val_every", stems.MISSING_OPTION, "fold"]
         return stems.index(root, sources, name=name, **_opts(options, keys))
     # both: MUSDB other + Slakh piano and guitar (paper §3.1)
     m = musdb.index(
@@ -236,8 +260,11 @@ def build_real(cfg: Any, stage: str, total_steps: int) -> SeparationDataModule:
         train_set = mk(train, train_mode, int(cfg.seed), "train", TRAIN_LENGTH, aug)
         val_set = mk(val, test_mode, int(d.eval_seed), "val", int(d.n_val))
         test_set = mk(test, test_mode, int(d.eval_seed), "test", int(d.n_test)) if test else []
+    info = fold_info(idx)
     desc = {
         **idx.summary(),
+        "fold": info.fold,
+        "n_folds": info.n_folds,
         "objective": objective if stage == "pretrain" else "dc",
         "unlabeled": as_mixtures or objective in SELF_SUPERVISED,
         "train_mixing": train_mode,

@@ -17,6 +17,12 @@ songs of that split. Without split folders (a flat folder of songs, as a remix-p
 songs are split by name: sorted, every ``test_every``-th song is test (default 3: about the
 paper's 192 / 96 min for Remixpacks) and every ``val_every``-th of the rest validation (default
 0 = validation excerpts come from the training songs).
+
+Folds (option ``fold``, default 0 = the split above): without split folders, fold f makes the k-th
+song (sorted, from 0) test when (k + f) % test_every == test_every - 1, validation as above among
+the rest; the ``test_every`` folds test every song exactly once. Split folders fix the split, and
+``test_every`` 0 or 1 leaves nothing to rotate: fold 0 only.
+
 Audio files: .wav, .flac, .ogg, .aif/.aiff (anything libsndfile reads).
 """
 
@@ -28,6 +34,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from transfersep.data import folds
 from transfersep.data.index import (
     DatasetError,
     DatasetIndex,
@@ -104,20 +111,30 @@ class Matcher:
         ]
 
 
-def _song_dirs(root: Path, test_every: int, val_every: int) -> list[tuple[Path, str]]:
+def _song_dirs(
+    root: Path, name: str, test_every: int, val_every: int, fold: int = 0
+) -> tuple[list[tuple[Path, str]], int]:
+    """(song folder, split) of every song for ``fold``, and the number of folds."""
     split_dirs = [d for d in sorted_dirs(root) if d.name.lower() in SPLIT_NAMES]
     if split_dirs:
-        return [(s, SPLIT_NAMES[d.name.lower()]) for d in split_dirs for s in sorted_dirs(d)]
+        if fold:
+            shown = "/".join(d.name for d in split_dirs)
+            raise folds.refuse(name, fold, 1, f"{root} has split folders ({shown}), which fix the split: fold 0 only")
+        return [(s, SPLIT_NAMES[d.name.lower()]) for d in split_dirs for s in sorted_dirs(d)], 1
+    count = max(1, test_every)
+    if fold >= count:
+        rotates = f"makes {folds.span(count)}" if count > 1 else "leaves nothing to rotate, fold 0 only"
+        raise folds.refuse(name, fold, count, f"test_every={test_every} {rotates}")
     songs = sorted_dirs(root)
     out = []
     rest = 0
     for k, s in enumerate(songs):
-        if test_every and k % test_every == test_every - 1:
+        if test_every and (k + fold) % test_every == test_every - 1:
             out.append((s, "test"))
             continue
         rest += 1
         out.append((s, "val" if val_every and rest % val_every == 0 else "train"))
-    return out
+    return out, count
 
 
 def index(
@@ -128,7 +145,10 @@ def index(
     test_every: int = 3,
     val_every: int = 0,
     missing_sources: str = "refuse",
+    fold: int = 0,
 ) -> DatasetIndex:
+    """Index the folder of songs at ``root``; ``fold`` picks the test songs (see the module docstring)."""
+    fold = folds.check(fold, name)
     root = check_root(root, name, EXPECT)
     if not sources or any(s in (None, "???") for s in sources):
         raise DatasetError(
@@ -140,7 +160,8 @@ def index(
         )
     matcher = Matcher(sources, patterns or (REMIXPACKS_PATTERNS if name == "remixpacks" else {}))
     tracks, folders = [], {}
-    for song, split in _song_dirs(root, test_every, val_every):
+    songs, count = _song_dirs(root, name, test_every, val_every, fold)
+    for song, split in songs:
         files = sorted(p for p in song.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXT)
         src: dict[str, list] = {s: [] for s in sources}
         ignored, seen = [], []
@@ -171,6 +192,7 @@ def index(
         )
         log.warning("%s: %s", name, note)
         notes.append(note)
+    notes.insert(0, folds.note(fold, count, "songs", tracks))
     return DatasetIndex(name, str(root), list(sources), tracks, layout="stems", notes=notes)
 
 

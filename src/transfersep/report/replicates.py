@@ -130,7 +130,7 @@ def _f(v, fmt: str = "{:+.2f}") -> str:
 def recipe_markdown(tests: pd.DataFrame, family: str, alpha: float = ALPHA) -> str:
     """The recipe columns of one family's comparisons (only rows whose two grid points have runs)."""
     df = tests[tests.family.str.startswith(family) & tests.recipe_n.notna()]
-    if df.empty:
+    if df.empty or not (df.recipe_n >= 2).any():  # trained once: the one-model columns say it all
         return ""
     out = [
         f"Over replicates (the recipes; one unit per fold × seed; one-sided t-test, p < {alpha:g}):\n",

@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 DEMO_DIR ?= demo_data
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo 1)
 
-.PHONY: install system-deps cluster cluster-down lint test test-all demo demo-selfsup bench bench-quick bench-gpu study clean
+.PHONY: install system-deps cluster cluster-down lint test test-all demo demo-replicates demo-selfsup bench bench-quick bench-gpu study clean
 
 install: $(STAMP)
 
@@ -48,6 +48,12 @@ test-all: install system-deps cluster
 # the whole study, small, on CPU, on the embedded demo corpus; prints where the report is
 demo: install system-deps
 	$(PY) -m transfersep.demo.run --data $(DEMO_DIR)
+
+# the demo's recipe readings with replicates: 3 seeds x 2 folds of the Bach10-style set (whole-model
+# fine-tunes from 1/4 and all of pretraining, their probes, the baselines), into its own study
+demo-replicates: install system-deps
+	$(PY) -m transfersep.demo.run --data $(DEMO_DIR) --study demo-replicates --downstream bach10 \
+		--seeds 0,1,2 --folds 0,1 --finetune whole --pretrain-steps quarter,end
 
 # the demo study with the self-supervised pretrainings (MixIT, bootstrapped DC) on the Slakh-style
 # mixtures beside the supervised one, at the end of pretraining; reuses the runs `make demo` finished

@@ -48,7 +48,7 @@ def study_stages(train: list[str], narrow: list[str], report: list[str], downstr
     ``train`` is the multirun command with the options every run shares, ``narrow`` the grid keys
     that narrow the demo's study (each stage takes those it sweeps). A stage waits for the stage
     the grid says it waits for. A stage that waits for nothing and that nothing waits for (the
-    baselines) runs as one stage per downstream set, and these lanes are listed right after the
+    baselines) runs as one stage per downstream set (and fold), and these lanes are listed right after the
     stages without a wait: while pretraining runs the free core takes them (the longest lane) and
     the lanes end close together.
     """
@@ -61,8 +61,13 @@ def study_stages(train: list[str], narrow: list[str], report: list[str], downstr
         if st.waits_for or st.name in waited or "downstream" not in st.sweeps:
             (waiting if st.waits_for else free).append(Stage(st.name, cmd, after))
             continue
-        lanes = [o for o in cmd if not o.startswith("downstream=")]
-        free += [Stage(f"{st.name}-{d}", [*lanes, f"downstream={d}"]) for d in downstreams]
+        lanes = [o for o in cmd if not o.startswith(("downstream=", "fold="))]
+        folds = next((o.split("=", 1)[1].split(",") for o in cmd if o.startswith("fold=")), [])
+        free += [
+            Stage(f"{st.name}-{d}" + (f"-fold{f}" if len(folds) > 1 else ""), [*lanes, f"downstream={d}", f"fold={f}"])
+            for d in downstreams
+            for f in (folds or ["0"])
+        ]
     stages = free + waiting
     return [*stages, Stage("report", report, after=tuple(s.name for s in stages))]
 

@@ -18,7 +18,8 @@ from transfersep.run.errors import ConfigValueError
 
 # (key, kind, lower bound) of the numeric settings a run reads
 NUMERIC: list[tuple[str, type, float | None]] = [
-    ("seed", int, None),
+    ("seed", int, 0),  # a replicate index: folders name it (-seed<s>)
+    ("fold", int, 0),  # a declared fold of the downstream set (0: the paper's split)
     ("budget.pretrain", int, 1),
     ("budget.finetune", int, 1),
     ("budget.baseline", int, 1),

@@ -69,7 +69,7 @@ def test_all_ones_mask_returns_the_input_in_every_source(package, tmp_path, sr, 
     src = write_audio(tmp_path / "mix.wav", x, sr)
     ref = x if sr == 16_000 else soxr.resample(soxr.resample(x, sr, 16_000, "HQ"), 16_000, sr, "HQ")[: len(x)]
     for p in sep.separate_file(
-        src, lm, tmp_path / "out", chunk_seconds=chunk, overlap_seconds=overlap, batch_size=5, threads=threads
+        src, lm, tmp_path / "out", chunk_seconds=chunk, overlap_seconds=overlap, batch_size=5, threads=threads, raw=True
     ):
         y, _ = read(p)
         np.testing.assert_allclose(y, ref, atol=1e-5, rtol=0)
@@ -86,7 +86,7 @@ def test_chunked_equals_whole_file_pass(package, tmp_path):
     src = write_audio(tmp_path / "mix.wav", x, 16_000)
     for chunk, overlap in ((1.0, 0.25), (2.0, 0.5), (3.0, 1.0)):
         outs = sep.separate_file(
-            src, lm, tmp_path / f"o{chunk}", chunk_seconds=chunk, overlap_seconds=overlap, batch_size=2
+            src, lm, tmp_path / f"o{chunk}", chunk_seconds=chunk, overlap_seconds=overlap, batch_size=2, raw=True
         )
         y = np.stack([read(p)[0][:, 0] for p in outs])
         err = y - whole
@@ -100,7 +100,9 @@ def test_trained_model_chunked_close_to_whole_file(package, tmp_path):
     lm = load_model(package)
     x = music(16_000 * 8, 16_000)
     whole = lm.separate(torch.from_numpy(x[:, 0])[None])[0].numpy()
-    outs = sep.separate_file(write_audio(tmp_path / "m.wav", x, 16_000), lm, tmp_path / "o", chunk_seconds=2.0)
+    outs = sep.separate_file(
+        write_audio(tmp_path / "m.wav", x, 16_000), lm, tmp_path / "o", chunk_seconds=2.0, raw=True
+    )
     y = np.stack([read(p)[0][:, 0] for p in outs])
     assert (10 * np.log10((whole**2).sum(-1) / ((y - whole) ** 2).sum(-1))).min() > 40
 
@@ -217,9 +219,11 @@ def test_cli_separates_several_inputs_and_refuses_bad_ones_up_front(package, tmp
     out = tmp_path / "out"
     args = ["--model", str(package), "--out", str(out), "--device", "cpu", "-q"]
     assert main(["separate", str(a), str(b), *args, "--format", "flac"]) == 0
-    model = "model"  # a package outside a run directory is named by its file stem
+    model = package.parent.name  # model.safetensors outside a run directory is named by its folder
     assert tree(out) == sorted(
-        [model] + [f"{model}/{s}" for s in "ab"] + [f"{model}/{s}/{n}.flac" for s in "ab" for n in NAMES]
+        [model, f"{model}/.transfersep-model.json"]
+        + [f"{model}/{s}" for s in "ab"]
+        + [f"{model}/{s}/{n}.flac" for s in "ab" for n in NAMES]
     )
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio at all")

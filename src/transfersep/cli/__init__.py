@@ -53,6 +53,12 @@ def add_separate(p: argparse.ArgumentParser) -> None:
         "cluster_K) instead of its sources: k-means fitted on the whole recording; works with a "
         "pretrained model, which has no trained mask head",
     )
+    p.add_argument(
+        "--residual",
+        action="store_true",
+        help="write what no source took as residual.<fmt> (the sources plus it add up to the input) instead "
+        "of sharing it among the sources (the default: they add up to the input)",
+    )
     p.add_argument("--device", default="auto", help="cpu | cuda | cuda:N | auto (default: cuda if available)")
     p.add_argument(
         "--format", default="wav", choices=["wav", "flac"], help="wav (32-bit float, default) or flac (24-bit)"
@@ -83,7 +89,7 @@ def add_separate(p: argparse.ArgumentParser) -> None:
 
 def cmd_separate(args: argparse.Namespace) -> int:
     from transfersep.inference import separate as sep
-    from transfersep.inference.api import model_name
+    from transfersep.inference.api import claim_folder, model_name
     from transfersep.inference.inputs import check_input, pick_sources
 
     inputs = [Path(p) for p in args.inputs]
@@ -100,6 +106,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
                 "rename one or separate them into different --out folders"
             )
         stems[p.stem] = p
+    claim_folder(out, args.model, write=False)  # another model's outputs there: refused before any work
     if args.clusters is not None and args.clusters < 2:
         raise UserError(f"--clusters {args.clusters}: give 2 or more (one cluster per sound to pull apart)")
     # --clusters uses the deep-clustering head only: a pretraining model (no trained mask head) serves
@@ -107,24 +114,38 @@ def cmd_separate(args: argparse.Namespace) -> int:
     wanted = [s.strip() for s in args.stems.split(",") if s.strip()] if args.stems else None
     names = [f"cluster_{i + 1}" for i in range(args.clusters)] if args.clusters else model.source_names
     pick_sources(names, wanted)  # an unknown name stops before any work
+    if model.objective == "mixit" and not args.clusters and not args.quiet:
+        print(
+            f"note: a MixIT model: its {len(names)} outputs ({', '.join(names)}) carry no names; which "
+            "sound lands in which output is the model's own grouping",
+            file=sys.stderr,
+        )
     kw = {"chunk_seconds": args.chunk_seconds, "overlap_seconds": args.overlap_seconds}
     kw = {k: v for k, v in kw.items() if v is not None}
+    skipped = 0
     for p in inputs:
-        paths = sep.separate_file(
-            p,
-            model,
-            out,
-            fmt=args.format,
-            progress=not args.quiet,
-            batch_size=args.batch_size,
-            threads=args.threads,
-            sources=wanted,
-            clusters=args.clusters,
-            **kw,
-        )
+        try:
+            paths = sep.separate_file(
+                p,
+                model,
+                out,
+                fmt=args.format,
+                progress=not args.quiet,
+                batch_size=args.batch_size,
+                threads=args.threads,
+                sources=wanted,
+                clusters=args.clusters,
+                residual=args.residual,
+                **kw,
+            )
+        except sep.TooShortError as e:  # one line, and the rest of the batch still runs
+            print(f"transfersep separate: skipped: {e}", file=sys.stderr)
+            skipped += 1
+            continue
+        claim_folder(out, args.model)
         if not args.quiet:
             print(f"{p} -> {paths[0].parent}/ ({', '.join(q.name for q in paths)})")
-    return 0
+    return 2 if skipped else 0
 
 
 # -- export --------------------------------------------------------------------------------------

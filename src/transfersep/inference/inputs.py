@@ -44,13 +44,15 @@ def check_input(path: str | os.PathLike) -> sf._SoundFileInfo:
 
 
 def pick_sources(available: list[str], wanted: list[str] | None) -> list[int]:
-    """Indices of ``wanted`` sources (all when None); ValueError names the unknown ones."""
+    """Indices of ``wanted`` sources (all when None), matched ignoring case as the stem patterns
+    are; ValueError names the unknown ones."""
     if not wanted:
         return list(range(len(available)))
-    unknown = [w for w in wanted if w not in available]
+    lower = [a.lower() for a in available]
+    unknown = [w for w in wanted if w.lower() not in lower]
     if unknown:
         raise ValueError(
             f"--stems {','.join(wanted)}: the model has no source {', '.join(unknown)}; "
             f"it separates {','.join(available)}"
         )
-    return [available.index(w) for w in dict.fromkeys(wanted)]
+    return list(dict.fromkeys(lower.index(w.lower()) for w in wanted))

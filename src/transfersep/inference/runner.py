@@ -42,19 +42,14 @@ def prepare_model(
     signal, else fp32). An int8 model is returned as is (CPU only).
 
     ``clusters``: the model will only serve its deep-clustering embeddings (``--clusters K``), so a
-    pretraining model, whose mask head was never trained, is welcome; ``auto`` then means fp32 (the
-    int8 probe measures the mask head, which clustering does not use)."""
+    deep-clustering pretraining model, whose mask head was never trained, is welcome; ``auto`` then
+    means fp32 (the int8 probe measures the mask head, which clustering does not use). A head the
+    model's training never trained is refused (``check_heads``)."""
     if precision not in PRECISIONS:
         raise ValueError(f"--precision {precision!r}: choose one of {PRECISIONS}")
     dev = resolve_device(device)
     lm = model if isinstance(model, LoadedModel) else load_model(model, "cpu")
-    if lm.meta.get("phase") == "pretrain" and not clusters:
-        raise ValueError(
-            f"{lm.path}: a pretraining model (deep-clustering loss only): its mask head was never "
-            "trained, so it cannot separate into named sources. Hear its K clusters with --clusters K, "
-            "or fine-tune it on a downstream set first (transfersep train pretrain=<corpus> "
-            "downstream=<set>) and separate with that run's model.safetensors"
-        )
+    check_heads(lm, clusters)
     if clusters and precision == "auto":
         precision = "fp32"
     quantized = lm.meta.get("inference_precision") == "int8"
@@ -83,6 +78,27 @@ def prepare_model(
             stacklevel=2,
         )
     return lm.to(dev)
+
+
+def check_heads(lm: LoadedModel, clusters: bool) -> None:
+    """``ValueError`` when the head a separation needs was never trained: a pretraining by deep
+    clustering (``dc``, ``bootstrap``) trains the embedding head only, MixIT the mask head only (its
+    M outputs); a fine-tune or baseline trains both."""
+    if lm.meta.get("phase") != "pretrain":
+        return
+    if lm.objective == "mixit" and clusters:
+        raise ValueError(
+            f"{lm.path}: a MixIT pretraining model: its embedding head was never trained (MixIT trains "
+            f"the mask head only), so --clusters has nothing to cluster. Separate without --clusters: it "
+            f"writes the model's {len(lm.source_names)} outputs ({', '.join(lm.source_names)})"
+        )
+    if lm.objective != "mixit" and not clusters:
+        raise ValueError(
+            f"{lm.path}: a pretraining model (objective {lm.objective}: deep-clustering loss only): its mask "
+            "head was never trained, so it cannot separate into named sources. Hear its K clusters with "
+            "--clusters K, or fine-tune it on a downstream set first (transfersep train pretrain=<corpus> "
+            "downstream=<set>) and separate with that run's model.safetensors"
+        )
 
 
 @contextlib.contextmanager

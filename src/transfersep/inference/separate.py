@@ -4,7 +4,9 @@
 name of the model (``out/<input file name without extension>/<source>.<wav|flac>``). Input is any
 WAV/FLAC/OGG/MP3/AIFF libsndfile reads, any sample rate and channel count: each channel is resampled to
 16 kHz and separated on its own (stereo in gives stereo sources), and the sources are resampled back
-to the input's rate and cut to its exact length. ``transfersep separate`` passes
+to the input's rate and cut to its exact length, then carried into the band above the model's and
+made to add up to the input (``inference.bands``; ``residual=True`` keeps what no source took as
+``residual.<fmt>`` instead). ``transfersep separate`` passes
 ``<root>/<model name>`` as ``out`` (``separated/<model>/<track>/<source>.wav``, as demucs does), and
 ``transfersep.load_model(...).separate`` runs the same ``run_pipeline`` on arrays.
 
@@ -30,7 +32,6 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -38,85 +39,23 @@ import soundfile as sf
 import torch
 
 from transfersep import audio
-from transfersep.inference.chunking import _Stream, separate_stream
+from transfersep.inference.chunking import _Stream
 from transfersep.inference.inputs import check_input, pick_sources
-from transfersep.inference.runner import DEFAULT_BATCH, batched_runner, default_threads, prepare_model
+from transfersep.inference.pipeline import (
+    DEFAULT_CHUNK_SECONDS,
+    DEFAULT_OVERLAP_SECONDS,
+    TooShortError,
+    check_length,
+    output_names,
+    run_pipeline,
+)
+from transfersep.inference.runner import prepare_model
 from transfersep.model.package import LoadedModel
+
+__all__ = ["TooShortError", "prepare_model", "recording_chunks", "run_pipeline", "separate_file"]
 
 FORMATS = {"wav": ("WAV", "FLOAT"), "flac": ("FLAC", "PCM_24")}
 LONG_INPUT_SECONDS = 30.0  # progress bar from this length on
-DEFAULT_CHUNK_SECONDS = 4.0
-DEFAULT_OVERLAP_SECONDS = 0.5
-
-
-def run_pipeline(
-    read_native: Callable[[int], np.ndarray],
-    sr: int,
-    ch: int,
-    frames: int,
-    lm: LoadedModel,
-    write: Callable[[np.ndarray], None],
-    chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
-    overlap_seconds: float = DEFAULT_OVERLAP_SECONDS,
-    batch_size: int | None = None,
-    threads: int | None = None,
-    on_progress: Callable[[float], None] | None = None,
-) -> int:
-    """The separation of one recording, shared by files (``separate_file``) and arrays
-    (``transfersep.load_model(...).separate``): returns the number of frames written.
-
-    ``read_native(n)`` gives the next block [<=n, ch] float32 at ``sr`` (empty at the end);
-    ``write`` receives output blocks [n, C*ch] at ``sr`` (source-major columns), ``frames`` in all.
-    Raises ``AudioReadError`` when the input yields a different number of frames than announced.
-    """
-    msr = lm.sample_rate
-    hop = lm.stft.cfg.hop_length  # chunks on the STFT frame grid (see separate_stream)
-    chunk, overlap = int(round(chunk_seconds * msr / hop)) * hop, int(round(overlap_seconds * msr / hop)) * hop
-    if chunk < 4 * lm.stft.cfg.n_fft or not 0 <= 2 * overlap <= chunk:
-        raise ValueError(
-            f"chunk_seconds={chunk_seconds}, overlap_seconds={overlap_seconds}: the chunk must be at "
-            f"least {4 * lm.stft.cfg.n_fft / msr:.3f} s and the overlap at most half the chunk"
-        )
-    threads = threads or default_threads()
-    batch = batch_size or (DEFAULT_BATCH["cpu"] * threads if lm.device.type == "cpu" else DEFAULT_BATCH["cuda"])
-    n_src = len(lm.source_names)
-    to16, back = _Stream(sr, msr, ch), _Stream(msr, sr, ch * n_src)
-    written, read_total = 0, 0
-    block_frames = max(4096, int(chunk_seconds * sr))
-
-    def blocks():  # the input at 16 kHz, [n, ch] blocks; the resampler's tail at the end
-        nonlocal read_total
-        while True:
-            x = read_native(block_frames)
-            if not len(x):
-                break
-            read_total += len(x)
-            yield to16(x)
-        if read_total != frames:
-            raise audio.AudioReadError(
-                f"holds {read_total} frames, its header says {frames}; the "
-                "file is truncated or corrupt: re-download or re-export it"
-            )
-        yield to16(np.zeros((0, ch), np.float32), last=True)
-
-    def emit(y: np.ndarray, last: bool = False) -> None:
-        nonlocal written
-        if on_progress is not None:
-            on_progress(len(y) / msr)
-        out = back(y, last=last)[: frames - written]
-        write(out)
-        written += len(out)
-
-    it = blocks()
-    with batched_runner(lm, threads) as run:
-        separate_stream(lambda: next(it, None), run, n_src, ch, emit, chunk, overlap, batch, hop)
-    emit(np.zeros((0, ch * n_src), np.float32), last=True)
-    if frames - written > sr // 100:
-        raise RuntimeError(f"internal error: produced {written} of {frames} frames")
-    if written < frames:  # the resamplers' rounding: a sample or two
-        write(np.zeros((frames - written, ch * n_src), np.float32))
-        written = frames
-    return written
 
 
 def separate_file(
@@ -133,6 +72,8 @@ def separate_file(
     threads: int | None = None,
     sources: list[str] | None = None,
     clusters: int | None = None,
+    residual: bool = False,
+    raw: bool = False,
 ) -> list[Path]:
     """Separate one file into ``out_dir/<stem>/<source>.<fmt>``; returns the written paths.
 
@@ -143,8 +84,10 @@ def separate_file(
     only these (default: every source of the model). ``clusters``: write the K unlabelled clusters of
     the model's deep-clustering embeddings instead (``cluster_1`` … ``cluster_K``; k-means fitted once on
     the whole recording, ``model.clusters.cluster_model``), which needs no trained mask head: a
-    pretraining model serves. Raises ``AudioReadError`` / ``ModelLoadError`` (nothing written) for an
-    unreadable input or model.
+    pretraining model serves. The sources are whole-band and add up to the input (``bands``);
+    ``residual`` writes what no source took as ``residual.<fmt>`` instead; ``raw`` writes the model's own
+    band-limited outputs. Raises ``AudioReadError`` / ``ModelLoadError`` / ``TooShortError`` (nothing
+    written) for an unreadable input or model, or an input under one STFT window.
     """
     in_path, out_dir = Path(in_path), Path(out_dir)
     if fmt not in FORMATS:
@@ -156,18 +99,21 @@ def separate_file(
         lm = model
     else:
         lm = prepare_model(model, device, precision, clusters=bool(clusters))
+    check_length(int(info.frames), int(info.samplerate), lm, str(in_path))
     if clusters:
         from transfersep.model.clusters import cluster_model
 
         lm = cluster_model(lm, recording_chunks(in_path, lm, chunk_seconds), clusters)
-    keep = pick_sources(lm.source_names, sources)
+    residual = residual and not raw
+    keep = pick_sources(lm.source_names, sources) + ([len(lm.source_names)] if residual else [])
+    names = output_names(lm, residual)
     sr, ch, frames = int(info.samplerate), int(info.channels), int(info.frames)
     container, subtype = FORMATS[fmt]
     final = _out_dir_for(in_path, out_dir)
     created = [d for d in (out_dir, *out_dir.parents) if not d.exists()]
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{in_path.stem}.partial-", dir=out_dir))
-    paths = [tmp / f"{lm.source_names[k]}.{fmt}" for k in keep]
+    paths = [tmp / f"{names[k]}.{fmt}" for k in keep]
     writers: list[sf.SoundFile] = []
     bar = None
     clipped = 0
@@ -218,6 +164,8 @@ def separate_file(
                     batch_size,
                     threads,
                     bar.update if bar is not None else None,
+                    residual=residual,
+                    raw=raw,
                 )
             except audio.AudioReadError as e:
                 if str(in_path) in str(e):

@@ -11,6 +11,7 @@ import pytest
 from scipy import stats as sps
 
 from transfersep.report.blocks import origins_of, unit_means, units
+from transfersep.report.drift import corr_time, lag_one
 from transfersep.report.stats import independent_paired, mean_interval, smallest_p, unit_statistics, wilcoxon_paired
 
 
@@ -158,3 +159,44 @@ def test_a_runs_interval_is_over_its_track_means():
     half = sps.t.ppf(0.975, 5) * tm.std(ddof=1) / np.sqrt(6)
     assert (centre, lo, hi) == pytest.approx((tm.mean(), tm.mean() - half, tm.mean() + half))
     assert mean_interval(v[:15], o[o.excerpt < 15]) is None  # 5 tracks: no interval
+
+
+def one_piece(n=100, piece_s=30.8, seconds=1.0) -> pd.DataFrame:
+    return coherent([(e, "piece", s) for e, s in enumerate(np.linspace(0, piece_s - seconds, n))], seconds=seconds)
+
+
+def test_lag_one_by_hand():
+    # one track, block means x at 1-s spacing, centred on their mean
+    t = pd.DataFrame({"track": "p", "mid": np.arange(8.0) + 0.5, "mean": [1.0, -1, 2, 0, 1, -2, 0, 1], "n": 1})
+    x = t["mean"].to_numpy() - t["mean"].mean()
+    r = (x[1:] * x[:-1]).sum() / (x @ x)
+    rho = (8 * r + 1) / 5  # Kendall's bias correction, n = 8
+    got = lag_one(t)
+    assert -1 < rho < 0.98 and got[0] == pytest.approx(rho) and got[2] == 1.0 and got[3] == 7
+    assert got[1] == pytest.approx(np.clip(rho + np.sqrt((1 - rho**2) / 7), 0.0, 0.98))
+    assert corr_time(np.exp(-0.5), 1.0) == pytest.approx(2.0) and corr_time(-0.2, 1.0) == 0.0
+
+
+def test_a_drifting_difference_merges_time_blocks_and_an_alternating_one_does_not():
+    o = one_piece()
+    mid = np.linspace(0, 29.8, 100) + 0.5
+    y = pd.Series(np.zeros(100))
+    drift = independent_paired(pd.Series(np.sin(2 * np.pi * mid / 12.0)), y, o)
+    raw = units(o)
+    assert drift.claim == "these pieces" and drift.unit_kind == "time block"
+    assert drift.n_raw_blocks == raw.n_units and drift.units.n < raw.n_units / 3
+    assert drift.corr_s > 1.0 and "merged for drift" in drift.note
+    u = raw.unit
+    alternating = pd.Series(np.where(u.reindex(range(100)).fillna(0).to_numpy() % 2 == 0, 1.0, -1.0) + 0.01)
+    flat = independent_paired(alternating, y, o)
+    assert flat.units.n == raw.n_units and flat.corr_s == 0.0 and "merged" not in flat.note
+
+
+def test_track_units_claim_pieces_like_these_and_missing_origins_are_counted():
+    o = coherent([(e, f"T{e // 3}", 0.0) for e in range(18)])
+    o.loc[o.excerpt == 4, "track"] = ""  # an empty origin cell: excerpt 4 has no origin
+    o = origins_of(o.assign(sisdr_db=0.0))
+    assert 4 not in set(o.excerpt) and {"T0", "T1"} <= set(o.track)
+    t = independent_paired(pd.Series(np.arange(18.0)), pd.Series(np.zeros(18)), o)
+    assert t.claim == "pieces like these" and t.n_raw_blocks is None and t.units.n == 6
+    assert t.n_missing_origin == 1 and "1 excerpt(s) without an origin left out" in t.note

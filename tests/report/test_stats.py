@@ -99,3 +99,21 @@ def test_excerpt_scores_from_table():
     )
     s = excerpt_scores(df.sample(frac=1, random_state=0))  # row order must not matter
     assert s.loc[0] == 1.0 and s.loc[1] == 3.0 and np.isnan(s.loc[2])
+
+
+def test_read_scores_keeps_na_track_names_and_refuses_infinite_scores(tmp_path):
+    from transfersep.report.blocks import origins_of
+    from transfersep.report.stats import read_scores
+
+    path = tmp_path / "scores.csv"
+    path.write_text(
+        "excerpt,source,sisdr_db,silent_reference,track,start_s,seconds\n"
+        "0,a,1.5,0,NA,0.0,1.0\n1,a,nan,1,None,2.0,1.0\n2,a,2.0,0,,,\n3,a,0.5,0,null,1.0,1.0\n"
+    )
+    df = read_scores(path)
+    assert list(df["track"]) == ["NA", "None", "", "null"] and np.isnan(df["sisdr_db"][1])
+    o = origins_of(df)
+    assert list(o["track"]) == ["NA", "None", "null"] and list(o["excerpt"]) == [0, 1, 3]  # 2 has no origin
+    path.write_text(path.read_text().replace("3,a,0.5,0", "3,a,-inf,0"))
+    with pytest.raises(ValueError, match=r"scores.csv: excerpt 3 source a has an infinite SI-SDR.*re-evaluate the run"):
+        read_scores(path)

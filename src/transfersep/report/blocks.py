@@ -47,12 +47,16 @@ class Units:
 
 def origins_of(scores: pd.DataFrame) -> pd.DataFrame | None:
     """The origin rows (excerpt, source, track, start_s, seconds) of a scores table, or None when
-    its origin columns are not all filled in (a test set that does not say where its excerpts come
-    from)."""
+    none is filled in (a test set that does not say where its excerpts come from). An excerpt with
+    any row missing its origin (an empty cell; "NA" or "None" is a track name when read by
+    ``stats.read_scores``) is left out, so that its excerpts are counted as missing, not guessed."""
     df = scores[["excerpt", "source", *ORIGIN_COLUMNS]].copy()
-    if df[ORIGIN_COLUMNS].isna().any().any():
+    track = df["track"].astype(str).where(df["track"].notna(), "")
+    missing = (track.str.strip() == "") | df[["start_s", "seconds"]].isna().any(axis=1)
+    if missing.all():
         return None
-    df["track"] = df["track"].astype(str)
+    df["track"] = track
+    df = df[~df["excerpt"].isin(set(df.loc[missing, "excerpt"]))]
     df["start_s"] = df["start_s"].astype(np.float64)
     df["seconds"] = df["seconds"].astype(np.float64)
     return df.reset_index(drop=True)

@@ -15,7 +15,10 @@ multiple-comparison correction is applied (as in the paper); the threshold is a 
 paired differences are averaged within each unit that shares no audio with another (whole test
 tracks, or time blocks of a track: ``transfersep.report.blocks``), and the exact signed-rank test
 and the intervals run over those per-unit means (``unit_statistics``), with the number of units and
-the smallest p they can reach.
+the smallest p they can reach. Time blocks are merged against drift along the piece
+(``transfersep.report.drift``); whether a claim is about "these pieces" (time blocks) or "pieces
+like these" (tracks) is said in ``IndependentTest.claim``. A claim about a training recipe, with
+the training noise counted, is ``transfersep.report.recipe``'s.
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ class PairedTest:
 
 
 def read_scores(path: str | Path) -> pd.DataFrame:
-    """Read a scores.csv (``evaluate.SCORES_COLUMNS``)."""
+    """Read a scores.csv (``evaluate.SCORES_COLUMNS``). ``track`` is read as text ("NA" and "None"
+    are track names; an empty cell is ""); an infinite SI-SDR is refused."""
     from transfersep.evaluation.evaluate import SCORES_COLUMNS
 
     df = pd.read_csv(path)
@@ -64,6 +68,15 @@ def read_scores(path: str | Path) -> pd.DataFrame:
     if missing:
         raise ValueError(
             f"{path}: missing column(s) {missing}; a scores.csv has {','.join(SCORES_COLUMNS)} (evaluate the run again)"
+        )
+    df["track"] = pd.read_csv(path, usecols=["track"], dtype=str, keep_default_na=False)["track"].to_numpy()
+    db = pd.to_numeric(df["sisdr_db"], errors="coerce")
+    bad = np.isinf(db.to_numpy(np.float64))
+    if bad.any():
+        r = df[bad].iloc[0]
+        raise ValueError(
+            f"{path}: excerpt {r['excerpt']} source {r['source']} has an infinite SI-SDR ({db[bad].iloc[0]}) "
+            f"in {int(bad.sum())} row(s); a finite score is needed to compare models: re-evaluate the run"
         )
     return df
 
@@ -213,15 +226,29 @@ def unit_statistics(
     )
 
 
+CLAIMS = {"track": "pieces like these", "time block": "these pieces"}
+
+
 @dataclass
 class IndependentTest:
     """What the paired comparison says when only independent units count
-    (``transfersep.report.blocks``): ``UnitStatistics`` over the per-unit mean differences."""
+    (``transfersep.report.blocks``): ``UnitStatistics`` over the per-unit mean differences.
+
+    ``claim``: "pieces like these" over track units (the tracks a sample of pieces), "these
+    pieces" over time blocks (the null: no difference on these pieces' audio, its drift along
+    time the noise). Time blocks are merged into super-blocks sized from the drift the scores
+    show (``transfersep.report.drift``): ``n_raw_blocks`` before merging, ``corr_s`` the measured
+    correlation time and ``block_s`` the super-blocks' mean length."""
 
     unit_kind: str | None  # "track" | "time block" | None (no origins: cannot form units)
     units: UnitStatistics | None
     n_dropped: int = 0  # excerpts left out because they straddle two time blocks
     note: str = ""
+    claim: str = ""
+    n_raw_blocks: int | None = None
+    corr_s: float | None = None
+    block_s: float | None = None
+    n_missing_origin: int = 0  # excerpts left out because their scores.csv rows name no origin
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -236,25 +263,42 @@ def independent_paired(
     confidence: float = 0.95,
 ) -> IndependentTest:
     """The independent counterpart of ``wilcoxon_paired``: the paired differences x − y averaged
-    within each independent unit (``blocks.units``), then ``unit_statistics`` over those means.
+    within each independent unit (``blocks.units``; time blocks merged against drift by
+    ``drift.super_blocks``), then ``unit_statistics`` over those means.
 
     ``origins``: the excerpt origins of the shared test list (``blocks.origins_of``), or None.
+    Excerpts missing from it (an empty origin cell) are left out and counted.
     """
     from transfersep.report.blocks import unit_means, units
+    from transfersep.report.drift import super_blocks
 
     if origins is None:
         return IndependentTest(None, None, 0, "scores.csv has no track/start_s/seconds columns: no units")
     align(x, y)  # raises TestSetMismatch on differing ids
     d = (x.reindex(y.index) - y).dropna()
+    missing = int((~d.index.isin(origins["excerpt"])).sum())
     u = units(origins[origins["excerpt"].isin(d.index)])
-    st = unit_statistics(unit_means(d, u.unit), alternative, alpha, confidence)
-    notes = []
+    extra: dict = {}
+    notes = [f"{missing} excerpt(s) without an origin left out"] if missing else []
+    name = f"{u.kind}s"
+    unit = u.unit
+    if u.kind == "time block":
+        sb = super_blocks(d, u.unit, origins)
+        unit = sb.unit
+        extra = {"n_raw_blocks": sb.n_raw, "corr_s": sb.corr_s, "block_s": sb.block_s}
+        if not sb.measured:
+            name = "tracks"
+            notes.append(f"{sb.n_raw} time blocks: too few to measure drift, one unit per track")
+        elif sb.n_units < sb.n_raw:
+            name = f"super-blocks of ~{sb.block_s:.1f} s"
+            notes.append(f"{sb.n_raw} time blocks merged for drift (correlation ~{sb.corr_s:.2g} s)")
+    st = unit_statistics(unit_means(d, unit), alternative, alpha, confidence)
     if st.n and not st.reachable:
-        notes.append(f"{st.n} {u.kind}s cannot reach α = {alpha:g} (smallest p {st.min_p:.3g})")
+        notes.append(f"{st.n} {name} cannot reach α = {alpha:g} (smallest p {st.min_p:.3g})")
     if st.n and st.mean_ci is None:
-        notes.append(f"{st.n} {u.kind}s: too few for an interval")
+        notes.append(f"{st.n} {name}: too few for an interval")
     dropped = len([e for e in u.dropped if e in d.index])
-    return IndependentTest(u.kind, st, dropped, "; ".join(notes))
+    return IndependentTest(u.kind, st, dropped, "; ".join(notes), CLAIMS[u.kind], n_missing_origin=missing, **extra)
 
 
 def mean_interval(values: pd.Series, origins: pd.DataFrame | None, confidence: float = 0.95) -> tuple | None:

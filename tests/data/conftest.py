@@ -28,6 +28,8 @@ class Trees(dict):
             "dagstuhl": lambda: datatrees.dagstuhl(base / "DagstuhlChoirSet_V1.2.3"),
             "remixpacks": lambda: datatrees.remixpacks(base / "remixpacks"),
             "musdb_mp4": lambda: datatrees.musdb_stem_mp4(self["musdb"], base / "musdb18"),
+            "librimix": lambda: datatrees.librimix(base / "LibriMix"),
+            "wsj0mix": lambda: datatrees.wsj0mix(base / "wsj0-mix"),
         }
 
     def __missing__(self, name: str) -> Path:

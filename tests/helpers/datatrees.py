@@ -251,3 +251,17 @@ def remixpacks(root: Path, seconds: float = 3.0) -> Path:
 def copytree(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
+
+
+def librimix(root: Path, **options) -> Path:
+    """LibriMix as its generator writes it (speechtrees.librimix: the speech layouts live there)."""
+    import speechtrees
+
+    return speechtrees.librimix(root, **options)
+
+
+def wsj0mix(root: Path, **options) -> Path:
+    """WSJ0-mix as its generators write it (speechtrees.wsj0mix)."""
+    import speechtrees
+
+    return speechtrees.wsj0mix(root, **options)

@@ -91,8 +91,8 @@ def test_tiny_run_prints_its_summary_and_keeps_its_log(tmp_path):
         (["pretrain=none", "downstream=bach10", "optim.lr=0"], "optim.lr=0: must be greater than 0.0"),
         (
             ["pretrain=foo"],
-            "Could not find 'pretrain/foo'; Available options in 'pretrain': both, mixtures_boot, mixtures_mixit, "
-            "musdb, none, slakh, slakh_boot, slakh_mixit",
+            "Could not find 'pretrain/foo'; Available options in 'pretrain': both, librimix, librimix_slakh, "
+            "mixtures_boot, mixtures_mixit, musdb, none, slakh, slakh_boot, slakh_mixit, wsj0mix",
         ),
         (["pretrain=none", "downstream=bach10", "data.nonexistent=3"], "Could not override 'data.nonexistent'"),
         (["pretrain=none", "downstream=bach10", "finetune=mask"], "finetune=mask with pretrain=none"),

@@ -17,7 +17,8 @@ from pathlib import Path
 from transfersep.audio import AudioReadError, info
 
 SPLITS = ("train", "val", "test")
-PRETRAIN_SETS = ("musdb", "slakh", "both", "mixtures")  # the corpora of conf/pretrain; every other set is downstream
+# the corpora of conf/pretrain; every other set is downstream
+PRETRAIN_SETS = ("musdb", "slakh", "both", "mixtures", "librimix", "wsj0mix", "librimix_slakh")
 
 
 def config_key(dataset: str, option: str) -> str:

@@ -2,7 +2,8 @@
 
 ``build_index(name, roots, sources, **options)`` indexes one dataset; ``options`` are the loader
 keys of ``conf/pretrain/<name>.yaml`` / ``conf/downstream/<name>.yaml`` (see each loader's
-docstring). ``build_real(cfg, stage, total_steps)`` wires index, cache, mixing and augmentation:
+docstring; a speech + music corpus, ``librimix_slakh``, is built in combined.py).
+``build_real(cfg, stage, total_steps)`` wires index, cache, mixing and augmentation:
 
 - pretrain: ``cfg.pretrain.dataset`` with ``cfg.augment`` (``augment.incoherent`` switches the
   training stream to incoherent mixing); finetune / baseline: ``cfg.downstream.dataset``, no
@@ -33,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from transfersep.data import bach10, dagstuhl, folds, mixtures, musdb, slakh, stems
+from transfersep.data import bach10, combined, dagstuhl, folds, librimix, mixtures, musdb, slakh, speech, stems, wsj0mix
 from transfersep.data.augment import AugmentSpec
 from transfersep.data.base import SeparationDataModule
 from transfersep.data.cache import StemCache
@@ -52,7 +53,11 @@ DEFAULT_SOURCES = {
     "remixpacks": ["snare", "kick_drum", "cymbals"],
     "stems": None,
     "mixtures": [mixtures.SOURCE],
+    "librimix": None,  # the speakers of n_src (speech.source_names)
+    "wsj0mix": None,
+    "librimix_slakh": ["s1", "s2", "bass", "drums", "piano_guitar"],
 }
+SPEECH = ("librimix", "wsj0mix")
 NAMES = tuple(DEFAULT_SOURCES)
 OBJECTIVES = ("dc", "mixit", "bootstrap")
 SELF_SUPERVISED = ("mixit", "bootstrap")  # pretraining objectives that read mixtures only
@@ -96,13 +101,12 @@ def _build_index(name: str, roots: Sequence[str], sources: Sequence[str] | None 
     if name not in DEFAULT_SOURCES:
         raise DatasetError(f"unknown dataset {name!r}; one of {', '.join(NAMES)}")
     sources = list(sources) if sources else DEFAULT_SOURCES[name]
-    if not sources:
+    if not sources and name not in SPEECH:
         raise DatasetError(f"{name}: give the source (class) names, e.g. --sources lead,rhythm")
-    want = 2 if name == "both" else 1
-    if len(roots) != want:
-        raise DatasetError(
-            f"{name} takes {want} root(s) ({'MUSDB root, Slakh root' if want == 2 else 'ROOT'}), got {len(roots)}"
-        )
+    keys = combined.root_keys(name)
+    if len(roots) != len(keys):
+        what = ", ".join(k.replace("_root", " root") for k in keys) if len(keys) > 1 else "ROOT"
+        raise DatasetError(f"{name} takes {len(keys)} root(s) ({what}), got {len(roots)}")
     root = roots[0]
     fold = folds.check(0 if options.get("fold") is None else options["fold"], name)
     if fold and name in PRETRAIN_SETS:
@@ -113,6 +117,11 @@ def _build_index(name: str, roots: Sequence[str], sources: Sequence[str] | None 
         return musdb.index(root, sources, **_opts(options, ["variant", "stems"]))
     if name == "slakh":
         return slakh.index(root, sources, **_opts(options, ["layout", "classes"]))
+    if name in SPEECH:
+        loader = librimix if name == "librimix" else wsj0mix
+        return loader.index(root, sources, **_opts(options, combined.LOADER_KEYS[name]))
+    if name in combined.COMBINED:
+        return combined.index(name, roots, sources, options, _build_index)
     if name == "bach10":
         return bach10.index(root, sources, **_opts(options, ["test_pieces", "fold"]))
     if name == "dagstuhl":
@@ -154,12 +163,12 @@ def index_from_cfg(ds_cfg: Any, unlabeled: bool = False) -> DatasetIndex:
     name = opts.pop("name")
     if opts.get("sources") in (None, "???") or "???" in list(opts.get("sources") or []):
         raise DatasetError(f"{name}: set the source names, e.g. '{config_key(name, 'sources')}=[lead,rhythm]'")
-    roots = [opts.pop("musdb_root"), opts.pop("slakh_root")] if name == "both" else [opts.pop("root")]
+    roots = [opts.pop(k) for k in combined.root_keys(name)]
     return build_index(name, [str(r) for r in roots], opts.pop("sources", None), **opts)
 
 
 def roots_of(ds_cfg: Any) -> list[str]:
-    return [str(ds_cfg.musdb_root), str(ds_cfg.slakh_root)] if ds_cfg.name == "both" else [str(ds_cfg.root)]
+    return [str(ds_cfg[k]) for k in combined.root_keys(ds_cfg.name)]
 
 
 def track_weights(tracks: Sequence[Track], balance: str) -> np.ndarray | None:
@@ -275,6 +284,7 @@ def build_real(cfg: Any, stage: str, total_steps: int) -> SeparationDataModule:
             "incoherent": aug.incoherent,
         },
         "cache_dir": str(cache.dir),
+        "band_limit_hz": speech.band_limit_hz(idx),
         "notes": idx.notes[:20],
     }
     return SeparationDataModule(

@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 DEMO_DIR ?= demo_data
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo 1)
 
-.PHONY: install system-deps cluster cluster-down lint test test-all demo demo-replicates demo-selfsup bench bench-quick bench-gpu study clean
+.PHONY: install system-deps cluster cluster-down lint test test-all demo demo-replicates demo-selfsup demo-speech bench bench-quick bench-gpu study clean
 
 install: $(STAMP)
 
@@ -59,6 +59,12 @@ demo-replicates: install system-deps
 # mixtures beside the supervised one, at the end of pretraining; reuses the runs `make demo` finished
 demo-selfsup: install system-deps
 	$(PY) -m transfersep.demo.run --data $(DEMO_DIR) --pretrain slakh,slakh_mixit,slakh_boot pretrain_steps=end
+
+# the demo study pretrained on speech: the LibriMix-style corpus espeak-ng reads aloud, probed and
+# fine-tuned on the voices (Dagstuhl-style) and instruments (Bach10-style) sets at every pretraining
+# length; reuses the baselines `make demo` finished (README: "Transfer from speech")
+demo-speech: install system-deps
+	$(PY) -m transfersep.demo.run --data $(DEMO_DIR) --pretrain librimix --downstream bach10,dagstuhl
 
 bench: install
 	$(PY) -m transfersep.bench --out bench/results.json

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Debian packages the project needs beyond Python: fluidsynth (renders the demo corpus) and
-# ffmpeg (decodes MUSDB18 .stem.mp4). Installs what is missing when run as root; otherwise
-# prints the one command to run.
+# Debian packages the project needs beyond Python: fluidsynth (renders the demo corpus's music),
+# espeak-ng (reads its speech corpus aloud) and ffmpeg (decodes MUSDB18 .stem.mp4). Installs what
+# is missing when run as root; otherwise prints the one command to run.
 set -euo pipefail
 need=()
 command -v fluidsynth >/dev/null 2>&1 || need+=(fluidsynth)
+command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then

@@ -1,11 +1,12 @@
 """Generate the demo corpus: real scores rendered into miniature copies of the datasets' layouts.
 
     python -m transfersep.demo.corpus OUT_DIR [--size demo|test] [--seed 0]
-                                      [--only slakh,musdb,bach10,dagstuhl,remixpacks]
+                                      [--only slakh,musdb,bach10,dagstuhl,remixpacks,librimix]
 
 Writes, under OUT_DIR, ``slakh2100_flac_redux/``, ``musdb18hq/``, ``Bach10/``,
-``DagstuhlChoirSet_V1.2.3/`` and ``remixpacks/`` (see each module's docstring for the layout it
-copies). Deterministic for a seed (given the same FluidSynth and SoundFont).
+``DagstuhlChoirSet_V1.2.3/``, ``remixpacks/`` (music rendered with FluidSynth) and ``LibriMix/``
+(speech read by espeak-ng; see each module's docstring for the layout it copies). Deterministic for
+a seed (given the same FluidSynth, SoundFont and espeak-ng).
 
 Caching: ``OUT_DIR/.transfersep-demo.json`` records, per dataset, the size, seed, generator
 version and SoundFont of the completed build plus each item's provenance (music21 work, bars,
@@ -39,7 +40,7 @@ from transfersep.demo.render import (
 )
 from transfersep.files import atomic_write_json
 
-DATASETS = ("slakh", "musdb", "bach10", "dagstuhl", "remixpacks")
+DATASETS = ("slakh", "musdb", "bach10", "dagstuhl", "remixpacks", "librimix")
 SIZES = ("demo", "test")
 MARKER, LOCK = ".transfersep-demo.json", ".transfersep-demo.lock"
 

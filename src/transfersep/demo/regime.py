@@ -82,15 +82,9 @@ def table(downstreams: Sequence[str], overrides: Sequence[str], pretrain: str = 
         ours = _compose([*ours_ov, f"pretrain={pretrain}", f"downstream={d}"])
         paper = _compose(["experiment=paper", f"pretrain={pretrain}", f"downstream={d}"])
         n_src = len(ours.downstream.dataset.sources)
-        cols.append(
-            (
-                d,
-                "paper",
-                ratios(
-                    paper, _params(paper.model, n_src), PAPER_TRAIN_MINUTES[pretrain] * 60, PAPER_TRAIN_MINUTES[d] * 60
-                ),
-            )
-        )
+        # a corpus the paper did not pretrain on (speech) has no paper figures for its rows
+        pre_s = PAPER_TRAIN_MINUTES.get(pretrain, float("nan")) * 60
+        cols.append((d, "paper", ratios(paper, _params(paper.model, n_src), pre_s, PAPER_TRAIN_MINUTES[d] * 60)))
         cols.append(
             (
                 d,
@@ -111,14 +105,18 @@ def table(downstreams: Sequence[str], overrides: Sequence[str], pretrain: str = 
         ),
         ("parameters per downstream training TF bin", lambda r: f"{r['params_per_bin']:.2f}"),
         ("baseline passes over the downstream training audio", lambda r: f"{r['baseline_passes']:,.0f}"),
-        (f"pretraining audio ({pretrain}) : downstream audio", lambda r: f"{r['audio_ratio']:,.0f} : 1"),
-        ("pretraining passes over the pretraining corpus", lambda r: f"{r['pretrain_passes']:.1f}"),
+        (f"pretraining audio ({pretrain}) : downstream audio", lambda r: _or_dash(r["audio_ratio"], "{:,.0f} : 1")),
+        ("pretraining passes over the pretraining corpus", lambda r: _or_dash(r["pretrain_passes"], "{:.1f}")),
         ("optimiser steps: pretraining / baseline", lambda r: f"{r['pretrain_steps']:,} / {r['baseline_steps']:,}"),
     ]
     head = "| ratio | " + " | ".join(f"{d}: {who}" for d, who, _ in cols) + " |"
     lines = [head, "|---" * (len(cols) + 1) + "|"]
     lines += ["| " + name + " | " + " | ".join(fmt(r) for _, _, r in cols) + " |" for name, fmt in rows]
     return "\n".join(lines)
+
+
+def _or_dash(x: float, fmt: str) -> str:
+    return "—" if x != x else fmt.format(x)  # NaN: the paper has no such corpus
 
 
 def main(argv: list[str] | None = None) -> int:

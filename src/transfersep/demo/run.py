@@ -118,11 +118,14 @@ def run_stages(stages: list[Stage], logs: Path, jobs: int, threads: int) -> None
             print(f"[demo] done   {name} ({time.time() - t0:.0f} s)", flush=True)
 
 
-def corpus_of(pretrain: str) -> str:
-    """The demo corpus a ``pretrain=`` value reads (``slakh_mixit`` reads the Slakh-style corpus's mixtures)."""
+def corpus_of(pretrain: str) -> list[str]:
+    """The demo corpora a ``pretrain=`` value reads (``slakh_mixit`` reads the Slakh-style corpus's
+    mixtures; ``librimix_slakh`` the LibriMix- and Slakh-style corpora)."""
+    from transfersep.data.combined import COMBINED
     from transfersep.run.config import compose
 
-    return str(compose([f"pretrain={pretrain}"]).pretrain.dataset.name)
+    name = str(compose([f"pretrain={pretrain}"]).pretrain.dataset.name)
+    return list(COMBINED.get(name, (name,)))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -132,7 +135,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--study", default="demo")
     ap.add_argument("--size", default="demo", choices=["demo", "test"], help="corpus size")
     ap.add_argument(
-        "--pretrain", default="slakh", help="pretrain= values (comma list; slakh_mixit,slakh_boot: self-supervised)"
+        "--pretrain",
+        default="slakh",
+        help="pretrain= values (comma list; slakh_mixit,slakh_boot: self-supervised; librimix: speech)",
     )
     ap.add_argument("--downstream", default="bach10,dagstuhl", help="downstream sets (comma list)")
     ap.add_argument("--seed", type=int, default=0, help="the corpus's seed (the rendered audio)")
@@ -148,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     from transfersep.demo.render import RenderToolMissing
 
     data, runs = Path(a.data).resolve(), Path(a.runs).resolve()
-    sets = sorted({*map(corpus_of, a.pretrain.split(",")), *a.downstream.split(",")})
+    sets = sorted({*(c for p in a.pretrain.split(",") for c in corpus_of(p)), *a.downstream.split(",")})
     t0 = time.time()
     try:
         build_corpus(data, size=a.size, seed=a.seed, only=sets)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -82,6 +83,26 @@ def _run(cfg: DictConfig) -> None:
         raise errors.UnwritableError(errors.unwritable_line(e, settings)) from e
 
 
+_PLAIN = re.compile(r"[\w./:@%+-]*")  # characters Hydra's grammar takes unquoted in a value
+
+
+def expand_home(overrides: list[str]) -> list[str]:
+    """``key=~/Bach10`` with ``~`` expanded as a shell would: Hydra's override grammar has no value
+    that starts with ``~`` (it ends in LexerNoViableAltException), and a user who typed one meant a
+    home folder. Quoted in the override's own syntax when the path holds characters the grammar
+    reserves (spaces, commas...). Values Hydra already accepts are left as they are."""
+    out = []
+    for o in overrides:
+        key, sep, value = o.partition("=")
+        if sep and not key.startswith("-") and value.startswith("~") and not key.lstrip("+").startswith("~"):
+            path = os.path.expanduser(value)
+            if path != value:
+                escaped = path.replace("\\", "\\\\").replace("'", "\\'")
+                o = f"{key}={path}" if _PLAIN.fullmatch(path) else f"{key}='{escaped}'"
+        out.append(o)
+    return out
+
+
 def main() -> None:
     """``python train.py`` / ``transfersep train``: Hydra's command line plus ``--verbose``
     (tracebacks of user errors on the console, as with ``HYDRA_FULL_ERROR=1``). Hydra's own errors
@@ -90,6 +111,7 @@ def main() -> None:
     if "--verbose" in sys.argv[1:]:
         sys.argv.remove("--verbose")
         os.environ[errors.VERBOSE_ENV] = "1"
+    sys.argv[1:] = expand_home(sys.argv[1:])
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
         os.environ[errors.VERBOSE_ENV] = "1"
     before = os.environ.get("HYDRA_FULL_ERROR")

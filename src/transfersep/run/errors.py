@@ -201,6 +201,8 @@ def config_error_line(e: BaseException) -> str:
     while inner is not None and id(inner) not in seen:
         if isinstance(inner, ValueError) and type(inner).__module__.startswith("transfersep."):
             return one_line(inner)
+        if str(e).startswith("Could not override") and (line := unknown_key_line(inner)):
+            return line
         seen.add(id(inner))
         inner = inner.__cause__ or inner.__context__
     parts: list[str] = []
@@ -217,6 +219,25 @@ def config_error_line(e: BaseException) -> str:
         listing = line.endswith(":")
         parts.append(line.rstrip("."))
     return "; ".join(parts) or type(e).__name__
+
+
+def unknown_key_line(e: BaseException) -> str | None:
+    """``no key budget.finetun; did you mean budget.finetune`` for OmegaConf's error about a key the
+    config lacks (None for any other error). Hydra's own advice, ``+budget.finetun=100``, is left
+    out: a mistyped key is far likelier than a wish to add one, and adding it would train with
+    the intended key at its default, silently."""
+    import difflib
+
+    full, key, parent = (getattr(e, a, None) for a in ("full_key", "key", "parent_node"))
+    if not full or key is None or parent is None or not hasattr(parent, "keys"):
+        return None
+    keys = [str(k) for k in parent.keys()]
+    prefix = str(full)[: -len(str(key))]  # "budget." of "budget.finetun"; "" at the top level
+    close = difflib.get_close_matches(str(key), keys, n=1, cutoff=0.6)
+    if close:
+        return f"no key {full}; did you mean {prefix}{close[0]}"
+    where = f"under {prefix.rstrip('.')}" if prefix else "at the top level"
+    return f"no key {full}; the keys {where} are {', '.join(keys)}"
 
 
 def one_line(e: BaseException) -> str:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
@@ -25,7 +26,7 @@ def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
 
     system = build_system(cfg, plan, dm.source_names)
     last = plan.run_dir / LAST_CKPT
-    resume = last if last.exists() else None
+    resume = resume_point(plan)
     if plan.stage == "finetune" and resume is None:
         digest = load_pretrained(system, plan.parent_ckpt)
         if plan.parent is not None:
@@ -33,6 +34,8 @@ def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
             write_status(plan.run_dir, "running", plan)
     if resume is not None:
         log.info("%s: resuming from %s", plan.subdir, resume)
+        if (done := checkpoint_step(resume)) is not None and done >= plan.total_steps:
+            log.info("%s: training reached its budget (%d steps) before; only the rest is done", plan.subdir, done)
     callbacks = [
         # last.ckpt at step boundaries, and on SIGTERM/SIGUSR1/SIGUSR2 (see resume.py)
         ResumableCheckpoint(last, int(cfg.checkpoint_every_n_steps)),
@@ -136,6 +139,27 @@ def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
             extra["split"] = split_record(dm)
             evaluate_kept(system, dm, plan, int(cfg.data.batch_size), extra)
     return result
+
+
+def checkpoint_step(path: Path) -> int | None:
+    """The optimiser steps a Lightning checkpoint holds (read mapped: the tensors are not loaded)."""
+    import torch
+
+    try:
+        return int(torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)["global_step"])
+    except Exception:  # unreadable: Lightning's own restore says why
+        return None
+
+
+def resume_point(plan: Plan) -> Path | None:
+    """The checkpoint a relaunch continues from: ``last.ckpt``, or ``final.ckpt`` where that is
+    further on (a run stopped during its evaluation before ``last.ckpt`` was also written at the
+    final step); None to train from the start."""
+    found = [p for p in (plan.run_dir / LAST_CKPT, plan.run_dir / FINAL_CKPT) if p.is_file()]
+    if len(found) < 2:
+        return found[0] if found else None
+    steps = [checkpoint_step(p) for p in found]
+    return found[1] if (steps[1] or -1) > (steps[0] or -1) else found[0]
 
 
 def split_record(dm: object) -> dict:

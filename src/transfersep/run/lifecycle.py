@@ -130,11 +130,15 @@ def _interrupted(plan: Plan, step: int | None, every: int) -> Interrupted:
     write_status(plan.run_dir, "interrupted", plan, interrupted_at_step=step)
     at = f" at step {step} of {plan.total_steps}" if step is not None else ""
     last = plan.run_dir / LAST_CKPT
-    hint = (
-        f"launch the same command again to resume from {last} (written every {every} steps)"
-        if last.exists()
-        else "launch the same command again to start it over (no checkpoint was written yet)"
-    )
+    if (plan.run_dir / FINAL_CKPT).exists():  # stopped after training: during the evaluation or the records
+        hint = (
+            f"training had reached its budget ({plan.run_dir / FINAL_CKPT} is written); launch the same "
+            "command again to finish the run without training again"
+        )
+    elif last.exists():
+        hint = f"launch the same command again to resume from {last} (written every {every} steps)"
+    else:
+        hint = "launch the same command again to start it over (no checkpoint was written yet)"
     return Interrupted(step, f"{plan.subdir} interrupted (Ctrl-C){at}; {hint}")
 
 

@@ -12,6 +12,10 @@ misses one observation and drifts from an uninterrupted run. ``ResumableCheckpoi
 ``on_train_batch_start`` of the next step instead, when every effect of the previous step
 (optimiser, AutoClip, validation, plateau scheduler, SI-SDR curve) is complete.
 
+``last.ckpt`` is also written when training reaches its budget, before ``final.ckpt``, the package
+and the evaluation: a run stopped after that (Ctrl-C or a kill during the evaluation) resumes at
+its end and only evaluates, whatever ``checkpoint_every_n_steps`` is.
+
 Signals: while the training loop runs, SIGTERM, SIGUSR1 and SIGUSR2 only set a flag; at the next
 step boundary (or at the end of training) every rank writes ``last.ckpt`` and the fit stops with
 ``Preempted``. ``Preempted.hand_over()`` then gives the signal to whoever handled it before the
@@ -88,6 +92,7 @@ class ResumableCheckpoint(L.Callback):
         self._replaced: dict[int, Any] = {}  # handlers our own replaced while training
         self._signum: int | None = None
         self._start_step = 0
+        self._saved_step: int | None = None
         self._mid_loop = False
 
     # -- signals -------------------------------------------------------------------------------
@@ -136,6 +141,7 @@ class ResumableCheckpoint(L.Callback):
         try:
             # weights_only=False: the full training state (optimiser, loops), said explicitly
             trainer.save_checkpoint(self.path, weights_only=False)  # rank 0 writes (atomically: AtomicCheckpointIO)
+            self._saved_step = trainer.global_step
         finally:
             self._mid_loop = False
 
@@ -170,8 +176,12 @@ class ResumableCheckpoint(L.Callback):
         # a signal during the last step or its validation: training is complete, stop anyway so
         # a requeued job starts before the time limit; its rerun only writes final.ckpt and scores
         self._restore()
-        if self._stop(trainer):
+        stop = self._stop(trainer)
+        # the final step too: whatever stops the run after training (Ctrl-C or a kill during the
+        # evaluation, a budget below the cadence) must not cost the training
+        if stop or (trainer.global_step > self._start_step and trainer.global_step != self._saved_step):
             self._save(trainer, mid_loop=False)
+        if stop:
             raise self._preempted(trainer)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:

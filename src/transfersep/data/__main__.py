@@ -5,7 +5,9 @@ duration, and the stems it ignored; ``--summary`` prints the per-split counts an
 (songs left out, stems padded). It exits with status 2 and a one-line reason when the root is not
 that dataset (missing or empty folder, a mistyped path, another dataset's layout, malformed
 metadata, an unreadable file, a declared class that matches no file of a song). ``both`` takes two
-roots: MUSDB, then Slakh. ``mixtures`` indexes any folder of audio files (one source, ``mix``);
+roots: MUSDB, then Slakh; ``librimix_slakh`` LibriMix, then Slakh. The speech corpora (``librimix``,
+``wsj0mix``) serve their speakers s1..s<n_src> (``--option n_src=3``; ``--sources s1,s2,noise`` for
+LibriMix's noise). ``mixtures`` indexes any folder of audio files (one source, ``mix``);
 ``--option unlabeled=true`` reads any dataset as its tracks' mixtures only; ``--option fold=K``
 shows a downstream set's fold K (its first note names the fold, the number of folds and the test
 pieces; a fold out of range exits 2 saying how many there are).
@@ -16,6 +18,8 @@ Examples::
     transfersep data slakh /data/slakh2100_flac_redux --split test --summary
     transfersep data bach10 /data/Bach10 --option fold=3 --split test
     transfersep data mixtures /data/fma_small --summary
+    transfersep data librimix /data/LibriMix --option rate=8k --option mode=max --summary
+    transfersep data wsj0mix /data/wsj0-mix --option n_src=3 --summary
     transfersep data stems /my/stems --sources lead,rhythm \\
         --option 'patterns={lead: ["*vox*", "*lead*"], rhythm: ["*gtr*"]}'
     transfersep data musdb /data/musdb18hq --cache-dir /scratch/cache --prepare

@@ -207,13 +207,20 @@ def data_notes(description: dict | None) -> list[str]:
 
 
 def run_summary(plan: Any, result: dict | None, seconds: float | None, notes: list[str] | None = None) -> str:
-    """The end-of-run summary: stage and grid point, steps, time, SI-SDR, and where the files are."""
+    """The end-of-run summary: stage and grid point, what was done (steps trained, or for a probe what
+    it probed), time, SI-SDR, and where the files are (only files that exist)."""
     run_dir = Path(plan.run_dir)
     result = result or {}
-    steps = result.get("steps", (result.get("extra") or {}).get("steps"))
-    head = f"{plan.stage} {plan.subdir} finished: {steps if steps is not None else '?'} steps"
-    if seconds is not None:
-        head += f" in {_fmt_duration(seconds)}"
+    extra = result.get("extra") or {}
+    steps = result.get("steps", extra.get("steps"))
+    if plan.stage == "zeroshot":  # nothing trains: say what was scored
+        n = result.get("n_excerpts")
+        what = f"probed {extra.get('method') or 'the pretrained model'} zero-shot, nothing trained"
+        head = f"{plan.stage} {plan.subdir} finished: {what}" + (f", {n} test excerpts" if n else "")
+    else:
+        head = f"{plan.stage} {plan.subdir} finished: {steps if steps is not None else '?'} steps"
+    if seconds is not None:  # under a second (a tiny probe): "0s" would read as nothing done
+        head += f" in {_fmt_duration(seconds) if seconds >= 1 else f'{seconds:.1f}s'}"
     lines = [head]
     overall = (result.get("overall") or {}).get("mean")
     if overall is not None:
@@ -224,10 +231,15 @@ def run_summary(plan: Any, result: dict | None, seconds: float | None, notes: li
         lines.append(
             f"  SI-SDR  {overall:.2f} dB" + (f" over {n} excerpts" if n else "") + (f" ({parts})" if parts else "")
         )
-    lines.append(f"  model   {run_dir / PACKAGE}")
-    if overall is not None:
-        lines.append(f"  scores  {run_dir / SCORES}, {run_dir / RESULT}")
-    lines.append(f"  log     {run_dir / TRAIN_LOG}")
+    if plan.stage == "zeroshot" and extra.get("checkpoint"):
+        lines.append(f"  probed  {extra['checkpoint']}")
+    if (run_dir / PACKAGE).is_file():
+        lines.append(f"  model   {run_dir / PACKAGE}")
+    scores = [str(run_dir / f) for f in (SCORES, RESULT) if (run_dir / f).is_file()]
+    if scores:
+        lines.append(f"  scores  {', '.join(scores)}")
+    if (run_dir / TRAIN_LOG).is_file():
+        lines.append(f"  log     {run_dir / TRAIN_LOG}")
     wb = wandb_note(run_dir)
     if wb:
         lines.append(f"  wandb   {wb.split(': ', 1)[1]}")

@@ -111,7 +111,7 @@ def test_full_study(study, tmp_path):
     # side by side: the paper's p and the per-unit one, the flag where they disagree
     line = next(ln for ln in report.splitlines() if ln.startswith("| bach10 | finetune/slakh-none-whole-bach10 | base"))
     assert "| 0.0156 | 0.0156 | cannot reach α | ⚠ significant only under the paper's test;" in line
-    assert "6 tracks cannot reach α = 0.001 (smallest p 0.0156)" in line and "| 6 tracks |" in line
+    assert "6 tracks cannot reach α = 0.001 (smallest p 0.0156)" in line and "| 6 tracks (pieces like these) |" in line
     assert f"{int(tests.paper_only.sum())} comparison(s) are significant only under the paper's test" in report
     assert "Zero-shot" not in report and "zero-shot" not in report.split("## Runs")[1]  # a study without probes
     # the runs table repeats no column: the directory, then the model in words

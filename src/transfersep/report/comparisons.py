@@ -48,6 +48,8 @@ TEST_COLUMNS = [
     "direction",
     "significant",
     "units",
+    "unit_claim",
+    "corr_s",
     "n_units",
     "n_dropped",
     "unit_mean_diff_db",
@@ -133,6 +135,8 @@ def compare(family: str, d: str, xk: Key, yk: Key, runs: dict[Key, Run], alpha: 
         row["median_ci_low"], row["median_ci_high"] = u.median_ci
     row.update(
         units=ind.unit_kind,
+        unit_claim=ind.claim or None,
+        corr_s=ind.corr_s,
         n_units=u.n,
         n_dropped=ind.n_dropped,
         unit_mean_diff_db=u.mean,

@@ -106,7 +106,7 @@ def tests_markdown(tests: pd.DataFrame, family: str) -> str:
         if not isinstance(r.units, str):  # no units: the paper's column only
             out.append(head + paper + "— | — | — | — | — | — | " + note + " |")
             continue
-        units = f"{_int(r.n_units)} {r.units}s"
+        units = f"{_int(r.n_units)} {r.units}s" + (f" ({r.unit_claim})" if isinstance(r.unit_claim, str) else "")
         if not pd.isna(r.n_dropped) and int(r.n_dropped):
             units += f" ({int(r.n_dropped)} straddling excerpts left out)"
         if r.significant_independent:
@@ -257,8 +257,10 @@ def markdown_report(
         f"**Significance** — paper's column: one-sided Wilcoxon signed-rank test on paired per-excerpt "
         f"SI-SDR (mean over non-silent sources) over every test excerpt, p < {alpha:g}, no "
         "multiple-comparison correction. Independent columns: the paired differences averaged within "
-        "each independent unit (whole test tracks, or, when a set has fewer than 5 tracks, time blocks "
-        "that share no audio; excerpts straddling two blocks are left out), the number of units, the "
+        "each independent unit (whole test tracks — a claim about pieces like these — or, when a set has "
+        "fewer than 5 tracks, time blocks that share no audio, merged into super-blocks three measured "
+        "correlation times long so that a drift along the piece does not count as evidence — a claim about "
+        "these pieces; excerpts straddling two blocks are left out), the number of units, the "
         "mean and median over units with their 95 % intervals (Student t; order statistics) from "
         f"{MIN_UNITS_INTERVAL} units on (fewer: too few for an interval), and the exact one-sided "
         "signed-rank test over the units with the smallest p that many units can give (2⁻ⁿ: "

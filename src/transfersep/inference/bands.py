@@ -23,7 +23,9 @@ at the input's rate, make every output whole-band and their sum the input:
 
 Shares are computed per chunk at 16 kHz (``with_shares``), travel through the same overlap-add and
 resampler as the sources, and are renormalised at the input's rate (``combine``), where the sums are
-made exact in float64.
+made exact in float64. The cost: 20 s of 44.1 kHz stereo took 6.5-7.9 s
+instead of 5.7-5.8 s with the paper-size model on one busy CPU thread (the shares' STFT, and three
+times as many channels through the resampler back to the input's rate).
 """
 
 from __future__ import annotations

@@ -37,6 +37,10 @@ def test_wheel_install_trains_outside_the_repository(tmp_path: Path) -> None:
     shipped = site / "transfersep" / "run" / "conf"
     assert (shipped / "train.yaml").is_file() and not shipped.is_symlink()
     assert (shipped / "sweeps" / "finetune.yaml").is_file()
+    from transfersep.models import SHIPPED, file_sha256
+
+    for m in SHIPPED.values():  # the pretrained models travel in the wheel, byte for byte
+        assert file_sha256(site / "transfersep" / "models" / m.file) == m.file_sha256
 
     work = tmp_path / "elsewhere"
     work.mkdir()
@@ -48,6 +52,11 @@ def test_wheel_install_trains_outside_the_repository(tmp_path: Path) -> None:
     )  # fmt: skip
     module_file, conf = where.stdout.split()
     assert Path(module_file).is_relative_to(site) and Path(conf).is_relative_to(site)
+    listed = subprocess.run(
+        [sys.executable, "-m", "transfersep.cli", "models", "--check"],
+        cwd=work, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert listed.returncode == 0 and str(site) in listed.stdout, listed.stdout + listed.stderr
 
     proc = subprocess.run(
         [sys.executable, "-m", "transfersep.cli", "train", "experiment=tiny", "data.generated=true", "pretrain=slakh",

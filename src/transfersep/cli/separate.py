@@ -21,7 +21,8 @@ def add_separate(p: argparse.ArgumentParser) -> None:
         "--model",
         "-m",
         required=True,
-        help="model package (.safetensors), finished run directory, or Lightning checkpoint (.ckpt)",
+        help="model package (.safetensors), finished run directory, Lightning checkpoint (.ckpt), or the name "
+        "of a shipped model (`transfersep models` lists them)",
     )
     p.add_argument(
         "--out",
@@ -77,7 +78,9 @@ def cmd_separate(args: argparse.Namespace) -> int:
     from transfersep.inference import separate as sep
     from transfersep.inference.api import claim_folder, model_name
     from transfersep.inference.inputs import check_input, pick_sources
+    from transfersep.models import resolve
 
+    args.model = resolve(args.model)  # a shipped model's name stands for its file
     inputs = [Path(p) for p in args.inputs]
     root = Path(args.out)
     if root.exists() and not root.is_dir():

@@ -111,7 +111,9 @@ def main() -> None:
     if "--verbose" in sys.argv[1:]:
         sys.argv.remove("--verbose")
         os.environ[errors.VERBOSE_ENV] = "1"
-    sys.argv[1:] = expand_home(sys.argv[1:])
+    from transfersep.models import resolve_overrides
+
+    sys.argv[1:] = resolve_overrides(expand_home(sys.argv[1:]))  # init_from=<shipped model name>
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
         os.environ[errors.VERBOSE_ENV] = "1"
     before = os.environ.get("HYDRA_FULL_ERROR")

@@ -54,7 +54,10 @@ def compose(overrides: Sequence[str] = (), hydra_node: bool = False) -> DictConf
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
+    from transfersep.models import resolve_overrides
+
     register_resolvers()
+    overrides = resolve_overrides(list(overrides))  # init_from=<shipped model name>, as `transfersep train` does
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         cfg = hydra_compose(PRIMARY, overrides=list(overrides), return_hydra_config=hydra_node)

@@ -196,3 +196,29 @@ def test_a_study_that_launched_nothing_says_so(tmp_path: Path, capsys) -> None:
         out.strip()
         == f"{tmp_path / 'empty'}: no run launched yet; --full-grid lists every grid point of sweeps/grid.yaml"
     )
+
+
+def test_a_fine_tune_from_a_model_file_expects_no_pretraining_but_its_baseline(tmp_path: Path, capsys) -> None:
+    """`init_from=model.safetensors downstream=stems`: the report expects the stems' baseline and no
+    pretraining run (the model came from a file); status lists the same."""
+    study = tmp_path / "paper"
+    package = {"kind": "package", "path": "/models/demo-slakh.safetensors", "weights_sha256": None}
+    run = make_run(
+        study,
+        "finetune/slakh-none-whole-stems",
+        "finished",
+        final=True,
+        grid_point=_gp("finetune", "slakh", "none", "whole", "stems"),
+        parent=package,
+    )
+    (run / "result.json").write_text("{}")
+    assert cli_main(["status", str(study)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"{study}: 2 runs - 1 finished, 1 missing\n"), out
+    assert "pretrain/slakh-none" not in out and "missing   baseline/stems" in out
+    base = make_run(
+        study, "baseline/stems", "finished", final=True, grid_point=_gp("baseline", "none", "none", "whole", "stems")
+    )
+    (base / "result.json").write_text("{}")
+    assert cli_main(["status", str(study)]) == 0
+    assert capsys.readouterr().out.startswith(f"{study}: 2 runs - 2 finished\n")

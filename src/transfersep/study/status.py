@@ -150,11 +150,23 @@ def launched(points: list[GridPoint], study_dir: Path) -> list[GridPoint]:
     """The grid points of ``points`` the study launched, as the report expects them
     (``report.results.expected_keys``): pairs x fine-tune modes x downstream sets of its runs."""
     facts = [gp.as_dict() for gp in points if (study_dir / gp.subdir / STATUS).is_file()]
+    from_packages: set[tuple[str, str]] = set()  # pairs whose runs loaded a model file (init_from), no run
+    from_runs: set[tuple[str, str]] = set()
     for f in study_dir.glob("*/*/status.json"):  # runs outside the grid tell what was launched too
-        gp = (read_status(f.parent) or {}).get("grid_point")
+        st = read_status(f.parent) or {}
+        gp = st.get("grid_point")
         if isinstance(gp, dict) and {"stage", "pretrain", "augment", "finetune", "downstream"} <= set(gp):
             facts.append(gp)
+            parent = st.get("parent")
+            pair = (gp["pretrain"], gp["augment"])
+            if gp["stage"] in ("finetune", "zeroshot") and isinstance(parent, dict) and parent.get("kind") != "run":
+                from_packages.add(pair)
+            elif gp["stage"] in ("pretrain", "finetune", "zeroshot"):
+                from_runs.add(pair)
     pairs = {(g["pretrain"], g["augment"]) for g in facts if g["stage"] in ("pretrain", "finetune", "zeroshot")}
+    # a fine-tune built on a given model file (init_from) expects no pretraining run of its own, as
+    # the report expects none: only runs of the study that start from its runs make one expected
+    pretrained = pairs - (from_packages - from_runs)
     downs = {g["downstream"] for g in facts if g["stage"] in ("finetune", "baseline", "zeroshot")}
     modes = {g["finetune"] for g in facts if g["stage"] == "finetune"} or set(load_grid().axes["finetune"])
     zeroshot = any(g["stage"] == "zeroshot" for g in facts)
@@ -164,7 +176,7 @@ def launched(points: list[GridPoint], study_dir: Path) -> list[GridPoint]:
     def expected(gp: GridPoint) -> bool:
         pair, stage = (gp.pretrain, gp.augment) in pairs, gp.stage
         if stage == "pretrain":
-            return pair
+            return (gp.pretrain, gp.augment) in pretrained
         if stage == "baseline":
             return gp.downstream in downs
         if gp.pretrain_steps not in lengths:
@@ -193,6 +205,8 @@ def study_status(
         sub = f.parent.relative_to(study_dir).as_posix()
         if sub not in subdirs and f.parent.parent.name in stages:
             statuses[sub] = read_status(f.parent)
+    for sub in _baselines_outside_the_grid(statuses, subdirs):
+        statuses[sub] = None  # missing, as the report expects it
     jobs = [
         st["slurm_job_id"] for st in statuses.values() if st and st.get("state") == "running" and st.get("slurm_job_id")
     ]
@@ -205,6 +219,24 @@ def study_status(
         logs = _logs(study_dir / sub, st) if st and state in ("failed", "interrupted", "running") else []
         out.append(RunState(sub, state, gp, sub in subdirs, detail, logs))
     return out
+
+
+def _baselines_outside_the_grid(statuses: dict[str, dict | None], subdirs: dict[str, dict]) -> list[str]:
+    """The baseline of every downstream set outside the grid (``downstream=stems``) that a run of the
+    study fine-tuned or probed: the report expects one per downstream set it finds, so status does too."""
+    from transfersep.run.plan import subdir_of
+
+    grid_downs = set(load_grid().axes["downstream"])
+    wanted = []
+    for st in statuses.values():
+        gp = (st or {}).get("grid_point") or {}
+        d = gp.get("downstream")
+        if gp.get("stage") in ("finetune", "zeroshot") and d and d != "none" and d not in grid_downs:
+            rep = {k: int(gp.get(k) or 0) for k in REPLICATE_KEYS}
+            sub = subdir_of("none", "none", "whole", str(d), **rep)
+            if sub not in statuses and sub not in subdirs and sub not in wanted:
+                wanted.append(sub)
+    return wanted
 
 
 def format_table(rows: list[RunState], study_dir: Path, states: set[str] | None = None) -> str:
@@ -267,4 +299,5 @@ def run_from_args(args: argparse.Namespace) -> int:
                 print(json.dumps(asdict(r)))
     else:
         print(format_table(rows, args.study_dir, only or None))
-    return 0 if all(r.state == "finished" for r in rows if r.in_grid) else 1
+    # outside the grid only an expected baseline can be missing: it counts, as in the report
+    return 0 if all(r.state == "finished" for r in rows if r.in_grid or r.state == "missing") else 1

@@ -107,8 +107,16 @@ def test_demo_stages_follow_the_grid(tmp_path, monkeypatch):
     assert stages[-1].name == "report" and set(stages[-1].after) == {s.name for s in stages[:-1]}
     cmds = {s.name: s.cmd for s in stages}
     assert cmds["pretrain"] == ["train", "-m", "+sweeps=pretrain", "pretrain=slakh", "augment=none"]
-    assert cmds["baseline-dagstuhl"] == ["train", "-m", "+sweeps=baseline", "downstream=dagstuhl"]
+    assert cmds["baseline-dagstuhl"] == ["train", "-m", "+sweeps=baseline", "downstream=dagstuhl", "fold=0"]
     assert cmds["finetune"] == ["train", "-m", "+sweeps=finetune", *narrow]
+    # replicated: one baseline lane per downstream set and fold, every lane with all the seeds
+    reps = study_stages(["train", "-m"], [*narrow, "seed=0,1,2", "fold=0,1"], ["report"], ["bach10"])
+    lanes = {s.name: s.cmd for s in reps if s.name.startswith("baseline")}
+    assert lanes == {
+        f"baseline-bach10-fold{f}": ["train", "-m", "+sweeps=baseline", "seed=0,1,2", "downstream=bach10", f"fold={f}"]
+        for f in (0, 1)
+    }
+    assert {"seed=0,1,2", "fold=0,1"} <= set(next(s.cmd for s in reps if s.name == "finetune"))
 
     # a grid without the zero-shot stage: the demo runs none
     monkeypatch.setenv("TRANSFERSEP_CONF", str(copy_conf(tmp_path, lambda g: g["stages"].pop("zeroshot"))))

@@ -116,7 +116,8 @@ def reference(tmp_path_factory) -> Path:
 
 
 def test_same_seed_same_losses(reference: Path) -> None:
-    ref, again, other = (losses(reference / s / RUN) for s in ("ref", "again", "seed1"))
+    ref, again = (losses(reference / s / RUN) for s in ("ref", "again"))
+    other = losses(reference / "seed1" / f"{RUN}-seed1")  # another replicate: its own folder
     assert len(ref) == STEPS * 2 + STEPS // 2  # train loss and LR every step, val loss every 2nd
     assert again == ref  # bit-identical
     train = [k for k in ref if k[1] == "train/loss"]

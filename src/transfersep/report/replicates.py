@@ -43,6 +43,7 @@ RECIPE_COLUMNS = [
     "p_better_high",
     "recipe_claim",
     "recipe_note",
+    "recipe_by_fold",
 ]
 
 
@@ -94,7 +95,20 @@ def recipe_columns(x, y, alpha: float = ALPHA) -> dict:
         row["recipe_ci_low"], row["recipe_ci_high"] = t.ci
     if t.p_better_ci:
         row["p_better_low"], row["p_better_high"] = t.p_better_ci
+    if t.n_folds > 1:  # each fold alone: its seeds on its own test pieces (the over-folds test has J - 1 df)
+        row["recipe_by_fold"] = "; ".join(
+            _fold_reading(f, d.xs(f, level=0), alpha) for f in sorted(set(d.index.get_level_values(0)))
+        )
     return row
+
+
+def _fold_reading(fold: int, d: pd.Series, alpha: float) -> str:
+    """``fold 1: +0.40 [-0.2, +1.0], p = 0.08 (3 seeds)``: one fold's recipe test over its seeds."""
+    t = recipe_test(d, None, "greater", alpha)
+    if t.n < 2:
+        return f"fold {fold}: {t.mean:+.2f} (1 seed)"
+    ci = f" [{t.ci[0]:+.2f}, {t.ci[1]:+.2f}]" if t.ci else ""
+    return f"fold {fold}: {t.mean:+.2f}{ci}, p = {t.p:.3g} ({t.n} seeds)"
 
 
 def replicate_summary(run, confidence: float = 0.95) -> dict:
@@ -135,8 +149,8 @@ def recipe_markdown(tests: pd.DataFrame, family: str, alpha: float = ALPHA) -> s
     out = [
         f"Over replicates (the recipes; one unit per fold × seed; one-sided t-test, p < {alpha:g}):\n",
         "| downstream | x | y | units (folds × seeds) | mean diff [95 % CI] | sd | p | significant | "
-        "P(x better) [95 % CI] | claim | note |",
-        "|---|---|---|---|---:|---:|---:|---|---:|---|---|",
+        "P(x better) [95 % CI] | claim | each fold over its seeds (these test pieces) | note |",
+        "|---|---|---|---|---:|---:|---:|---|---:|---|---|---|",
     ]
     for _, r in df.iterrows():
         n = int(r.recipe_n)
@@ -149,7 +163,8 @@ def recipe_markdown(tests: pd.DataFrame, family: str, alpha: float = ALPHA) -> s
         out.append(
             f"| {r.downstream} | {r.x} | {r.y} | {n} ({_f(r.recipe_folds, '{:.0f}')} × "
             f"{_f(r.recipe_seeds, '{:.0f}')}) | {_f(r.recipe_mean_diff_db)}{ci} | {_f(r.recipe_sd_db, '{:.2f}')} | "
-            f"{_f(r.p_recipe, '{:.3g}')} | {sig} | {pb} | {r.recipe_claim} | {note} |"
+            f"{_f(r.p_recipe, '{:.3g}')} | {sig} | {pb} | {r.recipe_claim} | "
+            f"{r.recipe_by_fold if isinstance(r.recipe_by_fold, str) else '—'} | {note} |"
         )
     return "\n".join(out) + "\n"
 

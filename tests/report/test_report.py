@@ -150,9 +150,9 @@ def test_partial_study_lists_missing_and_does_not_crash(study, tmp_path):
     missing_section = report.split("## Missing grid points")[1]
     # no Hydra record in these runs: the options are what result.json says (seed 0)
     for cmd in (
-        "python train.py seed=0 pretrain=none downstream=dagstuhl",
-        "python train.py seed=0 pretrain=slakh augment=stretch finetune=mask downstream=dagstuhl",
-        "python train.py seed=0 pretrain=both augment=incoherent finetune=whole downstream=bach10",
+        "transfersep train seed=0 pretrain=none downstream=dagstuhl",
+        "transfersep train seed=0 pretrain=slakh augment=stretch finetune=mask downstream=dagstuhl",
+        "transfersep train seed=0 pretrain=both augment=incoherent finetune=whole downstream=bach10",
     ):
         assert cmd in missing_section
     assert missing_section.count("\n- ") == 3

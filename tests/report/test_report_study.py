@@ -4,6 +4,8 @@ score tables without excerpt origins, and folders holding several studies (hand-
 from __future__ import annotations
 
 import json
+import shlex
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -99,7 +101,7 @@ def test_partial_demo_study_reports_what_it_ran(tmp_path):
     missing = md.split("## Missing grid points")[1]
     assert missing.count("\n- ") == 1
     assert (
-        "`python train.py experiment=demo 'paths.data_dir=/srv/demo data' paths.runs_dir=/srv/runs study=demo "
+        "`transfersep train experiment=demo 'paths.data_dir=/srv/demo data' paths.runs_dir=/srv/runs study=demo "
         "pretrain=slakh augment=none finetune=mask downstream=dagstuhl`"
     ) in missing
     tests = pd.read_csv(out / "tests.csv")
@@ -295,3 +297,46 @@ def test_self_supervised_pretraining_is_compared_with_the_supervised_one_on_the_
     assert len(h1) == 3 * len(DOWNS)  # each self-supervised pretraining against the baseline too, as supervised
     md = (out / "report.md").read_text()
     assert "### Self-supervised vs. supervised pretraining (S)" in md
+
+
+def test_missing_commands_carry_every_option_their_downstream_sets_runs_were_launched_with(tmp_path):
+    """Options only some runs share (a dataset's path, a stem folder's sources and patterns, a budget)
+    reach the commands for that downstream set, which say `transfersep train` (any folder)."""
+    from transfersep.report.header import options_for, study_info
+    from transfersep.report.results import scan
+    from transfersep.report.text import missing_markdown
+
+    root = tmp_path / "runs"
+    stems = ["paths.stems=/my stems", "downstream.dataset.sources=[lead,rhythm]", "budget.finetune=50"]
+    stems.append('downstream.dataset.patterns={lead: ["*vox*"], rhythm: ["*gtr*"]}')
+    for key, extra in [
+        (("finetune", "slakh", "none", "whole", "bach10"), ["paths.bach10=/data/b10", "budget.finetune=50"]),
+        (("finetune", "slakh", "none", "whole", "dagstuhl"), ["paths.dagstuhl=/data/dg"]),
+        (("baseline", "dagstuhl"), ["paths.dagstuhl=/data/dg", "init_from=/x.safetensors"]),
+    ]:
+        hydra_record(write_run(root, key, study="demo"), key, extra)
+    runs, _ = scan(root / "demo")
+    info = study_info(root / "demo", runs)
+    missing = [
+        ("baseline", "bach10"),
+        ("finetune", "slakh", "none", "mask", "bach10"),
+        ("finetune", "slakh", "none", "mask", "dagstuhl"),
+    ]
+    lines = missing_markdown(missing, info.options, partial(options_for, info))
+    shared = "transfersep train experiment=demo 'paths.data_dir=/srv/demo data' paths.runs_dir=/srv/runs study=demo"
+    b10 = "paths.bach10=/data/b10 budget.finetune=50"
+    assert lines[0] == f"- from-scratch baseline × bach10: `{shared} {b10} pretrain=none downstream=bach10`"
+    # another downstream set's options never leak in; one-off switches (init_from) are never carried
+    assert f"`{shared} {b10} pretrain=slakh augment=none finetune=mask downstream=bach10`" in lines[1]
+    assert (
+        f"`{shared} paths.dagstuhl=/data/dg pretrain=slakh augment=none finetune=mask downstream=dagstuhl`" in lines[2]
+    )
+    assert not any("python train.py" in ln or "init_from" in ln for ln in lines)
+
+    # a stem folder: its sources and patterns come along, quoted for the shell
+    key = ("finetune", "slakh", "none", "whole", "stems")
+    hydra_record(write_run(root, key, study="demo"), key, stems)
+    info = study_info(root / "demo", scan(root / "demo")[0])
+    (line,) = missing_markdown([("baseline", "stems")], info.options, partial(options_for, info))
+    for o in stems:
+        assert shlex.quote(o) in line

@@ -13,7 +13,8 @@ Read from each evaluated run directory:
 **Study options** are the overrides every run of the study shares, except the grid keys (pretrain,
 augment, finetune, downstream), Hydra's own (``hydra.*``, ``hydra/…``, ``+sweeps=…``) and one-off
 switches (rerun, dry_run): appended to a suggested command they reproduce the study's setting
-(experiment, paths, data, model, study, seed, budgets …).
+(experiment, paths, data, model, study, seed, budgets …). A missing run's command carries more:
+every option the study's runs of its downstream set were launched with (``options_for``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class StudyInfo:
     experiments: list[str] = field(default_factory=list)
     options: list[str] = field(default_factory=list)  # overrides shared by every run
     data: dict[str, DataSource] = field(default_factory=dict)  # downstream -> what its test data were
+    # (stage, downstream, carried overrides) of every run with a Hydra record: what shaped each run
+    launched_with: list[tuple[str, str, list[str]]] = field(default_factory=list)
 
 
 def _yaml(path: Path):
@@ -102,6 +105,7 @@ def study_info(study_dir: Path, runs: dict[Key, Run]) -> StudyInfo:
         if isinstance(overrides, list):
             with_hydra += 1
             mine = [str(o) for o in overrides if _carried(str(o))]
+            info.launched_with.append((str(run.key[0]), str(run.key[-1]), mine))
             shared.update(set(mine))
             order.update(dict.fromkeys(mine))
         hy = _yaml(run.dir / ".hydra" / "hydra.yaml")
@@ -125,6 +129,28 @@ def study_info(study_dir: Path, runs: dict[Key, Run]) -> StudyInfo:
             f"seed={s}" for s in sorted(seeds)[:1] if len(seeds) == 1
         ]
     return info
+
+
+def _key_of(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def options_for(info: StudyInfo, stage: str, downstream: str) -> list[str]:
+    """The overrides a command for a missing run of ``stage`` on ``downstream`` carries: every option
+    the study's runs of that downstream set were launched with (its data paths, the sources and
+    patterns of a stem folder, the budgets), a key that differs between them taken from the runs of
+    the same stage first, then the most common; the study's shared options for a set none of its
+    runs used."""
+    groups = [
+        [ovs for s, d, ovs in info.launched_with if s == stage and d == downstream],
+        [ovs for s, d, ovs in info.launched_with if d == downstream],
+    ]
+    chosen: dict[str, str] = {}
+    for group in groups:
+        for o, _ in Counter(o for ovs in group for o in ovs).most_common():
+            chosen.setdefault(_key_of(o), o)
+    out = [chosen.pop(_key_of(o), o) for o in info.options]
+    return out + list(chosen.values())
 
 
 def header_lines(info: StudyInfo) -> list[str]:

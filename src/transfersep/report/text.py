@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 import shlex
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
-from transfersep.report.header import StudyInfo, header_lines
+from transfersep.report.header import StudyInfo, header_lines, options_for
 from transfersep.report.replicates import has_replicates, recipe_markdown, replicates_markdown
 from transfersep.report.results import Key, Run, describe_key, label, zeroshot_label
 from transfersep.report.stats import MIN_UNITS_INTERVAL
@@ -153,59 +155,52 @@ def probe_markdown(runs: dict[Key, Run]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def missing_markdown(missing: list[Key], options: list[str]) -> list[str]:
-    """The missing grid points, grouped into as few commands as possible (multiruns)."""
+TRAIN = ["transfersep", "train"]  # works from any folder, in a checkout or an installed package
+
+
+def missing_markdown(
+    missing: list[Key], options: list[str], options_for: Callable[[str, str], list[str]] | None = None
+) -> list[str]:
+    """The missing grid points, grouped into as few commands as possible (multiruns). Each command
+    carries ``options_for(stage, downstream)`` (what the study's runs there were launched with), or
+    ``options``; downstream sets launched with other options get commands of their own."""
+
+    def opts(stage: str, downstream: str) -> tuple[str, ...]:
+        return tuple(options_for(stage, downstream) if options_for else options)
+
     lines: list[str] = []
-    base = sorted({k[1] for k in missing if k[0] == "baseline"})
-    if base:
-        m = ["-m"] if len(base) > 1 else []
-        cmd = shlex.join(["python", "train.py", *m, *options, "pretrain=none", "downstream=" + ",".join(base)])
-        lines.append(f"- from-scratch baseline × {', '.join(base)}: `{cmd}`")
+    base: dict[tuple, list[str]] = {}
+    for d in sorted({k[1] for k in missing if k[0] == "baseline"}):
+        base.setdefault(opts("baseline", d), []).append(d)
+    for o, ds in base.items():
+        m = ["-m"] if len(ds) > 1 else []
+        cmd = shlex.join([*TRAIN, *m, *o, "pretrain=none", "downstream=" + ",".join(ds)])
+        lines.append(f"- from-scratch baseline × {', '.join(ds)}: `{cmd}`")
     groups: dict[tuple, list[str]] = {}
     for k in missing:
         if k[0] == "finetune":
-            groups.setdefault((k[1], k[2], k[3]), []).append(k[4])
-    merged: dict[tuple, list[str]] = {}  # (pretrain, augment, downstreams) -> modes
-    for (p, a, f), ds in groups.items():
-        merged.setdefault((p, a, tuple(ds)), []).append(f)
-    for (p, a, ds), fs in merged.items():
+            groups.setdefault((k[1], k[2], k[3], opts("finetune", k[4])), []).append(k[4])
+    merged: dict[tuple, list[str]] = {}  # (pretrain, augment, downstreams, options) -> modes
+    for (p, a, f, o), ds in groups.items():
+        merged.setdefault((p, a, tuple(ds), o), []).append(f)
+    for (p, a, ds, o), fs in merged.items():
         m = ["-m"] if len(ds) > 1 or len(fs) > 1 else []
-        cmd = shlex.join(
-            [
-                "python",
-                "train.py",
-                *m,
-                *options,
-                f"pretrain={p}",
-                f"augment={a}",
-                "finetune=" + ",".join(fs),
-                "downstream=" + ",".join(ds),
-            ]
-        )
+        grid = [f"pretrain={p}", f"augment={a}", "finetune=" + ",".join(fs), "downstream=" + ",".join(ds)]
+        cmd = shlex.join([*TRAIN, *m, *o, *grid])
         lines.append(f"- fine-tune {p}-{a} × {', '.join(fs)} × {', '.join(ds)}: `{cmd}`")
-    zs: dict[tuple, list[str]] = {}  # downstream sets -> pretrainings lacking their probe there
     per_pair: dict[tuple, list[str]] = {}
     for k in missing:
         if k[0] == "zeroshot":
-            per_pair.setdefault((k[1], k[2]), []).append(k[3])
-    for (p, a), ds in per_pair.items():
-        zs.setdefault(tuple(ds), []).append(f"{p}-{a}")
-    for ds, pas in zs.items():
+            per_pair.setdefault((k[1], k[2], opts("zeroshot", k[3])), []).append(k[3])
+    zs: dict[tuple, list[str]] = {}  # (downstream sets, options) -> pretrainings lacking their probe there
+    for (p, a, o), ds in per_pair.items():
+        zs.setdefault((tuple(ds), o), []).append(f"{p}-{a}")
+    for (ds, o), pas in zs.items():
         pre = sorted({pa.split("-", 1)[0] for pa in pas})
         aug = sorted({pa.split("-", 1)[1] for pa in pas})
         m = ["-m"] if len(ds) > 1 or len(pre) > 1 or len(aug) > 1 else []
-        cmd = shlex.join(
-            [
-                "python",
-                "train.py",
-                *m,
-                *options,
-                "pretrain=" + ",".join(pre),
-                "augment=" + ",".join(aug),
-                "finetune=zeroshot",
-                "downstream=" + ",".join(ds),
-            ]
-        )
+        grid = ["pretrain=" + ",".join(pre), "augment=" + ",".join(aug), "finetune=zeroshot"]
+        cmd = shlex.join([*TRAIN, *m, *o, *grid, "downstream=" + ",".join(ds)])
         lines.append(f"- {zeroshot_label()} × {', '.join(ds)} of pretraining {', '.join(pas)}: `{cmd}`")
     return lines
 
@@ -349,9 +344,10 @@ def markdown_report(
     if missing:
         s.append(
             "Grid points of the study without an evaluated run, with the commands that produce them "
-            "(the study's own options included):\n"
+            "(every option the study's runs of that downstream set were launched with included; `transfersep train` "
+            "works from any folder):\n"
         )
-        s += missing_markdown(missing, info.options)
+        s += missing_markdown(missing, info.options, partial(options_for, info))
     else:
         s.append("None: the study grid is complete.")
     return "\n".join(s) + "\n"

@@ -340,3 +340,34 @@ def test_missing_commands_carry_every_option_their_downstream_sets_runs_were_lau
     (line,) = missing_markdown([("baseline", "stems")], info.options, partial(options_for, info))
     for o in stems:
         assert shlex.quote(o) in line
+
+
+def test_a_corpus_of_generated_or_rendered_audio_is_named_so_wherever_the_report_names_it(tmp_path):
+    root, corpus = tmp_path / "runs", tmp_path / "demo data"
+    demo_study(root, corpus)
+    study = root / "demo"
+    pre = study / "pretrain" / "slakh-none"
+    pre.mkdir(parents=True, exist_ok=True)
+    (pre / "run_config.json").write_text(json.dumps({"config": {"data": {"generated": True}, "pretrain": {}}}))
+    parent = {"kind": "run", "subdir": "pretrain/slakh-none", "grid_point": {"stage": "pretrain", "pretrain": "slakh"}}
+    for res in study.glob("finetune/*/result.json"):
+        r = json.loads(res.read_text())
+        r["extra"]["parent"] = parent
+        res.write_text(json.dumps(r))
+    out = tmp_path / "out"
+    assert main([str(study), "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    head = md.split("## Figure 1")[0]
+    assert "**Pretraining data of slakh**: generated tones and noise (`data.generated=true`), not music" in head
+    body = md.split("## Figure 1")[1]
+    assert "Slakh (generated audio)" in body and "| Slakh |" not in body
+    assert "Bach10 (rendered demo corpus)" in body
+
+    # the same pretraining on the demo corpus's rendered Slakh-style tracks
+    config = {"data": {"generated": False}, "pretrain": {"dataset": {"root": str(corpus / "slakh2100_flac_redux")}}}
+    (pre / "run_config.json").write_text(json.dumps({"config": config}))
+    assert main([str(study), "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    rendered = "the demo corpus (scores rendered with FluidSynth into the dataset's layout)"
+    assert f"**Pretraining data of slakh**: {rendered} at `{corpus}`" in md
+    assert "Slakh (rendered demo corpus)" in md.split("## Figure 1")[1]

@@ -40,9 +40,10 @@ import pandas as pd
 from transfersep.files import atomic_write_text
 from transfersep.report import figures
 from transfersep.report.comparisons import TEST_COLUMNS, find, run_tests
-from transfersep.report.header import study_info
+from transfersep.report.header import data_kinds, study_info
 from transfersep.report.replicates import has_replicates, recipe_interval, replicate_summary
 from transfersep.report.results import (
+    DATA_KINDS,
     Key,
     Run,
     axis,
@@ -345,6 +346,9 @@ def write_report(
     runs, problems = scan(study_dir)
     if not runs:  # figures and tables of nothing would look like results
         raise _nothing_evaluated(study_dir)
+    info = study_info(study_dir, runs)
+    DATA_KINDS.clear()  # every label below says what its corpus was made of
+    DATA_KINDS.update(data_kinds(info))
     found = {k[-1] for k in runs}
     downs = downstream_order(downstream or (found | set(axis("downstream")) if full_grid else found))
     expected = study_grid(study_dir, runs, downs, full_grid)
@@ -376,7 +380,7 @@ def write_report(
         )
     md = markdown_report(
         study_dir=study_dir,
-        info=study_info(study_dir, runs),
+        info=info,
         alpha=alpha,
         downs=downs,
         runs=runs,

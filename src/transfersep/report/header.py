@@ -19,12 +19,14 @@ every option the study's runs of its downstream set were launched with (``option
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from transfersep.files import RUN_CONFIG
 from transfersep.report.results import Key, Run
 from transfersep.run.plan import SWEPT_KEYS
 
@@ -45,6 +47,7 @@ class StudyInfo:
     experiments: list[str] = field(default_factory=list)
     options: list[str] = field(default_factory=list)  # overrides shared by every run
     data: dict[str, DataSource] = field(default_factory=dict)  # downstream -> what its test data were
+    pretrain_data: dict[str, DataSource] = field(default_factory=dict)  # pretraining corpus -> what it was
     # (stage, downstream, carried overrides) of every run with a Hydra record: what shaped each run
     launched_with: list[tuple[str, str, list[str]]] = field(default_factory=list)
 
@@ -91,6 +94,35 @@ def _data_source(run: Run) -> DataSource:
     return DataSource("unknown")
 
 
+def _pretrain_source(study_dir: Path, run: Run) -> tuple[str, DataSource] | None:
+    """What the pretraining a fine-tune or probe started from was trained on, from that run's recorded
+    config (``run_config.json``); None where the parent is no run of the study (a model file)."""
+    parent = (run.result.get("extra") or {}).get("parent")
+    if not isinstance(parent, dict) or parent.get("kind") != "run" or not parent.get("subdir"):
+        return None
+    try:
+        config = json.loads((Path(study_dir) / str(parent["subdir"]) / RUN_CONFIG).read_text())["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    corpus = str((parent.get("grid_point") or {}).get("pretrain") or run.key[1])
+    if (config.get("data") or {}).get("generated"):
+        return corpus, DataSource("generated")
+    dataset = (config.get("pretrain") or {}).get("dataset") or {}
+    roots = [str(v) for k, v in dataset.items() if k == "root" or str(k).endswith("_root")]
+    demo = next((d for d in map(demo_corpus_of, roots) if d is not None), None)
+    if demo is not None:
+        return corpus, DataSource("demo corpus", str(demo))
+    return corpus, DataSource("real dataset" if roots else "unknown", roots[0] if roots else None)
+
+
+def data_kinds(info: StudyInfo) -> dict[tuple[str, str], str]:
+    """(axis, value) -> "generated" | "demo corpus" for every corpus of the study that was not the real
+    dataset: what ``results.label`` adds to its name."""
+    out = {("downstream", d): src.kind for d, src in info.data.items()}
+    out.update({("pretrain", c): src.kind for c, src in info.pretrain_data.items()})
+    return {k: v for k, v in out.items() if v in ("generated", "demo corpus")}
+
+
 def study_info(study_dir: Path, runs: dict[Key, Run]) -> StudyInfo:
     info = StudyInfo(Path(study_dir))
     shared: Counter = Counter()
@@ -120,6 +152,9 @@ def study_info(study_dir: Path, runs: dict[Key, Run]) -> StudyInfo:
         src = _data_source(run)
         if d not in info.data or info.data[d].kind == "unknown":
             info.data[d] = src
+        pre = _pretrain_source(study_dir, run)
+        if pre is not None and (pre[0] not in info.pretrain_data or info.pretrain_data[pre[0]].kind == "unknown"):
+            info.pretrain_data[pre[0]] = pre[1]
     info.studies, info.experiments = sorted(studies), sorted(experiments)
     if with_hydra:
         info.options = [o for o in order if shared[o] == with_hydra]
@@ -153,6 +188,14 @@ def options_for(info: StudyInfo, stage: str, downstream: str) -> list[str]:
     return out + list(chosen.values())
 
 
+_WHAT = {
+    "generated": "generated tones and noise (`data.generated=true`), not music",
+    "demo corpus": "the demo corpus (scores rendered with FluidSynth into the dataset's layout)",
+    "real dataset": "the real dataset",
+    "unknown": "not recorded",
+}
+
+
 def header_lines(info: StudyInfo) -> list[str]:
     """The report's first lines: what the numbers are made of."""
     name = ", ".join(info.studies) or info.study_dir.name
@@ -165,14 +208,13 @@ def header_lines(info: StudyInfo) -> list[str]:
         where = ""
         if src.where:
             where = f" at `{src.where}`" if src.kind == "demo corpus" else f" (test files under `{src.where}`)"
-        what = {
-            "generated": "generated tones and noise (`data.generated=true`), not music",
-            "demo corpus": "the demo corpus (scores rendered with FluidSynth into the dataset's layout)",
-            "real dataset": "the real dataset",
-            "unknown": "not recorded",
-        }[src.kind]
+        what = _WHAT[src.kind]
         lines.append(f"**Test data of {d}**: {what}{where}")
-    kinds = {s.kind for s in info.data.values()}
+    for c, src in info.pretrain_data.items():
+        if src.kind in ("generated", "demo corpus"):
+            where = f" at `{src.where}`" if src.where else ""
+            lines.append(f"**Pretraining data of {c}**: {_WHAT[src.kind]}{where}")
+    kinds = {s.kind for s in [*info.data.values(), *info.pretrain_data.values()]}
     if kinds & {"generated", "demo corpus"}:
         lines.append("**These are not results on the real datasets**: they check the pipeline, not the paper's claims.")
     return lines

@@ -75,9 +75,17 @@ def zeroshot_label() -> str:
 Key = tuple
 
 
+# what a corpus of the report being written was made of where it was not the dataset itself:
+# (axis, value) -> "generated" | "demo corpus" (``report.header.data_kinds``, set by ``build``), so
+# that no figure or table calls generated tones "Slakh"
+DATA_KINDS: dict[tuple[str, str], str] = {}
+KIND_SUFFIX = {"generated": " (generated audio)", "demo corpus": " (rendered demo corpus)"}
+
+
 def label(axis_name: str, value: str) -> str:
-    """How figures and tables name ``value`` of a grid key (pretrain=none: "No pretraining")."""
-    return load_grid().label(axis_name, value)
+    """How figures and tables name ``value`` of a grid key (pretrain=none: "No pretraining"), with
+    what its audio was when it was not the real dataset (``DATA_KINDS``)."""
+    return load_grid().label(axis_name, value) + KIND_SUFFIX.get(DATA_KINDS.get((axis_name, value), ""), "")
 
 
 def run_key(gp: dict) -> Key:

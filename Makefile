@@ -49,11 +49,14 @@ test-all: install system-deps cluster
 demo: install system-deps
 	$(PY) -m transfersep.demo.run --data $(DEMO_DIR)
 
-# the demo's recipe readings with replicates: 3 seeds x 2 folds of the Bach10-style set (whole-model
-# fine-tunes from 1/4 and all of pretraining, their probes, the baselines), into its own study
+# the demo's recipe readings with replicates, into its own study: 3 seeds x 2 folds of the
+# Bach10-style set, then 3 seeds of the Dagstuhl-style set (whole-model fine-tunes from 1/4 and all
+# of pretraining, their probes, the baselines); the second reuses the first's pretrainings
 demo-replicates: install system-deps
 	$(PY) -m transfersep.demo.run --data $(DEMO_DIR) --study demo-replicates --downstream bach10 \
 		--seeds 0,1,2 --folds 0,1 --finetune whole --pretrain-steps quarter,end
+	$(PY) -m transfersep.demo.run --data $(DEMO_DIR) --study demo-replicates --downstream dagstuhl \
+		--seeds 0,1,2 --folds 0 --finetune whole --pretrain-steps quarter,end
 
 # the demo study with the self-supervised pretrainings (MixIT, bootstrapped DC) on the Slakh-style
 # mixtures beside the supervised one, at the end of pretraining; reuses the runs `make demo` finished

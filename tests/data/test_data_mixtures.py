@@ -114,15 +114,38 @@ def test_folder_without_audio_says_what_was_looked_for(tmp_path):
     assert all(ext in msg for ext in (".wav", ".flac", ".mp3", ".m4a")) and "\n" not in msg
 
 
-def test_unreadable_file_is_named(folder, tmp_path):
+def test_every_unreadable_file_is_named_at_once_with_a_conversion_that_works(folder, tmp_path):
     root = shutil.copytree(folder, tmp_path / "damaged")
-    bad = root / "Album (2001)" / "broken.wav"
-    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
+    bad = [root / "Album (2001)" / "broken.wav", root / "fake.flac"]
+    for f in bad:
+        f.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
     with pytest.raises(DatasetError) as e:
         mixtures.index(root)
     msg = str(e.value)
-    assert str(bad.resolve()) in msg or str(bad) in msg
-    assert "remove it from the folder or convert it" in msg and "\n" not in msg
+    assert "2 of" in msg and all(str(f.relative_to(root)) in msg for f in bad) and "\n" not in msg
+    assert "unreadable=skip" in msg
+    # into a new file: ffmpeg cannot write the file it reads
+    assert "ffmpeg -i broken.wav broken.flac" in msg
+    assert "ffmpeg -i broken.wav broken.flac" in mixtures.convert_hint(bad[0])
+    assert "ffmpeg -i fake.flac fake-converted.flac" in mixtures.convert_hint(bad[1])
+
+
+def test_unreadable_files_are_skipped_and_listed_on_request(folder, tmp_path):
+    root = shutil.copytree(folder, tmp_path / "damaged")
+    (root / "fake.flac").write_bytes(b"not audio at all")
+    n = len(mixtures.index(folder).tracks)
+    idx = build_index("mixtures", [str(root)], unreadable="skip")
+    assert len(idx.tracks) == n and "fake.flac" not in {t.name for t in idx.tracks}
+    assert any("1 unreadable file(s) left out" in note and "fake.flac" in note for note in idx.notes)
+    with pytest.raises(DatasetError, match="unreadable='maybe'"):
+        build_index("mixtures", [str(root)], unreadable="maybe")
+    # the option of the pretraining configs that read a folder of mixtures
+    from transfersep.data.registry import index_from_cfg
+    from transfersep.run.config import compose
+
+    for pretrain in ("mixtures_mixit", "mixtures_boot"):
+        cfg = compose([f"pretrain={pretrain}", f"paths.mixtures={root}", "pretrain.dataset.unreadable=skip"])
+        assert len(index_from_cfg(cfg.pretrain.dataset).tracks) == n
 
 
 def test_other_source_names_are_refused(folder):

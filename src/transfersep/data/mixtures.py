@@ -19,6 +19,7 @@ tracks). There is no test split: an unlabeled corpus serves pretraining only.
 from __future__ import annotations
 
 import hashlib
+import shlex
 import shutil
 from collections.abc import Sequence
 from dataclasses import replace
@@ -51,11 +52,26 @@ def audio_files(root: Path) -> list[Path]:
     return sorted(out, key=lambda p: p.relative_to(root).as_posix())
 
 
-def _unreadable(path: Path, why: str) -> DatasetError:
-    return DatasetError(
-        f"{NAME}: cannot read {path} ({why}); remove it from the folder or convert it "
-        f"(e.g. ffmpeg -i '{path.name}' '{path.with_suffix('.flac').name}')"
+class Unreadable(DatasetError):
+    """One file of the folder that no decoder here reads."""
+
+    def __init__(self, path: Path, why: str):
+        self.path, self.why = path, why
+        super().__init__(f"{NAME}: cannot read {path} ({why}); remove it from the folder or {convert_hint(path)}")
+
+
+def convert_hint(path: Path) -> str:
+    """A conversion that can work: into a new file (ffmpeg cannot write the file it reads), the
+    original moved out of the folder after, since the index reads every audio file there."""
+    out = path.with_name(f"{path.stem}-converted.flac") if path.suffix.lower() == ".flac" else path.with_suffix(".flac")
+    return (
+        f"convert it into a new file and move the original out of the folder "
+        f"(e.g. ffmpeg -i {shlex.quote(path.name)} {shlex.quote(out.name)})"
     )
+
+
+def _unreadable(path: Path, why: str) -> Unreadable:
+    return Unreadable(path, why)
 
 
 def _has_ffmpeg() -> bool:
@@ -108,8 +124,34 @@ def val_names(rels: Sequence[str]) -> set[str]:
     return set(ranked[:k])
 
 
-def index(root: str | Path, sources: Sequence[str] | None = None) -> DatasetIndex:
-    """The index of every audio file under ``root``: one track each, with the single source ``mix``."""
+UNREADABLE = ("refuse", "skip")
+SHOWN = 20  # unreadable files named in the one-line error; the rest are counted
+
+
+def _probe_all(files: list[Path], root: Path, policy: str) -> tuple[dict[Path, AudioRef], list[Unreadable]]:
+    """Every file's header; the unreadable ones all found in one pass, so a folder is fixed in one go."""
+    if policy not in UNREADABLE:
+        raise DatasetError(f"{NAME}: unreadable={policy!r}; one of {', '.join(UNREADABLE)}")
+    refs, bad = {}, []
+    for f in files:
+        try:
+            refs[f] = probe_file(f)
+        except Unreadable as e:
+            bad.append(e)
+    if bad and policy == "refuse":
+        named = "; ".join(f"{e.path.relative_to(root)} ({e.why})" for e in bad[:SHOWN])
+        more = f"; and {len(bad) - SHOWN} more" if len(bad) > SHOWN else ""
+        raise DatasetError(
+            f"{NAME}: {len(bad)} of {len(files)} files under {root} cannot be read: {named}{more}; remove them "
+            f"or {convert_hint(bad[0].path)}, or set the dataset's unreadable=skip to leave them out"
+        )
+    return refs, bad
+
+
+def index(root: str | Path, sources: Sequence[str] | None = None, unreadable: str = "refuse") -> DatasetIndex:
+    """The index of every audio file under ``root``: one track each, with the single source ``mix``.
+    ``unreadable``: ``refuse`` (every unreadable file named in one error) or ``skip`` (left out, listed
+    in the index's notes)."""
     root = check_root(root, NAME, EXPECT)
     if sources and list(sources) != [SOURCE]:
         raise DatasetError(
@@ -122,11 +164,16 @@ def index(root: str | Path, sources: Sequence[str] | None = None) -> DatasetInde
             f"{NAME}: no audio files under {root} (looked for {', '.join(AUDIO_EXT)}, in every subfolder); "
             "point paths.mixtures at a folder of audio files"
         )
+    refs, bad = _probe_all(files, root, unreadable)
+    files = [f for f in files if f in refs]
+    if not files:
+        raise DatasetError(
+            f"{NAME}: none of the {len(bad)} audio files under {root} can be read; {convert_hint(bad[0].path)}"
+        )
     rels = [f.relative_to(root).as_posix() for f in files]
     held = val_names(rels)
     tracks = [
-        Track(rel, "val" if rel in held else "train", {SOURCE: [probe_file(f)]}, corpus=NAME)
-        for f, rel in zip(files, rels)
+        Track(rel, "val" if rel in held else "train", {SOURCE: [refs[f]]}, corpus=NAME) for f, rel in zip(files, rels)
     ]
     via_ffmpeg = sum(t.sources[SOURCE][0].stream is not None for t in tracks)
     notes = [
@@ -135,6 +182,11 @@ def index(root: str | Path, sources: Sequence[str] | None = None) -> DatasetInde
     ]
     if via_ffmpeg:
         notes.append(f"{via_ffmpeg} file(s) are read through ffmpeg")
+    if bad:
+        notes.append(
+            f"{len(bad)} unreadable file(s) left out (unreadable=skip): "
+            + ", ".join(e.path.relative_to(root).as_posix() for e in bad)
+        )
     return DatasetIndex(NAME, str(root), [SOURCE], tracks, layout="folder", notes=notes)
 
 

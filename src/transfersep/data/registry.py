@@ -112,7 +112,7 @@ def _build_index(name: str, roots: Sequence[str], sources: Sequence[str] | None 
     if fold and name in PRETRAIN_SETS:
         raise folds.refuse(name, fold, 1, "a pretraining corpus has no downstream test split, fold 0 only")
     if name == "mixtures":
-        return mixtures.index(root, sources)
+        return mixtures.index(root, sources, **_opts(options, ["unreadable"]))
     if name == "musdb":
         return musdb.index(root, sources, **_opts(options, ["variant", "stems"]))
     if name == "slakh":

@@ -231,6 +231,10 @@ def run_summary(plan: Any, result: dict | None, seconds: float | None, notes: li
         lines.append(
             f"  SI-SDR  {overall:.2f} dB" + (f" over {n} excerpts" if n else "") + (f" ({parts})" if parts else "")
         )
+    floor = extra.get("mixture_as_estimate_sisdr")
+    if isinstance(floor, (int, float)):  # what the SI-SDR above reads against: no separation at all
+        gain = f"; this model {overall - floor:+.2f} dB over it" if overall is not None else ""
+        lines.append(f"  floor   {floor:.2f} dB with the mixture itself as every source's estimate{gain}")
     if plan.stage == "zeroshot" and extra.get("checkpoint"):
         lines.append(f"  probed  {extra['checkpoint']}")
     if (run_dir / PACKAGE).is_file():

@@ -105,6 +105,7 @@ def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
         from transfersep.evaluation.evaluate import evaluate
 
         batch = inference_batch(int(float(cfg.data.excerpt_seconds) * 16_000), system.device)
+        floor = mixture_as_estimate_sisdr(dm.test_set, len(dm.source_names), system.device, batch)
         separate, close = console.evaluation_progress(system.separate, len(dm.test_set), batch, show_progress)
         try:
             result = evaluate(
@@ -122,6 +123,7 @@ def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
                     "study": str(cfg.study),
                     "checkpoint": str(plan.run_dir / FINAL_CKPT),
                     **evaluated_model(trainer),
+                    "mixture_as_estimate_sisdr": floor,
                     **({"parent": plan.parent} if plan.parent else {}),
                 },
             )
@@ -139,6 +141,21 @@ def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
             extra["split"] = split_record(dm)
             evaluate_kept(system, dm, plan, int(cfg.data.batch_size), extra)
     return result
+
+
+def mixture_as_estimate_sisdr(test_set, n_sources: int, device, batch_size: int | None = None) -> float:
+    """The floor a separator should clear on ``test_set``: the mean excerpt SI-SDR (dB) of the mixture
+    itself as the estimate of every source, scored as the model's estimates are."""
+    import numpy as np
+
+    from transfersep.evaluation.evaluate import score_excerpts
+    from transfersep.evaluation.sisdr import excerpt_means
+
+    def identity(m):
+        return m[:, None].expand(-1, n_sources, -1).clone()
+
+    floor, silent, _ = score_excerpts(identity, test_set, n_sources, batch_size=batch_size, device=device)
+    return float(np.nanmean(excerpt_means(floor, silent)))
 
 
 def checkpoint_step(path: Path) -> int | None:

@@ -16,7 +16,7 @@ import logging
 
 from omegaconf import DictConfig
 
-from transfersep.run.fit import split_record
+from transfersep.run.fit import mixture_as_estimate_sisdr, split_record
 from transfersep.run.initial import build_system, load_parent, load_pretrained, run_device
 from transfersep.run.plan import Plan
 from transfersep.run.records import write_status
@@ -27,11 +27,9 @@ log = logging.getLogger("transfersep")
 def run_probe(cfg: DictConfig, plan: Plan, dm) -> dict:
     """The zero-shot probe (``finetune=zeroshot``): score the pretrained model on the downstream test
     excerpts as its objective allows (module docstring); nothing trains."""
-    import numpy as np
     from omegaconf import OmegaConf
 
-    from transfersep.evaluation.evaluate import evaluate, score_excerpts
-    from transfersep.evaluation.sisdr import excerpt_means
+    from transfersep.evaluation.evaluate import evaluate
     from transfersep.model.package import weights_digest
 
     parent = load_parent(plan.parent_ckpt, OmegaConf.to_container(cfg.model, resolve=True))
@@ -44,9 +42,7 @@ def run_probe(cfg: DictConfig, plan: Plan, dm) -> dict:
         separate, align, batch_size, method = _mixit_separator(parent, device)
     else:
         separate, align, batch_size, method = _cluster_separator(cfg, plan, dm, parent, device)
-    # the floor any separator should clear: the mixture itself as the estimate of every source
-    n = len(dm.source_names)
-    floor, silent, _ = score_excerpts(lambda m: m[:, None].expand(-1, n, -1).clone(), dm.test_set, n, device=device)
+    floor = mixture_as_estimate_sisdr(dm.test_set, len(dm.source_names), device)
     extra = {
         **method,
         "objective": parent.objective,
@@ -55,7 +51,7 @@ def run_probe(cfg: DictConfig, plan: Plan, dm) -> dict:
         "study": str(cfg.study),
         "checkpoint": str(plan.parent_ckpt),
         "device": device.type,
-        "mixture_as_estimate_sisdr": float(np.nanmean(excerpt_means(floor, silent))),
+        "mixture_as_estimate_sisdr": floor,
         **({"parent": plan.parent} if plan.parent else {}),
     }
     result = evaluate(

@@ -135,11 +135,14 @@ def check_unchanged(cfg: DictConfig, plan: Plan) -> None:
         raise ConfigChanged(problem)
 
 
-def record_launch(cfg: DictConfig, plan: Plan) -> None:
-    """At an accepted launch: the run's config (at its first launch, or again on ``rerun=true``)
-    and Hydra's record of this launch (``.hydra/``, as Hydra itself would write it)."""
+def record_launch(cfg: DictConfig, plan: Plan, data: dict[str, Any] | None = None) -> None:
+    """At an accepted launch: the run's config and the index of its data (``run.dataid``; at its
+    first launch, or again on ``rerun=true``) and Hydra's record of this launch (``.hydra/``, as
+    Hydra itself would write it)."""
     if cfg.rerun or read_record(plan.run_dir) is None:
-        atomic_write_json(plan.run_dir / RUN_CONFIG, {"config": resolved(cfg, plan)})
+        atomic_write_json(
+            plan.run_dir / RUN_CONFIG, {"config": resolved(cfg, plan), **({"data": data} if data else {})}
+        )
     from hydra.core.hydra_config import HydraConfig
 
     if not HydraConfig.initialized():  # called outside a Hydra job (tests): nothing of Hydra's to keep

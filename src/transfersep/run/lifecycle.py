@@ -24,6 +24,7 @@ from transfersep.files import FINAL_CKPT, LAST_CKPT
 from transfersep.model.package import ModelLoadError
 from transfersep.run import console, errors
 from transfersep.run.config import in_multirun
+from transfersep.run.dataid import check_data_unchanged, data_identity
 from transfersep.run.errors import ConfigValueError, MissingCheckpointError
 from transfersep.run.fit import fit
 from transfersep.run.identity import check_unchanged, record_launch
@@ -61,6 +62,7 @@ def dry_run(cfg: DictConfig, plan: Plan) -> None:
         report["problems"].append(str(e))
     try:
         check_unchanged(cfg, plan)
+        check_data_unchanged(cfg, plan, data_identity(cfg, plan))
     except ConfigValueError as e:
         report["problems"].append(str(e))
     try:
@@ -152,6 +154,8 @@ def _run_owned(cfg: DictConfig, plan: Plan) -> dict | None:
     # other settings than the run was trained with: refused before anything changes (its status
     # stays what it was, finished runs included); rerun=true starts over
     check_unchanged(cfg, plan)
+    data = data_identity(cfg, plan)  # other files than it was trained on: refused too, never skipped
+    check_data_unchanged(cfg, plan, data)
     st = settle_parent(plan, read_status(plan.run_dir), wait_s=float(cfg.lock.stale_after_s))
     if st and finished(plan.run_dir, st) and not cfg.rerun:
         log.info("%s already finished; skipping (rerun=true to train again)", plan.subdir)
@@ -166,7 +170,7 @@ def _run_owned(cfg: DictConfig, plan: Plan) -> dict | None:
         for stale in (plan.run_dir / LAST_CKPT, plan.run_dir / FINAL_CKPT):
             stale.unlink(missing_ok=True)
         shutil.rmtree(plan.run_dir / "csv", ignore_errors=True)
-    record_launch(cfg, plan)
+    record_launch(cfg, plan, data)
     write_status(plan.run_dir, "running", plan)
     started = time.monotonic()
     try:

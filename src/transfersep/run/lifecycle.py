@@ -93,8 +93,15 @@ def preflight(cfg: DictConfig, plan: Plan):
         )
     L.seed_everything(int(cfg.seed), workers=True)
     if plan.stage == "zeroshot":  # the downstream set's test excerpts, as its fine-tunes see them
-        return build_datamodule(cfg, "finetune", 1)
-    return build_datamodule(cfg, plan.stage, plan.total_steps)
+        dm = build_datamodule(cfg, "finetune", 1)
+    else:
+        dm = build_datamodule(cfg, plan.stage, plan.total_steps)
+    from transfersep.data.overlap import overlap_warning
+
+    warning = overlap_warning(cfg, plan.stage)  # after the data checks: their errors come first
+    if warning:
+        log.warning("%s: %s", plan.subdir, warning)
+    return dm
 
 
 def run(cfg: DictConfig) -> dict | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
@@ -143,7 +144,7 @@ def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
     return result
 
 
-def mixture_as_estimate_sisdr(test_set, n_sources: int, device, batch_size: int | None = None) -> float:
+def mixture_as_estimate_sisdr(test_set: Any, n_sources: int, device: Any, batch_size: int | None = None) -> float:
     """The floor a separator should clear on ``test_set``: the mean excerpt SI-SDR (dB) of the mixture
     itself as the estimate of every source, scored as the model's estimates are."""
     import numpy as np

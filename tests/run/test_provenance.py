@@ -72,8 +72,8 @@ def test_redone_pretraining_makes_finetunes_stale_and_a_relaunch_retrains(tmp_pa
     assert ("finetune", "slakh", "none", "whole", "bach10") in found and not problems
     old_weights = torch.load(ft / "final.ckpt", map_location="cpu", weights_only=True)["state_dict"]
 
-    # the pretraining is redone (another seed: other weights)
-    run(cfg(runs, "rerun=true", "seed=1"))
+    # the pretraining is redone (another learning rate: other weights; another seed is another replicate's folder)
+    run(cfg(runs, "rerun=true", "optim.lr=0.002"))
     second = digest_of(parent / "final.ckpt")
     assert second != first
     state, detail = states(study)[FT]
@@ -164,7 +164,7 @@ def test_a_zero_shot_probe_follows_its_pretraining(tmp_path: Path) -> None:
     key = ("zeroshot", "slakh", "none", "bach10")
     assert key in scan(study)[0]
 
-    run(cfg(runs, "rerun=true", "seed=1"))  # the pretraining is redone into other weights
+    run(cfg(runs, "rerun=true", "optim.lr=0.002"))  # the pretraining is redone into other weights
     second = digest_of(parent / "final.ckpt")
     rows = {r.subdir: r for r in study_status(study, ["zeroshot"], [*NARROW, "downstream=bach10"])}
     assert rows["zeroshot/slakh-none-bach10"].state == "stale"

@@ -65,9 +65,9 @@ def test_finished_run_relaunched_with_a_change_refuses_and_rerun_starts_over(tmp
     assert train(tmp_path, *PRE).returncode == 0
     before = snapshot(run)
 
-    p = train(tmp_path, *PRE, "seed=1")
+    p = train(tmp_path, *PRE, "optim.lr=0.002")  # (another seed is another replicate: its own folder)
     line = one_line(p)
-    assert p.returncode == 2 and line.startswith(f"error: {run} was trained with other settings: seed=1 (recorded 0)")
+    assert p.returncode == 2 and line.startswith(f"error: {run} was trained with other settings: optim.lr=0.002"), line
     assert "already finished" not in p.stdout + p.stderr
     assert snapshot(run) == before
 
@@ -77,10 +77,10 @@ def test_finished_run_relaunched_with_a_change_refuses_and_rerun_starts_over(tmp
     assert p.returncode == 0 and "already finished; skipping" in p.stdout
     assert snapshot(run) == before
 
-    # rerun=true trains it again with the new seed and records it; the same seed then skips
-    p = train(tmp_path, *PRE, "seed=1", "rerun=true")
+    # rerun=true trains it again with the new setting and records it; the same setting then skips
+    p = train(tmp_path, *PRE, "optim.lr=0.002", "rerun=true")
     assert p.returncode == 0, p.stderr[-2000:]
-    assert json.loads((run / "run_config.json").read_text())["config"]["seed"] == 1
-    assert "seed: 1" in (run / ".hydra" / "config.yaml").read_text()
-    p = train(tmp_path, *PRE, "seed=1")
+    assert json.loads((run / "run_config.json").read_text())["config"]["optim"]["lr"] == 0.002
+    assert "lr: 0.002" in (run / ".hydra" / "config.yaml").read_text()
+    p = train(tmp_path, *PRE, "optim.lr=0.002")
     assert p.returncode == 0 and "already finished; skipping" in p.stdout

@@ -37,10 +37,10 @@ def test_wheel_install_trains_outside_the_repository(tmp_path: Path) -> None:
     shipped = site / "transfersep" / "run" / "conf"
     assert (shipped / "train.yaml").is_file() and not shipped.is_symlink()
     assert (shipped / "sweeps" / "finetune.yaml").is_file()
-    from transfersep.models import SHIPPED, file_sha256
+    from transfersep.model.shipped import SHIPPED, file_sha256
 
     for m in SHIPPED.values():  # the pretrained models travel in the wheel, byte for byte
-        assert file_sha256(site / "transfersep" / "models" / m.file) == m.file_sha256
+        assert file_sha256(site / "transfersep" / "model" / "shipped" / m.file) == m.file_sha256
 
     work = tmp_path / "elsewhere"
     work.mkdir()

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from transfersep.models import SHIPPED, file_sha256, path_of, resolve, resolve_overrides
+from transfersep.model.shipped import SHIPPED, file_sha256, path_of, resolve, resolve_overrides
 from transfersep.run.config import compose
 from transfersep.run.plan import make_plan
 
@@ -20,7 +20,7 @@ def test_shipped_file_is_package_data_and_matches_its_digests() -> None:
     from transfersep.model.package import load_model
 
     m = SHIPPED["demo-slakh"]
-    assert m.path.is_file() and m.path.parent == ROOT / "src" / "transfersep" / "models"
+    assert m.path.is_file() and m.path.parent == ROOT / "src" / "transfersep" / "model" / "shipped"
     assert file_sha256(m.path) == m.file_sha256
     lm = load_model(m.path)
     assert lm.meta["weights_sha256"] == m.weights_sha256
@@ -28,7 +28,7 @@ def test_shipped_file_is_package_data_and_matches_its_digests() -> None:
     assert sum(p.numel() for p in lm.net.parameters()) == m.parameters
     # a wheel carries it: setuptools' package-data names the file's pattern
     toml = (ROOT / "pyproject.toml").read_text()
-    assert '"transfersep.models" = ["*.safetensors"]' in toml
+    assert '"transfersep.model.shipped" = ["*.safetensors"]' in toml
 
 
 def test_a_name_resolves_to_the_shipped_file_unless_a_path_of_that_name_exists(tmp_path, monkeypatch) -> None:

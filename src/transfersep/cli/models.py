@@ -1,4 +1,4 @@
-"""``transfersep models``: the pretrained models shipped with the package (``transfersep.models``)."""
+"""``transfersep models``: the pretrained models shipped with the package (``transfersep.model.shipped``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ def add_models(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from transfersep.models import SHIPPED, file_sha256
+    from transfersep.model.shipped import SHIPPED, file_sha256
 
     bad = 0
     for m in SHIPPED.values():

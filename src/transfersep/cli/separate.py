@@ -78,7 +78,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
     from transfersep.inference import separate as sep
     from transfersep.inference.api import claim_folder, model_name
     from transfersep.inference.inputs import check_input, pick_sources
-    from transfersep.models import resolve
+    from transfersep.model.shipped import resolve
 
     args.model = resolve(args.model)  # a shipped model's name stands for its file
     inputs = [Path(p) for p in args.inputs]

@@ -111,7 +111,7 @@ def main() -> None:
     if "--verbose" in sys.argv[1:]:
         sys.argv.remove("--verbose")
         os.environ[errors.VERBOSE_ENV] = "1"
-    from transfersep.models import resolve_overrides
+    from transfersep.model.shipped import resolve_overrides
 
     sys.argv[1:] = resolve_overrides(expand_home(sys.argv[1:]))  # init_from=<shipped model name>
     if os.environ.get("HYDRA_FULL_ERROR") == "1":

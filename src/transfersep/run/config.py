@@ -54,7 +54,7 @@ def compose(overrides: Sequence[str] = (), hydra_node: bool = False) -> DictConf
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from transfersep.models import resolve_overrides
+    from transfersep.model.shipped import resolve_overrides
 
     register_resolvers()
     overrides = resolve_overrides(list(overrides))  # init_from=<shipped model name>, as `transfersep train` does

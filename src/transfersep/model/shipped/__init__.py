@@ -61,7 +61,7 @@ SHIPPED: dict[str, ShippedModel] = {
             "for reference, a from-scratch baseline of 2400 iterations there": "-1.05 dB SI-SDR",
         },
         weights_sha256="445029c9e2a79b30e86f36ca555eb29a42fbbbcd7b8136377eaf8e9f5a0c427f",
-        file_sha256="1f39d3fde11e210dab78ff9b2b24114686cf0cef20936ba75efdd553ec8add11",
+        file_sha256="c5fd60320a6bdcd28831a269ff155effb0fb3c153a47ddb36ceca8191d76c811",
         reproduce=(
             "OMP_NUM_THREADS=1 python -m transfersep.cli.train experiment=demo paths.data_dir=demo_data "
             "study=demo pretrain=slakh augment=none seed=0  (after `make demo` has rendered demo_data; "

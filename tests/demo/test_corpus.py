@@ -429,3 +429,26 @@ def test_each_generated_set_passes_the_inspection_command(built, name, capsys):
     other = "bach10" if name != "bach10" else "dagstuhl"
     assert inspect_main([other, str(root)]) == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_the_large_size_is_slakh_only_and_says_so(tmp_path, capsys):
+    assert corpus.main([str(tmp_path / "out"), "--size", "large", "--only", "bach10"]) == 2
+    err = capsys.readouterr().err
+    assert "exists only for slakh" in err and "--only slakh" in err
+
+
+@pytest.mark.slow
+def test_the_large_slakh_plan_uses_each_chorale_once_and_no_downstream_piece():
+    class Serial:
+        def map(self, f, xs):
+            return map(f, xs)
+
+    from transfersep.demo import library, slakh
+
+    jobs = slakh.plan(slakh.PRESETS["large"], 0, library.Library(Serial(), 0))
+    cfg = slakh.PRESETS["large"]
+    assert len(jobs) == cfg["train"] + cfg["validation"] + cfg["test"]
+    chorales = [j["piece"].work for j in jobs if j["piece"].work not in scores.PRETRAIN_QUARTETS]
+    assert len(chorales) == len(set(chorales))
+    downstream = set(scores.pretrain_chorale_candidates())
+    assert set(chorales) <= downstream  # candidates exclude every piece reserved for the downstream sets

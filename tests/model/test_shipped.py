@@ -1,5 +1,5 @@
-"""The pretrained model shipped with the package: found by name with no network, listed by
-`transfersep models`, and a fine-tune starts from it with the CPU preset."""
+"""The pretrained models shipped with the package: found by name with no network, listed by
+`transfersep models`, and a fine-tune starts from the CPU model with the CPU preset."""
 
 from __future__ import annotations
 
@@ -9,17 +9,25 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from transfersep.model.shipped import SHIPPED, file_sha256, path_of, resolve, resolve_overrides
 from transfersep.run.config import compose
 from transfersep.run.plan import make_plan
 
 ROOT = Path(__file__).resolve().parents[2]
+CPU_MODEL = "slakh-cpu"  # the one a laptop fine-tune starts from (experiment=cpu)
 
 
-def test_shipped_file_is_package_data_and_matches_its_digests() -> None:
+def test_the_cpu_model_is_shipped_for_the_cpu_preset() -> None:
+    assert SHIPPED[CPU_MODEL].experiment == "cpu"
+
+
+@pytest.mark.parametrize("name", list(SHIPPED))
+def test_shipped_file_is_package_data_and_matches_its_digests(name: str) -> None:
     from transfersep.model.package import load_model
 
-    m = SHIPPED["demo-slakh"]
+    m = SHIPPED[name]
     assert m.path.is_file() and m.path.parent == ROOT / "src" / "transfersep" / "model" / "shipped"
     assert file_sha256(m.path) == m.file_sha256
     lm = load_model(m.path)
@@ -39,22 +47,23 @@ def test_a_name_resolves_to_the_shipped_file_unless_a_path_of_that_name_exists(t
     assert resolve("demo-slakh") == "demo-slakh"
 
 
-def test_compose_with_init_from_a_name_loads_the_shipped_file(tmp_path) -> None:
+@pytest.mark.parametrize("name", list(SHIPPED))
+def test_compose_with_init_from_a_name_loads_the_shipped_file(tmp_path, name: str) -> None:
     cfg = compose(
         [
             "downstream=stems",
-            "init_from=demo-slakh",
-            "experiment=cpu",
+            f"init_from={name}",
+            f"experiment={SHIPPED[name].experiment}",
             f"paths.runs_dir={tmp_path}",
             "paths.stems=/nowhere",
             "downstream.dataset.sources=[lead,rhythm]",
         ]
     )
-    assert Path(cfg.init_from) == path_of("demo-slakh")
+    assert Path(cfg.init_from) == path_of(name)
     plan = make_plan(cfg)
-    assert plan.init_from == path_of("demo-slakh").resolve()
+    assert plan.init_from == path_of(name).resolve()
     # the preset's sizes are the shipped model's, so the fine-tune can load it
-    assert {k: cfg.model[k] for k in SHIPPED["demo-slakh"].sizes} == SHIPPED["demo-slakh"].sizes
+    assert {k: cfg.model[k] for k in SHIPPED[name].sizes} == SHIPPED[name].sizes
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -64,12 +73,39 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_models_verb_lists_the_shipped_model(tmp_path) -> None:
+def test_models_verb_lists_the_shipped_models(tmp_path) -> None:
     p = _cli("models", "--check", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
-    m = SHIPPED["demo-slakh"]
-    for text in (m.name, m.weights_sha256, "file matches its digest", "experiment=demo", "0.70 M parameters"):
-        assert text in p.stdout
+    assert p.stdout.count("file matches its digest") == len(SHIPPED)
+    for m in SHIPPED.values():
+        millions = f"{m.parameters / 1e6:.2f} M parameters"
+        for text in (m.name, m.weights_sha256, f"experiment={m.experiment} init_from={m.name}", millions):
+            assert text in p.stdout
+
+
+def test_compare_tells_a_reproduction_from_other_weights(tmp_path) -> None:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    # the shipped file itself has the shipped weights
+    p = _cli("models", "--compare", str(path_of(CPU_MODEL)), cwd=tmp_path)
+    assert p.returncode == 0 and f"same weights as the shipped {CPU_MODEL}" in p.stdout, p.stdout + p.stderr
+    # one weight changed by one ulp (header digest rewritten to match): no shipped model has it
+    from safetensors import safe_open
+
+    with safe_open(str(path_of(CPU_MODEL)), framework="pt") as f:
+        meta = f.metadata()
+    state = load_file(str(path_of(CPU_MODEL)))
+    k = sorted(state)[0]
+    state[k] = state[k].clone()
+    state[k].view(-1)[0] = torch.nextafter(state[k].view(-1)[0], torch.tensor(float("inf")))
+    from transfersep.model.package import META_KEY, weights_digest
+
+    info = json.loads(meta[META_KEY])
+    info["weights_sha256"] = weights_digest(state)
+    save_file(state, str(tmp_path / "other.safetensors"), metadata={**meta, META_KEY: json.dumps(info)})
+    p = _cli("models", "--compare", str(tmp_path / "other.safetensors"), cwd=tmp_path)
+    assert p.returncode == 1 and "no shipped model has these weights" in p.stdout, p.stdout + p.stderr
 
 
 def test_fine_tune_from_the_shipped_model_on_the_cpu_preset(tmp_path) -> None:
@@ -79,7 +115,7 @@ def test_fine_tune_from_the_shipped_model_on_the_cpu_preset(tmp_path) -> None:
         "experiment=cpu",
         "data.generated=true",
         "downstream=bach10",
-        "init_from=demo-slakh",
+        f"init_from={CPU_MODEL}",
         "budget.finetune=2",
         "data.n_test=4",
         "data.n_val=2",
@@ -91,7 +127,7 @@ def test_fine_tune_from_the_shipped_model_on_the_cpu_preset(tmp_path) -> None:
     run = tmp_path / "runs" / "cpu" / "finetune" / "slakh-none-whole-bach10"
     result = json.loads((run / "result.json").read_text())
     assert result["extra"]["steps"] == 2
-    assert result["extra"]["parent"]["weights_sha256"] == SHIPPED["demo-slakh"].weights_sha256
+    assert result["extra"]["parent"]["weights_sha256"] == SHIPPED[CPU_MODEL].weights_sha256
 
 
 def test_separate_takes_a_shipped_model_name(tmp_path, monkeypatch) -> None:

@@ -199,7 +199,7 @@ VERBS: dict[str, Verb] = {
     ),
     "models": Verb(
         "the pretrained models shipped with the package (init_from=<name>, separate --model <name>)",
-        "transfersep train experiment=cpu init_from=demo-slakh downstream=stems paths.stems=~/stems ...",
+        "transfersep train experiment=cpu init_from=slakh-cpu downstream=stems paths.stems=~/stems ...",
         add_models,
         cmd_models,
     ),

@@ -1,6 +1,6 @@
 """Generate the demo corpus: real scores rendered into miniature copies of the datasets' layouts.
 
-    python -m transfersep.demo.corpus OUT_DIR [--size demo|test] [--seed 0]
+    python -m transfersep.demo.corpus OUT_DIR [--size demo|test|large] [--seed 0]
                                       [--only slakh,musdb,bach10,dagstuhl,remixpacks,librimix]
 
 Writes, under OUT_DIR, ``slakh2100_flac_redux/``, ``musdb18hq/``, ``Bach10/``,
@@ -41,7 +41,7 @@ from transfersep.demo.render import (
 from transfersep.files import atomic_write_json
 
 DATASETS = ("slakh", "musdb", "bach10", "dagstuhl", "remixpacks", "librimix")
-SIZES = ("demo", "test")
+SIZES = ("demo", "test", "large")  # large: Slakh only (the shipped CPU model's corpus)
 MARKER, LOCK = ".transfersep-demo.json", ".transfersep-demo.lock"
 
 
@@ -158,6 +158,9 @@ def _render(todo: list[str], size: str, seed: int, tmp: Path, renderer: Renderer
         planned = {}
         for n in todo:
             mod, t0 = _module(n), time.time()
+            if size not in mod.PRESETS:
+                has = ", ".join(d for d in DATASETS if size in _module(d).PRESETS)
+                raise CorpusError(f"size {size!r} exists only for {has}: add --only {has.replace(', ', ',')}")
             planned[n] = (mod.plan(mod.PRESETS[size], seed, lib), time.time() - t0)
         futures = {
             n: [pool.submit(_run_job, n, job, str(tmp / _module(n).ROOT), renderer) for job in jobs]
@@ -191,7 +194,12 @@ def _render(todo: list[str], size: str, seed: int, tmp: Path, renderer: Renderer
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m transfersep.demo.corpus", description=__doc__.split("\n\n")[0])
     ap.add_argument("out_dir", help="folder that receives the dataset folders")
-    ap.add_argument("--size", choices=SIZES, default="demo", help="demo: the full demo; test: tiny, for tests")
+    ap.add_argument(
+        "--size",
+        choices=SIZES,
+        default="demo",
+        help="demo: the full demo; test: tiny, for tests; large: Slakh only, the shipped CPU model's corpus",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", default=",".join(DATASETS), help=f"comma-separated subset of {','.join(DATASETS)}")
     ap.add_argument("--workers", type=int, default=2, help="rendering processes (default 2)")

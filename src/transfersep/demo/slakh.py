@@ -28,6 +28,9 @@ NAME, ROOT, SR = "slakh", "slakh2100_flac_redux", 44100
 PRESETS = {
     "demo": dict(train=100, validation=6, test=4, omitted=2, seconds=(20.0, 28.0), quartet_share=0.35),
     "test": dict(train=3, validation=1, test=1, omitted=1, seconds=(5.0, 7.0), quartet_share=0.2),
+    # the shipped CPU model's corpus (`make model-cpu`): every four-part chorale of Slakh's share once,
+    # quartet movements at other bars to fill it, 2.6 times the demo's training audio
+    "large": dict(train=260, validation=8, test=4, omitted=0, seconds=(20.0, 28.0), quartet_share=0.36),
 }
 SLAKH_CLASSES = [
     "Piano",

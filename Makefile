@@ -38,9 +38,11 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# the fast suite (CPU, tiny model) including the real-SLURM tests
+# the fast suite (CPU, tiny model) including the real-SLURM tests, in TEST_JOBS worker processes
+# (pytest-xdist; the slurm tests share one worker); TEST_JOBS=0 runs it in this process
+TEST_JOBS ?= 2
 test: install system-deps cluster
-	$(PY) -m pytest -m "not slow and not gpu" -q $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow and not gpu" -q -n $(TEST_JOBS) --dist loadgroup $(PYTEST_ARGS)
 
 test-all: install system-deps cluster
 	$(PY) -m pytest -q $(PYTEST_ARGS)

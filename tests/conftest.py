@@ -25,6 +25,14 @@ def tiny_cfg(tmp_path):
     return make
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    # under pytest-xdist (`make test` runs two workers) the jobs of the one-node test cluster would
+    # queue behind each other's and time out: every slurm test runs in the same worker, one at a time
+    for item in items:
+        if item.get_closest_marker("slurm"):
+            item.add_marker(pytest.mark.xdist_group("slurm"))
+
+
 SLURM_CLUSTER_NAME = "transfersep"  # ClusterName written by scripts/slurm_cluster.sh
 
 

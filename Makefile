@@ -63,7 +63,7 @@ demo-replicates: install system-deps
 # the demo study with the self-supervised pretrainings (MixIT, bootstrapped DC) on the Slakh-style
 # mixtures beside the supervised one, at the end of pretraining; reuses the runs `make demo` finished
 demo-selfsup: install system-deps
-	$(PY) -m transfersep.demo.run --data $(DEMO_DIR) --pretrain slakh,slakh_mixit,slakh_boot pretrain_steps=end
+	$(PY) -m transfersep.demo.run --data $(DEMO_DIR) --pretrain slakh --objective dc,mixit,bootstrap pretrain_steps=end
 
 # the demo study pretrained on speech: the LibriMix-style corpus espeak-ng reads aloud, probed and
 # fine-tuned on the voices (Dagstuhl-style) and instruments (Bach10-style) sets at every pretraining

@@ -147,7 +147,7 @@ def bench_bootstrap(
     track_seconds: float = 60.0,
     cache_dir: str | Path | None = None,
 ) -> dict:
-    """The bootstrapped-DC pretraining loader of ONE worker (``pretrain.objective=bootstrap``): coherent
+    """The bootstrapped-DC pretraining loader of ONE worker (``objective=bootstrap``): coherent
     excerpts, no augmentation, each labelled by the primitives (``transfersep.data.bootstrap`` with
     its default settings) — samples/s per excerpt length, plus the labelling alone in ms per excerpt:
     {"10s": {"median", "min", "max", "cpu_median", "repeats", "label_ms"}, ...}."""

@@ -103,10 +103,13 @@ def cmd_separate(args: argparse.Namespace) -> int:
     wanted = [s.strip() for s in args.stems.split(",") if s.strip()] if args.stems else None
     names = [f"cluster_{i + 1}" for i in range(args.clusters)] if args.clusters else model.source_names
     pick_sources(names, wanted)  # an unknown name stops before any work
-    if model.objective == "mixit" and not args.clusters and not args.quiet:
+    from transfersep.model import objectives
+
+    own_outputs = model.meta.get("phase") == "pretrain" and objectives.get(model.objective).trains == "mask"
+    if own_outputs and not args.clusters and not args.quiet:
         print(
-            f"note: a MixIT model: its {len(names)} outputs ({', '.join(names)}) carry no names; which "
-            "sound lands in which output is the model's own grouping",
+            f"note: a {model.objective} pretraining model: its {len(names)} outputs ({', '.join(names)}) carry "
+            "no names; which sound lands in which output is the model's own grouping",
             file=sys.stderr,
         )
     kw = {"chunk_seconds": args.chunk_seconds, "overlap_seconds": args.overlap_seconds}

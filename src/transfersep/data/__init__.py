@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # lightning is imported lazily so `python -m transfersep.data` starts fast
     from omegaconf import DictConfig
 
     from transfersep.data.base import SeparationDataModule
 
-__all__ = ["SeparationDataModule", "build_datamodule"]
+__all__ = ["ITEMS", "SeparationDataModule", "build_datamodule"]
+
+# what a training item can hold (an objective's ``items``): the stems; two gained mixtures of
+# different tracks (``data.mixit``); one mixture with labels from primitive grouping cues (``data.bootstrap``)
+ITEMS = ("stems", "pairs", "grouped")
 
 
 def __getattr__(name: str):
@@ -20,18 +24,23 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-def build_datamodule(cfg: DictConfig, stage: str, total_steps: int) -> SeparationDataModule:
+def build_datamodule(cfg: DictConfig, stage: str, total_steps: int, objective: Any = None) -> SeparationDataModule:
     """The DataModule of a run: ``stage`` is pretrain | finetune | baseline.
 
     Pretraining reads ``cfg.pretrain.dataset`` with ``cfg.augment``; fine-tuning and baselines read
     ``cfg.downstream.dataset`` (no augmentation: the paper augments pretraining only).
     ``cfg.data.generated=true`` serves generated excerpts with the same source names instead.
-    ``cfg.pretrain.objective`` shapes the pretraining items: dc {"mix", "sources": [C, N]}; mixit
-    {"mix", "sources": [2, N]} (two gained mixtures); bootstrap {"mix", "sources": [1, N]}.
-    """
-    from transfersep.data.registry import pretrain_objective
 
-    objective = pretrain_objective(cfg, stage)
+    ``objective``, the pretraining objective's entry (``transfersep.model.objectives``; None: the
+    stems), shapes the pretraining items by its ``items`` (one of ``ITEMS``): stems {"mix",
+    "sources": [C, N]}; pairs {"mix", "sources": [2, N]} (two gained mixtures); grouped {"mix",
+    "sources": [1, N]} with labels from primitive grouping cues (``data.bootstrap``). Its
+    ``reads_stems`` false reads the corpus as mixtures only; its settings are
+    ``cfg.pretrain.<its name>``. Fine-tuning and baselines always get the stems.
+    """
+    from transfersep.data.registry import pretrain_items
+
+    items, _, settings = pretrain_items(cfg, stage, objective)
     ds_cfg = cfg.pretrain.dataset if stage == "pretrain" else cfg.downstream.dataset
     d = cfg.data
     if d.generated:
@@ -46,15 +55,15 @@ def build_datamodule(cfg: DictConfig, stage: str, total_steps: int) -> Separatio
             d.n_val,
             d.n_test,
             d.num_workers,
-            objective=objective,
-            gain_db=float(cfg.pretrain.mixit.gain_db) if objective == "mixit" else 0.0,
+            items=items,
+            gain_db=float(settings.gain_db) if items == "pairs" else 0.0,
         )
     else:
         from transfersep.data.registry import build_real
 
-        dm = build_real(cfg, stage, total_steps)
-    if objective == "bootstrap":  # labels from primitive grouping cues (cfg.pretrain.bootstrap)
+        dm = build_real(cfg, stage, total_steps, objective)
+    if items == "grouped":  # labels from primitive grouping cues (the objective's settings)
         from transfersep.data.bootstrap import add_labels
 
-        add_labels(dm, cfg.pretrain.get("bootstrap"))
+        add_labels(dm, settings)
     return dm

@@ -52,7 +52,7 @@ GROUPS = 2
 
 @dataclass(frozen=True)
 class BootstrapSpec:
-    """The primitives' settings, ``pretrain.bootstrap`` (defaults in conf/pretrain/*_boot.yaml)."""
+    """The primitives' settings, ``pretrain.bootstrap`` (defaults in conf/objective/bootstrap.yaml)."""
 
     primitives: tuple[str, ...] = PRIMITIVES
     hpss_kernel: tuple[int, int] = (17, 17)  # (frames along time, bins along frequency), odd
@@ -280,7 +280,7 @@ class BootstrapLabels(Dataset):
 
 
 def add_labels(dm: Any, cfg: Mapping[str, Any] | None) -> Any:
-    """Wrap a DataModule's training and validation sets (``pretrain.objective=bootstrap``)."""
+    """Wrap a DataModule's training and validation sets (the ``grouped`` items, ``transfersep.data.ITEMS``)."""
     from omegaconf import DictConfig, OmegaConf
 
     node = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg

@@ -7,10 +7,10 @@ Each source index has its own timbre so the task is learnable: even indices are 
 a register that rises with the index, odd indices are band-passed noise bursts. A source is
 silent in 10 % of excerpts so the losses' silent-source handling is exercised.
 
-Self-supervised pretraining objectives get the items their datasets serve: ``mixit`` two
-independently generated mixtures (each the sum of its generated stems), each scaled by a gain
-drawn uniformly in +-``gain_db`` (source names mixture1, mixture2); ``bootstrap`` one generated
-mixture as its only source (``mix``). Their mixtures hold at least ``MIN_STEMS`` stems, a tone and
+The other item kinds (``transfersep.data.ITEMS``) are served as the real datasets serve them:
+``pairs`` two independently generated mixtures (each the sum of its generated stems), each scaled
+by a gain drawn uniformly in +-``gain_db`` (source names mixture1, mixture2); ``grouped`` one
+generated mixture as its only source (``mix``). Their mixtures hold at least ``MIN_STEMS`` stems, a tone and
 noise bursts, so that a mixture always has something to separate.
 """
 
@@ -77,26 +77,26 @@ def make_sources(rng: np.random.Generator, n_sources: int, n: int, sr: int = SAM
 class GeneratedExcerpts(Dataset):
     """``length`` excerpts; item ``i`` is a deterministic function of (seed, split, i).
 
-    ``objective`` dc: ``n_sources`` stems; mixit: two mixtures of ``n_sources`` stems, gained;
-    bootstrap: one mixture of ``n_sources`` stems as a single source."""
+    ``items`` stems: ``n_sources`` stems; pairs: two mixtures of ``n_sources`` stems, gained;
+    grouped: one mixture of ``n_sources`` stems as a single source."""
 
     def __init__(
-        self, n_sources: int, seconds: float, seed: int, split: str, length: int, objective: str = "dc", gain_db=0.0
+        self, n_sources: int, seconds: float, seed: int, split: str, length: int, items: str = "stems", gain_db=0.0
     ):
         self.n_sources, self.n = n_sources, int(round(seconds * SAMPLE_RATE))
         self.seed, self.split, self.length = seed, split, length
-        self.objective, self.gain_db = objective, float(gain_db)
+        self.items, self.gain_db = items, float(gain_db)
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         rng = seeded_rng(self.seed, "generated-" + self.split, i)
-        if self.objective == "mixit":
+        if self.items == "pairs":
             a, b = (make_sources(rng, self.n_sources, self.n).sum(0) for _ in range(2))
             gains = 10.0 ** (rng.uniform(-self.gain_db, self.gain_db, size=2) / 20.0)
             stems = np.stack([a * gains[0], b * gains[1]]).astype(np.float32)
-        elif self.objective == "bootstrap":
+        elif self.items == "grouped":
             stems = make_sources(rng, self.n_sources, self.n).sum(0, keepdims=True)
         else:
             stems = make_sources(rng, self.n_sources, self.n)
@@ -113,14 +113,14 @@ def build(
     n_val: int,
     n_test: int,
     num_workers: int = 0,
-    objective: str = "dc",
+    items: str = "stems",
     gain_db: float = 0.0,
 ) -> SeparationDataModule:
     c = len(source_names)
-    if objective != "dc":
+    if items != "stems":
         c = max(c, MIN_STEMS)
-        source_names = ["mixture1", "mixture2"] if objective == "mixit" else ["mix"]
-    mk = lambda s, split, n: GeneratedExcerpts(c, seconds, s, split, n, objective, gain_db)  # noqa: E731
+        source_names = ["mixture1", "mixture2"] if items == "pairs" else ["mix"]
+    mk = lambda s, split, n: GeneratedExcerpts(c, seconds, s, split, n, items, gain_db)  # noqa: E731
     # the test list depends on the dataset's seed only (not the run's), so every model pairs
     return SeparationDataModule(
         train=mk(seed, "train", 2**31 - 1),
@@ -130,5 +130,5 @@ def build(
         batch_size=batch_size,
         total_steps=total_steps,
         num_workers=num_workers,
-        description={"dataset": "generated", "sources": list(source_names), "objective": objective},
+        description={"dataset": "generated", "sources": list(source_names), "items": items},
     )

@@ -13,11 +13,14 @@ docstring; a speech + music corpus, ``librimix_slakh``, is built in combined.py)
   stem folders without ``valid/``) draws its validation excerpts from the training tracks;
 - ``precache: true`` fills the 16 kHz cache of every used track before training starts (small
   downstream sets); otherwise entries are made the first time a track is drawn;
-- ``pretrain.objective`` (absent: dc) picks the pretraining items: dc mixes the stems as above;
-  mixit and bootstrap read the corpus as mixtures only (``unlabeled``, ``mixtures.unlabeled``):
-  mixit serves mixtures of two mixtures (``mixit.MixturePairs``, source names mixture1, mixture2),
-  bootstrap the plain mixtures (source ``mix``). An unlabeled corpus refuses the dc objective, the
-  fine-tuning stages and incoherent mixing: they all need stems.
+- the pretraining objective (its entry, passed in by the run; absent: the stems) picks the
+  pretraining items by its ``items`` (``transfersep.data.ITEMS``): ``stems`` mixes the stems as
+  above; ``pairs`` serves mixtures of two mixtures (``mixit.MixturePairs``, source names mixture1,
+  mixture2); ``grouped`` the plain mixtures (source ``mix``). An objective that does not read stems
+  reads the corpus as mixtures only (``mixtures.unlabeled``); so does the ``mixtures`` corpus, which
+  has none. A corpus read without stems refuses an objective that needs them, the fine-tuning
+  stages and incoherent mixing. Whether a corpus is read without stems follows from the objective
+  alone: a dataset config that says so itself (``unlabeled``) is refused.
 
 Folds: option ``fold`` (the config's top-level ``fold`` via ``downstream.dataset.fold``; 0 is the
 paper's split) picks one of the test splits a downstream loader declares (``folds``; the rule is
@@ -59,10 +62,9 @@ DEFAULT_SOURCES = {
 }
 SPEECH = ("librimix", "wsj0mix")
 NAMES = tuple(DEFAULT_SOURCES)
-OBJECTIVES = ("dc", "mixit", "bootstrap")
-SELF_SUPERVISED = ("mixit", "bootstrap")  # pretraining objectives that read mixtures only
+NO_STEMS = ("mixtures",)  # corpora that are mixtures only, whatever the objective
 INCOHERENT_UNLABELED = (
-    "augment=incoherent draws each stem class from another track; an unlabeled corpus has no stems: "
+    "augment=incoherent draws each stem class from another track; a corpus read without stems has none: "
     "use augment=none, pitch or stretch"
 )
 TRAIN_LENGTH = 2**31 - 1  # effectively infinite: the run's budget is counted in steps
@@ -193,37 +195,53 @@ def precache(index_tracks: Sequence[Track], cache: StemCache) -> None:
                 cache.ensure(refs, t.corpus)
 
 
-def pretrain_objective(cfg: Any, stage: str) -> str:
-    """What the items of ``stage`` are for: ``cfg.pretrain.objective`` when pretraining (absent or
-    ``none``: dc, the paper's deep clustering on stems); dc for fine-tuning and baselines."""
+def pretrain_items(cfg: Any, stage: str, objective: Any) -> tuple[str, bool, Any]:
+    """(item kind, reads stems, settings node) of ``stage``'s training items: the pretraining
+    objective's (``items``, ``reads_stems``, ``cfg.pretrain.<its name>``) when pretraining, the
+    stems otherwise (fine-tuning and baselines train and score on stems)."""
+    from transfersep.data import ITEMS
+
+    if stage != "pretrain" or objective is None:
+        return "stems", True, None
+    if objective.items not in ITEMS:
+        raise DatasetError(
+            f"objective={objective.name} asks for items {objective.items!r}; the data serves {', '.join(ITEMS)}"
+        )
     pre = cfg.get("pretrain")
-    value = pre.get("objective") if stage == "pretrain" and pre is not None else None
-    objective = "dc" if value in (None, "none") else str(value)
-    if objective not in OBJECTIVES:
-        raise DatasetError(f"pretrain.objective={objective!r}: choose one of {', '.join(OBJECTIVES)}")
-    return objective
+    return objective.items, bool(objective.reads_stems), pre.get(objective.name) if pre is not None else None
 
 
-def _refuse_unusable(cfg: Any, stage: str, objective: str, as_mixtures: bool, aug: AugmentSpec) -> None:
+def _refuse_unusable(cfg: Any, stage: str, objective: Any, as_mixtures: bool, aug: AugmentSpec) -> None:
     """One line for a config that asks an unlabeled corpus for stems (see the module docstring)."""
     ds_cfg = cfg.pretrain.dataset if stage == "pretrain" else cfg.downstream.dataset
-    if as_mixtures and objective not in SELF_SUPERVISED:
-        what = "pretrain.objective=dc trains" if stage == "pretrain" else f"the {stage} stage trains and scores"
+    if "unlabeled" in ds_cfg:
         raise DatasetError(
-            f"{ds_cfg.name}: {config_key(ds_cfg.name, 'unlabeled')}=true reads mixtures only, and {what} on stems; "
-            "use pretrain.objective=mixit or bootstrap, or a dataset with stems"
+            f"{config_key(ds_cfg.name, 'unlabeled')}: whether a corpus is read without stems follows from the "
+            "pretraining objective (objective=mixit or bootstrap read mixtures only); drop the key"
         )
-    if as_mixtures and aug.incoherent:
+    reads_stems = stage != "pretrain" or objective is None or objective.reads_stems
+    if as_mixtures and reads_stems:
+        what = (
+            f"objective={objective.name} trains"
+            if stage == "pretrain" and objective
+            else f"the {stage} stage trains and scores"
+        )
+        raise DatasetError(
+            f"{ds_cfg.name}: a corpus without stems, and {what} on stems; "
+            "use an objective that reads mixtures only (objective=mixit or bootstrap), or a dataset with stems"
+        )
+    if (as_mixtures or not reads_stems) and aug.incoherent:
         raise DatasetError(INCOHERENT_UNLABELED)
-    if as_mixtures and str(ds_cfg.get("train_mixing", "coherent")) == "incoherent":
+    if (as_mixtures or not reads_stems) and str(ds_cfg.get("train_mixing", "coherent")) == "incoherent":
         raise DatasetError(
             f"{config_key(ds_cfg.name, 'train_mixing')}=incoherent draws each stem class from another track; "
-            "an unlabeled corpus has no stems: set it to coherent"
+            "a corpus read without stems has none: set it to coherent"
         )
 
 
-def build_real(cfg: Any, stage: str, total_steps: int) -> SeparationDataModule:
-    """The DataModule of a run on a real dataset (see the module docstring)."""
+def build_real(cfg: Any, stage: str, total_steps: int, objective: Any = None) -> SeparationDataModule:
+    """The DataModule of a run on a real dataset (see the module docstring); ``objective``: the
+    pretraining objective's entry (``transfersep.data.build_datamodule``)."""
     if stage not in ("pretrain", "finetune", "baseline"):
         raise ValueError(f"stage must be pretrain, finetune or baseline, not {stage!r}")
     ds_cfg = cfg.pretrain.dataset if stage == "pretrain" else cfg.downstream.dataset
@@ -232,12 +250,11 @@ def build_real(cfg: Any, stage: str, total_steps: int) -> SeparationDataModule:
             f"stage {stage} needs a dataset: set {'pretrain' if stage == 'pretrain' else 'downstream'}=<name>"
         )
     d = cfg.data
-    objective = pretrain_objective(cfg, stage)
-    as_mixtures = bool(ds_cfg.get("unlabeled", False)) or ds_cfg.name == "mixtures"
+    items, reads_stems, settings = pretrain_items(cfg, stage, objective)
+    as_mixtures = ds_cfg.name in NO_STEMS
     aug = AugmentSpec.from_cfg(cfg.get("augment")) if stage == "pretrain" else AugmentSpec()
     _refuse_unusable(cfg, stage, objective, as_mixtures, aug)
-    # a self-supervised objective never sees stems, whatever the dataset config says
-    idx = index_from_cfg(ds_cfg, unlabeled=objective in SELF_SUPERVISED)
+    idx = index_from_cfg(ds_cfg, unlabeled=as_mixtures or not reads_stems)
     train_mode = "incoherent" if aug.incoherent else str(ds_cfg.get("train_mixing", "coherent"))
     test_mode = str(ds_cfg.get("test_mixing", "coherent"))
     cache = StemCache(cfg.paths.cache_dir, roots_of(ds_cfg))
@@ -252,8 +269,8 @@ def build_real(cfg: Any, stage: str, total_steps: int) -> SeparationDataModule:
     sources = list(idx.source_names)
     sec = float(d.excerpt_seconds)
     balance = ds_cfg.get("balance", "duration")
-    if objective == "mixit":
-        gain = float(cfg.pretrain.mixit.gain_db)
+    if items == "pairs":
+        gain = float(settings.gain_db)
         pairs = lambda tr, seed, split, n, a=None: MixturePairs(  # noqa: E731
             tr, cache, sec, seed, split, n, gain, a, track_weights(tr, balance), root=idx.root
         )
@@ -274,8 +291,8 @@ def build_real(cfg: Any, stage: str, total_steps: int) -> SeparationDataModule:
         **idx.summary(),
         "fold": info.fold,
         "n_folds": info.n_folds,
-        "objective": objective if stage == "pretrain" else "dc",
-        "unlabeled": as_mixtures or objective in SELF_SUPERVISED,
+        "objective": objective.name if stage == "pretrain" and objective is not None else "dc",
+        "unlabeled": as_mixtures or not reads_stems,
         "train_mixing": train_mode,
         "test_mixing": test_mode,
         "augment": {

@@ -119,8 +119,8 @@ def run_stages(stages: list[Stage], logs: Path, jobs: int, threads: int) -> None
 
 
 def corpus_of(pretrain: str) -> list[str]:
-    """The demo corpora a ``pretrain=`` value reads (``slakh_mixit`` reads the Slakh-style corpus's
-    mixtures; ``librimix_slakh`` the LibriMix- and Slakh-style corpora)."""
+    """The demo corpora a ``pretrain=`` value reads (``librimix_slakh``: the LibriMix- and Slakh-style
+    corpora)."""
     from transfersep.data.combined import COMBINED
     from transfersep.run.config import compose
 
@@ -137,7 +137,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--pretrain",
         default="slakh",
-        help="pretrain= values (comma list; slakh_mixit,slakh_boot: self-supervised; librimix: speech)",
+        help="pretrain= values (comma list; librimix: speech)",
+    )
+    ap.add_argument(
+        "--objective",
+        default="dc",
+        help="objective= values (comma list; mixit,bootstrap: self-supervised, on the corpus's mixtures)",
     )
     ap.add_argument("--downstream", default="bach10,dagstuhl", help="downstream sets (comma list)")
     ap.add_argument("--seed", type=int, default=0, help="the corpus's seed (the rendered audio)")
@@ -173,7 +178,13 @@ def main(argv: list[str] | None = None) -> None:
     report = runs / a.study / "report"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     jobs = a.jobs or min(2, cores)
-    narrow = [f"pretrain={a.pretrain}", "augment=none", f"downstream={a.downstream}", f"seed={a.seeds}"]
+    narrow = [
+        f"pretrain={a.pretrain}",
+        f"objective={a.objective}",
+        "augment=none",
+        f"downstream={a.downstream}",
+        f"seed={a.seeds}",
+    ]
     narrow += [f"fold={a.folds}"] + [f"finetune={a.finetune}"] * bool(a.finetune)
     narrow += [f"pretrain_steps={a.pretrain_steps}"] * bool(a.pretrain_steps)
     report_cmd = [sys.executable, "-m", "transfersep.report.build", str(runs / a.study), "--out", str(report)]

@@ -81,18 +81,21 @@ def prepare_model(
 
 
 def check_heads(lm: LoadedModel, clusters: bool) -> None:
-    """``ValueError`` when the head a separation needs was never trained: a pretraining by deep
-    clustering (``dc``, ``bootstrap``) trains the embedding head only, MixIT the mask head only (its
-    M outputs); a fine-tune or baseline trains both."""
+    """``ValueError`` when the head a separation needs was never trained: a pretraining trains the
+    head its objective's entry names (``transfersep.model.objectives``: deep clustering the embedding
+    head, MixIT the mask head with its M outputs); a fine-tune or baseline trains both."""
+    from transfersep.model.objectives import get
+
     if lm.meta.get("phase") != "pretrain":
         return
-    if lm.objective == "mixit" and clusters:
+    trains = get(lm.objective).trains
+    if trains == "mask" and clusters:
         raise ValueError(
-            f"{lm.path}: a MixIT pretraining model: its embedding head was never trained (MixIT trains "
-            f"the mask head only), so --clusters has nothing to cluster. Separate without --clusters: it "
-            f"writes the model's {len(lm.source_names)} outputs ({', '.join(lm.source_names)})"
+            f"{lm.path}: a pretraining model (objective {lm.objective}): its embedding head was never trained "
+            f"(its objective trains the mask head only), so --clusters has nothing to cluster. Separate without "
+            f"--clusters: it writes the model's {len(lm.source_names)} outputs ({', '.join(lm.source_names)})"
         )
-    if lm.objective != "mixit" and not clusters:
+    if trains == "embedding" and not clusters:
         raise ValueError(
             f"{lm.path}: a pretraining model (objective {lm.objective}: deep-clustering loss only): its mask "
             "head was never trained, so it cannot separate into named sources. Hear its K clusters with "

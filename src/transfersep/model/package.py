@@ -14,8 +14,9 @@ and, in the safetensors header metadata, two string entries:
      "run": {grid_point, run_dir, checkpoint, ... whatever the exporter passed as ``extra``}}
 
 ``objective`` is what the model's own training learned by: ``dc`` for the paper's pretraining and
-every fine-tune and baseline, ``mixit`` for a MixIT pretraining (then ``"mixit": {"outputs",
-"snr_max_db", ...}`` too, and ``source_names`` are its M outputs ``output1 .. outputM``, which
+every fine-tune and baseline, else the pretraining's objective (``transfersep.model.objectives``),
+with the settings its entry ``records`` beside it (a MixIT pretraining: ``"mixit": {"outputs",
+"snr_max_db", ...}``, and ``source_names`` are its M outputs ``output1 .. outputM``, which
 ``load_model`` gives and ``separate`` writes, one file per output). A package written before the
 field existed is a ``dc`` model (``LoadedModel.objective``).
 
@@ -133,7 +134,7 @@ def _meta(
     steps: int | None,
     run: dict | None,
     objective: str | None = None,
-    mixit: dict | None = None,
+    records: dict | None = None,
 ) -> dict[str, Any]:
     return {
         "format": FORMAT_NAME,
@@ -153,11 +154,18 @@ def _meta(
         "source_names": list(sources),
         "phase": phase,
         "objective": objective or "dc",
-        **({"mixit": dict(mixit)} if mixit else {}),
+        **{k: dict(v) if isinstance(v, Mapping) else v for k, v in (records or {}).items() if v},
         "steps": steps,
         "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
         "run": run or {},
     }
+
+
+def _records(objective: str | None, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings the objective's entry says its package records, taken from ``settings``."""
+    from transfersep.model.objectives import get
+
+    return {k: settings.get(k) for k in get(objective).records}
 
 
 def _from_source(src: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -176,7 +184,7 @@ def _from_source(src: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
             steps,
             None,
             hp.get("objective"),
-            hp.get("mixit") if hp.get("objective") == "mixit" else None,
+            _records(hp.get("objective"), hp),
         )
     if isinstance(src, LoadedModel):
         m = src.meta
@@ -190,7 +198,7 @@ def _from_source(src: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
             m.get("steps"),
             m.get("run"),
             src.objective,
-            m.get("mixit"),
+            _records(src.objective, m),
         )
     lm = load_model(src)
     return lm.net.state_dict(), {**lm.meta, "transfersep_version": transfersep.__version__}
@@ -364,7 +372,7 @@ def _load_checkpoint(path: Path, device: Any) -> LoadedModel:
         ckpt.get("global_step"),
         run,
         hp.get("objective"),
-        hp.get("mixit") if hp.get("objective") == "mixit" else None,
+        _records(hp.get("objective"), hp),
     )
     meta["model"] = {**meta["model"], "n_sources": len(hp["source_names"])}
     return _build(path, meta, state, device)

@@ -1,17 +1,15 @@
 """The LightningModule of every run: ChimeraNet + the phase that decides loss and trainable weights.
 
 phase      loss                        trains
-pretrain   DC                          everything but the mask head (it gets no gradient)
-           MixIT (objective mixit)     everything but the embedding head; the mask head has M outputs
+pretrain   the objective's loss        the head its objective trains and the backbone; the other
+                                       head gets no gradient
 whole      alpha*DC + (1-alpha)*MI     every weight
 mask       MI                          only the last mask layer; the rest is frozen at its loaded value
 
-``objective`` says what a pretraining learns from: ``dc`` (the stems' ideal binary masks, the
-paper); ``mixit`` (mixtures of two mixtures, ``transfersep.model.mixit``; its batches carry the two
-reference mixtures as ``sources`` [B, 2, N] and the model's source names are its M outputs);
-``bootstrap`` (the labels primitive grouping cues give each bin of the mixture, ``batch["dc_labels"]``,
-one of ``bootstrap_groups`` groups, with their agreement as a bin weight, ``batch["dc_weights"]``,
-times the magnitude weights when ``dc_weights="magnitude"``; see ``transfersep.data.bootstrap``).
+``objective`` says what a pretraining learns by: an entry of ``transfersep.model.objectives``
+(its loss, the head it trains, the checks of its settings); ``dc`` is the paper's deep clustering
+on the stems' ideal binary masks. ``mixit`` and ``bootstrap_groups`` are the settings of the
+objectives that have them, kept as hyperparameters so checkpoints rebuild as they were written.
 
 It takes plain dict configs (not modules), saved as hyperparameters, so
 ``SeparationSystem.load_from_checkpoint(path)`` rebuilds a run's model on its own.
@@ -25,13 +23,12 @@ import lightning as L
 import torch
 
 from transfersep.audio import STFT, STFTConfig
-from transfersep.model import ChimeraConfig, ChimeraNet, losses
+from transfersep.model import ChimeraConfig, ChimeraNet, losses, objectives
 from transfersep.model.autoclip import AutoClip
 from transfersep.model.masking import separate_masks
 from transfersep.model.schedule import plateau_patience, plateau_scheduler
 
 PHASES = ("pretrain", "whole", "mask")
-OBJECTIVES = ("dc", "mixit", "bootstrap")
 MONITOR = "val/loss"  # the one monitored metric: LR plateau schedule and checkpoints use it
 
 
@@ -56,14 +53,12 @@ class SeparationSystem(L.LightningModule):
         super().__init__()
         if phase not in PHASES:
             raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
-        if objective not in OBJECTIVES:
-            raise ValueError(f"pretrain.objective must be one of {OBJECTIVES}, got {objective!r}")
-        if objective == "mixit":
-            mixit = self._check_mixit(phase, source_names, mixit)
+        entry = objectives.get(objective)  # ValueError naming the key and the choices
+        if entry.check is not None:
+            kept = entry.check(phase, list(source_names), {"mixit": mixit, "bootstrap_groups": bootstrap_groups})
+            mixit = kept.get("mixit", mixit)
         if dc_weights not in ("magnitude", "none"):
             raise ValueError(f"loss.dc_weights must be 'magnitude' or 'none', got {dc_weights!r}")
-        if objective == "bootstrap" and bootstrap_groups < 2:
-            raise ValueError(f"bootstrap_groups must be at least 2, got {bootstrap_groups}")
         plateau_patience(plateau_patience_steps, val_every_n_steps)  # refuse a pair that does not fit
         self.save_hyperparameters()
         self.phase = phase
@@ -73,28 +68,15 @@ class SeparationSystem(L.LightningModule):
         self.autoclip = AutoClip(autoclip_percentile)
         self.apply_phase()
 
-    @staticmethod
-    def _check_mixit(phase: str, source_names: list[str], mixit: dict[str, Any] | None) -> dict[str, Any]:
-        from transfersep.model.mixit import mixit_settings, output_names
-
-        if phase != "pretrain":
-            raise ValueError(f"objective mixit is a pretraining objective; phase {phase!r} trains with the stems")
-        mixit = mixit_settings(mixit)
-        if list(source_names) != output_names(mixit["outputs"]):
-            raise ValueError(
-                f"a MixIT model's source names are its outputs {output_names(mixit['outputs'])}, got "
-                f"{list(source_names)}; pass transfersep.model.mixit.output_names(pretrain.mixit.outputs)"
-            )
-        return mixit
-
     # -- phase ---------------------------------------------------------------------------------
     def apply_phase(self) -> None:
         """Set requires_grad for the phase; ``configure_optimizers`` takes only trainable weights."""
         for name, p in self.model.named_parameters():
-            if self.phase == "pretrain" and self.hparams.objective == "mixit":
-                p.requires_grad_(not name.startswith("embedding_head."))
-            elif self.phase == "pretrain":
-                p.requires_grad_(not name.startswith("mask_head."))
+            if self.phase == "pretrain":  # the other head of the objective's gets no gradient
+                frozen = (
+                    "mask_head." if objectives.get(self.hparams.objective).trains == "embedding" else "embedding_head."
+                )
+                p.requires_grad_(not name.startswith(frozen))
             elif self.phase == "mask":
                 p.requires_grad_(name.startswith("mask_head."))
             else:
@@ -115,41 +97,13 @@ class SeparationSystem(L.LightningModule):
             src_mag = self.stft(batch["sources"]).abs()
         return mix_mag, src_mag
 
-    def mixit_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """MixIT on ``mix [B, N]`` = the sum of the two reference mixtures ``sources [B, 2, N]``: the mask
-        head's M estimates (masks on the mixture STFT, its phase) against the references."""
-        from transfersep.model.mixit import mixit_loss
-
-        mix = batch["mix"]
-        with torch.autocast(mix.device.type, enabled=False):
-            spec = self.stft(mix)
-        masks = self.model.mask(self.model.features(spec.abs()))  # [B, M, T, F]
-        with torch.autocast(mix.device.type, enabled=False):  # the iSTFT and the loss in fp32 or wider
-            est = self.stft.inverse(masks.float() * spec.unsqueeze(1), mix.shape[-1])
-            loss, _ = mixit_loss(est, batch["sources"], self.hparams.mixit["snr_max_db"])
-        return {"mixit": loss, "loss": loss}
-
-    def bootstrap_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """DC pretraining on the primitives' labels, each bin weighted by their agreement."""
-        if "dc_labels" not in batch or "dc_weights" not in batch:
-            raise KeyError(
-                "objective bootstrap needs batches with dc_labels and dc_weights: serve the pretraining "
-                "sets through transfersep.data.bootstrap (pretrain.objective=bootstrap does)"
-            )
-        with torch.autocast(batch["mix"].device.type, enabled=False):
-            mix_mag = self.stft(batch["mix"]).abs()
-        weights = batch["dc_weights"].float()
-        if self.hparams.dc_weights == "magnitude":
-            weights = weights * losses.magnitude_weights(mix_mag)
-        emb = self.model.embed(self.model.features(mix_mag))
-        dc = losses.deep_clustering_loss(emb, batch["dc_labels"], self.hparams.bootstrap_groups, weights)
-        return {"dc": dc, "loss": dc}
-
     def compute_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        if self.phase == "pretrain" and self.hparams.objective == "mixit":
-            return self.mixit_losses(batch)
-        if self.phase == "pretrain" and self.hparams.objective == "bootstrap":
-            return self.bootstrap_losses(batch)
+        if self.phase == "pretrain":
+            return objectives.get(self.hparams.objective).loss(self, batch)
+        return self.stem_losses(batch)
+
+    def stem_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The phase's losses on the stems' spectra: DC (pretraining), MI (mask), chimera (whole)."""
         mix_mag, src_mag = self.spectra(batch)
         out: dict[str, torch.Tensor] = {}
         if self.phase == "mask":

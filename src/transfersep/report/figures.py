@@ -41,7 +41,7 @@ def colors() -> dict[str, str]:
 
     grid = load_grid()
     free = iter(c for c in TABLEAU_COLORS.values() if c not in KNOWN_COLORS.values())
-    names = dict.fromkeys(["none", *grid.axes["pretrain"], *grid.axes["augment"]])
+    names = dict.fromkeys(["none", *grid.pretrainings, *grid.axes["augment"]])
     return {n: KNOWN_COLORS.get(n) or next(free, "#444444") for n in names}
 
 

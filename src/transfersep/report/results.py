@@ -43,26 +43,22 @@ from transfersep.study.grid import load_grid
 
 
 def axis(name: str) -> tuple[str, ...]:
-    """The values of a grid key in the grid's order (``sweeps/grid.yaml``)."""
-    return load_grid().axes[name]
+    """The values of a grid key in the grid's order (``sweeps/grid.yaml``); ``pretrain``: the
+    pretrainings as records name them, corpus and objective (``Grid.pretrainings``)."""
+    grid = load_grid()
+    return grid.pretrainings if name == "pretrain" else grid.axes[name]
 
 
 @lru_cache(maxsize=64)
 def supervised_twin(pretrain: str) -> str | None:
-    """The grid's supervised pretraining on the audio a self-supervised ``pretrain`` value reads (its
-    config's ``dataset.name`` with ``objective: dc``: slakh for slakh_mixit), or None (a supervised value,
-    a folder of mixtures, or no such value on the grid's axis)."""
-    from transfersep.data.registry import SELF_SUPERVISED
-    from transfersep.run.config import compose
+    """The grid's supervised pretraining on the audio a pretraining that reads no stems reads (the same
+    corpus by dc: slakh for slakh_mixit), or None (a supervised value, or no such pretraining on the grid)."""
+    from transfersep.model import objectives
 
-    def read(value: str) -> tuple[str, str | None]:
-        node = compose([f"pretrain={value}"]).pretrain
-        return str(node.get("objective") or "dc"), (str(node.dataset.name) if node.get("dataset") else None)
-
-    objective, corpus = read(pretrain)
-    if objective not in SELF_SUPERVISED:
+    corpus, objective = objectives.split_name(pretrain)
+    if objectives.get(objective).reads_stems:
         return None
-    return next((v for v in axis("pretrain") if v != pretrain and read(v) == ("dc", corpus)), None)
+    return corpus if corpus in axis("pretrain") else None
 
 
 def zeroshot_label() -> str:

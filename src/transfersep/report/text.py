@@ -185,7 +185,7 @@ def missing_markdown(
         merged.setdefault((p, a, tuple(ds), o), []).append(f)
     for (p, a, ds, o), fs in merged.items():
         m = ["-m"] if len(ds) > 1 or len(fs) > 1 else []
-        grid = [f"pretrain={p}", f"augment={a}", "finetune=" + ",".join(fs), "downstream=" + ",".join(ds)]
+        grid = [*_pretraining_words([p]), f"augment={a}", "finetune=" + ",".join(fs), "downstream=" + ",".join(ds)]
         cmd = shlex.join([*TRAIN, *m, *o, *grid])
         lines.append(f"- fine-tune {p}-{a} × {', '.join(fs)} × {', '.join(ds)}: `{cmd}`")
     per_pair: dict[tuple, list[str]] = {}
@@ -199,10 +199,20 @@ def missing_markdown(
         pre = sorted({pa.split("-", 1)[0] for pa in pas})
         aug = sorted({pa.split("-", 1)[1] for pa in pas})
         m = ["-m"] if len(ds) > 1 or len(pre) > 1 or len(aug) > 1 else []
-        grid = ["pretrain=" + ",".join(pre), "augment=" + ",".join(aug), "finetune=zeroshot"]
+        grid = [*_pretraining_words(pre), "augment=" + ",".join(aug), "finetune=zeroshot"]
         cmd = shlex.join([*TRAIN, *m, *o, *grid, "downstream=" + ",".join(ds)])
         lines.append(f"- {zeroshot_label()} × {', '.join(ds)} of pretraining {', '.join(pas)}: `{cmd}`")
     return lines
+
+
+def _pretraining_words(names: list[str]) -> list[str]:
+    """The overrides of pretrainings named as records name them (``slakh_mixit``: ``pretrain=slakh
+    objective=mixit``); ``objective=`` only where one is not dc."""
+    from transfersep.model.objectives import split_name
+
+    parts = [split_name(n) for n in names]
+    corpora, objectives = sorted({c for c, _ in parts}), sorted({o for _, o in parts})
+    return ["pretrain=" + ",".join(corpora)] + (["objective=" + ",".join(objectives)] if objectives != ["dc"] else [])
 
 
 def _claims(runs: dict[Key, Run], alpha: float) -> str:

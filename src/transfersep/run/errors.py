@@ -205,6 +205,8 @@ def config_error_line(e: BaseException) -> str:
             return line
         seen.add(id(inner))
         inner = inner.__cause__ or inner.__context__
+    if line := respelled_line(str(e)):
+        return line
     parts: list[str] = []
     listing = False  # after "...:" Hydra lists options one per indented line
     for raw in str(e).splitlines():
@@ -219,6 +221,20 @@ def config_error_line(e: BaseException) -> str:
         listing = line.endswith(":")
         parts.append(line.rstrip("."))
     return "; ".join(parts) or type(e).__name__
+
+
+def respelled_line(message: str) -> str | None:
+    """``pretrain=slakh_mixit: write pretrain=slakh objective=mixit`` for Hydra's missing option of a
+    former corpus name that held an objective (``model.objectives.respelling``), else None."""
+    import re
+
+    from transfersep.model.objectives import respelling
+
+    found = re.search(r"Could not find 'pretrain/(\w+)'", message)
+    instead = respelling(found.group(1)) if found else None
+    if instead is None:
+        return None
+    return f"pretrain={found.group(1)}: the objective is its own key; write {instead}"
 
 
 def unknown_key_line(e: BaseException) -> str | None:
@@ -322,7 +338,14 @@ def parent_problem(plan: Any, study: str) -> str | None:
 
 
 def _parent_grid(plan: Any) -> dict[str, str]:
-    return {"pretrain": plan.grid_point["pretrain"], "augment": plan.grid_point["augment"]}
+    from transfersep.model.objectives import split_name
+
+    corpus, objective = split_name(plan.grid_point["pretrain"])  # records name the pretraining as its folder
+    return {
+        "pretrain": corpus,
+        **({"objective": objective} if objective != "dc" else {}),
+        "augment": plan.grid_point["augment"],
+    }
 
 
 def report(e: BaseException, multirun: bool) -> str:

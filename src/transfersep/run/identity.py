@@ -89,9 +89,28 @@ def identity(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in _flat(config) if not free(k)}
 
 
+def _as_today(flat: dict[str, Any]) -> dict[str, Any]:
+    """A record written when the objective was part of the corpus's name (``pretrain.name``
+    slakh_mixit, ``pretrain.dataset.unlabeled: true``) read as today's config of the same run
+    (``pretrain.name`` slakh; reading the corpus without stems follows from the objective)."""
+    from transfersep.model import objectives
+
+    objective = flat.get("pretrain.objective")
+    try:
+        reads_stems = objectives.get(objective).reads_stems
+    except ValueError:
+        return flat
+    corpus, named = objectives.split_name(str(flat.get("pretrain.name")))
+    if named == objective and named != "dc":
+        flat["pretrain.name"] = corpus
+    if flat.get("pretrain.dataset.unlabeled") is True and not reads_stems:
+        del flat["pretrain.dataset.unlabeled"]
+    return flat
+
+
 def differences(recorded: dict[str, Any], now: dict[str, Any]) -> list[tuple[str, Any, Any]]:
     """(key, recorded value, value now) of every setting that shapes the weights and differs."""
-    old, new = {**IMPLIED, **identity(recorded)}, {**IMPLIED, **identity(now)}
+    old, new = _as_today({**IMPLIED, **identity(recorded)}), {**IMPLIED, **identity(now)}
     unset = "<unset>"
     keys = sorted(old.keys() | new.keys())
     return [(k, old.get(k, unset), new.get(k, unset)) for k in keys if old.get(k, unset) != new.get(k, unset)]

@@ -1,9 +1,10 @@
 """The model a run starts from: a fresh ChimeraNet for its phase, or the pretrained backbone and
 embedding head of its parent with a new mask head (fine-tunes and the zero-shot probe).
 
-A pretraining learns by ``pretrain.objective``; under ``mixit`` its model's sources are the mask
-head's M outputs (``output1 .. outputM``), not the datamodule's two reference mixtures. Fine-tunes
-and baselines train as ever, whatever their parent's objective was."""
+A pretraining learns by ``pretrain.objective`` (``transfersep.model.objectives``); an objective whose
+mask head has outputs of its own (MixIT: ``output1 .. outputM``) names the model's sources by them,
+not by the datamodule's references. Fine-tunes and baselines train as ever, whatever their parent's
+objective was."""
 
 from __future__ import annotations
 
@@ -16,30 +17,27 @@ from transfersep.run.plan import Plan
 
 
 def build_system(cfg: DictConfig, plan: Plan, source_names: list[str]):
-    from transfersep.model.mixit import mixit_settings, output_names
-    from transfersep.model.system import OBJECTIVES, SeparationSystem
+    from transfersep.model import objectives
+    from transfersep.model.system import SeparationSystem
     from transfersep.run.errors import ConfigValueError
 
-    objective, mixit = "dc", None
+    objective, own = "dc", {}
     if plan.phase == "pretrain":
-        objective = str(cfg.pretrain.get("objective", "dc"))
-        if objective not in OBJECTIVES:
-            raise ConfigValueError(
-                f"pretrain.objective={objective!r}: a pretraining learns by one of {', '.join(OBJECTIVES)}"
-            )
-        if objective == "mixit":
-            given = cfg.pretrain.get("mixit")
-            try:
-                mixit = mixit_settings(OmegaConf.to_container(given, resolve=True) if given is not None else None)
-            except ValueError as e:
-                raise ConfigValueError(str(e)) from None
-            source_names = output_names(mixit["outputs"])
+        try:
+            entry = objectives.of_config(cfg)
+            given = objectives.settings(cfg, entry)
+            if entry.outputs is not None:
+                source_names = entry.outputs(given)
+        except ValueError as e:
+            raise ConfigValueError(str(e)) from None
+        objective = entry.name
+        own = {entry.name: given} if entry.name in entry.records else {}  # settings kept as hyperparameters
     return SeparationSystem(
         model=OmegaConf.to_container(cfg.model, resolve=True),
         phase=plan.phase,
         source_names=source_names,
         objective=objective,
-        mixit=mixit,
+        **own,
         alpha=cfg.loss.alpha,
         dc_weights=cfg.loss.dc_weights,
         lr=cfg.optim.lr,

@@ -54,6 +54,7 @@ class DryRunProblems(ConfigValueError):
 def dry_run(cfg: DictConfig, plan: Plan) -> None:
     """Print the plan and what a launch would find (JSON); refuse in one line when it finds problems."""
     from transfersep.data import build_datamodule
+    from transfersep.model import objectives
 
     report: dict = {"plan": plan.as_dict(), "problems": []}
     try:
@@ -66,7 +67,7 @@ def dry_run(cfg: DictConfig, plan: Plan) -> None:
     except ConfigValueError as e:
         report["problems"].append(str(e))
     try:
-        dm = build_datamodule(cfg, plan.stage, plan.total_steps)
+        dm = build_datamodule(cfg, plan.stage, plan.total_steps, objectives.of_config(cfg))
         report["data"] = dm.description
         report["sources"] = dm.source_names
     except Exception as e:  # the loaders' errors name the root and what to do
@@ -83,6 +84,7 @@ def preflight(cfg: DictConfig, plan: Plan):
     """Everything a user can get wrong, checked before anything is written: the parent checkpoint
     and the data roots. Returns the datamodule (seeded first, as training expects)."""
     from transfersep.data import build_datamodule
+    from transfersep.model import objectives
 
     check_parent(plan, str(cfg.study))
     if not cfg.rerun:
@@ -95,7 +97,7 @@ def preflight(cfg: DictConfig, plan: Plan):
     if plan.stage == "zeroshot":  # the downstream set's test excerpts, as its fine-tunes see them
         dm = build_datamodule(cfg, "finetune", 1)
     else:
-        dm = build_datamodule(cfg, plan.stage, plan.total_steps)
+        dm = build_datamodule(cfg, plan.stage, plan.total_steps, objectives.of_config(cfg))
     from transfersep.data.overlap import overlap_warning
 
     warning = overlap_warning(cfg, plan.stage)  # after the data checks: their errors come first

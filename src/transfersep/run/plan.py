@@ -4,7 +4,8 @@ Run directories are pure functions of the grid point (never timestamps), so a re
 its own ``checkpoints/last.ckpt``, a fine-tune job finds its pretrained ``final.ckpt`` and a
 relaunched study skips finished runs:
 
-  <runs_dir>/<study>/pretrain/<pretrain>-<augment>/
+  <runs_dir>/<study>/pretrain/<pretrain>-<augment>/   (<pretrain>: the corpus, with the
+                                                        objective's folder suffix, model.objectives)
   <runs_dir>/<study>/finetune/<pretrain>-<augment>-<finetune>-<downstream>/
   <runs_dir>/<study>/baseline/<downstream>/
   <runs_dir>/<study>/zeroshot/<pretrain>-<augment>-<downstream>/   (finetune=zeroshot: no training,
@@ -33,8 +34,9 @@ from omegaconf import DictConfig, OmegaConf
 from transfersep.files import FINAL_CKPT, RESULT
 
 # the config groups that make a grid point; their values and the study's stages are written once,
-# in sweeps/grid.yaml (read by transfersep.study.grid)
-GRID_KEYS = ("pretrain", "augment", "finetune", "downstream", "pretrain_steps")
+# in sweeps/grid.yaml (read by transfersep.study.grid). ``objective`` is written into the pretrain
+# node (pretrain.objective) and names the folder together with the corpus (``pretraining``).
+GRID_KEYS = ("pretrain", "augment", "finetune", "downstream", "pretrain_steps", "objective")
 # the keys that repeat a grid point (plain integer keys of conf/train.yaml, not config groups): the
 # recipe's replicates. A claim about a recipe is made over them; one run supports a claim about
 # that trained model only.
@@ -101,6 +103,22 @@ def _names(cfg: Any) -> tuple[str, str, str, str, str]:
     )
 
 
+def objective_of(cfg: Any) -> str:
+    """The run's pretraining objective (``pretrain.objective``; absent: dc)."""
+    return str(cfg.pretrain.get("objective") or "dc")
+
+
+def pretraining(pretrain: str, objective: str = "dc") -> str:
+    """How folders and records name the pretraining of corpus ``pretrain`` by ``objective``
+    (``slakh`` + ``mixit`` is ``slakh_mixit``; ``model.objectives.run_name``)."""
+    from transfersep.model.objectives import run_name
+
+    try:
+        return run_name(pretrain, objective)
+    except ValueError as e:
+        raise PlanError(str(e)) from None
+
+
 def stage_of(
     pretrain: str, augment: str, finetune: str, downstream: str, pretrain_steps: str = "end", *, fold: int = 0
 ) -> str:
@@ -164,8 +182,10 @@ def subdir_of(
     *,
     seed: int = 0,
     fold: int = 0,
+    objective: str = "dc",
 ) -> str:
     stage = stage_of(pretrain, augment, finetune, downstream, pretrain_steps, fold=fold)
+    pretrain = pretraining(pretrain, objective) if stage != "baseline" else pretrain
     at = "" if pretrain_steps == "end" else f"-{pretrain_steps}"  # the paper's grid keeps its folders
     rep = replicate_suffix(seed, fold)
     if stage == "pretrain":
@@ -208,20 +228,15 @@ def make_plan(cfg: DictConfig) -> Plan:
     pretrain, augment, finetune, downstream, at = _names(cfg)
     rep = replicate_of(cfg)
     stage = stage_of(pretrain, augment, finetune, downstream, at, fold=rep["fold"])
-    from transfersep.data.registry import SELF_SUPERVISED  # the objectives that read mixtures alone
-
-    objective = str(cfg.pretrain.get("objective") or "dc")
-    if objective in SELF_SUPERVISED and augment == "incoherent":
-        raise PlanError(
-            f"augment=incoherent with pretrain={pretrain}: incoherent mixing draws each stem class from another "
-            f"track, and this {objective} pretraining reads its corpus without stems; "
-            "use augment=none, pitch or stretch"
-        )
-    subdir = subdir_of(pretrain, augment, finetune, downstream, at, **rep)
+    objective = _check_objective(cfg, stage)
+    subdir = subdir_of(pretrain, augment, finetune, downstream, at, **rep, objective=objective)
     study_dir = Path(cfg.paths.runs_dir) / str(cfg.study)
-    gp = {"stage": stage, "pretrain": pretrain, "augment": augment, "finetune": finetune, "downstream": downstream}
+    name = pretraining(pretrain, objective)  # records name the pretraining as its folder does
+    gp = {"stage": stage, "pretrain": name, "augment": augment, "finetune": finetune, "downstream": downstream}
     if at != "end":  # absent at the end, so the paper's grid points read as they always did
         gp["pretrain_steps"] = at
+    if objective != "dc" and stage != "baseline":
+        gp["objective"] = objective
     phase, steps = phase_of(stage, finetune), int(steps_of(stage, cfg.budget))
     keep, parent_step = _kept(cfg, stage, at)
     if stage == "pretrain":
@@ -229,9 +244,10 @@ def make_plan(cfg: DictConfig) -> Plan:
     gp.update(replicate_fields(**rep))
     if stage in ("pretrain", "baseline"):
         return Plan(stage, phase, gp, subdir, study_dir / subdir, steps, study=str(cfg.study), keep_steps=keep)
-    parent_sub = subdir_of(pretrain, augment, "whole", "none", seed=rep["seed"])
+    parent_sub = subdir_of(pretrain, augment, "whole", "none", seed=rep["seed"], objective=objective)
     seed_ov = f" seed={rep['seed']}" if rep["seed"] else ""
-    cmd = f"transfersep train pretrain={pretrain} augment={augment}{seed_ov} study={cfg.study}"
+    obj_ov = f" objective={objective}" if objective != "dc" else ""
+    cmd = f"transfersep train pretrain={pretrain}{obj_ov} augment={augment}{seed_ov} study={cfg.study}"
     init_from = cfg.get("init_from")
     if init_from:
         parent_step = None  # the given model replaces the parent run and its kept checkpoints
@@ -251,6 +267,43 @@ def make_plan(cfg: DictConfig) -> Plan:
         model=dict(OmegaConf.to_container(cfg.model, resolve=True)),
         parent_step=parent_step,
     )
+
+
+def _check_objective(cfg: DictConfig, stage: str) -> str:
+    """The run's objective, refused in one line where the config contradicts itself: an objective
+    set by ``pretrain.objective=`` instead of the ``objective`` group (which brings its settings),
+    or one whose pretraining the grid cannot have (``model.objectives.excluded``)."""
+    from transfersep.model import objectives
+
+    objective = objective_of(cfg)
+    chosen = _objective_choice()
+    if chosen is not None and chosen != objective:
+        raise PlanError(
+            f"pretrain.objective={objective} with objective={chosen}: the objective is chosen by its group, "
+            f"which brings its settings; write objective={objective}"
+        )
+    try:
+        objectives.get(objective)
+    except ValueError as e:
+        raise PlanError(str(e)) from None
+    aug = cfg.get("augment")
+    why = objectives.excluded(objective, bool(aug.get("incoherent")) if aug is not None else False)
+    if why and stage != "baseline":
+        raise PlanError(f"augment={cfg.augment.name} with objective={objective}: {why}")
+    return objective
+
+
+def _objective_choice() -> str | None:
+    """The ``objective`` group Hydra composed this run with (None outside a Hydra job)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        if HydraConfig.initialized():
+            choice = HydraConfig.get().runtime.choices.get("objective")
+            return None if choice is None else str(choice)
+    except ValueError:  # outside a Hydra job
+        pass
+    return None
 
 
 def _kept(cfg: DictConfig, stage: str, at: str) -> tuple[tuple[int, ...], int | None]:
@@ -281,7 +334,7 @@ def _kept(cfg: DictConfig, stage: str, at: str) -> tuple[tuple[int, ...], int | 
 def resolve_subdir(*, _root_: DictConfig) -> str:
     """``${run_subdir:}``: the run's folder below the study (registered by ``run.config``)."""
     try:
-        return subdir_of(*_names(_root_), **replicate_of(_root_))
+        return subdir_of(*_names(_root_), **replicate_of(_root_), objective=objective_of(_root_))
     except (PlanError, ValueError, TypeError):  # no run: the job refuses it with the one-line reason
         return "invalid/" + "-".join(_names(_root_))
 

@@ -2,11 +2,12 @@
 training run would fit): the pretrained model of the grid point's (pretrain, augment) scored on the
 downstream set's test excerpts without training, written as a fine-tune's ``scores.csv`` /
 ``result.json``. What is scored follows from what the model file says it learned by (its
-``objective``, ``model.package``):
+``objective``, ``model.package``) and how that objective's entry says its probe separates
+(``transfersep.model.objectives``, ``probe``):
 
-* ``dc`` (and any embedding-trained model): k-means clusters of its embeddings, matched to the
-  references (``model.clusters``; ``result.json`` ``extra.method`` = ``"dc-kmeans"``);
-* ``mixit``: its M mask outputs, summed onto the references by each excerpt's best assignment
+* ``clusters`` (the embedding-trained objectives): k-means clusters of its embeddings, matched to
+  the references (``model.clusters``; ``result.json`` ``extra.method`` = ``"dc-kmeans"``);
+* ``outputs``: its M mask outputs, summed onto the references by each excerpt's best assignment
   (``evaluation.grouping``; ``"mixit-grouping"``).
 """
 
@@ -38,8 +39,10 @@ def run_probe(cfg: DictConfig, plan: Plan, dm) -> dict:
         plan.parent["weights_sha256"] = weights_digest(parent.net.state_dict())
         write_status(plan.run_dir, "running", plan)
     device = run_device(cfg)  # where the trainer would run: the model, grouping or k-means, and SI-SDR
-    if parent.objective == "mixit":
-        separate, align, batch_size, method = _mixit_separator(parent, device)
+    from transfersep.model.objectives import get
+
+    if get(parent.objective).probe == "outputs":
+        separate, align, batch_size, method = _output_separator(parent, device)
     else:
         separate, align, batch_size, method = _cluster_separator(cfg, plan, dm, parent, device)
     floor = mixture_as_estimate_sisdr(dm.test_set, len(dm.source_names), device)
@@ -99,8 +102,8 @@ def _cluster_separator(cfg: DictConfig, plan: Plan, dm, parent, device):
     return sep, match_to_references, int(cfg.data.batch_size), method
 
 
-def _mixit_separator(parent, device):
-    """The MixIT model's own M mask outputs, grouped onto the references per excerpt."""
+def _output_separator(parent, device):
+    """The model's own M mask outputs, grouped onto the references per excerpt."""
     from transfersep.evaluation.grouping import group_to_references
 
     parent.to(device)

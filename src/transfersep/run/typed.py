@@ -48,12 +48,10 @@ NUMERIC: list[tuple[str, type, float | None]] = [
     ("lock.stale_after_s", float, 0.0),
     ("finetune.floor_db", float, 0.0),
     ("finetune.max_fit_bins", int, 1),
-    ("pretrain.mixit.outputs", int, 2),  # fewer outputs than the two mixtures cannot separate them
-    ("pretrain.mixit.snr_max_db", float, 0.0),
-    ("pretrain.mixit.gain_db", float, 0.0),
+    # and each objective's own (transfersep.model.objectives: numbers)
 ]
 # at-least (not greater-than) bounds among the float settings: zero is a meaningful value there
-_ZERO_ALLOWED = {"loss.alpha", "model.dropout", "pretrain.mixit.gain_db"}
+_ZERO_ALLOWED = {"loss.alpha", "model.dropout"}
 
 BOOLEAN = (
     "data.generated",
@@ -64,12 +62,10 @@ BOOLEAN = (
     "logger.wandb.enabled",
     "trainer.enable_progress_bar",
     "pretrain.dataset.precache",
-    "pretrain.dataset.unlabeled",
     "downstream.dataset.precache",
 )
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "pretrain.objective": ("dc", "mixit", "bootstrap", "none"),
     "loss.dc_weights": ("magnitude", "none"),
     "pretrain.dataset.train_mixing": ("coherent", "incoherent"),
     "pretrain.dataset.test_mixing": ("coherent", "incoherent"),
@@ -86,12 +82,18 @@ def check_config(cfg: Any) -> None:
         value = OmegaConf.select(cfg, key, default=None)
         if value is not None and not isinstance(value, bool):
             raise ConfigValueError(f"{key}={value!r}: expected true or false; give {key}=true or {key}=false")
-    for key, names in CHOICES.items():
+    from transfersep.model.objectives import entries, names
+
+    for key, choices in {"pretrain.objective": (*names(), "none"), **CHOICES}.items():
         value = OmegaConf.select(cfg, key, default=None)
-        if value is not None and value not in names:
-            raise ConfigValueError(f"{key}={value!r}: expected one of {', '.join(names)}")
+        if value is not None and value not in choices:
+            raise ConfigValueError(f"{key}={value!r}: expected one of {', '.join(choices)}")
     for key, kind, low in NUMERIC:
         _check_number(key, OmegaConf.select(cfg, key, default=None), kind, low)
+    for entry in entries():
+        for rel, kind, low, zero in entry.numbers:
+            key = f"pretrain.{rel}"
+            _check_number(key, OmegaConf.select(cfg, key, default=None), kind, low, zero)
     alpha = OmegaConf.select(cfg, "loss.alpha", default=None)
     if alpha is not None and not 0.0 <= float(alpha) <= 1.0:
         raise ConfigValueError(f"loss.alpha={alpha!r}: must be in [0, 1] (the DC share of the chimera loss)")
@@ -100,7 +102,7 @@ def check_config(cfg: Any) -> None:
         raise ConfigValueError(f"model.dropout={dropout!r}: must be below 1 (the share of units dropped)")
 
 
-def _check_number(key: str, value: Any, kind: type, low: float | None) -> None:
+def _check_number(key: str, value: Any, kind: type, low: float | None, zero: bool = False) -> None:
     if value is None:
         return
     name = "an integer" if kind is int else "a number"
@@ -110,7 +112,7 @@ def _check_number(key: str, value: Any, kind: type, low: float | None) -> None:
         v = kind(value)
     except (TypeError, ValueError):
         raise ConfigValueError(f"{key}={value!r}: expected {name}; give e.g. {key}={_example(key)}") from None
-    strict = kind is float and key not in _ZERO_ALLOWED  # a zero length, rate or factor is no setting
+    strict = kind is float and key not in _ZERO_ALLOWED and not zero  # a zero length, rate or factor is no setting
     if low is not None and (v < low or (strict and v == low)):
         raise ConfigValueError(f"{key}={value!r}: must be {'greater than' if strict else 'at least'} {low}")
 

@@ -22,7 +22,16 @@ from pathlib import Path
 import yaml
 
 from transfersep.run.config import conf_dir
-from transfersep.run.plan import GRID_KEYS, REPLICATE_KEYS, SWEPT_KEYS, PlanError, replicate_fields, stage_of, subdir_of
+from transfersep.run.plan import (
+    GRID_KEYS,
+    REPLICATE_KEYS,
+    SWEPT_KEYS,
+    PlanError,
+    pretraining,
+    replicate_fields,
+    stage_of,
+    subdir_of,
+)
 
 GRID_FILE = ("sweeps", "grid.yaml")
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")  # run folders join values with '-', Hydra sweeps with ','
@@ -50,18 +59,53 @@ class Grid:
     exclude: tuple[dict[str, frozenset[str]], ...] = ()  # rules: axis -> values; a point matching all is no run
 
     def excluded(self, point: GridPoint | dict[str, str]) -> str | None:
-        """Why ``point`` is left out of the study (the rule of ``exclude`` it matches, as text), or None."""
+        """Why ``point`` is left out of the study (the rule of ``exclude`` it matches, or an objective
+        that reads no stems under an augmentation that needs them, as text), or None. A dict may name
+        the pretraining as records do (``pretrain: slakh_mixit``, no ``objective``)."""
+        from transfersep.model import objectives
+
         values = point if isinstance(point, dict) else {k: getattr(point, k) for k in GRID_KEYS}
         values = {k: str(v) for k, v in values.items()}
+        if "objective" not in values and "pretrain" in values:
+            values["pretrain"], values["objective"] = objectives.split_name(values["pretrain"])
         for rule in self.exclude:
-            if all(values.get(k) in vs for k, vs in rule.items()):
-                named = " and ".join(f"{k}={values[k]}" for k in rule)
+            if all(values.get(k, self.defaults.get(k)) in vs for k, vs in rule.items()):
+                named = " and ".join(f"{k}={values.get(k, self.defaults.get(k))}" for k in rule)
                 return f"{self.path} excludes {named} (its exclude list)"
+        if values.get("pretrain", "none") != "none" and values.get("objective", "dc") in objectives.names():
+            why = objectives.excluded(values.get("objective", "dc"), _incoherent(self.path, values.get("augment")))
+            if why:
+                return f"augment={values.get('augment')} with objective={values.get('objective')}: {why}"
         return None
 
+    @property
+    def pretrainings(self) -> tuple[str, ...]:
+        """The pretrainings of the grid as folders and records name them (corpus and objective:
+        ``slakh``, ``slakh_mixit``), objective by objective in the grid's order, less those its
+        exclude list leaves out whatever the augmentation."""
+        out = []
+        for o in self.axes["objective"]:
+            for c in self.axes["pretrain"]:
+                rules = [r for r in self.exclude if set(r) <= {"pretrain", "objective"}]
+                if not any(all({"pretrain": c, "objective": o}[k] in vs for k, vs in r.items()) for r in rules):
+                    out.append(pretraining(c, o))
+        return tuple(out)
+
     def label(self, axis: str, value: str) -> str:
-        """How figures and tables name ``value`` of ``axis`` (its own name when it has no label)."""
-        return self.labels.get(axis, {}).get(value, value)
+        """How figures and tables name ``value`` of ``axis`` (its own name when it has no label); a
+        pretraining by an objective other than dc is named by its corpus and its objective
+        ("Slakh mixtures, MixIT (self-supervised)" where the objective reads no stems)."""
+        from transfersep.model import objectives
+
+        own = self.labels.get(axis, {}).get(value)
+        if own is not None or axis != "pretrain":
+            return own if own is not None else value
+        corpus, objective = objectives.split_name(value)
+        if objective == "dc":
+            return value
+        what = self.labels.get("objective", {}).get(objective, objective)
+        mixtures = "" if objectives.get(objective).reads_stems else " mixtures"
+        return f"{self.label('pretrain', corpus)}{mixtures}, {what}"
 
     def stage(self, name: str) -> Stage:
         if name not in self.stages:
@@ -97,6 +141,12 @@ class GridPoint:
     pretrain_steps: str = "end"  # which pretraining checkpoint a fine-tune or probe starts from
     seed: int = 0  # the replicate: every seed of the run (run/plan.py: REPLICATE_KEYS)
     fold: int = 0  # which declared fold of the downstream set is the test split
+    objective: str = "dc"  # what the pretraining learns by (model.objectives)
+
+    @property
+    def pretraining(self) -> str:
+        """The pretraining as folders and records name it (``slakh_mixit``)."""
+        return pretraining(self.pretrain, self.objective)
 
     @property
     def stage(self) -> str:
@@ -114,12 +164,15 @@ class GridPoint:
             self.pretrain_steps,
             seed=self.seed,
             fold=self.fold,
+            objective=self.objective,
         )
 
     @property
     def recipe(self) -> GridPoint:
         """The same grid point at replicate 0 (seed 0, fold 0): what its replicates repeat."""
-        return GridPoint(self.pretrain, self.augment, self.finetune, self.downstream, self.pretrain_steps)
+        return GridPoint(
+            self.pretrain, self.augment, self.finetune, self.downstream, self.pretrain_steps, objective=self.objective
+        )
 
     @property
     def parent(self) -> GridPoint | None:
@@ -140,6 +193,9 @@ class GridPoint:
         d = {"stage": self.stage, **{k: getattr(self, k) for k in GRID_KEYS}}
         if self.pretrain_steps == "end":  # as run/plan.py records it: the paper's grid points as before
             del d["pretrain_steps"]
+        d["pretrain"] = self.pretraining if self.stage != "baseline" else self.pretrain
+        if self.objective == "dc" or self.stage == "baseline":
+            del d["objective"]
         if self.stage == "pretrain":
             d.update(finetune="none", downstream="none")
         d.update(replicate_fields(self.seed, self.fold))
@@ -149,6 +205,21 @@ class GridPoint:
         """The overrides that name this point (replicate keys only when not 0)."""
         own = [f"{k}={v}" for k, v in replicate_fields(self.seed, self.fold).items()]
         return [f"{k}={getattr(self, k)}" for k in GRID_KEYS] + own
+
+
+def _incoherent(grid_file: Path, augment: str | None) -> bool:
+    """Whether ``conf/augment/<augment>.yaml`` mixes incoherently (draws each stem from another track)."""
+    if augment in (None, "none"):
+        return False
+    return _augment_incoherent(grid_file.parent.parent / "augment" / f"{augment}.yaml")
+
+
+@lru_cache(maxsize=32)
+def _augment_incoherent(path: Path) -> bool:
+    try:
+        return bool((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("incoherent"))
+    except (OSError, yaml.YAMLError, AttributeError):
+        return False
 
 
 def grid_path() -> Path:
@@ -224,9 +295,9 @@ def _parse(path: Path, raw: object) -> Grid:
             raise _fail(path, f"axes.{k}", f"unknown axis; the axes are the grid keys {', '.join(SWEPT_KEYS)}")
     axes = {}
     for k in GRID_KEYS:
-        if k not in axes_raw:
+        if k not in axes_raw and k != "objective":  # a grid without the axis pretrains as the paper did
             raise _fail(path, f"axes.{k}", "missing; every grid key needs its list of values")
-        axes[k] = _names(path, f"axes.{k}", axes_raw[k])
+        axes[k] = _names(path, f"axes.{k}", axes_raw.get(k, ["dc"]))
         for v in axes[k]:
             _check_config(path, f"axes.{k}", k, v)
     for k in REPLICATE_KEYS:  # plain integer keys of conf/train.yaml: no config files

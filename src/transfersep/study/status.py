@@ -174,9 +174,9 @@ def launched(points: list[GridPoint], study_dir: Path) -> list[GridPoint]:
     lengths = {g.get("pretrain_steps", "end") for g in facts if g["stage"] in ("finetune", "zeroshot")} or {"end"}
 
     def expected(gp: GridPoint) -> bool:
-        pair, stage = (gp.pretrain, gp.augment) in pairs, gp.stage
+        pair, stage = (gp.pretraining, gp.augment) in pairs, gp.stage
         if stage == "pretrain":
-            return (gp.pretrain, gp.augment) in pretrained
+            return (gp.pretraining, gp.augment) in pretrained
         if stage == "baseline":
             return gp.downstream in downs
         if gp.pretrain_steps not in lengths:

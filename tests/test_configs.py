@@ -8,6 +8,7 @@ import itertools
 from pathlib import Path
 
 import pytest
+import yaml
 from omegaconf import OmegaConf
 
 from project import CONF
@@ -15,21 +16,44 @@ from transfersep.run.config import compose as tool_compose
 from transfersep.run.plan import PlanError, make_plan
 from transfersep.study.grid import expand, grid_points
 
-# the study of the paper, written out independently of sweeps/ and plan.py
-CORPORA = ["musdb", "slakh", "both"]
-AUGMENTS = ["none", "pitch", "stretch", "incoherent"]
-SELF_SUPERVISED = ["slakh_mixit", "slakh_boot"]  # mixtures without stems: no incoherent mixing
-PAIRS = [*itertools.product(CORPORA, AUGMENTS), *itertools.product(SELF_SUPERVISED, AUGMENTS[:3])]
-MODES = ["whole", "mask"]
-DOWNSTREAM = ["bach10", "dagstuhl", "remixpacks"]
-LENGTHS = ["-quarter", "-half", ""]  # pretrain_steps: a kept checkpoint's suffix; the end keeps the paper's names
+# the study's grid, read from sweeps/grid.yaml as a file and expanded here by the documented folder
+# rule, independently of plan.py and study/grid.py
+GRID = yaml.safe_load((CONF / "sweeps" / "grid.yaml").read_text())
+AXES = GRID["axes"]
+# the folders the paper's runs have: a corpus pretrained by an objective (the names they had when
+# the objective was part of the corpus's name)
+FOLDER = {"dc": "", "mixit": "_mixit", "bootstrap": "_boot"}
+LENGTHS = {"quarter": "-quarter", "half": "-half", "end": ""}  # a kept checkpoint's suffix; the end keeps the names
+
+
+def ruled_out(point: dict) -> bool:
+    """A point the grid's exclude list names, or an objective without stems under incoherent mixing."""
+    if any(all(point.get(k) in vs for k, vs in rule.items()) for rule in GRID.get("exclude") or []):
+        return True
+    return point["augment"] == "incoherent" and point["objective"] in ("mixit", "bootstrap")
+
+
+PAIRS = [
+    (f"{c}{FOLDER[o]}", a)
+    for o in AXES["objective"]
+    for c in AXES["pretrain"]
+    for a in AXES["augment"]
+    if not ruled_out({"pretrain": c, "objective": o, "augment": a})
+]
+MODES, DOWNSTREAM, STEPS = AXES["finetune"], AXES["downstream"], [LENGTHS[v] for v in AXES["pretrain_steps"]]
 EXPECTED = {
     "pretrain": {f"pretrain/{p}-{a}" for p, a in PAIRS},
     "finetune": {
-        f"finetune/{p}-{a}-{f}-{d}{at}" for (p, a), f, d, at in itertools.product(PAIRS, MODES, DOWNSTREAM, LENGTHS)
+        f"finetune/{p}-{a}-{f}-{d}{at}" for (p, a), f, d, at in itertools.product(PAIRS, MODES, DOWNSTREAM, STEPS)
     },
     "baseline": {f"baseline/{d}" for d in DOWNSTREAM},
-    "zeroshot": {f"zeroshot/{p}-{a}-{d}{at}" for (p, a), d, at in itertools.product(PAIRS, DOWNSTREAM, LENGTHS)},
+    "zeroshot": {f"zeroshot/{p}-{a}-{d}{at}" for (p, a), d, at in itertools.product(PAIRS, DOWNSTREAM, STEPS)},
+}
+SWEPT = {  # the product each stage's multirun sweeps (before the excluded points leave it)
+    "pretrain": ["pretrain", "objective", "augment"],
+    "zeroshot": ["pretrain", "objective", "augment", "downstream", "pretrain_steps"],
+    "finetune": ["pretrain", "objective", "augment", "finetune", "downstream", "pretrain_steps"],
+    "baseline": ["downstream"],
 }
 
 
@@ -57,6 +81,7 @@ def group_options(group: str) -> list[str]:
 # a grid point in which each option of each group is meaningful
 CONTEXT = {
     "pretrain": ["downstream=none"],
+    "objective": ["pretrain=slakh", "downstream=none"],
     "augment": [],
     "finetune": ["downstream=bach10"],
     "downstream": ["pretrain=slakh"],
@@ -109,17 +134,21 @@ def test_sweep_expands_to_the_study_grid(sweep: str, tmp_path: Path) -> None:
     cfg = full_config(["experiment=tiny", f"+sweeps={sweep}"], tmp_path)
     params = {k: str(v) for k, v in cfg.hydra.sweeper.params.items()}
     jobs = expand(params)  # Hydra's BasicSweeper.split_arguments, as in `train.py -m`
-    runs = {"pretrain": 18, "zeroshot": 3 * 54, "finetune": 3 * 108, "baseline": 3}[sweep]
-    assert len(EXPECTED[sweep]) == runs
-    # the sweep's product also holds the self-supervised x incoherent points, which are no runs
-    left_out = {"pretrain": 2, "zeroshot": 2 * 3 * 3, "finetune": 2 * 2 * 3 * 3, "baseline": 0}[sweep]
-    assert len(jobs) == runs + left_out
+    runs = len(EXPECTED[sweep])
+    product = 1
+    for k in SWEPT[sweep]:
+        product *= len(AXES[k])
+    # the sweep's product also holds the points the grid excludes, which are no runs
+    left_out = product - runs
+    assert len(jobs) == product
     got, refused = set(), 0
     for job in jobs:  # every job composes to a valid plan of the expected stage, or is refused by name
         job_cfg = full_config(["experiment=tiny", f"+sweeps={sweep}", *(f"{k}={v}" for k, v in job.items())], tmp_path)
-        if job.get("augment") == "incoherent" and job.get("pretrain") in SELF_SUPERVISED:
-            with pytest.raises(PlanError, match="augment=incoherent with pretrain="):
-                make_plan(job_cfg)
+        point = {"objective": "dc", "augment": "none", **job}
+        if sweep != "baseline" and ruled_out(point):
+            if point["augment"] == "incoherent" and point["objective"] != "dc":
+                with pytest.raises(PlanError, match="augment=incoherent with objective="):
+                    make_plan(job_cfg)
             refused += 1
             continue
         plan = make_plan(job_cfg)
@@ -132,9 +161,11 @@ def test_sweep_expands_to_the_study_grid(sweep: str, tmp_path: Path) -> None:
 def test_grid_points_read_the_same_sweeps() -> None:
     for sweep, expected in EXPECTED.items():
         assert {gp.subdir for gp in grid_points([sweep])} == expected
-    assert len(grid_points()) == 18 + 3 * 54 + 3 * 108 + 3
-    paper = grid_points(overrides=["pretrain_steps=end", "pretrain=musdb,slakh,both"])
-    assert len(paper) == 12 + 36 + 72 + 3  # the paper's grid: 87 training runs and 36 probes
+    assert len(grid_points()) == sum(len(v) for v in EXPECTED.values())
+    paper = grid_points(overrides=["pretrain_steps=end", "objective=dc"])
+    n_pre = len(AXES["pretrain"]) * len(AXES["augment"])  # the paper's grid: 87 training runs and 36 probes
+    n_down = len(DOWNSTREAM)
+    assert len(paper) == n_pre + n_pre * n_down + n_pre * len(MODES) * n_down + n_down
 
 
 def test_command_line_narrows_a_grid() -> None:
@@ -144,4 +175,4 @@ def test_command_line_narrows_a_grid() -> None:
     assert [gp.subdir for gp in two] == ["pretrain/musdb-none", "pretrain/musdb-pitch"]
     # a downstream set narrows fine-tuning and baselines but leaves the pretraining grid alone
     study = grid_points(overrides=["downstream=dagstuhl", "study=x", "hydra/launcher=slurm"])
-    assert len(study) == 18 + 3 * 18 + 3 * 36 + 1
+    assert len(study) == len(PAIRS) * (1 + len(STEPS) * (1 + len(MODES))) + 1

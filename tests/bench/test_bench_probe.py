@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from project import grid_counts
 from transfersep.bench import flops
 from transfersep.bench.probe import bench_probe
 
@@ -52,8 +53,8 @@ def test_gpu_check_rows_and_the_study_estimate_with_evaluations_and_probes():
 
     iterations, _ = study_iterations()
     evaluations, probes = study_counts()
-    # the grid: 18 pretrainings (12 supervised, 6 self-supervised), fine-tunes at 3 lengths + baselines
-    assert (evaluations, probes) == (3 * 108 + 3, 3 * 54)
+    n = grid_counts()  # every pretraining of the grid, fine-tunes and probes at every length, baselines
+    assert (evaluations, probes) == (n["finetunes"] + n["baselines"], n["probes"])
 
     step = {"variants": {"fast-bf16": {"wall_s": {"median": 0.1, "min": 0.1, "max": 0.1}, "extra_mib": {}}}}
     sections = {

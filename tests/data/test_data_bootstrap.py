@@ -157,11 +157,13 @@ def test_bad_settings_name_the_key(node, key):
 
 def test_pretraining_sets_of_a_bootstrap_run_carry_labels():
     from project import compose
+    from transfersep.model import objectives
 
-    cfg = compose(["experiment=tiny", "data.generated=true", "pretrain=slakh_boot", "data.excerpt_seconds=0.5"])
-    dm = build_datamodule(cfg, "pretrain", total_steps=2)
+    cfg = compose(["experiment=tiny", "data.generated=true", "objective=bootstrap", "data.excerpt_seconds=0.5"])
+    dm = build_datamodule(cfg, "pretrain", 2, objectives.get("bootstrap"))
     for ds in (dm.train_set, dm.val_set):
         item = ds[0]
         assert item["dc_labels"].shape == (len(item["mix"]) // 128 + 1, 257)
-    plain = build_datamodule(compose(["experiment=tiny", "data.generated=true", "pretrain=slakh"]), "pretrain", 2)
+    plain_cfg = compose(["experiment=tiny", "data.generated=true", "pretrain=slakh"])
+    plain = build_datamodule(plain_cfg, "pretrain", 2, objectives.get("dc"))
     assert "dc_labels" not in plain.train_set[0]

@@ -20,6 +20,7 @@ from transfersep.data.cache import StemCache
 from transfersep.data.index import DatasetError
 from transfersep.data.mixit import MixturePairs
 from transfersep.data.registry import build_index
+from transfersep.model import objectives
 
 N = 8000  # 0.5 s excerpts
 GAIN_DB = 6.0
@@ -120,9 +121,14 @@ def make_cfg(trees, tmp_path, *overrides: str):
         return compose("train", overrides=[*paths, *data, *overrides])
 
 
-@pytest.mark.parametrize("pretrain", ["slakh_mixit", "mixtures_mixit"])
+def datamodule(cfg, stage: str, steps: int):
+    """The run's DataModule as a run builds it: with its objective's entry."""
+    return build_datamodule(cfg, stage, steps, objectives.of_config(cfg))
+
+
+@pytest.mark.parametrize("pretrain", ["slakh", "mixtures"])
 def test_mixit_pretraining_serves_pairs(trees, tmp_path, pretrain):
-    dm = build_datamodule(make_cfg(trees, tmp_path, f"pretrain={pretrain}", "augment=none"), "pretrain", 2)
+    dm = datamodule(make_cfg(trees, tmp_path, f"pretrain={pretrain}", "objective=mixit", "augment=none"), "pretrain", 2)
     assert dm.source_names == ["mixture1", "mixture2"] and dm.description["objective"] == "mixit"
     batches = list(dm.train_dataloader())
     assert len(batches) == 2
@@ -130,7 +136,7 @@ def test_mixit_pretraining_serves_pairs(trees, tmp_path, pretrain):
     assert b["sources"].shape == (2, 2, N) and torch.equal(b["mix"], b["sources"].sum(1))
     v = next(iter(dm.val_dataloader()))
     assert v["sources"].shape == (2, 2, N) and len(dm.val_set) == 3
-    again = build_datamodule(make_cfg(trees, tmp_path, f"pretrain={pretrain}", "seed=5"), "pretrain", 2)
+    again = datamodule(make_cfg(trees, tmp_path, f"pretrain={pretrain}", "objective=mixit", "seed=5"), "pretrain", 2)
     assert all(torch.equal(dm.val_set[i]["sources"], again.val_set[i]["sources"]) for i in range(3))
 
 
@@ -139,7 +145,7 @@ SLAKH_STEMS = {"Track00001": {"S00", "S01", "S03", "S04"}, "Track00002": {"S00",
 
 
 def test_slakh_mixit_halves_are_the_stems_summed(trees, tmp_path):
-    dm = build_datamodule(make_cfg(trees, tmp_path, "pretrain=slakh_mixit", "augment=none"), "pretrain", 2)
+    dm = datamodule(make_cfg(trees, tmp_path, "pretrain=slakh", "objective=mixit", "augment=none"), "pretrain", 2)
     root = Path(trees["slakh"])
     for i in range(3):
         item, plan = dm.train_set[i], dm.train_set.describe(i)
@@ -153,9 +159,9 @@ def test_slakh_mixit_halves_are_the_stems_summed(trees, tmp_path):
             assert np.sqrt(np.mean((low(x) - low(ref)) ** 2) / np.mean(low(ref) ** 2)) < 0.03
 
 
-@pytest.mark.parametrize("pretrain", ["slakh_boot", "mixtures_boot"])
+@pytest.mark.parametrize("pretrain", ["slakh", "mixtures"])
 def test_bootstrap_pretraining_serves_plain_mixtures(trees, tmp_path, pretrain):
-    dm = build_datamodule(make_cfg(trees, tmp_path, f"pretrain={pretrain}"), "pretrain", 1)
+    dm = datamodule(make_cfg(trees, tmp_path, f"pretrain={pretrain}", "objective=bootstrap"), "pretrain", 1)
     assert dm.source_names == ["mix"] and dm.description["unlabeled"] is True
     b = next(iter(dm.train_dataloader()))
     assert b["sources"].shape == (2, 1, N) and torch.equal(b["sources"][:, 0], b["mix"])
@@ -164,16 +170,20 @@ def test_bootstrap_pretraining_serves_plain_mixtures(trees, tmp_path, pretrain):
 @pytest.mark.parametrize(
     "overrides,match",
     [
-        (["pretrain=slakh_mixit", "augment=incoherent"], "augment=incoherent draws each stem class from another"),
-        (["pretrain=mixtures_boot", "augment=incoherent"], "use augment=none, pitch or stretch"),
-        (["pretrain=slakh_boot", "pretrain.dataset.train_mixing=incoherent"], "train_mixing=incoherent"),
-        (["pretrain=mixtures_mixit", "pretrain.objective=dc"], "pretrain.objective=dc trains"),
-        (["pretrain=slakh", "pretrain.objective=mixup"], "choose one of dc, mixit, bootstrap"),
+        (["pretrain=slakh", "objective=mixit", "augment=incoherent"], "augment=incoherent draws each stem class"),
+        (["pretrain=mixtures", "objective=bootstrap", "augment=incoherent"], "use augment=none, pitch or stretch"),
+        (
+            ["pretrain=slakh", "objective=bootstrap", "pretrain.dataset.train_mixing=incoherent"],
+            "train_mixing=incoherent",
+        ),
+        (["pretrain=mixtures", "objective=dc"], "objective=dc trains on stems"),
+        (["pretrain=mixtures", "objective=mixit", "+pretrain.dataset.unlabeled=false"], "follows from the pretraining"),
+        (["pretrain=slakh", "objective=mixit", "+pretrain.dataset.unlabeled=true"], "drop the key"),
     ],
 )
 def test_incoherent_or_supervised_use_of_mixtures_is_refused(trees, tmp_path, overrides, match):
     with pytest.raises(DatasetError, match=match) as e:
-        build_datamodule(make_cfg(trees, tmp_path, *overrides), "pretrain", 1)
+        datamodule(make_cfg(trees, tmp_path, *overrides), "pretrain", 1)
     assert "\n" not in str(e.value)
 
 
@@ -188,8 +198,9 @@ def test_incoherent_or_supervised_use_of_mixtures_is_refused(trees, tmp_path, ov
     ],
 )
 def test_generated_items_have_each_objectives_shapes(trees, tmp_path, pretrain, sources):
-    cfg = make_cfg(trees, tmp_path, f"pretrain={pretrain}", "data.generated=true")
-    dm = build_datamodule(cfg, "pretrain", 2)
+    corpus, objective = objectives.split_name(pretrain)
+    cfg = make_cfg(trees, tmp_path, f"pretrain={corpus}", f"objective={objective}", "data.generated=true")
+    dm = datamodule(cfg, "pretrain", 2)
     names = {"slakh_mixit": ["mixture1", "mixture2"], "mixtures_mixit": ["mixture1", "mixture2"]}
     assert dm.source_names == names.get(pretrain, ["mix"] if "boot" in pretrain else list(cfg.pretrain.dataset.sources))
     for ds in (dm.train_set, dm.val_set):

@@ -139,12 +139,13 @@ def test_unreadable_files_are_skipped_and_listed_on_request(folder, tmp_path):
     assert any("1 unreadable file(s) left out" in note and "fake.flac" in note for note in idx.notes)
     with pytest.raises(DatasetError, match="unreadable='maybe'"):
         build_index("mixtures", [str(root)], unreadable="maybe")
-    # the option of the pretraining configs that read a folder of mixtures
+    # the option of the pretraining config that reads a folder of mixtures, whatever its objective
     from transfersep.data.registry import index_from_cfg
     from transfersep.run.config import compose
 
-    for pretrain in ("mixtures_mixit", "mixtures_boot"):
-        cfg = compose([f"pretrain={pretrain}", f"paths.mixtures={root}", "pretrain.dataset.unreadable=skip"])
+    for objective in ("mixit", "bootstrap"):
+        overrides = [f"objective={objective}", f"paths.mixtures={root}", "pretrain.dataset.unreadable=skip"]
+        cfg = compose(["pretrain=mixtures", *overrides])
         assert len(index_from_cfg(cfg.pretrain.dataset).tracks) == n
 
 

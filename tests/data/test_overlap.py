@@ -16,7 +16,8 @@ from transfersep.run.config import compose
 def _cfg(tmp_path: Path, *extra: str):
     return compose(
         [
-            "pretrain=mixtures_mixit",
+            "pretrain=mixtures",
+            "objective=mixit",
             f"paths.mixtures={tmp_path / 'mix'}",
             "downstream=stems",
             f"paths.stems={tmp_path / 'stems'}",

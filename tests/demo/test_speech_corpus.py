@@ -99,4 +99,4 @@ def test_missing_espeak_names_the_install_command(tmp_path, monkeypatch, capsys)
 def test_demo_renders_the_corpora_a_pretraining_reads():
     assert corpus_of("librimix") == ["librimix"]
     assert corpus_of("librimix_slakh") == ["librimix", "slakh"]
-    assert corpus_of("slakh_mixit") == ["slakh"]
+    assert corpus_of("mixtures") == ["mixtures"]

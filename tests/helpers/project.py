@@ -36,3 +36,37 @@ def copy_conf(tmp_path: Path, edit_grid: Callable[[dict], None] | None = None) -
         edit_grid(grid)
         path.write_text(yaml.safe_dump(grid, sort_keys=False))
     return conf
+
+
+# the folders the paper's runs have: a corpus pretrained by an objective (the names they had when
+# the objective was part of the corpus's name); "Existing run folders keep their names"
+FOLDER = {"dc": "", "mixit": "_mixit", "bootstrap": "_boot"}
+NO_STEMS = ("mixit", "bootstrap")  # the objectives that read their corpus without stems
+
+
+def grid_counts(conf: Path = CONF, **narrow: list[str]) -> dict[str, int]:
+    """The study's sizes, read from ``<conf>/sweeps/grid.yaml`` as a file (independently of the
+    tool's grid code): ``pretrain`` runs (corpus x objective x augment, less what the grid excludes
+    and an objective without stems under incoherent mixing), ``downstream`` sets, fine-tune
+    ``modes``, pretraining ``lengths``, the ``probes``, ``finetunes`` and ``baselines`` over all
+    lengths, and ``total`` grid points. ``narrow`` replaces an axis's values (``objective=["dc"]``)."""
+    grid = yaml.safe_load((conf / "sweeps" / "grid.yaml").read_text())
+    axes = {**grid["axes"], **narrow}
+    rules = grid.get("exclude") or []
+
+    def out(point: dict) -> bool:
+        if any(all(point.get(k) in vs for k, vs in r.items()) for r in rules):
+            return True
+        return point["augment"] == "incoherent" and point["objective"] in NO_STEMS
+
+    pre = sum(
+        not out({"pretrain": c, "objective": o, "augment": a})
+        for c in axes["pretrain"]
+        for o in axes.get("objective", ["dc"])
+        for a in axes["augment"]
+    )
+    d, m, n = len(axes["downstream"]), len(axes["finetune"]), len(axes["pretrain_steps"])
+    c = {"pretrain": pre, "downstream": d, "modes": m, "lengths": n}
+    c.update(probes=n * pre * d, finetunes=n * pre * m * d, baselines=d)
+    c["total"] = pre + c["probes"] + c["finetunes"] + d
+    return c

@@ -211,7 +211,7 @@ def test_mixit_settings_are_checked():
         SeparationSystem(
             model=TINY, phase="pretrain", source_names=["output1"], objective="mixit", mixit={"outputs": 1}
         )
-    with pytest.raises(ValueError, match="pretrain.objective"):
+    with pytest.raises(ValueError, match="objective=mixup: no such pretraining objective; choose one of dc, mixit"):
         SeparationSystem(model=TINY, phase="pretrain", source_names=SOURCES, objective="mixup")
     # no settings: the defaults (four outputs, a 30-dB ceiling), recorded with the model
     s = SeparationSystem(model=TINY, phase="pretrain", source_names=OUTPUTS, objective="mixit")

@@ -268,7 +268,8 @@ def test_header_names_generated_and_real_test_data(tmp_path):
 def test_self_supervised_pretraining_is_compared_with_the_supervised_one_on_the_same_audio(tmp_path):
     from transfersep.report.results import supervised_twin
 
-    # the twin comes from the configs: the self-supervised values read the Slakh corpus, a folder has none
+    # the twin is the same corpus by dc: the self-supervised pretrainings read the Slakh corpus; a folder
+    # of mixtures has no supervised pretraining on the grid
     assert supervised_twin("slakh_mixit") == supervised_twin("slakh_boot") == "slakh"
     assert supervised_twin("slakh") is None and supervised_twin("mixtures_mixit") is None
     root = tmp_path / "runs"

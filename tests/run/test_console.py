@@ -108,7 +108,7 @@ def test_config_error_lines():
         check_config(OmegaConf.create({"pretrain": {"objective": "mixt"}}))
     with pytest.raises(errors.ConfigValueError, match=r"^pretrain.mixit.outputs=1: must be at least 2"):
         check_config(OmegaConf.create({"pretrain": {"objective": "mixit", "mixit": {"outputs": 1}}}))
-    with pytest.raises(errors.ConfigValueError, match=r"^pretrain.dataset.unlabeled='yes': expected true or false"):
-        check_config(OmegaConf.create({"pretrain": {"dataset": {"unlabeled": "yes"}}}))
+    with pytest.raises(errors.ConfigValueError, match=r"^pretrain.dataset.precache='yes': expected true or false"):
+        check_config(OmegaConf.create({"pretrain": {"dataset": {"precache": "yes"}}}))
     check_config(OmegaConf.create({"pretrain": {"objective": "mixit", "mixit": {"outputs": 2, "gain_db": 0.0}}}))
     assert errors.one_line(ValueError("first\n    second\n")) == "first; second"

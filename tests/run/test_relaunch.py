@@ -56,6 +56,17 @@ def test_which_keys_shape_the_weights():
     assert differences(recorded, dc) == []
     mixit = {**recorded, "pretrain": {**recorded["pretrain"], "objective": "mixit"}}
     assert differences(recorded, mixit) == [("pretrain.objective", "dc", "mixit")]
+    # a run recorded when the objective was part of the corpus's name is the same run today
+    ds = recorded["pretrain"]["dataset"]
+    before = {
+        **recorded,
+        "pretrain": {"name": "slakh_mixit", "objective": "mixit", "dataset": {**ds, "unlabeled": True}},
+    }
+    today = {**recorded, "pretrain": {"name": "slakh", "objective": "mixit", "dataset": ds}}
+    assert differences(before, today) == []
+    assert differences(before, {**today, "pretrain": {**today["pretrain"], "name": "musdb"}}) == [
+        ("pretrain.name", "slakh", "musdb")
+    ]
     assert free("data.num_workers") and free("downstream.dataset.root") and free("pretrain.dataset.musdb_root")
     assert not free("data.n_val") and not free("model.hidden_size") and not free("augment.pitch_semitones")
 

@@ -92,7 +92,7 @@ def test_tiny_run_prints_its_summary_and_keeps_its_log(tmp_path):
         (
             ["pretrain=foo"],
             "Could not find 'pretrain/foo'; Available options in 'pretrain': both, librimix, librimix_slakh, "
-            "mixtures_boot, mixtures_mixit, musdb, none, slakh, slakh_boot, slakh_mixit, wsj0mix",
+            "mixtures, musdb, none, slakh, wsj0mix",
         ),
         (["pretrain=none", "downstream=bach10", "data.nonexistent=3"], "no key data.nonexistent; the keys under"),
         (["pretrain=none", "downstream=bach10", "finetune=mask"], "finetune=mask with pretrain=none"),

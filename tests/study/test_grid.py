@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from project import ROOT, copy_conf
+from project import ROOT, copy_conf, grid_counts
 from transfersep.cli import main as cli_main
 from transfersep.run.config import compose
 from transfersep.study.grid import GridError, expand, grid_points, load_grid, override_key, register_resolver
@@ -40,12 +40,11 @@ def test_sweep_files_hold_no_values() -> None:
 
 def test_an_added_downstream_set_reaches_the_grid_points(stems_conf: Path) -> None:
     points = grid_points()
-    # 3 corpora x 4 augmentations + 2 self-supervised x 3 = 18 pretrainings; with 4 downstream sets:
-    # 72 probes, 18 x 2 modes x 4 = 144 fine-tunes, 4 baselines; probes and fine-tunes at 3 lengths
-    assert len(points) == 18 + 3 * 72 + 3 * 144 + 4
+    n = grid_counts(stems_conf)  # the grid file's own sizes, four downstream sets now
+    assert n["downstream"] == 4 and len(points) == n["total"]
     subdirs = {gp.subdir for gp in points}
     assert {"baseline/stems", "zeroshot/slakh-pitch-stems", "finetune/both-incoherent-mask-stems"} <= subdirs
-    assert sum(s.endswith("-stems") for s in subdirs) == 18 + 36
+    assert sum(s.endswith("-stems") for s in subdirs) == (n["probes"] + n["finetunes"] + n["baselines"]) // 4
     assert load_grid().label("downstream", "stems") == "stems"  # no label: its own name
 
 
@@ -68,7 +67,7 @@ def test_study_dry_run_plans_the_added_set(stems_conf: Path, tmp_path: Path, cap
     for line in lines:
         args = line.split()
         stage = next(a for a in args if a.startswith("+sweeps=")).split("=")[1]
-        narrow = [a for a in args if override_key(a) in ("pretrain", "augment", "finetune", "downstream")]
+        narrow = [a for a in args if override_key(a) in ("pretrain", "objective", "augment", "finetune", "downstream")]
         # each command expands, under this conf/, as the grid's stage narrowed to stems
         cfg = compose([f"+sweeps={stage}"], hydra_node=True)
         planned |= {f"{stage}:{job['downstream']}" for job in expand(dict(cfg.hydra.sweeper.params), narrow)}
@@ -96,7 +95,8 @@ def test_status_lists_the_added_set_and_zero_shot_runs(stems_conf: Path, tmp_pat
 
     assert cli_main(["status", str(study), "--json", "--full-grid"]) == 1
     rows = {r["subdir"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
-    assert len(rows) == 18 + 3 * 72 + 3 * 144 + 4
+    n = grid_counts(stems_conf)
+    assert len(rows) == n["total"]
     assert rows["baseline/stems"]["state"] == "missing" and rows["finetune/musdb-none-whole-stems"]["in_grid"]
     assert rows["zeroshot/slakh-none-stems"]["state"] == "finished"
     assert rows["zeroshot/musdb-none-stems"]["state"] == "missing"
@@ -106,7 +106,8 @@ def test_status_lists_the_added_set_and_zero_shot_runs(stems_conf: Path, tmp_pat
     rows = {r["subdir"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
     assert rows["zeroshot/slakh-none-bach10"]["state"] == "finished"
     assert not rows["zeroshot/slakh-none-bach10"]["in_grid"]
-    assert len(rows) == 18 + 3 * 18 + 3 * 36 + 1 + 1  # probes and fine-tunes at 3 pretraining lengths
+    one = grid_counts(stems_conf, downstream=["stems"])  # and the bach10 probe outside it
+    assert len(rows) == one["total"] + 1
 
 
 def test_report_expects_the_added_set(stems_conf: Path, tmp_path: Path) -> None:
@@ -116,11 +117,12 @@ def test_report_expects_the_added_set(stems_conf: Path, tmp_path: Path) -> None:
     assert downs == ["bach10", "stems"]
     keys = expected_keys(downs)
     assert ("baseline", "stems") in keys and ("finetune", "both", "stretch", "mask", "stems") in keys
-    assert len(keys) == 2 * (1 + 18 * 2)
+    n = grid_counts(stems_conf, pretrain_steps=["end"])
+    assert len(keys) == 2 * (1 + n["pretrain"] * n["modes"])
 
     # the report's --full-grid expects all four downstream sets of the grid
     full = study_grid(tmp_path / "runs" / "paper", {}, downstream_order(axis("downstream")), full=True)
-    assert len(full) == 4 * (1 + 36) and ("baseline", "stems") in full
+    assert len(full) == n["baselines"] + n["finetunes"] and ("baseline", "stems") in full
 
 
 def _unknown_axis(g: dict) -> None:
@@ -190,10 +192,13 @@ def test_malformed_grid_stops_a_training_multirun(tmp_path: Path) -> None:
 
 def test_excluded_points_are_no_runs() -> None:
     grid = load_grid()
-    assert grid.excluded({"pretrain": "slakh_mixit", "augment": "incoherent"})
+    # an objective without stems under incoherent mixing (the registry's rule), in a grid point or a record
+    assert grid.excluded({"pretrain": "slakh", "objective": "mixit", "augment": "incoherent"})
     assert grid.excluded({"pretrain": "slakh_boot", "augment": "incoherent", "downstream": "bach10"})
     assert not grid.excluded({"pretrain": "slakh_mixit", "augment": "pitch"})
     assert not grid.excluded({"pretrain": "slakh", "augment": "incoherent"})
+    # the grid file's own rule: self-supervised on the Slakh mixtures only
+    assert grid.excluded({"pretrain": "musdb", "objective": "mixit", "augment": "none"})
     subdirs = {gp.subdir for gp in grid_points()}
     assert "pretrain/slakh_mixit-pitch" in subdirs and "finetune/slakh_boot-stretch-mask-bach10-half" in subdirs
     assert not any("_mixit-incoherent" in s or "_boot-incoherent" in s for s in subdirs)
@@ -201,14 +206,14 @@ def test_excluded_points_are_no_runs() -> None:
 
 def test_an_excluded_point_is_skipped_in_a_multirun_and_refused_alone(tmp_path: Path) -> None:
     runs = tmp_path / "r"
-    point = ["pretrain=slakh_mixit", "augment=incoherent", "experiment=tiny", "data.generated=true"]
+    point = ["pretrain=slakh", "objective=mixit", "augment=incoherent", "experiment=tiny", "data.generated=true"]
     cmd = [sys.executable, "train.py", "-m", "+sweeps=pretrain", *point, f"paths.runs_dir={runs}"]
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "skipped: " in p.stdout + p.stderr and "excludes pretrain=slakh_mixit and augment=incoherent" in p.stdout
+    assert "skipped: " in p.stdout + p.stderr and "augment=incoherent with objective=mixit" in p.stdout
     assert not (runs / "tiny" / "pretrain").exists()  # nothing trained, no run directory left behind
     p = subprocess.run(
         [sys.executable, "train.py", *point, f"paths.runs_dir={runs}"], cwd=ROOT, capture_output=True, text=True
     )
-    assert p.returncode == 2 and p.stderr.startswith("error: augment=incoherent with pretrain=slakh_mixit: ")
+    assert p.returncode == 2 and p.stderr.startswith("error: augment=incoherent with objective=mixit: ")
     assert p.stderr.count("\n") == 1 and not (runs / "tiny" / "pretrain").exists()

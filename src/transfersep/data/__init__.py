@@ -38,10 +38,11 @@ def build_datamodule(cfg: DictConfig, stage: str, total_steps: int, objective: A
     ``reads_stems`` false reads the corpus as mixtures only; its settings are
     ``cfg.pretrain.<its name>``. Fine-tuning and baselines always get the stems.
     """
-    from transfersep.data.registry import pretrain_items
+    from transfersep.data.registry import pretrain_items, refuse_unlabeled_key
 
     items, _, settings = pretrain_items(cfg, stage, objective)
     ds_cfg = cfg.pretrain.dataset if stage == "pretrain" else cfg.downstream.dataset
+    refuse_unlabeled_key(ds_cfg)
     d = cfg.data
     if d.generated:
         from transfersep.data import generated

@@ -211,14 +211,19 @@ def pretrain_items(cfg: Any, stage: str, objective: Any) -> tuple[str, bool, Any
     return objective.items, bool(objective.reads_stems), pre.get(objective.name) if pre is not None else None
 
 
-def _refuse_unusable(cfg: Any, stage: str, objective: Any, as_mixtures: bool, aug: AugmentSpec) -> None:
-    """One line for a config that asks an unlabeled corpus for stems (see the module docstring)."""
-    ds_cfg = cfg.pretrain.dataset if stage == "pretrain" else cfg.downstream.dataset
-    if "unlabeled" in ds_cfg:
+def refuse_unlabeled_key(ds_cfg: Any) -> None:
+    """A dataset config may not say itself that it is read without stems: that follows from the
+    pretraining objective, so a folder and a report can never call such a run supervised."""
+    if ds_cfg is not None and "unlabeled" in ds_cfg:
         raise DatasetError(
             f"{config_key(ds_cfg.name, 'unlabeled')}: whether a corpus is read without stems follows from the "
             "pretraining objective (objective=mixit or bootstrap read mixtures only); drop the key"
         )
+
+
+def _refuse_unusable(cfg: Any, stage: str, objective: Any, as_mixtures: bool, aug: AugmentSpec) -> None:
+    """One line for a config that asks an unlabeled corpus for stems (see the module docstring)."""
+    ds_cfg = cfg.pretrain.dataset if stage == "pretrain" else cfg.downstream.dataset
     reads_stems = stage != "pretrain" or objective is None or objective.reads_stems
     if as_mixtures and reads_stems:
         what = (

@@ -9,11 +9,7 @@ if TYPE_CHECKING:  # lightning is imported lazily so `python -m transfersep.data
 
     from transfersep.data.base import SeparationDataModule
 
-__all__ = ["ITEMS", "SeparationDataModule", "build_datamodule"]
-
-# what a training item can hold (an objective's ``items``): the stems; two gained mixtures of
-# different tracks (``data.mixit``); one mixture with labels from primitive grouping cues (``data.bootstrap``)
-ITEMS = ("stems", "pairs", "grouped")
+__all__ = ["SeparationDataModule", "build_datamodule"]
 
 
 def __getattr__(name: str):
@@ -32,7 +28,7 @@ def build_datamodule(cfg: DictConfig, stage: str, total_steps: int, objective: A
     ``cfg.data.generated=true`` serves generated excerpts with the same source names instead.
 
     ``objective``, the pretraining objective's entry (``transfersep.model.objectives``; None: the
-    stems), shapes the pretraining items by its ``items`` (one of ``ITEMS``): stems {"mix",
+    stems), shapes the pretraining items by its ``items`` (one of ``registry.ITEMS``): stems {"mix",
     "sources": [C, N]}; pairs {"mix", "sources": [2, N]} (two gained mixtures); grouped {"mix",
     "sources": [1, N]} with labels from primitive grouping cues (``data.bootstrap``). Its
     ``reads_stems`` false reads the corpus as mixtures only; its settings are

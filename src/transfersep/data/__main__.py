@@ -35,7 +35,8 @@ import yaml
 
 from transfersep.audio import AudioReadError
 from transfersep.data.index import DatasetError, DatasetIndex
-from transfersep.data.registry import NAMES, build_index
+from transfersep.data.loaders import names
+from transfersep.data.registry import build_index
 
 
 def _parse_option(text: str) -> tuple[str, object]:
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ap.add_argument("name", choices=NAMES)
+    ap.add_argument("name", choices=names())
     ap.add_argument("roots", nargs="+", metavar="ROOT")
     ap.add_argument("--split", choices=("train", "val", "test"), help="print only the tracks of this split")
     ap.add_argument("--sources", help="comma-separated source names (default: the paper's for NAME)")

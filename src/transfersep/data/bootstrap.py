@@ -280,7 +280,7 @@ class BootstrapLabels(Dataset):
 
 
 def add_labels(dm: Any, cfg: Mapping[str, Any] | None) -> Any:
-    """Wrap a DataModule's training and validation sets (the ``grouped`` items, ``transfersep.data.ITEMS``)."""
+    """Wrap a DataModule's training and validation sets (the ``grouped`` items, ``registry.ITEMS``)."""
     from omegaconf import DictConfig, OmegaConf
 
     node = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg

@@ -7,7 +7,7 @@ Each source index has its own timbre so the task is learnable: even indices are 
 a register that rises with the index, odd indices are band-passed noise bursts. A source is
 silent in 10 % of excerpts so the losses' silent-source handling is exercised.
 
-The other item kinds (``transfersep.data.ITEMS``) are served as the real datasets serve them:
+The other item kinds (``transfersep.data.registry.ITEMS``) are served as the real datasets serve them:
 ``pairs`` two independently generated mixtures (each the sum of its generated stems), each scaled
 by a gain drawn uniformly in +-``gain_db`` (source names mixture1, mixture2); ``grouped`` one
 generated mixture as its only source (``mix``). Their mixtures hold at least ``MIN_STEMS`` stems, a tone and

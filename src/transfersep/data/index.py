@@ -18,7 +18,8 @@ from transfersep.audio import AudioReadError, info
 
 SPLITS = ("train", "val", "test")
 # the corpora of conf/pretrain; every other set is downstream
-PRETRAIN_SETS = ("musdb", "slakh", "both", "mixtures", "librimix", "wsj0mix", "librimix_slakh")
+# the pretraining corpora (their keys are under pretrain.dataset); each declares itself (data.loaders)
+PRETRAIN_SETS: set[str] = {"musdb", "slakh", "both", "mixtures", "librimix", "wsj0mix", "librimix_slakh"}
 
 
 def config_key(dataset: str, option: str) -> str:

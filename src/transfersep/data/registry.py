@@ -1,8 +1,9 @@
 """Dataset names -> loaders, and the DataModule of a run (``build_real``).
 
-``build_index(name, roots, sources, **options)`` indexes one dataset; ``options`` are the loader
-keys of ``conf/pretrain/<name>.yaml`` / ``conf/downstream/<name>.yaml`` (see each loader's
-docstring; a speech + music corpus, ``librimix_slakh``, is built in combined.py).
+``build_index(name, roots, sources, **options)`` indexes one dataset as its declaration in
+``loaders`` says (its loader, default sources, roots and options: the loader keys of
+``conf/pretrain/<name>.yaml`` / ``conf/downstream/<name>.yaml``, see each loader's docstring; a
+speech + music corpus, ``librimix_slakh``, is built in combined.py).
 ``build_real(cfg, stage, total_steps)`` wires index, cache, mixing and augmentation:
 
 - pretrain: ``cfg.pretrain.dataset`` with ``cfg.augment`` (``augment.incoherent`` switches the
@@ -14,7 +15,7 @@ docstring; a speech + music corpus, ``librimix_slakh``, is built in combined.py)
 - ``precache: true`` fills the 16 kHz cache of every used track before training starts (small
   downstream sets); otherwise entries are made the first time a track is drawn;
 - the pretraining objective (its entry, passed in by the run; absent: the stems) picks the
-  pretraining items by its ``items`` (``transfersep.data.ITEMS``): ``stems`` mixes the stems as
+  pretraining items by its ``items`` (``ITEMS``): ``stems`` mixes the stems as
   above; ``pairs`` serves mixtures of two mixtures (``mixit.MixturePairs``, source names mixture1,
   mixture2); ``grouped`` the plain mixtures (source ``mix``). An objective that does not read stems
   reads the corpus as mixtures only (``mixtures.unlabeled``); so does the ``mixtures`` corpus, which
@@ -32,46 +33,30 @@ The stem cache is keyed by each track's audio files, never by split, so folds sh
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from transfersep.data import bach10, combined, dagstuhl, folds, librimix, mixtures, musdb, slakh, speech, stems, wsj0mix
+from transfersep.data import folds, loaders, mixtures, speech
 from transfersep.data.augment import AugmentSpec
 from transfersep.data.base import SeparationDataModule
 from transfersep.data.cache import StemCache
 from transfersep.data.folds import FoldInfo
-from transfersep.data.index import PRETRAIN_SETS, DatasetError, DatasetIndex, Track, config_key
+from transfersep.data.index import DatasetError, DatasetIndex, Track, config_key
 from transfersep.data.mixing import ExcerptSet, track_samples
 from transfersep.data.mixit import SOURCE_NAMES as MIXIT_SOURCES
 from transfersep.data.mixit import MixturePairs
 
-DEFAULT_SOURCES = {
-    "musdb": ["accompaniment", "vocals"],
-    "slakh": ["bass", "drums", "piano_guitar"],
-    "both": ["bass", "drums", "other"],
-    "bach10": ["violin", "clarinet", "saxophone", "bassoon"],
-    "dagstuhl": ["male", "female"],
-    "remixpacks": ["snare", "kick_drum", "cymbals"],
-    "stems": None,
-    "mixtures": [mixtures.SOURCE],
-    "librimix": None,  # the speakers of n_src (speech.source_names)
-    "wsj0mix": None,
-    "librimix_slakh": ["s1", "s2", "bass", "drums", "piano_guitar"],
-}
-SPEECH = ("librimix", "wsj0mix")
-NAMES = tuple(DEFAULT_SOURCES)
+# what a training item can hold (an objective's ``items``): the stems; two gained mixtures of
+# different tracks (``data.mixit``); one mixture with labels from primitive grouping cues (``data.bootstrap``)
+ITEMS = ("stems", "pairs", "grouped")
 NO_STEMS = ("mixtures",)  # corpora that are mixtures only, whatever the objective
 INCOHERENT_UNLABELED = (
     "augment=incoherent draws each stem class from another track; a corpus read without stems has none: "
     "use augment=none, pitch or stretch"
 )
 TRAIN_LENGTH = 2**31 - 1  # effectively infinite: the run's budget is counted in steps
-
-
-def _opts(options: Mapping[str, Any], keys: Sequence[str]) -> dict:
-    return {k: options[k] for k in keys if options.get(k) is not None}
 
 
 def fold_info(index: DatasetIndex) -> FoldInfo:
@@ -95,64 +80,8 @@ def build_index(name: str, roots: Sequence[str], sources: Sequence[str] | None =
 
     policy = options.pop(OPTION, None)
     as_mixtures = bool(options.pop("unlabeled", False))
-    idx = check_lengths(_build_index(name, roots, sources, **options), policy)
+    idx = check_lengths(loaders.index_dataset(name, roots, sources, **options), policy)
     return mixtures.unlabeled(idx) if as_mixtures else idx
-
-
-def _build_index(name: str, roots: Sequence[str], sources: Sequence[str] | None = None, **options: Any) -> DatasetIndex:
-    if name not in DEFAULT_SOURCES:
-        raise DatasetError(f"unknown dataset {name!r}; one of {', '.join(NAMES)}")
-    sources = list(sources) if sources else DEFAULT_SOURCES[name]
-    if not sources and name not in SPEECH:
-        raise DatasetError(f"{name}: give the source (class) names, e.g. --sources lead,rhythm")
-    keys = combined.root_keys(name)
-    if len(roots) != len(keys):
-        what = ", ".join(k.replace("_root", " root") for k in keys) if len(keys) > 1 else "ROOT"
-        raise DatasetError(f"{name} takes {len(keys)} root(s) ({what}), got {len(roots)}")
-    root = roots[0]
-    fold = folds.check(0 if options.get("fold") is None else options["fold"], name)
-    if fold and name in PRETRAIN_SETS:
-        raise folds.refuse(name, fold, 1, "a pretraining corpus has no downstream test split, fold 0 only")
-    if name == "mixtures":
-        return mixtures.index(root, sources, **_opts(options, ["unreadable"]))
-    if name == "musdb":
-        return musdb.index(root, sources, **_opts(options, ["variant", "stems"]))
-    if name == "slakh":
-        return slakh.index(root, sources, **_opts(options, ["layout", "classes"]))
-    if name in SPEECH:
-        loader = librimix if name == "librimix" else wsj0mix
-        return loader.index(root, sources, **_opts(options, combined.LOADER_KEYS[name]))
-    if name in combined.COMBINED:
-        return combined.index(name, roots, sources, options, _build_index)
-    if name == "bach10":
-        return bach10.index(root, sources, **_opts(options, ["test_pieces", "fold"]))
-    if name == "dagstuhl":
-        keys = ["pieces", "mic", "groups", "test_takes", "val_takes", "fold"]
-        return dagstuhl.index(root, sources, **_opts(options, keys))
-    if name in ("remixpacks", "stems"):
-        keys = ["patterns", "test_every", "val_every", stems.MISSING_OPTION, "fold"]
-        return stems.index(root, sources, name=name, **_opts(options, keys))
-    # both: MUSDB other + Slakh piano and guitar (paper §3.1)
-    m = musdb.index(
-        roots[0],
-        sources,
-        **_opts({"variant": options.get("musdb_variant"), "stems": options.get("musdb_stems")}, ["variant", "stems"]),
-    )
-    s = slakh.index(
-        roots[1],
-        sources,
-        **_opts(
-            {"layout": options.get("slakh_layout"), "classes": options.get("slakh_classes")}, ["layout", "classes"]
-        ),
-    )
-    return DatasetIndex(
-        "both",
-        f"{m.root} + {s.root}",
-        list(sources),
-        m.tracks + s.tracks,
-        layout=f"musdb:{m.layout}+slakh:{s.layout}",
-        notes=[f"musdb: {n}" for n in m.notes] + [f"slakh: {n}" for n in s.notes],
-    )
 
 
 def index_from_cfg(ds_cfg: Any, unlabeled: bool = False) -> DatasetIndex:
@@ -165,12 +94,12 @@ def index_from_cfg(ds_cfg: Any, unlabeled: bool = False) -> DatasetIndex:
     name = opts.pop("name")
     if opts.get("sources") in (None, "???") or "???" in list(opts.get("sources") or []):
         raise DatasetError(f"{name}: set the source names, e.g. '{config_key(name, 'sources')}=[lead,rhythm]'")
-    roots = [opts.pop(k) for k in combined.root_keys(name)]
+    roots = [opts.pop(k) for k in loaders.get(name).roots]
     return build_index(name, [str(r) for r in roots], opts.pop("sources", None), **opts)
 
 
 def roots_of(ds_cfg: Any) -> list[str]:
-    return [str(ds_cfg[k]) for k in combined.root_keys(ds_cfg.name)]
+    return [str(ds_cfg[k]) for k in loaders.get(ds_cfg.name).roots]
 
 
 def track_weights(tracks: Sequence[Track], balance: str) -> np.ndarray | None:
@@ -199,8 +128,6 @@ def pretrain_items(cfg: Any, stage: str, objective: Any) -> tuple[str, bool, Any
     """(item kind, reads stems, settings node) of ``stage``'s training items: the pretraining
     objective's (``items``, ``reads_stems``, ``cfg.pretrain.<its name>``) when pretraining, the
     stems otherwise (fine-tuning and baselines train and score on stems)."""
-    from transfersep.data import ITEMS
-
     if stage != "pretrain" or objective is None:
         return "stems", True, None
     if objective.items not in ITEMS:

@@ -5,7 +5,7 @@ package asks about an objective:
 
 * ``loss``: the pretraining loss, ``loss(system, batch) -> {"loss": ..., <parts>}``;
 * ``trains``: the head the pretraining trains (``embedding`` or ``mask``); the other gets no gradient;
-* ``items``: what a training item holds, one of the data side's item kinds (``transfersep.data``:
+* ``items``: what a training item holds, one of the data side's item kinds (``transfersep.data.registry.ITEMS``:
   ``stems``, the corpus's stems; ``pairs``, two gained mixtures of different tracks; ``grouped``, one
   mixture with labels from primitive grouping cues);
 * ``reads_stems``: False when the corpus is read as mixtures only (its stems summed, never a

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ap.add_argument("name", choices=names())
+    ap.add_argument("name", help=f"the dataset: {', '.join(names())}, or one its own module declares")
     ap.add_argument("roots", nargs="+", metavar="ROOT")
     ap.add_argument("--split", choices=("train", "val", "test"), help="print only the tracks of this split")
     ap.add_argument("--sources", help="comma-separated source names (default: the paper's for NAME)")

@@ -14,7 +14,8 @@ package asks about an objective:
   ``outputs`` (the mask head's own outputs, grouped onto the references);
 * ``records``: the system's hyperparameters its model package records beside ``objective``;
 * ``numbers``: its numeric settings, which a run checks before anything is written (``run.typed``);
-* ``folder`` and ``label``: how run folders and the report name a corpus pretrained by it.
+* ``folder``: how run folders and records name a corpus pretrained by it (figures name it by its
+  label in ``sweeps/grid.yaml``, ``labels.objective``).
 
 The objective is chosen by the config group ``conf/objective/<name>.yaml`` (package ``pretrain``: it
 writes ``pretrain.objective`` and the objective's settings ``pretrain.<name>``), and swept by the
@@ -45,7 +46,6 @@ class Objective:
     reads_stems: bool  # False: the corpus is read as mixtures only
     probe: str  # clusters | outputs: how the zero-shot probe separates
     folder: str = ""  # appended to the corpus in run folders and the report's pretraining names
-    label: str = ""  # appended to the corpus's label in figures and tables
     records: tuple[str, ...] = ()  # system hyperparameters its package records
     # (dotted key below pretrain, int | float, lower bound, zero allowed) of its numeric settings
     numbers: tuple[tuple[str, type, float, bool], ...] = ()
@@ -212,7 +212,6 @@ register(
         reads_stems=False,
         probe="outputs",
         folder="_mixit",
-        label="MixIT (self-supervised)",
         records=("mixit",),
         numbers=(
             ("mixit.outputs", int, 2, True),  # fewer outputs than the two mixtures cannot separate them
@@ -233,7 +232,6 @@ register(
         reads_stems=False,
         probe="clusters",
         folder="_boot",
-        label="bootstrapped DC (self-supervised)",
         check=_check_bootstrap,
     )
 )

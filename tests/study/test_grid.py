@@ -44,7 +44,8 @@ def test_an_added_downstream_set_reaches_the_grid_points(stems_conf: Path) -> No
     assert n["downstream"] == 4 and len(points) == n["total"]
     subdirs = {gp.subdir for gp in points}
     assert {"baseline/stems", "zeroshot/slakh-pitch-stems", "finetune/both-incoherent-mask-stems"} <= subdirs
-    assert sum(s.endswith("-stems") for s in subdirs) == (n["probes"] + n["finetunes"] + n["baselines"]) // 4
+    # at the end of pretraining, one probe and a fine-tune per mode of every pretraining
+    assert sum(s.endswith("-stems") for s in subdirs) == n["pretrain"] * (1 + n["modes"])
     assert load_grid().label("downstream", "stems") == "stems"  # no label: its own name
 
 

@@ -145,5 +145,5 @@ def test_a_mixit_model_separates_into_its_unnamed_outputs(mixit_package, tmp_pat
         == 2
     )
     line = capsys.readouterr().err.strip()
-    assert "embedding head was never trained" in line and "MixIT" in line
+    assert "embedding head was never trained" in line and "objective mixit" in line
     assert not (tmp_path / "c").exists()

@@ -74,6 +74,11 @@ def _excluded(cfg: DictConfig) -> str | None:
 
 def _run(cfg: DictConfig) -> None:
     """The run; a folder it cannot write becomes a user error naming the folder and its setting."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from transfersep.run.plan import check_objective_choice
+
+    check_objective_choice(cfg, HydraConfig.get().runtime.choices.get("objective"))
     try:
         run(cfg)
     except OSError as e:

@@ -270,18 +270,11 @@ def make_plan(cfg: DictConfig) -> Plan:
 
 
 def _check_objective(cfg: DictConfig, stage: str) -> str:
-    """The run's objective, refused in one line where the config contradicts itself: an objective
-    set by ``pretrain.objective=`` instead of the ``objective`` group (which brings its settings),
-    or one whose pretraining the grid cannot have (``model.objectives.excluded``)."""
+    """The run's objective, refused in one line where no run can have it: an unknown one, or one
+    whose pretraining the grid cannot have (``model.objectives.excluded``)."""
     from transfersep.model import objectives
 
     objective = objective_of(cfg)
-    chosen = _objective_choice()
-    if chosen is not None and chosen != objective:
-        raise PlanError(
-            f"pretrain.objective={objective} with objective={chosen}: the objective is chosen by its group, "
-            f"which brings its settings; write objective={objective}"
-        )
     try:
         objectives.get(objective)
     except ValueError as e:
@@ -293,17 +286,15 @@ def _check_objective(cfg: DictConfig, stage: str) -> str:
     return objective
 
 
-def _objective_choice() -> str | None:
-    """The ``objective`` group Hydra composed this run with (None outside a Hydra job)."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        if HydraConfig.initialized():
-            choice = HydraConfig.get().runtime.choices.get("objective")
-            return None if choice is None else str(choice)
-    except ValueError:  # outside a Hydra job
-        pass
-    return None
+def check_objective_choice(cfg: DictConfig, chosen: str | None) -> None:
+    """Refuse an objective set by ``pretrain.objective=`` against the ``objective`` group Hydra
+    composed (``chosen``): the group brings the objective's settings, and the folder follows it."""
+    objective = objective_of(cfg)
+    if chosen is not None and str(chosen) != objective:
+        raise PlanError(
+            f"pretrain.objective={objective} with objective={chosen}: the objective is chosen by its group, "
+            f"which brings its settings; write objective={objective}"
+        )
 
 
 def _kept(cfg: DictConfig, stage: str, at: str) -> tuple[tuple[int, ...], int | None]:

@@ -14,7 +14,7 @@ import yaml
 
 import datatrees
 from project import ROOT, compose, copy_conf
-from transfersep.data import stems
+from transfersep.data import loaders, stems
 from transfersep.data.loaders import Loader, one_root
 
 SOURCES = ("snare", "kick_drum", "cymbals")
@@ -35,6 +35,7 @@ def fakeset(tmp_path: Path, monkeypatch) -> Path:
         ("test_every", "fold"),
     )
     monkeypatch.setitem(sys.modules, "transfersep.data.fakeset", module)
+    monkeypatch.setattr(loaders, "_REGISTRY", dict(loaders._REGISTRY))  # found for this test only
     # file 2, conf/downstream/fakeset.yaml; file 3, its value on sweeps/grid.yaml's downstream axis
     conf = copy_conf(tmp_path, lambda g: g["axes"]["downstream"].append("fakeset"))
     root = datatrees.remixpacks(tmp_path / "fakeset", seconds=2.0)

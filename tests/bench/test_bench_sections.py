@@ -1,5 +1,5 @@
 """The evaluation benchmark section and its table row (the other sections are exercised by
-tests/test_fast_paths.py and tests/test_separate.py through their own functions)."""
+tests/model/test_fast_paths.py and tests/inference/test_separate.py through their own functions)."""
 
 from __future__ import annotations
 

@@ -313,7 +313,7 @@ def test_remixpacks_config_patterns_match_builtin():
     assert conf["dataset"]["patterns"] == stems.REMIXPACKS_PATTERNS
 
 
-def test_datatree_layout_is_what_datasets_md_says(trees):
+def test_datatree_layout_is_the_real_layout(trees):
     # guard the fixtures themselves: a Slakh stem is mono 44.1 kHz FLAC, ids have gaps
     s = sorted(p.name for p in (trees["slakh"] / "train" / "Track00001" / "stems").iterdir())
     assert s == ["S00.flac", "S01.flac", "S03.flac", "S04.flac", "S05.flac"]

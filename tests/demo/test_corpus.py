@@ -1,7 +1,7 @@
 """The demo corpus generator: layouts, metadata, quirks, determinism, caching, real audio.
 
 The corpus (``--size test``) is generated once per session. Checks use independent references:
-the layouts and schema as datasets.md states them, the music21 score parsed here, GM program
+the layouts and schema of the real datasets, the music21 score parsed here, GM program
 numbers read back from the MIDI files with mido, integer sums of the written PCM, spectra.
 """
 
@@ -42,7 +42,7 @@ SLAKH_STEM = {
     "plugin_name",
     "program_num",
 }
-# GM families in program order, named as Slakh's inst_class does (datasets.md).
+# GM families in program order, named as Slakh's inst_class does.
 FAMILIES = [
     "Piano",
     "Chromatic Percussion",

@@ -1,4 +1,4 @@
-"""Tiny copies of the real dataset layouts (names, case, sample rates, channels, quirks of datasets.md).
+"""Tiny copies of the real dataset layouts (names, case, sample rates, channels, quirks of the real datasets).
 
 Every stem is distinct noise (seeded by its path), so a 16 kHz excerpt can be traced back to its
 file and time by cross-correlation. A few seconds per file keeps the tests fast.

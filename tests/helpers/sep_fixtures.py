@@ -1,4 +1,4 @@
-"""Shared pieces of test_export.py and test_separate.py: a freshly trained tiny model and signals."""
+"""Shared pieces of the package, separate and whole-band tests: a freshly trained tiny model and signals."""
 
 from __future__ import annotations
 

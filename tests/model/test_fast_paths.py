@@ -1,6 +1,6 @@
 """Every fast path against an independent plain one. Tiny sizes, CPU.
 
-Tolerances (stated in the README's performance section too):
+Tolerances (stated in docs/performance.md too):
   fp32 fast DC loss vs the naive (TF x TF) formula in fp64: rel 1e-5 (value and gradient);
   bf16 embedding into the fast DC loss: rel 1e-3 of the loss, gradient within 2e-2 of its scale;
   fused sigmoid + unit norm, direction-parallel BLSTM, whole training step: 1e-5 of scale (fp32).

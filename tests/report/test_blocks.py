@@ -48,7 +48,7 @@ def test_time_blocks_drop_the_excerpts_that_straddle_a_cut():
 
 
 def test_no_two_units_share_audio_on_a_dense_piece():
-    # the demo's case: 100 overlapping 2-s excerpts of a 16-s piece
+    # one short piece: 100 overlapping 2-s excerpts of a 16-s piece
     starts = np.linspace(0, 14, 100)
     o = coherent([(e, "piece", s) for e, s in enumerate(starts)], seconds=2.0)
     u = units(o)
@@ -124,8 +124,8 @@ def test_unit_statistics_by_hand():
 
 
 def test_paper_significant_but_not_over_units():
-    # 100 overlapping 2-s excerpts of one 16-s piece, the first model always 0.2 dB better (the
-    # demo's situation): the paper's test is overwhelming, 7 time blocks cannot be
+    # 100 overlapping 2-s excerpts of one 16-s piece, the first model always 0.2 dB better (one
+    # short test piece): the paper's test is overwhelming, 7 time blocks cannot be
     starts = np.linspace(0, 14, 100)
     o = coherent([(e, "piece", s) for e, s in enumerate(starts)], seconds=2.0)
     rng = np.random.default_rng(0)

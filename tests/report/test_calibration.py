@@ -21,7 +21,7 @@ sets make it (Nadeau & Bengio's model: correlation n_test / (n_test + n_train)) 
 effect of mean 0, and score them with ``recipe.recipe_test``.
 
 Run as a script (``python tests/report/test_calibration.py``) it prints the measured rates, the
-numbers in the README's statistics section.
+numbers in docs/statistics.md.
 """
 
 from __future__ import annotations

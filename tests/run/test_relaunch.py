@@ -22,7 +22,7 @@ def one_line(p) -> str:
 
 
 def test_which_keys_shape_the_weights():
-    # hand-written: the keys of the README's list may differ, every other key is the run's identity
+    # hand-written: the keys of the list in docs/one-run.md may differ, every other key is the run's identity
     recorded = {
         "seed": 0,
         "optim": {"lr": 0.001, "plateau_factor": 0.5},

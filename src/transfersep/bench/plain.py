@@ -4,7 +4,7 @@ Written the straightforward way a researcher would (and as nussl's and asteroid'
 recipes do): ``nn.LSTM`` as is, ``argmax`` labels, sigmoid then ``F.normalize`` under autograd,
 the low-rank DC loss differentiated by autograd (``model.losses.deep_clustering_loss_reference``), the
 same Adam and AutoClip. It uses the same weights as ``SeparationSystem`` and computes the same
-losses; tests/test_fast_paths.py checks that the two steps agree.
+losses; tests/model/test_fast_paths.py checks that the two steps agree.
 """
 
 from __future__ import annotations

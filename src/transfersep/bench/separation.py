@@ -58,7 +58,7 @@ def test_recording(path: Path, seconds: float, sr: int = 44_100, seed: int = 0) 
 
 def reference_forward_rtf(net: ChimeraNet, repeats: int = 3) -> float:
     """RTF of the yardstick: one plain forward (both heads, fp32, one thread) of the
-    paper-size model over a batch of four 2-s chunks (about 12x on an idle core of this machine).
+    paper-size model over a batch of four 2-s chunks (about 12x on an idle CPU core).
     Timed beside the separation so that runs on a loaded machine can be compared by ratio."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -14,7 +14,7 @@ Layouts (``layout``):
   least one) are test and the 10 % before them validation (20 tracks -> 16 / 2 / 2).
 - ``auto``: split folders -> redux; flat Track folders with WAV stems -> baby; flat FLAC -> original.
 
-Quirks handled (datasets.md): stem ids have gaps; a stem with ``plugin_name: None`` was never
+Quirks handled: stem ids have gaps; a stem with ``plugin_name: None`` was never
 rendered and has no file (noted in ``ignored``); ``audio_rendered`` is not trusted, the file is;
 a track without any stem of a class has silence for that source; a stem the metadata lists as
 rendered but whose file is absent is recorded in ``missing`` and is silence.

@@ -24,7 +24,7 @@ NAME, ROOT, SR = "bach10", "Bach10", 44100
 # The demo keeps a test piece as long as the real Bach10's (~30 s) but cuts each of the nine training
 # pieces to its first 2.6 s (``cut``: mid-bar, notes sounding at the cut are shortened), so that
 # the training set is as small against the demo's model as the real training set (~5 min) is
-# against the paper's (see the README's regime table).
+# against the paper's (see the regime table in docs/demo.md).
 PRESETS = {
     "demo": dict(seconds=2.6, test_seconds=30.0, cut=True),
     "test": dict(seconds=4.0, test_seconds=4.0, cut=False),

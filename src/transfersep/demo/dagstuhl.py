@@ -49,7 +49,7 @@ _DEMO = _TEST + [
     ("SE", "FullChoir", "Intonation", None),
 ]
 # Demo takes are 8 s: three training takes (~28 s) are as small against the demo's model as the
-# real ChoirSet's training takes are against the paper's (see the README's regime table).
+# real ChoirSet's training takes are against the paper's (see the regime table in docs/demo.md).
 PRESETS = {"demo": dict(takes=_DEMO, seconds=8.0, choir=3), "test": dict(takes=_TEST, seconds=5.0, choir=2)}
 # GM voice programs: Choir Aahs, Voice Oohs, Synth Voice
 VOICES, VOICE_P = [52, 53, 54], [0.45, 0.45, 0.1]

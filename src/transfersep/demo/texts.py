@@ -1,4 +1,4 @@
-"""Public-domain English text for the demo's speech corpus (read aloud by espeak-ng, ``speech.py``).
+"""Public-domain English text for the demo's speech corpus (read aloud by espeak-ng, ``librimix.py``).
 
 Every text here was published before 1900 (in the United States, federal documents are public
 domain whatever their age): the Declaration of Independence (1776), the Preamble to the

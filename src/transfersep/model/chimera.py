@@ -29,7 +29,7 @@ class ChimeraConfig:
     n_sources: int = 2
     dropout: float = 0.0  # between LSTM layers; the paper gives none
     log_eps: float = 1e-6
-    # speed only, the math is the same (transfersep.model.fast; tests/test_fast_paths.py):
+    # speed only, the math is the same (transfersep.model.fast; tests/model/test_fast_paths.py):
     fast_paths: bool = True  # fused sigmoid + unit norm of the embedding (one saved tensor, not two)
     cpu_parallel_directions: bool = True  # on CPU with >= 2 threads, the two BLSTM directions run concurrently
 

@@ -38,7 +38,7 @@ def plateau_patience(patience_steps: int, val_every_n_steps: int) -> int:
 def plateau_scheduler(optimizer: Any, patience_steps: int, val_every_n_steps: int, factor: float) -> Any:
     """``ReduceLROnPlateau`` of the rule above for a torch optimizer, to be stepped once per
     validation with the validation loss."""
-    import torch  # this module stays importable without torch (plan.py checks the pair early)
+    import torch  # this module stays importable without torch (run/plan.py checks the pair early)
 
     return torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=factor, patience=plateau_patience(patience_steps, val_every_n_steps)

@@ -75,7 +75,7 @@ def adopt_library_logging() -> None:
 
 def quiet_wandb(loggers: list) -> None:
     """W&B's console output reduced to its warnings and errors (``quiet``): its run header, history
-    sparklines and sync notes repeat what the summary and README say. Lightning's WandbLogger
+    sparklines and sync notes repeat what the summary and the docs say. Lightning's WandbLogger
     always passes ``anonymous=None``, which wandb >= 0.19 answers with a deprecation warning; the
     key is dropped before ``wandb.init`` sees it (a ``None`` there requests nothing)."""
     for lg in loggers:

@@ -30,7 +30,7 @@ from transfersep.run.errors import ConfigValueError
 from transfersep.run.plan import Plan
 
 # dotted keys (shell patterns) that may differ between launches of one run: they do not shape the
-# weights. The one list of them; README "Relaunching a run" refers here.
+# weights. The one list of them; docs/one-run.md ("Relaunching a run") refers here.
 FREE = (
     "paths.*",  # where data, cache and runs live (a dataset moved to another disk is the same data)
     "*.dataset.root",

@@ -63,7 +63,7 @@ def finished(run_dir: str | Path, status: dict[str, Any] | None = None) -> bool:
 
 def evaluated_model(trainer: Any) -> dict[str, Any]:
     """For ``result.json``: which weights the evaluation scores (those of the last step, see the
-    README's Decisions) and the validation losses that would have chosen otherwise."""
+    docs/decisions.md) and the validation losses that would have chosen otherwise."""
     out: dict[str, Any] = {"evaluated_checkpoint": "last", "evaluated_step": int(trainer.global_step)}
     last = trainer.callback_metrics.get("val/loss")
     out["last_val_loss"] = float(last) if last is not None else None

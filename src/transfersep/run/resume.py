@@ -3,7 +3,7 @@ SLURM and users send, and metrics that continue across a resume.
 
 A run killed at any point (SIGKILL, or SIGTERM / SIGUSR1 / SIGUSR2) and launched again with the
 same grid point resumes from ``checkpoints/last.ckpt`` and ends with the weights, optimiser,
-LR-scheduler and AutoClip state an uninterrupted run would have (``tests/test_resume.py``).
+LR-scheduler and AutoClip state an uninterrupted run would have (``tests/run/test_resume.py``).
 
 Why not Lightning's ``ModelCheckpoint(every_n_train_steps=...)``: it saves in
 ``on_train_batch_end``, before that step's validation and LR-plateau update; Lightning resumes

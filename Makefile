@@ -3,11 +3,12 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.docs-installed
 PYTEST_ARGS ?=
 DEMO_DIR ?= demo_data
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo 1)
 
-.PHONY: install system-deps cluster cluster-down lint test test-all demo demo-replicates demo-selfsup demo-speech model-cpu bench bench-quick bench-gpu study clean
+.PHONY: install system-deps cluster cluster-down lint docs test test-all demo demo-replicates demo-selfsup demo-speech model-cpu bench bench-quick bench-gpu study clean
 
 install: $(STAMP)
 
@@ -38,6 +39,15 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# the guide in docs/ as a site in site/, strict: a broken link, page or API reference fails the build;
+# the API page reads the source statically (no torch import); mkdocs and its plugins: the `docs` extra
+$(DOCS_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,docs]'
+	@touch $@
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 # the fast suite (CPU, tiny model) including the real-SLURM tests, in TEST_JOBS worker processes
 # (pytest-xdist; the slurm tests share one worker); TEST_JOBS=0 runs it in this process
 TEST_JOBS ?= 2
@@ -67,7 +77,7 @@ demo-selfsup: install system-deps
 
 # the demo study pretrained on speech: the LibriMix-style corpus espeak-ng reads aloud, probed and
 # fine-tuned on the voices (Dagstuhl-style) and instruments (Bach10-style) sets at every pretraining
-# length; reuses the baselines `make demo` finished (README: "Transfer from speech")
+# length; reuses the baselines `make demo` finished (docs/speech.md)
 demo-speech: install system-deps
 	$(PY) -m transfersep.demo.run --data $(DEMO_DIR) --pretrain librimix --downstream bach10,dagstuhl
 
@@ -96,4 +106,4 @@ study: install
 	$(VENV)/bin/transfersep study $(ARGS)
 
 clean:
-	rm -rf runs outputs multirun .pytest_cache
+	rm -rf runs outputs multirun .pytest_cache site

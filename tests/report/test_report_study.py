@@ -25,7 +25,7 @@ from eval_synth import (
     run_scores,
     write_run,
 )
-from transfersep.report import build as report_mod
+from transfersep.report import figures
 from transfersep.report.build import main, write_report
 
 DEMO_OPTS = ["experiment=demo", "paths.data_dir=/srv/demo data", "paths.runs_dir=/srv/runs", "study=demo", "seed=0"]
@@ -117,17 +117,17 @@ def test_partial_demo_study_reports_what_it_ran(tmp_path):
 def test_absent_grid_points_are_labelled_not_left_as_empty_axes(tmp_path, monkeypatch):
     demo_study(tmp_path / "runs", tmp_path / "corpus", drop=(("baseline", "bach10"),))
     seen = {}
-    for name in ("figure1", "figure2", "_note_figure"):
-        real = getattr(report_mod.figures, name)
+    for name in ("figure1", "figure2", "note_figure"):
+        real = getattr(figures, name)
         monkeypatch.setattr(
-            report_mod.figures,
+            figures,
             name,
             lambda *a, _real=real, _n=name, **k: seen.setdefault(_n, []).append(a) or _real(*a, **k),
         )
     write_report(tmp_path / "runs", tmp_path / "out")
-    titles = [a[1] for a in seen["_note_figure"]]
+    titles = [a[1] for a in seen["note_figure"]]
     assert titles == ["Effect of augmentation during pretraining"]  # Figure 2 says why it is absent
-    assert "absent" in seen["_note_figure"][0][2]
+    assert "absent" in seen["note_figure"][0][2]
     vals = seen["figure1"][0][4]
     assert vals[("bach10", "none")] is None and vals[("dagstuhl", "none")] == pytest.approx(
         overall_mean(("baseline", "dagstuhl"))
@@ -143,9 +143,9 @@ def test_zero_shot_runs_are_their_own_kind(tmp_path, monkeypatch):
     for k in zs:
         write_run(root, k)
     captured = {}
-    real1, real3 = report_mod.figures.figure1, report_mod.figures.figure3
-    monkeypatch.setattr(report_mod.figures, "figure1", lambda *a, **k: captured.setdefault("f1", a) and real1(*a, **k))
-    monkeypatch.setattr(report_mod.figures, "figure3", lambda *a, **k: captured.setdefault("f3", a) and real3(*a, **k))
+    real1, real3 = figures.figure1, figures.figure3
+    monkeypatch.setattr(figures, "figure1", lambda *a, **k: captured.setdefault("f1", a) and real1(*a, **k))
+    monkeypatch.setattr(figures, "figure3", lambda *a, **k: captured.setdefault("f3", a) and real3(*a, **k))
     out = tmp_path / "out"
     paths = write_report(root, out)
     # the study has zero-shot runs: a probe is expected per pretraining pair and downstream set
@@ -304,7 +304,7 @@ def test_missing_commands_carry_every_option_their_downstream_sets_runs_were_lau
     """Options only some runs share (a dataset's path, a stem folder's sources and patterns, a budget)
     reach the commands for that downstream set, which say `transfersep train` (any folder)."""
     from transfersep.report.header import options_for, study_info
-    from transfersep.report.results import scan
+    from transfersep.report.scan import scan
     from transfersep.report.text import missing_markdown
 
     root = tmp_path / "runs"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -126,6 +127,30 @@ def test_report_draws_figure4_from_them(study):
     assert "Figure 4" in (out / "report.md").read_text()
     # the paper's report (Figures 1-3) holds only the end point: no run of the axis counted twice
     assert "found twice" not in (out / "report.md").read_text()
+
+
+def test_a_deleted_kept_checkpoint_is_a_problem_and_an_absent_row(study, tmp_path, capsys):
+    from transfersep.report.build import main
+
+    copy = tmp_path / "tiny"  # a copied study finds its parents by place: the copy is the study
+    shutil.copytree(study, copy, ignore=shutil.ignore_patterns("report"))
+    (copy / "pretrain" / "slakh-none" / "kept" / "step-2.ckpt").unlink()
+    assert main([str(copy), "--out", str(copy / "report")]) == 0
+    assert "0 grid point(s) missing, 3 problem(s)" in capsys.readouterr().out
+    md = (copy / "report" / "report.md").read_text()
+    problems = md.split("## Problems")[1].split("\n## ")[0]
+    for run in ("finetune/slakh-none-whole-bach10-quarter", "finetune/slakh-none-mask-bach10-quarter"):
+        assert f"left out {run}: stale, orphaned" in problems
+    assert "left out zeroshot/slakh-none-bach10-quarter: stale, orphaned" in problems
+    t = pd.read_csv(copy / "report" / "table4_length.csv").set_index("pretrain_steps")
+    assert t.loc["quarter", "pretrain_iterations"] == 2  # the row stays, at the iterations its runs recorded
+    assert t.loc[["quarter"], ["whole_db", "mask_db", "zeroshot_db", "h1_diff_db"]].isna().all(axis=None)
+    assert t.loc["quarter", "note"].startswith("absent: ")
+    before = pd.read_csv(study / "report" / "table4_length.csv").set_index("pretrain_steps")
+    assert t.loc[["half", "end"], "whole_db"].tolist() == before.loc[["half", "end"], "whole_db"].tolist()
+    fig4 = md.split("## Figure 4")[1]
+    (row,) = [line for line in fig4.splitlines() if line.startswith("|") and "| 2 |" in line]
+    assert "absent: finetune/slakh-none-whole-bach10-quarter left out, stale" in row
 
 
 def test_a_checkpoint_the_pretraining_does_not_keep_is_refused(tmp_path):

@@ -12,7 +12,7 @@ import torch
 from project import compose
 from transfersep.model.package import export_model, weights_digest
 from transfersep.report.build import write_report
-from transfersep.report.results import scan
+from transfersep.report.scan import scan
 from transfersep.run.lifecycle import run
 from transfersep.study.status import study_status
 

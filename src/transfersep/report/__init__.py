@@ -1,16 +1,29 @@
-"""SI-SDR evaluation, learning curves, paired Wilcoxon tests and the paper's figures and tables.
+"""The report of a study: ``transfersep report STUDY_DIR --out OUT`` (``build.main``).
 
-- ``sisdr``: the metric and the silent-reference rule;
-- ``evaluate.evaluate``: scores.csv + result.json of a model on the fixed test excerpts;
-- ``curve.SISDRCurve``: Lightning callback writing curve.csv during training;
-- ``stats``: one-sided Wilcoxon signed-rank tests on paired per-excerpt scores, and their
-  counterpart over independent units (exact test, smallest reachable p, intervals);
-- ``blocks``: independent units of a test list (tracks, or time blocks that share no audio);
-- ``results`` / ``studies`` / ``provenance``: loading a study's runs, refusing folders of several
-  studies, what the study's data and options were;
-- ``comparisons``: every comparison of the report, the paper's test and the independent one;
-- ``report``: ``transfersep report STUDY_DIR --out OUT`` (``python -m transfersep.report.build``).
+Its modules, from the runs on disk to the files written:
 
-Submodules are imported lazily (``from transfersep.evaluation.evaluate import evaluate``) so that the
-report does not import Lightning and training does not import matplotlib.
+- ``scan``: the one scan of a study (every evaluated run read once; stale runs left out and named);
+  ``results``: what a run is (its grid key, scores, curve) and the grid the study is expected to have;
+  ``header``: what the study's data and options were;
+- ``stats``, ``blocks``, ``drift``: the paper's Wilcoxon test and its counterpart over independent
+  units; ``recipe``, ``replicates``: the tests over replicates; ``comparisons``: every comparison;
+- the data of each figure: ``panels`` (Figures 1-3), ``length`` (Figure 4);
+- their drawing: ``figures`` (one function per figure) on ``draw`` (colours, bars, PNG writing);
+- their prose: ``text`` (report.md's sections) with ``mdtables`` (its tables); ``numbers``: the one
+  way a number is written; ``tables``: the csv files and Table 2's image;
+- ``build``: ``write_report``, the order of all of the above, and the command line.
+
+Adding a figure (Figure N):
+
+1. its data: a function from the scan (``scan.Scan``: the paper's grid by grid key, Figure 4's axis
+   by length key) and the comparisons to plain values, in ``panels`` or a module of its own;
+2. its drawing: ``figures.figureN(path, ...)`` from those values only, built on ``draw`` (an absent
+   value is drawn "absent", never dropped);
+3. its prose: a section function in ``text``, its tables in ``mdtables``, every number through
+   ``numbers.num``;
+4. wire it in ``build.write_report`` (and ``panels.draw_figures``), and test it on a study of the
+   tiny model.
+
+Submodules are imported where used so that the report does not import Lightning and training does
+not import matplotlib.
 """

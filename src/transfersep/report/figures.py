@@ -1,132 +1,23 @@
-"""The paper's figures (and Table 2 as an image), drawn with matplotlib's Agg canvas.
+"""The report's figures, drawn with matplotlib's Agg canvas (``report.draw``) from plain values.
 
-The object API (``Figure`` + ``FigureCanvasAgg``) is used instead of pyplot so that importing this
-module never changes a user's global matplotlib backend. Every PNG is written atomically.
-Inputs are plain dicts built by ``report``; a missing value (``None``) leaves a gap labelled
-"absent" (the grid point has no evaluated run), so a partial study still draws, and a figure with
-nothing to show says why instead of drawing empty axes.
+Each figure has one data function (``report.panels`` for Figures 1-3, ``report.length`` for Figure
+4), one drawing function here and its prose in ``report.text``. A missing value (``None``) leaves a
+gap labelled "absent" (the grid point has no evaluated run, or its run was left out as stale), so a
+partial study still draws, and a figure with nothing to show says why instead of drawing empty axes.
+Every PNG is written atomically.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+import pandas as pd
 from matplotlib.figure import Figure
 
-from transfersep.files import atomic_write
-
-# the paper's colours, by name; a corpus or augmentation the grid adds takes the next free colour
-# of matplotlib's Tableau cycle (so figures stay stable when sweeps/grid.yaml grows)
-KNOWN_COLORS = {
-    "none": "#8c8c8c",
-    "musdb": "#1f77b4",
-    "slakh": "#ff7f0e",
-    "both": "#2ca02c",
-    "pitch": "#9467bd",
-    "stretch": "#8c564b",
-    "incoherent": "#17becf",
-}
-DPI = 150
-
-
-def colors() -> dict[str, str]:
-    """A colour for "none" and every corpus and augmentation of the grid, in the grid's order."""
-    from matplotlib.colors import TABLEAU_COLORS
-
-    from transfersep.study.grid import load_grid
-
-    grid = load_grid()
-    free = iter(c for c in TABLEAU_COLORS.values() if c not in KNOWN_COLORS.values())
-    names = dict.fromkeys(["none", *grid.pretrainings, *grid.axes["augment"]])
-    return {n: KNOWN_COLORS.get(n) or next(free, "#444444") for n in names}
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    FigureCanvasAgg(fig)
-    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight"))
-
-
-def _ok(v) -> bool:
-    return v is not None and not (isinstance(v, float) and math.isnan(v))
-
-
-def _fmt(v: float, fmt: str) -> str:
-    text = fmt.format(v)
-    return text.replace("-0.00", "0.00").replace("+0.00", "0.00")  # no signed zeros
-
-
-def _bars(ax, centers, values, sigs, colors, width, labels, span, fmt="{:.2f}", errors=None, hatch=None) -> None:
-    """Bars with their value beyond the end, a large '*' beyond that for significant ones and
-    'absent' for gaps (``sigs[i]`` = "paper" draws '*†'). ``span`` is the y range in dB that sets the
-    label offsets; ``errors[i]``
-    = (centre, low, high) in dB draws an error bar from low to high (its centre, the mean over
-    independent units, may differ slightly from the bar, the mean over excerpts)."""
-    errors = errors or [None] * len(values)
-    for x, v, s, c, lab, err in zip(centers, values, sigs, colors, labels, errors):
-        if not _ok(v):
-            ax.text(
-                x,
-                0.5,
-                "absent",
-                rotation=90,
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="0.45",
-                transform=ax.get_xaxis_transform(),
-            )  # x in data, y in axes units
-            continue
-        ax.bar(x, v, width=width, color=c, edgecolor="black", linewidth=0.5, label=lab, hatch=hatch)
-        top = v
-        if err is not None:
-            centre, lo, hi = err
-            ax.errorbar(
-                [x],
-                [centre],
-                yerr=[[max(centre - lo, 0.0)], [max(hi - centre, 0.0)]],
-                fmt="none",
-                ecolor="black",
-                elinewidth=0.9,
-                capsize=2.5,
-            )
-            top = max(hi, v) if v >= 0 else min(lo, v)
-        sign = 1 if v >= 0 else -1
-        va = "bottom" if sign > 0 else "top"
-        ax.text(x, top + sign * 0.015 * span, _fmt(v, fmt), ha="center", va=va, fontsize=7)
-        if s:  # "paper": significant only under the paper's test, not over independent units
-            ax.text(
-                x,
-                top + sign * 0.07 * span,
-                "*†" if s == "paper" else "*",
-                ha="center",
-                va=va,
-                fontsize=15,
-                fontweight="bold",
-            )
-
-
-def _pad_ylim(ax, values) -> float:
-    """Room for labels and stars beyond the bars; returns the data span used for offsets."""
-    vals = [v for v in values if _ok(v)] + [0.0]
-    lo, hi = min(vals), max(vals)
-    if lo == hi == 0.0:  # nothing to draw: a neutral range
-        lo, hi = -1.0, 1.0
-    span = max(hi - lo, 1.0)
-    ax.set_ylim(lo - (0.22 * span if lo < 0 else 0.03 * span), hi + (0.22 * span if hi > 0 else 0.03 * span))
-    return span
-
-
-def _dedupe_legend(ax, **kw) -> None:
-    handles, labels = ax.get_legend_handles_labels()
-    seen: dict[str, object] = {}
-    for h, lab in zip(handles, labels):
-        seen.setdefault(lab, h)
-    if seen:
-        ax.legend(list(seen.values()), list(seen.keys()), **kw)
+from transfersep.report.draw import bars, colors, dedupe_legend, note_figure, pad_ylim, save
+from transfersep.report.numbers import ok
 
 
 def figure1(
@@ -156,18 +47,18 @@ def figure1(
     """
     errors, floors = errors or {}, floors or {}
     if not downstreams or not conditions:
-        return _note_figure(path, "Pretraining vs. no pretraining", "absent: no evaluated run in this study")
+        return note_figure(path, "Pretraining vs. no pretraining", "absent: no evaluated run in this study")
     fig = Figure(figsize=(max(8.0, 0.5 * len(conditions) * len(downstreams) + 4.5), 4.2), layout="constrained")
     ax = fig.add_subplot()
     k = len(conditions)
     width = 0.8 / k
-    span = _pad_ylim(ax, list(values.values()) + [v for e in errors.values() if e for v in e] + list(floors.values()))
+    span = pad_ylim(ax, list(values.values()) + [v for e in errors.values() if e for v in e] + list(floors.values()))
     palette = colors()
     for j, cond in enumerate(conditions):
         xs = [i - 0.4 + width * (j + 0.5) for i in range(len(downstreams))]
         zs = cond.startswith("zs:")
         color = palette.get(cond[3:] if zs else cond, f"C{j}")
-        _bars(
+        bars(
             ax,
             xs,
             [values.get((d, cond)) for d in downstreams],
@@ -180,7 +71,7 @@ def figure1(
             hatch="///" if zs else None,
         )
     for i, d in enumerate(downstreams):
-        if _ok(floors.get(d)):
+        if ok(floors.get(d)):
             ax.hlines(
                 floors[d],
                 i - 0.42,
@@ -213,8 +104,8 @@ def figure1(
         fontsize=9,
     )
     ax.grid(axis="y", alpha=0.3)
-    _dedupe_legend(ax, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="Pretraining")
-    return _save(fig, path)
+    dedupe_legend(ax, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="Pretraining")
+    return save(fig, path)
 
 
 def figure2(
@@ -233,7 +124,7 @@ def figure2(
     """
     n = len(downstreams)
     if not n or not corpora or not augments:
-        return _note_figure(
+        return note_figure(
             path,
             "Effect of augmentation during pretraining",
             "absent: this study pretrained no augmented model beside an unaugmented one",
@@ -244,10 +135,10 @@ def figure2(
     width = 0.8 / len(augments)
     palette = colors()
     for ax, d in zip(axes, downstreams):
-        span = _pad_ylim(ax, allv)
+        span = pad_ylim(ax, allv)
         for j, a in enumerate(augments):
             xs = [i - 0.4 + width * (j + 0.5) for i in range(len(corpora))]
-            _bars(
+            bars(
                 ax,
                 xs,
                 [diffs.get((d, c, a)) for c in corpora],
@@ -264,22 +155,14 @@ def figure2(
         ax.set_title(labels.get(d, d), fontsize=10)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("SI-SDR gain over no augmentation (dB)")
-    _dedupe_legend(axes[-1], fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="Augmentation")
+    dedupe_legend(axes[-1], fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="Augmentation")
     fig.suptitle(
         "Whole-models: effect of augmentation during pretraining\n"
         f"* = significant improvement (one-sided Wilcoxon, p < {alpha:g}), "
         "† = only under the paper's test, not over independent units",
         fontsize=9,
     )
-    return _save(fig, path)
-
-
-def _note_figure(path: Path, title: str, note: str) -> Path:
-    """A small figure that says why there is nothing to plot (never empty axes)."""
-    fig = Figure(figsize=(7.0, 2.0))
-    fig.text(0.5, 0.62, title, ha="center", va="center", fontsize=11)
-    fig.text(0.5, 0.35, note, ha="center", va="center", fontsize=9, color="0.35")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def figure3(path: Path, downstreams: Sequence[str], curves: dict, markers: dict | None = None) -> Path:
@@ -293,7 +176,7 @@ def figure3(path: Path, downstreams: Sequence[str], curves: dict, markers: dict 
     markers = markers or {}
     n = len(downstreams)
     if not n:
-        return _note_figure(path, "Learning curves", "absent: no evaluated fine-tune or baseline run")
+        return note_figure(path, "Learning curves", "absent: no evaluated fine-tune or baseline run")
     fig = Figure(figsize=(max(7.0, 4.2 * n + 2.5), 4.0), layout="constrained")
     axes = fig.subplots(1, n, squeeze=False)[0]
     for ax, d in zip(axes, downstreams):
@@ -318,38 +201,63 @@ def figure3(path: Path, downstreams: Sequence[str], curves: dict, markers: dict 
         ax.grid(alpha=0.3, which="both")
     axes[0].set_ylabel("test SI-SDR (dB), curve subset")
     if any(curves.get(d) or markers.get(d) for d in downstreams):
-        _dedupe_legend(axes[-1], fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        dedupe_legend(axes[-1], fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.suptitle("Pretrained + fine-tuned versus trained from scratch", fontsize=10)
-    return _save(fig, path)
+    return save(fig, path)
 
 
-def table_image(
-    path: Path,
-    title: str,
-    row_labels: Sequence[str],
-    col_labels: Sequence[str],
-    cells: np.ndarray,
-    bold: np.ndarray,
-    note: str,
-) -> Path:
-    """A table rendered as an image; ``cells`` holds formatted strings, ``bold`` marks cells."""
-    fig = Figure(figsize=(2.6 + 1.5 * len(col_labels), 0.9 + 0.28 * (len(row_labels) + 1)))
-    ax = fig.add_axes((0.0, 0.08, 1.0, 0.82))
-    ax.axis("off")
-    tab = ax.table(
-        cellText=cells,
-        rowLabels=row_labels,
-        colLabels=col_labels,
-        loc="upper center",
-        cellLoc="center",
-        bbox=(0.32, 0.0, 0.66, 1.0),
+def figure4(path: Path, table: pd.DataFrame, downs: Sequence[str], labels: dict) -> Path:
+    """SI-SDR against pretraining iterations, one panel per downstream set (the mean over the
+    pretrained models when there are several), from ``length.length_table``. A row whose runs were
+    all left out (its note "absent: ...") is a dotted line marked "absent" at its iterations.
+    ``labels``: the reader's names of the downstream sets and of the zero-shot probe ("zeroshot")."""
+    downs = [d for d in downs if (table["downstream"] == d).any()]
+    fig = Figure(figsize=(5.2 * max(1, len(downs)), 4.2))
+    axes = fig.subplots(1, max(1, len(downs)), squeeze=False)[0]
+    lines = [
+        ("whole_db", "fine-tuned, whole", dict(color="tab:blue", marker="o")),
+        ("mask_db", "fine-tuned, mask", dict(color="tab:orange", marker="s")),
+        ("zeroshot_db", labels["zeroshot"], dict(color="tab:green", marker="^", linestyle="--")),
+        ("baseline_equal_total_db", "scratch, equal total iterations", dict(color="black", marker="x")),
+        ("baseline_equal_downstream_db", "scratch, equal downstream iterations", dict(color="black", linestyle=":")),
+        ("floor_db", "mixture as the estimate (floor)", dict(color="grey", linestyle="--", linewidth=1)),
+    ]
+    for ax, d in zip(axes, downs, strict=False):
+        sub = table[(table["downstream"] == d) & table["pretrain_iterations"].notna()]
+        cols = [c for c, *_ in lines]
+        means = sub.groupby("pretrain_iterations")[cols].mean(numeric_only=True).sort_index()
+        n_models = len(sub[["pretrain", "augment"]].drop_duplicates())
+        for col, name, style in lines:
+            s = means[col].dropna()
+            if not len(s):
+                continue
+            ax.plot(s.index.astype(float), s.values, label=name, **style)
+            lo, hi = col.removesuffix("_db") + "_ci_low", col.removesuffix("_db") + "_ci_high"
+            if n_models == 1 and lo in sub and sub[lo].notna().any():  # intervals over replicates
+                band = sub.set_index("pretrain_iterations")[[lo, hi]].dropna().sort_index()
+                ax.vlines(band.index.astype(float), band[lo], band[hi], color=style.get("color"), linewidth=1.2)
+        gone = sub[sub["note"].fillna("").str.startswith("absent") & sub[cols].isna().all(axis=1)]
+        for x in sorted(set(gone["pretrain_iterations"].astype(float))):
+            ax.axvline(x, color="0.6", linestyle=":", linewidth=1)
+            ax.text(
+                x,
+                0.5,
+                "absent",
+                rotation=90,
+                ha="right",
+                va="center",
+                fontsize=7,
+                color="0.45",
+                transform=ax.get_xaxis_transform(),
+            )  # x in data, y in axes units
+        ax.set_title(labels.get(d, d) + (f" (mean of {n_models} pretrained models)" if n_models > 1 else ""))
+        ax.set_xlabel("pretraining iterations")
+        ax.set_ylabel("SI-SDR (dB)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="best")
+    reps = table["whole_replicates"].max() if "whole_replicates" in table else None
+    fig.suptitle(
+        "Transfer against pretraining length"
+        + (f" (means over up to {int(reps)} replicates; bars: 95 % t-intervals)" if ok(reps) and reps > 1 else "")
     )
-    tab.auto_set_font_size(False)
-    tab.set_fontsize(9)
-    for (r, c), cell in tab.get_celld().items():
-        if r >= 1 and c >= 0 and bold[r - 1, c]:
-            cell.get_text().set_fontweight("bold")
-            cell.set_facecolor("#d9ead3")
-    fig.text(0.5, 0.96, title, ha="center", va="top", fontsize=10)
-    fig.text(0.5, 0.01, note, ha="center", va="bottom", fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)

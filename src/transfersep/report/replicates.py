@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from transfersep.report.numbers import num
 from transfersep.report.recipe import recipe_test
 from transfersep.report.stats import ALPHA
 
@@ -135,10 +136,7 @@ def has_replicates(runs: dict) -> bool:
 
 
 def _f(v, fmt: str = "{:+.2f}") -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)) or pd.isna(v):
-        return "—"
-    text = fmt.format(v)
-    return text[1:] if text[0] in "+-" and float(text) == 0 else text
+    return num(v, fmt)
 
 
 def recipe_markdown(tests: pd.DataFrame, family: str, alpha: float = ALPHA) -> str:

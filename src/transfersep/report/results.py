@@ -1,4 +1,4 @@
-"""Finding and loading the evaluated runs of a study, and the study grid they belong to.
+"""Loading the evaluated runs of a study, and the study grid they belong to.
 
 A run is any directory below the scanned study folder that holds a ``result.json`` (written last
 by ``evaluate``, so its presence means ``scores.csv`` is complete) with a fine-tune, baseline or
@@ -14,9 +14,8 @@ probe per pair and downstream set when the study has any zero-shot run (a study 
 the zero-shot stage has none).
 ``study_grid(..., full=True)`` (the report's ``--full-grid``) expects the whole grid of
 ``sweeps/grid.yaml`` instead, which also gives the order and the names (labels) of every value.
-Fine-tunes built on a pretrained model that was redone since (``run.provenance.stale_reason``) are
-left out and listed as problems; a fine-tune that loaded a model package (``init_from``) is keyed
-by the pretraining grid point recorded in that package.
+A fine-tune that loaded a model package (``init_from``) is keyed by the pretraining grid point
+recorded in that package. ``report.scan`` finds a study's runs (and leaves out stale ones).
 
 Replicates: runs of one grid point at other seeds or folds (``run.plan.REPLICATE_KEYS``) share its
 key. The key's ``Run`` is its replicate 0 (seed 0, fold 0: the paper's run; or the lowest present),
@@ -34,11 +33,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from transfersep.files import CURVE, RESULT, SCORES, STATUS
+from transfersep.files import CURVE, SCORES, STATUS
 from transfersep.report.blocks import origins_of
 from transfersep.report.stats import excerpt_scores, read_scores
-from transfersep.run.provenance import stale_reason
-from transfersep.study.folders import resolve_study, run_results
 from transfersep.study.grid import load_grid
 
 
@@ -169,6 +166,12 @@ class Run:
         return None if m is None or (isinstance(m, float) and math.isnan(m)) else float(m)
 
     @property
+    def floor(self) -> float | None:
+        """The SI-SDR of the mixture as every source's estimate, as a zero-shot probe records it."""
+        v = (self.result.get("extra") or {}).get("mixture_as_estimate_sisdr")
+        return float(v) if isinstance(v, (int, float)) and not math.isnan(v) else None
+
+    @property
     def downstream(self) -> str:
         return self.key[-1]
 
@@ -218,57 +221,6 @@ def _key_by_loaded_package(run: Run) -> None:
     own = (run.result.get("extra") or {}).get("study")
     if parent.get("study") and parent["study"] != own:
         run.notes.append(f"built on {gp['pretrain']}-{gp['augment']} of study {parent['study']} (init_from)")
-
-
-def scan(root: str | Path) -> tuple[dict[Key, Run], list[str]]:
-    """All evaluated runs below the study folder ``root`` by grid key, and the problems met (never
-    raises per run). This is the one place runs are loaded: a run that must not be reported is
-    left out here. ``root`` holding several studies raises ``studies.SeveralStudies``.
-
-    When a grid point is found twice (two copies of a run), the newest result.json wins.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"runs directory {root} does not exist")
-    root = resolve_study(root)
-    found: dict[tuple, Run] = {}  # (key, replicate) -> run
-    problems: list[str] = []
-    for path in run_results(root):
-        try:
-            run = load_run(path, root)
-        except ValueError as err:
-            if "is not evaluated" not in str(err):
-                problems.append(f"skipped {path}: {err}")
-            continue
-        except (OSError, json.JSONDecodeError, KeyError, pd.errors.ParserError) as err:
-            problems.append(f"skipped {path}: {type(err).__name__}: {err}")
-            continue
-        if not at_end(run.result["grid_point"]):  # the pretraining-length axis: report/length.py
-            continue
-        why = stale_reason(run.dir, (run.result.get("extra") or {}).get("parent"))
-        if why:
-            problems.append(f"left out {run.rel}: stale, {why}; relaunch the study to train it again")
-            continue
-        old = found.get((run.key, run.replicate))
-        if old is not None:
-            keep, drop = sorted([old, run], key=lambda r: (r.dir / RESULT).stat().st_mtime)[::-1]
-            problems.append(f"{key_name(run.key)} found twice: using {keep.rel}, ignoring {drop.rel}")
-            run = keep
-        found[(run.key, run.replicate)] = run
-    return group_replicates(found.values()), problems
-
-
-def group_replicates(runs) -> dict[Key, Run]:
-    """One ``Run`` per key: its replicate 0 (or the lowest present), holding every replicate."""
-    by_key: dict[Key, dict] = {}
-    for run in runs:
-        by_key.setdefault(run.key, {})[run.replicate] = run
-    out = {}
-    for key, reps in by_key.items():
-        first = reps[min(reps)]
-        first.replicates = dict(sorted(reps.items()))
-        out[key] = first
-    return out
 
 
 def downstream_order(names) -> list[str]:

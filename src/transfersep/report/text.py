@@ -1,8 +1,7 @@
-"""The Markdown of the report (report.md, Table 2)."""
+"""report.md: its sections and their prose, Figures 1-4 in order (the tables in them: ``mdtables``)."""
 
 from __future__ import annotations
 
-import math
 import shlex
 from collections.abc import Callable
 from functools import partial
@@ -11,117 +10,11 @@ from pathlib import Path
 import pandas as pd
 
 from transfersep.report.header import StudyInfo, header_lines, options_for
+from transfersep.report.mdtables import length_markdown, tests_markdown
+from transfersep.report.numbers import num
 from transfersep.report.replicates import has_replicates, recipe_markdown, replicates_markdown
-from transfersep.report.results import Key, Run, describe_key, label, zeroshot_label
+from transfersep.report.results import Key, Run, describe_key, zeroshot_label
 from transfersep.report.stats import MIN_UNITS_INTERVAL
-
-
-def _num(v, fmt: str = "{:.2f}") -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "—"
-    text = fmt.format(v)
-    if text.lstrip("+-") and text[0] in "+-" and float(text) == 0:  # no "-0.00"
-        text = text[1:]
-    return text
-
-
-def _p(v) -> str:
-    return _num(v, "{:.3g}")
-
-
-def table2_markdown(t2: pd.DataFrame, downs: list[str], alpha: float) -> str:
-    """Paper layout: rows augment x corpus, columns downstream; significant increases in bold,
-    a dagger where only the paper's test finds them."""
-    head = "| Augmentation | Pretraining | " + " | ".join(label("downstream", d) for d in downs) + " |\n"
-    head += "|---|---|" + "---:|" * len(downs) + "\n"
-    lines = []
-    for a, c in dict.fromkeys(zip(t2.augment, t2.pretrain)):
-        cells = []
-        for d in downs:
-            r = t2[(t2.augment == a) & (t2.pretrain == c) & (t2.downstream == d)].iloc[0]
-            v = _num(r["mask_minus_whole_db"], "{:+.2f}")
-            if v == "—":
-                cells.append("absent" if _absent(r["note"]) else v)
-                continue
-            v = f"**{v}**" if r["significant_increase"] else v
-            cells.append(v + (" †" if r["paper_only"] else ""))
-        lines.append(f"| {label('augment', a)} | {label('pretrain', c)} | " + " | ".join(cells) + " |")
-    note = (
-        f"\nMask-model minus whole-model mean SI-SDR (dB). **Bold**: the mask-model is significantly "
-        f"better (one-sided Wilcoxon signed-rank on per-excerpt SI-SDR, p < {alpha:g}); †: significant "
-        "only under the paper's test, not over independent units (see the comparisons below). absent: no "
-        "evaluated run; —: no value.\n"
-    )
-    return head + "\n".join(lines) + "\n" + note
-
-
-def _absent(note) -> bool:
-    return isinstance(note, str) and (note.startswith("missing run") or note == "absent")
-
-
-def _ci(mid, lo, hi, n=None, kind=None) -> str:
-    """``+0.20 [+0.10, +0.30]``; without an interval, the estimate and why there is none."""
-    if mid is None or (isinstance(mid, float) and math.isnan(mid)):
-        return "—"
-    if lo is None or (isinstance(lo, float) and math.isnan(lo)):
-        why = f" ({_int(n)} {kind}s: too few for an interval)" if kind else ""
-        return _num(mid, "{:+.2f}") + why
-    return f"{_num(mid, '{:+.2f}')} [{_num(lo, '{:+.2f}')}, {_num(hi, '{:+.2f}')}]"
-
-
-def _int(v) -> str:
-    return "—" if v is None or pd.isna(v) else str(int(v))
-
-
-def tests_markdown(tests: pd.DataFrame, family: str) -> str:
-    """The comparisons of one family: the paper's columns, then the independent ones."""
-    df = tests[tests.family.str.startswith(family)]
-    if df.empty:
-        return "No comparison of this kind in the study's grid.\n"
-    waiting = df.note.map(_absent)
-    tail = (
-        f"\n{int(waiting.sum())} more comparison(s) of this kind wait for a missing run (listed once, under "
-        "Missing grid points).\n"
-        if waiting.any()
-        else ""
-    )
-    df = df[~waiting]
-    if df.empty:
-        return tail.lstrip("\n")
-    out = [
-        "| downstream | x | y | x (dB) | y (dB) | x − y (dB) | paper: W+ | p | n | significant | "
-        "independent: units | mean diff [95 % CI] | median diff [95 % CI] | p | smallest p | significant | note |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---|---|",
-    ]
-    for _, r in df.iterrows():
-        head = (
-            f"| {r.downstream} | {r.x} | {r.y} | {_num(r.x_sisdr_db)} | {_num(r.y_sisdr_db)} | "
-            f"{_num(r.diff_db, '{:+.2f}')} | "
-        )
-        note = r["note"] if isinstance(r["note"], str) else ""
-        if pd.isna(r.p):
-            out.append(head + "— | — | — | — | — | — | — | — | — | — | " + note + " |")
-            continue
-        if r.paper_only:
-            note = "⚠ significant only under the paper's test" + (f"; {note}" if note else "")
-        paper = f"{_num(r.statistic, '{:.1f}')} | {_p(r.p)} | {_int(r.n)} | {'**yes**' if r.significant else 'no'} | "
-        if not isinstance(r.units, str):  # no units: the paper's column only
-            out.append(head + paper + "— | — | — | — | — | — | " + note + " |")
-            continue
-        units = f"{_int(r.n_units)} {r.units}s" + (f" ({r.unit_claim})" if isinstance(r.unit_claim, str) else "")
-        if not pd.isna(r.n_dropped) and int(r.n_dropped):
-            units += f" ({int(r.n_dropped)} straddling excerpts left out)"
-        if r.significant_independent:
-            indep_sig = "**yes**"
-        else:
-            indep_sig = "no" if bool(r.reaches_alpha) else "cannot reach α"
-        out.append(
-            head + paper + f"{units} | {_ci(r.unit_mean_diff_db, r.mean_ci_low, r.mean_ci_high, r.n_units, r.units)} | "
-            f"{_ci(r.unit_median_diff_db, r.median_ci_low, r.median_ci_high, r.n_units, r.units)} | "
-            f"{_p(r.p_units)} | {_p(r.min_p_units)} | {indep_sig} | {note} |"
-        )
-    return "\n".join(out) + "\n" + tail
-
 
 PROBE_SCORING = (
     "**How the probe is scored**: a model pretrained with deep clustering (supervised or bootstrapped) "
@@ -149,9 +42,9 @@ def probe_markdown(runs: dict[Key, Run]) -> str:
         if key[0] != "zeroshot":
             continue
         extra = r.result.get("extra") or {}
-        floor, method = extra.get("mixture_as_estimate_sisdr"), extra.get("method", "dc-kmeans")
-        gap = r.mean - floor if r.mean is not None and isinstance(floor, (int, float)) else None
-        rows.append(f"| {r.rel} | {method} | {key[-1]} | {_num(r.mean)} | {_num(floor)} | {_num(gap, '{:+.2f}')} |")
+        floor, method = r.floor, extra.get("method", "dc-kmeans")
+        gap = r.mean - floor if r.mean is not None and floor is not None else None
+        rows.append(f"| {r.rel} | {method} | {key[-1]} | {num(r.mean)} | {num(floor)} | {num(gap, '{:+.2f}')} |")
     return "\n".join(rows) + "\n"
 
 
@@ -250,6 +143,7 @@ def markdown_report(
     problems: list[str],
     created: str,
     full_grid: bool = False,
+    length: pd.DataFrame | None = None,
 ) -> str:
     n_flag = int(tests["paper_only"].fillna(False).astype(bool).sum()) if len(tests) else 0
     grid = (
@@ -347,7 +241,7 @@ def markdown_report(
     for key, r in sorted(runs.items(), key=lambda kv: kv[1].rel):
         o = r.result.get("overall") or {}
         s.append(
-            f"| {r.rel} | {describe_key(key)} | {_num(o.get('mean'))} | {_num(o.get('median'))} | "
+            f"| {r.rel} | {describe_key(key)} | {num(o.get('mean'))} | {num(o.get('median'))} | "
             f"{o.get('n', '—')} | {r.result.get('n_excluded', '—')} |"
         )
     s.append("\n## Missing grid points\n")
@@ -360,4 +254,23 @@ def markdown_report(
         s += missing_markdown(missing, info.options, partial(options_for, info))
     else:
         s.append("None: the study grid is complete.")
-    return "\n".join(s) + "\n"
+    md = "\n".join(s) + "\n"
+    return md if length is None else md.rstrip("\n") + "\n\n" + length_section(length, alpha)
+
+
+def length_section(table: pd.DataFrame, alpha: float) -> str:
+    """Figure 4's section of report.md (``length.length_table``)."""
+    return (
+        "## Figure 4: transfer against pretraining length\n\n"
+        "![Figure 4](fig4_length.png)\n\n"
+        "SI-SDR (dB) of models fine-tuned or probed from each pretraining checkpoint, beside the one "
+        "from-scratch baseline scored at the fine-tune's budget (equal downstream iterations: is the "
+        "pretrained start better than random weights?) and at the kept pretraining iterations + that "
+        "budget (equal total iterations, the paper's H1). Each test: mean difference, the paper's "
+        f"one-sided Wilcoxon p over excerpts / the p over independent units with their kind, the smallest p "
+        "they can reach and the 95 % interval of the mean difference / with replicates, the recipe over "
+        f"them (mean difference, 95 % t-interval, one-sided t-test p, share of replicates it wins; α = {alpha}). "
+        "Values are means over replicates when the grid points were trained several times. The zero-shot "
+        "probe measures whether the pretrained embedding already clusters the downstream sources; read "
+        "it beside the fine-tuned curves, not in their place. Table: `table4_length.csv`.\n\n" + length_markdown(table)
+    )

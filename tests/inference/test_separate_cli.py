@@ -171,11 +171,7 @@ def test_help_lists_every_verb_with_an_example(capsys):
     listing = capsys.readouterr().out
     for verb in ("train", "probe", "study", "status", "report", "data", "separate", "export"):
         assert f"    {verb}" in listing
-        if verb in ("study", "status", "separate", "export"):
-            with pytest.raises(SystemExit):
-                main([verb, "-h"])
-        else:
-            assert main([verb, "-h"]) == 0
+        assert main([verb, "-h"]) == 0  # every verb is called one way: its exit code is returned
         text = capsys.readouterr().out
         assert f"example:\n  transfersep {verb} " in text, verb
 
@@ -321,9 +317,7 @@ def test_an_unknown_verb_gets_a_suggestion_in_one_line(tmp_path, capsys, monkeyp
 def test_an_unknown_option_prints_the_verbs_usage(run_dir, song, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     before = tree(tmp_path)
-    with pytest.raises(SystemExit) as e:
-        main(["separate", str(song), "--model", str(run_dir), "--bogus"])
-    assert e.value.code == 2
+    assert main(["separate", str(song), "--model", str(run_dir), "--bogus"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("usage: transfersep separate ") and "--clusters K" in err
     assert err.strip().splitlines()[-1] == "transfersep separate: error: unrecognized arguments: --bogus"

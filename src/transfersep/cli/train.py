@@ -152,5 +152,44 @@ def main() -> None:
             os.environ["HYDRA_FULL_ERROR"] = before
 
 
+def _help(parser) -> str:
+    """The verb's usage, summary and example (Hydra's own ``--help`` is about its config groups)."""
+    return f"usage: {parser.prog} ...\n\n{parser.description}\n\n{parser.epilog}"
+
+
+def train(argv: list[str], parser) -> int:
+    """``transfersep train``: Hydra's command line (``main``); returns its exit code."""
+    if argv and argv[0] in ("-h", "--help") and len(argv) == 1:
+        from transfersep.run.plan import GRID_KEYS
+
+        print(
+            _help(parser) + "\n\nEvery option of `python train.py` works here unchanged: Hydra overrides "
+            f"(key=value; config groups {', '.join(GRID_KEYS)}, model, trainer, experiment in conf/; the "
+            "study's values are in sweeps/grid.yaml), -m for a grid, --cfg job to print the resolved config, "
+            "dry_run=true to check data roots and checkpoints, --verbose for tracebacks of user errors."
+        )
+        return 0
+    sys.argv = ["transfersep train", *argv]  # Hydra reads its command line from sys.argv
+    try:
+        main()
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return 0
+
+
+def probe(argv: list[str], parser) -> int:
+    """``transfersep probe``: ``transfersep train finetune=zeroshot`` with its own help."""
+    if argv and argv[0] in ("-h", "--help") and len(argv) == 1:
+        print(
+            _help(parser) + "\n\nThe zero-shot probe: k-means on a pretrained model's deep-clustering "
+            "embeddings of each test mixture of the downstream set, one cluster per source, binary masks, "
+            "SI-SDR on the fine-tunes' test excerpts with the best cluster-to-source assignment; nothing "
+            "trains. The same as `transfersep train finetune=zeroshot ...` (every train option works). To "
+            "hear the clusters of any recording: transfersep separate song.wav --model M --clusters K."
+        )
+        return 0
+    return train([*argv, "finetune=zeroshot"], parser)
+
+
 if __name__ == "__main__":
     main()

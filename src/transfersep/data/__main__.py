@@ -46,12 +46,11 @@ def _parse_option(text: str) -> tuple[str, object]:
     return k.strip(), yaml.safe_load(v)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="transfersep data",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    """The command line; ``parser``: the one ``transfersep data`` names (default: a plain one)."""
+    raw = argparse.RawDescriptionHelpFormatter
+    ap = parser or argparse.ArgumentParser(prog="transfersep data", formatter_class=raw)
+    ap.description = __doc__.split("\n\n")[0]
     ap.add_argument("name", help=f"the dataset: {', '.join(names())}, or one its own module declares")
     ap.add_argument("roots", nargs="+", metavar="ROOT")
     ap.add_argument("--split", choices=("train", "val", "test"), help="print only the tracks of this split")

@@ -12,11 +12,13 @@ several studies is refused with exit status 2) into the paper's outputs (all wri
   (fine-tune curves start at 0 = the pretrained model before any downstream update, as in the
   paper's plot of downstream iterations; they are not offset by the pretraining steps); the
   zero-shot probe of a pretrained model is a marker at step 0;
+- ``fig4_length.png``, ``table4_length.csv`` — Figure 4: transfer against pretraining length
+  (``report.length``), only in a study with fine-tunes or probes beside the end of pretraining;
 - ``table2_mask_minus_whole.{csv,md,png}`` — Table 2: mask-model minus whole-model SI-SDR;
 - ``tests.csv`` — every comparison (``transfersep.report.comparisons``); ``summary.csv`` — one row per run;
 - ``report.md`` — says what the study is made of (``provenance``), embeds the figures, states each
-  comparison with the paper's and the independent columns side by side, lists problems and,
-  once, the missing grid points with the commands that produce them.
+  comparison with the paper's and the independent columns side by side, lists problems (runs left
+  out as stale among them) and, once, the missing grid points with the commands that produce them.
 
 Every comparison is a one-sided Wilcoxon signed-rank test of "x better than y" on the per-excerpt
 mean SI-SDR (``transfersep.report.stats``) beside its independent statistics (``blocks``). Bar
@@ -187,10 +189,10 @@ def log_wandb(paths: dict, out: Path, project: str, entity: str | None, alpha: f
     return mode
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="transfersep report", description="Figures 1-3, Table 2 and tests of a study's runs."
-    )
+def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    """The command line; ``parser``: the one ``transfersep report`` names (default: a plain one)."""
+    p = parser or argparse.ArgumentParser(prog="transfersep report")
+    p.description = "Figures 1-3, Table 2 and tests of a study's runs."
     p.add_argument("runs_dir", type=Path, help="a study folder (<paths.runs_dir>/<study>), scanned for result.json")
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--alpha", type=float, default=ALPHA, help="significance threshold (default 0.001)")

@@ -14,7 +14,7 @@ study's ``seed`` and ``fold`` keys (``run.plan.REPLICATE_KEYS``). Here each repl
 - per grid point: the mean over its replicates ± their standard deviation, and the 95 % t-interval
   of that mean (Figures 1 and 4 draw it when the study has two or more replicates).
 
-Runs of one key are found by ``results.scan`` (``Run.replicates``).
+Runs of one key are found by ``scan.scan_study`` (``Run.replicates``).
 """
 
 from __future__ import annotations

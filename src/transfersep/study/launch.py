@@ -112,6 +112,12 @@ def run_study(sweeps: Sequence[str], overrides: Sequence[str], dry_run: bool = F
     return 0 if all(r.state == "finished" for r in rows if r.in_grid) else 1
 
 
+def main(argv: list[str], parser: argparse.ArgumentParser) -> int:
+    """The verb: this module's description, its options and Hydra-style overrides in any order."""
+    parser.description = __doc__
+    return run_from_args(configure_parser(parser).parse_intermixed_args(argv))
+
+
 def configure_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="Hydra overrides for every stage (grid keys narrow the grid)")
     p.add_argument(

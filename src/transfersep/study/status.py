@@ -263,6 +263,12 @@ def format_table(rows: list[RunState], study_dir: Path, states: set[str] | None 
     return "\n".join(lines)
 
 
+def main(argv: list[str], parser: argparse.ArgumentParser) -> int:
+    """The verb: this module's description, its options and Hydra-style overrides in any order."""
+    parser.description = __doc__
+    return run_from_args(configure_parser(parser).parse_intermixed_args(argv))
+
+
 def configure_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("study_dir", type=Path, help="<paths.runs_dir>/<study>")
     p.add_argument("overrides", nargs="*", help="narrow the grid like a sweep, e.g. downstream=bach10")

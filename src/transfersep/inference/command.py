@@ -1,5 +1,5 @@
 """``transfersep separate``: its options and the loop over the inputs (``inference.separate`` does
-the work of each file)."""
+the work of each file). Bad input raises ``ValueError``, which the command prints as one line."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from transfersep.cli.errors import UserError
 
-
-def add_separate(p: argparse.ArgumentParser) -> None:
+def _options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "inputs",
         nargs="+",
@@ -74,7 +72,13 @@ def add_separate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no summary lines")
 
 
-def cmd_separate(args: argparse.Namespace) -> int:
+def separate(argv: list[str], parser: argparse.ArgumentParser) -> int:
+    """``transfersep separate``: split each input into one file per source (exit 2 when any was too short)."""
+    _options(parser)
+    return _separate(parser.parse_args(argv))
+
+
+def _separate(args: argparse.Namespace) -> int:
     from transfersep.inference import separate as sep
     from transfersep.inference.api import claim_folder, model_name
     from transfersep.inference.inputs import check_input, pick_sources
@@ -84,20 +88,20 @@ def cmd_separate(args: argparse.Namespace) -> int:
     inputs = [Path(p) for p in args.inputs]
     root = Path(args.out)
     if root.exists() and not root.is_dir():
-        raise UserError(f"--out {root} is a file; give a folder (sources land in {root}/<model name>/<track>/)")
+        raise ValueError(f"--out {root} is a file; give a folder (sources land in {root}/<model name>/<track>/)")
     out = root / model_name(args.model)
     stems: dict[str, Path] = {}
     for p in inputs:  # check every input before anything is written
         check_input(p)
         if p.stem in stems:
-            raise UserError(
+            raise ValueError(
                 f"{stems[p.stem]} and {p} would both write {out / p.stem}; "
                 "rename one or separate them into different --out folders"
             )
         stems[p.stem] = p
     claim_folder(out, args.model, write=False)  # another model's outputs there: refused before any work
     if args.clusters is not None and args.clusters < 2:
-        raise UserError(f"--clusters {args.clusters}: give 2 or more (one cluster per sound to pull apart)")
+        raise ValueError(f"--clusters {args.clusters}: give 2 or more (one cluster per sound to pull apart)")
     # --clusters uses the deep-clustering head only: a pretraining model (no trained mask head) serves
     model = sep.prepare_model(args.model, args.device, args.precision, clusters=args.clusters is not None)
     wanted = [s.strip() for s in args.stems.split(",") if s.strip()] if args.stems else None

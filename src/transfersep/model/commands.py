@@ -1,21 +1,26 @@
-"""``transfersep models``: the pretrained models shipped with the package (``transfersep.model.shipped``)."""
+"""The model's verbs: ``transfersep models`` (the pretrained models shipped with the package,
+``transfersep.model.shipped``) and ``transfersep export`` (a trained run as one model package)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from transfersep.files import PACKAGE
 
 
-def add_models(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--check", action="store_true", help="hash each shipped file and compare with its recorded digest")
-    p.add_argument(
+def models(argv: list[str], parser: argparse.ArgumentParser) -> int:
+    """``transfersep models``: each shipped model, its sizes, scores and how to reproduce it."""
+    parser.add_argument(
+        "--check", action="store_true", help="hash each shipped file and compare with its recorded digest"
+    )
+    parser.add_argument(
         "--compare",
         metavar="MODEL",
         help="a package or run directory: say which shipped model has the same weights (exit 1 if none), "
         "the check that a reproduction of a shipped model's recipe gave the same weights",
     )
-
-
-def cmd_models(args: argparse.Namespace) -> int:
+    args = parser.parse_args(argv)
     from transfersep.model.shipped import SHIPPED, file_sha256, weights_sha256_of
 
     if args.compare:
@@ -24,6 +29,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"{args.compare}: weights sha256 {digest}")
         print(f"  same weights as the shipped {', '.join(same)}" if same else "  no shipped model has these weights")
         return 0 if same else 1
+
     bad = 0
     for m in SHIPPED.values():
         sizes = ", ".join(f"{k}={v}" for k, v in m.sizes.items())
@@ -43,3 +49,24 @@ def cmd_models(args: argparse.Namespace) -> int:
         use = f"transfersep separate song.wav --model {m.name}; {train}"
         print(f"  use          {use}")
     return 1 if bad else 0
+
+
+def export(argv: list[str], parser: argparse.ArgumentParser) -> int:
+    """``transfersep export``: package a finished run (or a checkpoint) and read the package back."""
+    parser.add_argument("source", metavar="RUN_DIR_OR_CKPT", help="a finished run directory or a .ckpt file")
+    parser.add_argument("--out", "-o", default=None, help=f"package path (default: <run dir>/{PACKAGE})")
+    args = parser.parse_args(argv)
+    from transfersep.model.package import export_model, load_model
+
+    src = Path(args.source)
+    out = Path(args.out) if args.out else (src if src.is_dir() else src.parent) / PACKAGE
+    if out.resolve() == src.resolve():
+        raise ValueError(f"--out {out} is the source itself; choose another path")
+    path = export_model(src, out)
+    lm = load_model(path)  # read back: the package is complete and loads
+    m = lm.meta["model"]
+    print(
+        f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): sources {lm.source_names}, "
+        f"BLSTM {m['num_layers']}x{m['hidden_size']}, D={m['embedding_dim']}, steps {lm.meta.get('steps')}"
+    )
+    return 0

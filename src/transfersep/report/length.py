@@ -73,12 +73,6 @@ COLUMNS = [
 ]
 
 
-def _baseline_step(run: Run) -> int | None:
-    gp, extra = run.result["grid_point"], run.result.get("extra") or {}
-    step = gp.get("kept_step", extra.get("evaluated_step", extra.get("steps")))
-    return None if step is None else int(step)
-
-
 def _parent_steps(run: Run | None) -> int | None:
     steps = (((run.result.get("extra") or {}).get("parent") or {}).get("steps")) if run else None
     return None if steps is None else int(steps)

@@ -110,7 +110,7 @@ def test_scores_say_where_each_excerpt_comes_from(tmp_path):
     from transfersep.data.cache import StemCache
     from transfersep.data.mixing import ExcerptSet
     from transfersep.report.blocks import origins_of
-    from transfersep.report.stats import read_scores
+    from transfersep.report.scores import read_scores
 
     rng = np.random.default_rng(1)
     root = tmp_path / "stems"
@@ -144,7 +144,7 @@ def test_scores_say_where_each_excerpt_comes_from(tmp_path):
 def test_generated_excerpts_are_their_own_tracks(tmp_path):
     from transfersep.data.generated import GeneratedExcerpts
     from transfersep.report.blocks import origins_of
-    from transfersep.report.stats import read_scores
+    from transfersep.report.scores import read_scores
 
     ds = GeneratedExcerpts(2, 0.5, 0, "test", 4)
     gp = {"stage": "baseline", "pretrain": "none", "augment": "none", "finetune": "whole", "downstream": "x"}

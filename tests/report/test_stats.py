@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from transfersep.report.stats import TestSetMismatch, check_same_test_set, excerpt_scores, wilcoxon_paired
+from transfersep.report.scores import excerpt_scores
+from transfersep.report.stats import TestSetMismatch, check_same_test_set, wilcoxon_paired
 
 
 def series(values, ids=None) -> pd.Series:
@@ -103,7 +104,7 @@ def test_excerpt_scores_from_table():
 
 def test_read_scores_keeps_na_track_names_and_refuses_infinite_scores(tmp_path):
     from transfersep.report.blocks import origins_of
-    from transfersep.report.stats import read_scores
+    from transfersep.report.scores import read_scores
 
     path = tmp_path / "scores.csv"
     path.write_text(

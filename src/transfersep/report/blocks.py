@@ -49,7 +49,7 @@ def origins_of(scores: pd.DataFrame) -> pd.DataFrame | None:
     """The origin rows (excerpt, source, track, start_s, seconds) of a scores table, or None when
     none is filled in (a test set that does not say where its excerpts come from). An excerpt with
     any row missing its origin (an empty cell; "NA" or "None" is a track name when read by
-    ``stats.read_scores``) is left out, so that its excerpts are counted as missing, not guessed."""
+    ``scores.read_scores``) is left out, so that its excerpts are counted as missing, not guessed."""
     df = scores[["excerpt", "source", *ORIGIN_COLUMNS]].copy()
     track = df["track"].astype(str).where(df["track"].notna(), "")
     missing = (track.str.strip() == "") | df[["start_s", "seconds"]].isna().any(axis=1)

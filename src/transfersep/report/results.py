@@ -35,7 +35,7 @@ import pandas as pd
 
 from transfersep.files import CURVE, SCORES, STATUS
 from transfersep.report.blocks import origins_of
-from transfersep.report.stats import excerpt_scores, read_scores
+from transfersep.report.scores import excerpt_scores, read_scores
 from transfersep.study.grid import load_grid
 
 

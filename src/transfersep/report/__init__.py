@@ -14,16 +14,8 @@ Its modules, from the runs on disk to the files written:
   way a number is written; ``tables``: the csv files and Table 2's image;
 - ``build``: ``write_report``, the order of all of the above, and the command line.
 
-Adding a figure (Figure N):
-
-1. its data: a function from the scan (``scan.Scan``: the paper's grid by grid key, Figure 4's axis
-   by length key) and the comparisons to plain values, in ``panels`` or a module of its own;
-2. its drawing: ``figures.figureN(path, ...)`` from those values only, built on ``draw`` (an absent
-   value is drawn "absent", never dropped);
-3. its prose: a section function in ``text``, its tables in ``mdtables``, every number through
-   ``numbers.num``;
-4. wire it in ``build.write_report`` (and ``panels.draw_figures``), and test it on a study of the
-   tiny model.
+Adding a figure: its data, its drawing, its prose, each in its layer above (the recipe is in
+the documentation, "Extending transfersep").
 
 Submodules are imported where used so that the report does not import Lightning and training does
 not import matplotlib.

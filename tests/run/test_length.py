@@ -50,7 +50,7 @@ def mean_sisdr(scores_csv: Path) -> float:
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> Path:
     runs = tmp_path_factory.mktemp("runs")
-    sel = ["pretrain=slakh", "augment=none", "downstream=bach10"]
+    sel = ["pretrain=slakh", "objective=dc", "augment=none", "downstream=bach10"]
     train(runs, "pretrain=slakh")
     train(runs, "+sweeps=zeroshot", *sel)
     train(runs, "+sweeps=finetune", *sel)

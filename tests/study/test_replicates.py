@@ -56,7 +56,8 @@ def test_a_replicated_study_trains_every_point_three_times_and_reports_the_recip
     cmd = [
         *(sys.executable, "-m", "transfersep.cli", "study", "experiment=tiny", "data.generated=true", "logger=csv"),
         f"paths.runs_dir={tmp_path}",
-        *("pretrain=slakh", "augment=none", "finetune=whole", "downstream=dagstuhl", "pretrain_steps=end"),
+        *("pretrain=slakh", "objective=dc", "augment=none", "finetune=whole", "downstream=dagstuhl"),
+        "pretrain_steps=end",
         *("budget.pretrain=2", "budget.finetune=2", "seed=0,1,2"),
     ]
     p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)

@@ -32,7 +32,8 @@ def finished(run_dir: Path) -> bool:
 
 
 def test_librimix_study_probe_finetune_baseline_status_report(tmp_path: Path) -> None:
-    grid = ["pretrain=librimix", "augment=none", "finetune=whole", "downstream=dagstuhl", "pretrain_steps=end"]
+    grid = ["pretrain=librimix", "objective=dc", "augment=none", "finetune=whole", "downstream=dagstuhl"]
+    grid += ["pretrain_steps=end"]
     run("-m", "transfersep.cli", "study", *TINY, f"paths.runs_dir={tmp_path}", *grid)
     study = tmp_path / "tiny"
     subs = ["pretrain/librimix-none", "zeroshot/librimix-none-dagstuhl", "finetune/librimix-none-whole-dagstuhl"]

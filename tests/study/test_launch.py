@@ -67,10 +67,9 @@ def test_finetunes_launch_only_from_finished_pretraining(tmp_path: Path) -> None
     assert set(blocked) == {gp.subdir for gp in grid_points(["finetune"], ["downstream=bach10"])} - expected
 
     # all pretraining finished: the grid goes out as one multirun with the overrides unchanged
-    grid = load_grid()
-    for p, a in itertools.product(grid.axes["pretrain"], grid.axes["augment"]):
-        if (p, a) not in done:
-            finish(tmp_path, f"pretrain/{p}-{a}")
+    for gp in grid_points(["pretrain"], []):  # every corpus, augmentation and objective of the grid
+        if not (tmp_path / gp.subdir / "status.json").is_file():
+            finish(tmp_path, gp.subdir)
     assert finetune_launches(tmp_path, ["downstream=bach10"]) == ([["downstream=bach10"]], [])
 
 
@@ -86,6 +85,7 @@ def test_small_study_end_to_end(tmp_path: Path) -> None:
         "logger=csv",
         f"paths.runs_dir={tmp_path}",
         "pretrain=slakh",
+        "objective=dc",
         "augment=none",
         "finetune=whole",
         "downstream=dagstuhl",

@@ -21,7 +21,7 @@ from transfersep.study.grid import grid_points
 
 
 def test_replicate_zero_keeps_the_papers_folders_and_others_add_their_keys() -> None:
-    ov = ["pretrain=slakh", "augment=none", "finetune=whole", "downstream=bach10", "pretrain_steps=end"]
+    ov = ["pretrain=slakh", "objective=dc", "augment=none", "finetune=whole", "downstream=bach10", "pretrain_steps=end"]
     pts = {gp.subdir: gp for gp in grid_points(None, [*ov, "seed=0,2", "fold=0,1"])}
     assert set(pts) == {
         "pretrain/slakh-none",

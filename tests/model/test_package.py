@@ -208,7 +208,8 @@ def _fine_tune_plan(tmp_path: Path, *overrides: str):
 
 @pytest.mark.parametrize("parent", ["init_from", "study"])
 def test_a_config_of_other_sizes_than_the_parent_is_refused_naming_each_key(run, package, tmp_path, parent):
-    from transfersep.run.errors import ModelSizeError, parent_problem
+    from transfersep.run.errors import ModelSizeError
+    from transfersep.run.parent import parent_problem
 
     # the fixture's model: hidden 16, 2 layers, D = 6; experiment=tiny: hidden 32, 2 layers, D = 10
     extra = [f"init_from={package}"] if parent == "init_from" else []

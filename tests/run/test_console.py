@@ -1,4 +1,4 @@
-"""Progress reports, the console/log split and suggested commands (transfersep.run.console, errors)."""
+"""Progress reports, the console/log split and suggested commands (transfersep.run.console, errors, suggest)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from transfersep.run import console, errors
+from transfersep.run import console, errors, suggest
 
 
 def test_plain_progress_lines_every_tenth_with_rate_and_eta(monkeypatch, caplog):
@@ -81,14 +81,14 @@ def test_suggested_command_keeps_the_users_overrides_only():
         "downstream.dataset.sources=[a,b]",
         "hydra/launcher=slurm",
     ]
-    cmd = errors.train_command({"pretrain": "musdb", "augment": "pitch"}, "tiny", given)
+    cmd = suggest.train_suggestion({"pretrain": "musdb", "augment": "pitch"}, "tiny", given)
     assert cmd == (
         "transfersep train pretrain=musdb augment=pitch study=tiny experiment=tiny "
         "'paths.runs_dir=/scratch/my runs' data.generated=true +model.hidden_size=32 seed=3"
     )
     # a study the user named is carried once, as given
     assert (
-        errors.train_command({"pretrain": "slakh"}, "paper", ["study=mine"])
+        suggest.train_suggestion({"pretrain": "slakh"}, "paper", ["study=mine"])
         == "transfersep train pretrain=slakh study=mine"
     )
 

@@ -15,8 +15,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from transfersep.run import console, errors
+from transfersep.run import console, errors, failures
 from transfersep.run.config import conf_dir, in_multirun, register_resolvers
+from transfersep.run.configline import config_error_line, is_config_error
 from transfersep.run.errors import CompactJobFailed, JobFailed
 from transfersep.run.lifecycle import run
 from transfersep.study.grid import register_resolver
@@ -24,6 +25,8 @@ from transfersep.study.grid import register_resolver
 log = logging.getLogger("transfersep")
 register_resolvers()
 register_resolver()  # ${grid_sweep:<stage>} of sweeps/<stage>.yaml
+# the jobs of this process's multirun that failed on user errors (Hydra calls hydra_main once per job)
+FAILED = failures.FailedJobs()
 
 
 @hydra.main(config_path=str(conf_dir()), config_name="train", version_base="1.3")
@@ -36,26 +39,26 @@ def hydra_main(cfg: DictConfig) -> None:
     run_dir, runs_root = Path(HydraConfig.get().runtime.output_dir), Path(cfg.paths.runs_dir)
     if in_multirun() and (why := _excluded(cfg)):  # a point of the sweep's product that the grid leaves out
         log.info("skipped: %s; nothing to train", why)
-        errors.remove_unused_run_dir(run_dir, runs_root)
+        failures.remove_unused_run_dir(run_dir, runs_root)
         return
     try:
         _run(cfg)
         if cfg.dry_run is True:  # a dry run writes nothing (its report went to stdout)
-            errors.remove_unused_run_dir(run_dir, runs_root)
+            failures.remove_unused_run_dir(run_dir, runs_root)
     except Preempted as e:
         log.warning("%s", e)
         e.hand_over()  # under submitit: requeue; else exit 128 + signal (a multirun stops too)
     except KeyboardInterrupt as e:  # Ctrl-C: one line (status "interrupted" where a run had started)
         log.error("%s", e if isinstance(e, Interrupted) else "interrupted (Ctrl-C); nothing was trained")
-        errors.remove_unused_run_dir(run_dir, runs_root)
+        failures.remove_unused_run_dir(run_dir, runs_root)
         raise SystemExit(130) from None
     except Exception as e:
         if not errors.is_user_error(e):
             raise
         multirun = in_multirun()
-        msg = errors.report(e, multirun)
+        msg = FAILED.report(e, multirun)
         # a refused run leaves no directory behind (a multirun job keeps its failed status.json)
-        errors.remove_unused_run_dir(run_dir, runs_root)
+        failures.remove_unused_run_dir(run_dir, runs_root)
         if multirun:
             # an Exception: Hydra marks this job failed and the rest of the grid runs on
             raise CompactJobFailed(msg) from None
@@ -115,18 +118,18 @@ def main() -> None:
     user errors exits 2 and ends with one note on what to do."""
     if "--verbose" in sys.argv[1:]:
         sys.argv.remove("--verbose")
-        os.environ[errors.VERBOSE_ENV] = "1"
+        os.environ[failures.VERBOSE_ENV] = "1"
     from transfersep.model.shipped import resolve_overrides
 
     sys.argv[1:] = resolve_overrides(expand_home(sys.argv[1:]))  # init_from=<shipped model name>
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
-        os.environ[errors.VERBOSE_ENV] = "1"
+        os.environ[failures.VERBOSE_ENV] = "1"
     before = os.environ.get("HYDRA_FULL_ERROR")
-    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra hands exceptions on unformatted; errors.py formats them
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra hands exceptions on unformatted; run.configline formats them
     try:
         hydra_main()
     except JobFailed as e:
-        lines = errors.closing_lines()
+        lines = FAILED.closing_lines()
         if not lines:  # the jobs ran elsewhere (SLURM): their lines are in their logs
             lines = [
                 f"error: {e}",
@@ -134,14 +137,14 @@ def main() -> None:
                 "lists every failed job with its error and logs",
             ]
         print("\n".join(lines), file=sys.stderr)
-        raise SystemExit(2 if errors.FAILED_JOBS else e.code) from None
+        raise SystemExit(2 if FAILED else e.code) from None
     except Exception as e:
-        if errors.verbose():
+        if failures.verbose():
             raise
         if errors.is_unwritable(e):  # Hydra creates the run directory and its train.log before the run
             print(f"error: {errors.unwritable_line(e, {'paths.runs_dir': None})}", file=sys.stderr)
-        elif errors.is_config_error(e):
-            print(f"error: {errors.config_error_line(e)}", file=sys.stderr)
+        elif is_config_error(e):
+            print(f"error: {config_error_line(e)}", file=sys.stderr)
         else:
             raise
         raise SystemExit(2) from None

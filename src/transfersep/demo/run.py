@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from transfersep.study.grid import load_grid, overrides_for
-from transfersep.study.launch import train_command
+from transfersep.study.launch import train_argv
 
 
 @dataclass
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
         f"study={a.study}",
         *a.overrides,
     ]
-    train = [*train_command(), "-m", *common]
+    train = [*train_argv(), "-m", *common]
     report = runs / a.study / "report"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     jobs = a.jobs or min(2, cores)

@@ -53,7 +53,8 @@ def load_parent(ckpt: Path, model: dict):
     the CPU, built from the file (its header's sizes, its own mask head and ``objective``); a run whose
     ``model`` config contradicts those sizes is refused first (``errors.ModelSizeError``)."""
     from transfersep.model.package import ModelLoadError, load_model
-    from transfersep.run.errors import CheckpointError, check_sizes
+    from transfersep.run.errors import CheckpointError
+    from transfersep.run.parent import check_sizes
 
     check_sizes(ckpt, model, "the pretrained model", "run with the sizes it was trained with")
     try:

@@ -28,6 +28,7 @@ from transfersep.run.dataid import check_data_unchanged, data_identity
 from transfersep.run.errors import ConfigValueError, MissingCheckpointError
 from transfersep.run.fit import fit
 from transfersep.run.identity import check_unchanged, record_launch
+from transfersep.run.parent import check_checkpoint, check_parent
 from transfersep.run.plan import Plan, make_plan
 from transfersep.run.probe import run_probe
 from transfersep.run.records import finished, read_status, write_status
@@ -35,16 +36,6 @@ from transfersep.run.resume import Interrupted
 from transfersep.run.typed import check_config
 
 log = logging.getLogger("transfersep")
-
-
-def check_parent(plan: Plan, study: str) -> None:
-    problem = errors.parent_problem(plan, study)
-    if problem:
-        raise MissingCheckpointError(problem)
-    if plan.init_from is not None and plan.init_from.suffix == ".safetensors":
-        from transfersep.model.package import load_model
-
-        load_model(plan.init_from)  # a damaged package is refused here (ModelLoadError), not mid-run
 
 
 class DryRunProblems(ConfigValueError):
@@ -81,14 +72,14 @@ def dry_run(cfg: DictConfig, plan: Plan) -> None:
 
 
 def preflight(cfg: DictConfig, plan: Plan):
-    """Everything a user can get wrong, checked before anything is written: the parent checkpoint
-    and the data roots. Returns the datamodule (seeded first, as training expects)."""
+    """Everything a user can get wrong, checked before anything is written (the parent was checked as
+    the launch began): the checkpoint it would resume from and the data roots. Returns the
+    datamodule (seeded first, as training expects)."""
     from transfersep.data import build_datamodule
     from transfersep.model import objectives
 
-    check_parent(plan, str(cfg.study))
     if not cfg.rerun:
-        errors.check_checkpoint(
+        check_checkpoint(
             plan.run_dir / LAST_CKPT,
             "the checkpoint this run would resume from",
             "delete it to train the run from its start (or add rerun=true)",

@@ -45,7 +45,7 @@ def study_dir_of(overrides: Sequence[str]) -> Path:
     return Path(str(cfg.paths.runs_dir)) / str(cfg.study)
 
 
-def train_command() -> list[str]:
+def train_argv() -> list[str]:
     """The training command a stage runs (the module behind ``python train.py``; works installed)."""
     return [sys.executable, "-m", "transfersep.cli.train"]
 
@@ -99,7 +99,7 @@ def run_study(sweeps: Sequence[str], overrides: Sequence[str], dry_run: bool = F
         for sub in blocked:
             print(f"[study] blocked: {sub} (its pretraining run has not finished)", flush=True)
         for launch in launches:
-            cmd = [*train_command(), "-m", f"+sweeps={stage}", *launch]
+            cmd = [*train_argv(), "-m", f"+sweeps={stage}", *launch]
             print(f"[study] {shlex.join(cmd)}", flush=True)
             if not dry_run:
                 rc = subprocess.call(cmd)

@@ -182,3 +182,23 @@ def test_the_papers_grid_is_the_axis_at_its_end():
     n_half = grid_counts(downstream=["bach10"], pretrain_steps=["half"])["finetunes"]
     assert len(half) == n_half and all(gp.parent_subdir == f"pretrain/{gp.pretraining}-{gp.augment}" for gp in half)
     assert {gp.subdir for gp in half} >= {"finetune/slakh-pitch-mask-bach10-half"}
+
+
+def test_the_refusal_over_a_removed_kept_checkpoint_suggests_the_command_that_restores_it(tmp_path):
+    train(tmp_path, "pretrain=slakh")
+    pre = tmp_path / "tiny" / "pretrain" / "slakh-none"
+    kept = pre / "kept" / "step-2.ckpt"
+    before = digest_of(kept)
+    kept.unlink()
+    p = train(
+        tmp_path, "pretrain=slakh", "downstream=bach10", "finetune=zeroshot", "pretrain_steps=quarter", check=False
+    )
+    assert p.returncode == 2
+    (line,) = [ln for ln in (p.stdout + p.stderr).splitlines() if ln.strip()]
+    assert str(kept) in line
+    cmd = line.split("train it again with: ")[1].split()
+    assert cmd[:2] == ["transfersep", "train"]
+    # follow it as given (``transfersep train`` is ``python train.py``; the common overrides are in it)
+    words = [w for w in cmd[2:] if w not in COMMON and not w.startswith("paths.runs_dir=")]
+    train(tmp_path, *words)
+    assert kept.is_file() and digest_of(kept) == before

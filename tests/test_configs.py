@@ -13,7 +13,8 @@ from omegaconf import OmegaConf
 
 from project import CONF
 from transfersep.run.config import compose as tool_compose
-from transfersep.run.plan import PlanError, make_plan
+from transfersep.run.plan import make_plan
+from transfersep.run.point import PlanError
 from transfersep.study.grid import expand, grid_points
 
 # the study's grid, read from sweeps/grid.yaml as a file and expanded here by the documented folder

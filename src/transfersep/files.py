@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-STATUS = "status.json"  # the run's state, grid point, job and result (run.records)
+STATUS = "status.json"  # the run's state, grid point, job and result (read_status; run.records says what)
 LOCK = "lock.json"  # which job owns the run directory (run.lock)
 TRAIN_LOG = "train.log"  # the run's log, appended across resumes (run.console)
 LAST_CKPT = "checkpoints/last.ckpt"  # the training state a killed run resumes from (run.resume)
@@ -85,3 +85,18 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_status(run_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """A run's ``status.json``, or None where there is none (or it is not a JSON object). The one
+    reader of the file; its one writer is ``write_status`` (what it holds: ``run.records``)."""
+    try:
+        st = json.loads((Path(run_dir) / STATUS).read_text())
+    except (FileNotFoundError, ValueError):  # not there yet, or written by hand and broken
+        return None
+    return st if isinstance(st, dict) else None
+
+
+def write_status(run_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
+    """Replace a run's ``status.json`` with ``record`` (atomically; ``run.records`` composes it)."""
+    return atomic_write_json(Path(run_dir) / STATUS, record)

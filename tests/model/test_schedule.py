@@ -10,7 +10,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from transfersep.model.schedule import ScheduleError, plateau_patience
 from transfersep.model.system import SeparationSystem
-from transfersep.run.plan import PlanError, make_plan
+from transfersep.run.plan import make_plan
+from transfersep.run.point import PlanError
 
 TINY = {"hidden_size": 4, "num_layers": 1, "embedding_dim": 2}
 

@@ -10,6 +10,7 @@ from test_chain import train
 
 from transfersep.run.console import run_summary
 from transfersep.run.plan import Plan
+from transfersep.run.point import GridPoint
 
 
 def test_a_baseline_records_and_prints_the_mixture_as_estimate_floor(tmp_path: Path) -> None:
@@ -24,7 +25,7 @@ def test_a_baseline_records_and_prints_the_mixture_as_estimate_floor(tmp_path: P
 
 
 def test_the_summary_says_no_floor_where_none_was_measured(tmp_path: Path) -> None:
-    plan = Plan("finetune", "whole", {}, "finetune/x", tmp_path, 4)
+    plan = Plan(GridPoint("slakh", "none", "whole", "bach10"), "whole", tmp_path, 4)
     result = {"steps": 4, "overall": {"mean": 1.0}, "per_source": {}, "extra": {"steps": 4}}
     assert "floor" not in run_summary(plan, result, 1.0)
     result["extra"]["mixture_as_estimate_sisdr"] = -2.5

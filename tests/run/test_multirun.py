@@ -68,11 +68,12 @@ def test_every_job_is_its_own_wandb_run(study) -> None:
 
     from transfersep.run.loggers import wandb_run_id
     from transfersep.run.plan import Plan
+    from transfersep.run.point import GridPoint
 
     study_dir, _ = study
     cfg = OmegaConf.create({"logger": {"wandb": {"project": "transfersep"}}, "study": "tiny"})
     ids = {
-        d: wandb_run_id(cfg, Plan("baseline", "whole", {}, f"baseline/{d}", study_dir, 4))
+        d: wandb_run_id(cfg, Plan(GridPoint("none", "none", "whole", d), "whole", study_dir / "baseline" / d, 4))
         for d in ("bach10", "dagstuhl")
     }
     assert ids["bach10"] != ids["dagstuhl"]

@@ -199,7 +199,7 @@ def test_the_probe_runs_where_the_trainer_runs():
     from omegaconf import OmegaConf
 
     from transfersep.run.initial import run_device
-    from transfersep.run.plan import PlanError
+    from transfersep.run.point import PlanError
 
     def trainer(acc: str):
         return OmegaConf.create({"trainer": {"accelerator": acc}})

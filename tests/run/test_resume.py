@@ -128,10 +128,11 @@ def test_sigkill_resumes_to_the_uninterrupted_result(reference: Path, tmp_path: 
     import wandb
     from omegaconf import OmegaConf
 
+    from transfersep.files import read_status
     from transfersep.run.lock import read_lock
     from transfersep.run.loggers import wandb_run_id
     from transfersep.run.plan import Plan
-    from transfersep.run.records import read_status
+    from transfersep.run.point import GridPoint
 
     # a parent that used W&B itself (pytest here; a notebook or driver script for users) hands its
     # service to children through WANDB_SERVICE; the killed run's stream must not block the relaunch
@@ -160,7 +161,7 @@ def test_sigkill_resumes_to_the_uninterrupted_result(reference: Path, tmp_path: 
 
     # both attempts logged to the same W&B run (offline run directories end in the run id)
     cfg = OmegaConf.create({"logger": {"wandb": {"project": "transfersep"}}, "study": "tiny"})
-    plan = Plan("pretrain", "pretrain", {}, RUN.as_posix(), run, STEPS)
+    plan = Plan(GridPoint("slakh", "none", "whole", "none"), "pretrain", run, STEPS)
     ids = {d.name.rsplit("-", 1)[1] for d in (run / "wandb").glob("offline-run-*")}
     assert len(list((run / "wandb").glob("offline-run-*"))) == 2
     assert ids == {wandb_run_id(cfg, plan)}
@@ -175,7 +176,7 @@ def test_two_launches_at_once_one_trains(reference: Path, tmp_path: Path) -> Non
     """The same grid point started twice at once: whichever takes the lock trains (and stops itself
     after step 1, holding it); the other exits at once, naming the holder; the weights are a
     single run's."""
-    from transfersep.run.records import read_status
+    from transfersep.files import read_status
 
     run = tmp_path / "tiny" / RUN
     procs = [start(tmp_path, "logger=csv", kill=("STOP", 1)) for _ in range(2)]
@@ -207,7 +208,7 @@ def test_two_launches_at_once_one_trains(reference: Path, tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("sig", ["TERM", "USR1", "USR2"])
 def test_signal_writes_last_ckpt_at_the_next_step_and_resumes(sig: str, reference: Path, tmp_path: Path) -> None:
-    from transfersep.run.records import read_status
+    from transfersep.files import read_status
 
     run = tmp_path / "tiny" / RUN
     # checkpoints every 100 steps: a last.ckpt at step 6 can only come from the signal
@@ -232,7 +233,7 @@ def test_ddp_sigterm_stops_every_rank_and_resumes(tmp_path: Path) -> None:
     (No GPU is needed for the logic under test; GPU runs use the same code with NCCL.)"""
     import time
 
-    from transfersep.run.records import read_status
+    from transfersep.files import read_status
 
     ddp = [
         "trainer=ddp",

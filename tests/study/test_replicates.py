@@ -16,7 +16,7 @@ import pytest
 from scipy import stats
 
 from project import ROOT
-from transfersep.run.plan import PlanError, subdir_of
+from transfersep.run.point import GridPoint, PlanError
 from transfersep.study.grid import grid_points
 
 
@@ -39,7 +39,7 @@ def test_replicate_zero_keeps_the_papers_folders_and_others_add_their_keys() -> 
     assert pts["baseline/bach10-fold1-seed2"].as_dict()["seed"] == 2
     assert "seed" not in pts["baseline/bach10"].as_dict()  # the paper's records read as before
     with pytest.raises(PlanError, match="pretraining has none"):
-        subdir_of("slakh", "none", "whole", "none", fold=1)
+        _ = GridPoint("slakh", "none", "whole", "none", fold=1).subdir
 
 
 def _means(study: Path, sub: str) -> dict[int, float]:

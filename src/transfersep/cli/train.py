@@ -68,7 +68,7 @@ def hydra_main(cfg: DictConfig) -> None:
 def _excluded(cfg: DictConfig) -> str | None:
     from hydra.core.hydra_config import HydraConfig
 
-    from transfersep.run.plan import GRID_KEYS
+    from transfersep.run.point import GRID_KEYS
     from transfersep.study.grid import load_grid
 
     choices = HydraConfig.get().runtime.choices
@@ -163,7 +163,7 @@ def _help(parser) -> str:
 def train(argv: list[str], parser) -> int:
     """``transfersep train``: Hydra's command line (``main``); returns its exit code."""
     if argv and argv[0] in ("-h", "--help") and len(argv) == 1:
-        from transfersep.run.plan import GRID_KEYS
+        from transfersep.run.point import GRID_KEYS
 
         print(
             _help(parser) + "\n\nEvery option of `python train.py` works here unchanged: Hydra overrides "

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from transfersep.files import FINAL_CKPT, LAST_CKPT, PACKAGE, STATUS
+from transfersep.files import FINAL_CKPT, LAST_CKPT, PACKAGE, read_status
 from transfersep.model.package import LoadedModel
 
 
@@ -59,7 +59,7 @@ def model_name(path: str | os.PathLike) -> str:
     if run_dir is None:
         return p.stem
     try:  # a study's run records its stage (the folder above it) and its study
-        st = json.loads((run_dir / STATUS).read_text())
+        st = read_status(run_dir)
         stage, study = st["grid_point"]["stage"], st.get("study")
     except (OSError, ValueError, TypeError, KeyError):
         stage = study = None

@@ -104,8 +104,14 @@ def run_name(corpus: str, objective: str | None = "dc") -> str:
     return corpus if corpus == "none" else f"{corpus}{get(objective).folder}"
 
 
-def split_name(name: str) -> tuple[str, str]:
-    """(corpus, objective) of a pretraining's run name (``run_name``'s inverse; ``slakh`` -> dc)."""
+def split_name(name: str, objective: str | None = None) -> tuple[str, str]:
+    """(corpus, objective) of a pretraining's run name (``run_name``'s inverse; ``slakh`` -> dc). With
+    the ``objective`` a record names beside it (``slakh_mixit`` and ``mixit``), that objective, and
+    the corpus without its folder suffix; an unknown one raises ``ValueError`` (``get``)."""
+    if objective not in (None, ""):
+        entry = get(objective)
+        cut = bool(entry.folder) and name.endswith(entry.folder) and len(name) > len(entry.folder)
+        return (name[: -len(entry.folder)] if cut else name), entry.name
     for entry in _REGISTRY.values():
         if entry.folder and name.endswith(entry.folder) and len(name) > len(entry.folder):
             return name[: -len(entry.folder)], entry.name

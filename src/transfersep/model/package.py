@@ -42,7 +42,7 @@ import torch
 
 import transfersep
 from transfersep.audio import STFT, STFTConfig
-from transfersep.files import FINAL_CKPT, LAST_CKPT, PACKAGE, STATUS, atomic_write
+from transfersep.files import FINAL_CKPT, LAST_CKPT, PACKAGE, STATUS, atomic_write, read_status
 from transfersep.model import ChimeraConfig, ChimeraNet
 from transfersep.model.masking import separate_masks
 
@@ -357,13 +357,13 @@ def _load_checkpoint(path: Path, device: Any) -> LoadedModel:
     ckpt, hp, sd = _read_checkpoint(path)
     state = {k[len("model.") :]: v for k, v in sd.items() if k.startswith("model.")}
     run = {"checkpoint": str(path)}
-    status = path.parent / STATUS
-    if path.name == FINAL_CKPT and status.is_file():
+    if path.name == FINAL_CKPT and (path.parent / STATUS).is_file():
         try:
-            st = json.loads(status.read_text())
+            st = read_status(path.parent)
+        except OSError:  # unreadable: the checkpoint alone says what it is
+            st = None
+        if st is not None:
             run.update(grid_point=st.get("grid_point"), run_dir=str(path.parent), study=st.get("study"))
-        except (OSError, json.JSONDecodeError, AttributeError):
-            pass
     meta = _meta(
         dict(hp["model"]),
         STFTConfig(**(hp.get("stft") or {})),

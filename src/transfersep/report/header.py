@@ -28,7 +28,7 @@ import yaml
 
 from transfersep.files import RUN_CONFIG
 from transfersep.report.results import Key, Run
-from transfersep.run.plan import SWEPT_KEYS
+from transfersep.run.point import SWEPT_KEYS
 
 DEMO_MARKER = ".transfersep-demo.json"
 ONE_OFF = ("rerun", "dry_run", "init_from")

@@ -3,7 +3,7 @@
 A grid point trained once supports a claim about that trained model on that test audio (the
 paper's column and the per-unit column of ``comparisons``). A claim about the *recipe* (pretraining
 then fine-tuning beats training from scratch, whatever the seed) needs the training repeated: the
-study's ``seed`` and ``fold`` keys (``run.plan.REPLICATE_KEYS``). Here each replicate is one unit:
+study's ``seed`` and ``fold`` keys (``run.point.REPLICATE_KEYS``). Here each replicate is one unit:
 
 - the unit difference of a comparison is the mean SI-SDR of x minus that of y, both trained at the
   same (fold, seed) — same fold, so the same test pieces; the seed index pairs runs arbitrarily,

@@ -17,7 +17,7 @@ the zero-shot stage has none).
 A fine-tune that loaded a model package (``init_from``) is keyed by the pretraining grid point
 recorded in that package. ``report.scan`` finds a study's runs (and leaves out stale ones).
 
-Replicates: runs of one grid point at other seeds or folds (``run.plan.REPLICATE_KEYS``) share its
+Replicates: runs of one grid point at other seeds or folds (``run.point.REPLICATE_KEYS``) share its
 key. The key's ``Run`` is its replicate 0 (seed 0, fold 0: the paper's run; or the lowest present),
 whose ``replicates`` maps every (fold, seed) found to its run, itself included: the per-model
 columns are about that one trained model, the recipe columns about all of them.
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from transfersep.files import CURVE, SCORES, STATUS
+from transfersep.files import CURVE, SCORES, STATUS, read_status
 from transfersep.report.blocks import origins_of
 from transfersep.report.scores import excerpt_scores, read_scores
 from transfersep.study.grid import load_grid
@@ -235,8 +235,8 @@ def pretrain_pairs(study_dir: Path, runs: dict[Key, Run]) -> list[tuple[str, str
     pairs = {(k[1], k[2]) for k in runs if k[0] in ("finetune", "zeroshot")}
     for f in sorted(Path(study_dir).glob(f"pretrain/*/{STATUS}")):
         try:
-            gp = json.loads(f.read_text()).get("grid_point") or {}
-        except (OSError, json.JSONDecodeError, AttributeError):
+            gp = (read_status(f.parent) or {}).get("grid_point") or {}
+        except (OSError, AttributeError):
             continue
         if gp.get("pretrain") and gp.get("augment"):
             pairs.add((str(gp["pretrain"]), str(gp["augment"])))

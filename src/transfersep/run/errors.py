@@ -89,7 +89,7 @@ def user_error_types() -> tuple[type, ...]:
     from transfersep.audio import AudioReadError
     from transfersep.data.index import DatasetError
     from transfersep.model.package import ModelLoadError
-    from transfersep.run.plan import PlanError
+    from transfersep.run.point import PlanError
 
     return (
         PlanError,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
@@ -15,7 +14,7 @@ from transfersep.run import console
 from transfersep.run.initial import build_system, load_pretrained
 from transfersep.run.loggers import build_loggers
 from transfersep.run.plan import Plan
-from transfersep.run.records import evaluated_model, write_status
+from transfersep.run.records import evaluated_model, parent_loaded
 
 log = logging.getLogger("transfersep")
 
@@ -29,10 +28,7 @@ def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
     last = plan.run_dir / LAST_CKPT
     resume = resume_point(plan)
     if plan.stage == "finetune" and resume is None:
-        digest = load_pretrained(system, plan.parent_ckpt)
-        if plan.parent is not None:
-            plan.parent["weights_sha256"] = digest  # what was loaded is the truth, recorded at once
-            write_status(plan.run_dir, "running", plan)
+        parent_loaded(plan, load_pretrained(system, plan.parent_ckpt))
     if resume is not None:
         log.info("%s: resuming from %s", plan.subdir, resume)
         if (done := checkpoint_step(resume)) is not None and done >= plan.total_steps:
@@ -102,34 +98,18 @@ def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
         )
     result: dict = {"steps": trainer.global_step}
     if plan.stage != "pretrain" and cfg.evaluate and trainer.is_global_zero:
-        from transfersep.evaluation.batches import inference_batch
-        from transfersep.evaluation.evaluate import evaluate
+        from transfersep.run.scoring import score_and_record
 
-        batch = inference_batch(int(float(cfg.data.excerpt_seconds) * 16_000), system.device)
-        floor = mixture_as_estimate_sisdr(dm.test_set, len(dm.source_names), system.device, batch)
-        separate, close = console.evaluation_progress(system.separate, len(dm.test_set), batch, show_progress)
-        try:
-            result = evaluate(
-                separate,
-                dm.test_set,
-                dm.source_names,
-                plan.run_dir,
-                plan.grid_point,
-                batch_size=batch,
-                device=system.device,
-                extra={
-                    "steps": trainer.global_step,
-                    "seed": int(cfg.seed),
-                    "split": split_record(dm),
-                    "study": str(cfg.study),
-                    "checkpoint": str(plan.run_dir / FINAL_CKPT),
-                    **evaluated_model(trainer),
-                    "mixture_as_estimate_sisdr": floor,
-                    **({"parent": plan.parent} if plan.parent else {}),
-                },
-            )
-        finally:
-            close()
+        result = score_and_record(
+            cfg,
+            plan,
+            dm,
+            system.separate,
+            checkpoint=plan.run_dir / FINAL_CKPT,
+            device=system.device,
+            progress=show_progress,
+            fields={"steps": trainer.global_step, **evaluated_model(trainer)},
+        )
         metrics = {"test/sisdr": result["overall"]["mean"]}
         metrics.update({f"test/sisdr_{s}": v["mean"] for s, v in result["per_source"].items() if v["mean"] is not None})
         for lg in loggers:
@@ -138,25 +118,8 @@ def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
         if plan.stage == "baseline" and plan.keep_steps:  # equal-iteration comparisons (run.kept)
             from transfersep.run.keeping import evaluate_kept
 
-            extra = {"seed": int(cfg.seed), "study": str(cfg.study), "evaluated_checkpoint": "kept"}
-            extra["split"] = split_record(dm)
-            evaluate_kept(system, dm, plan, int(cfg.data.batch_size), extra)
+            evaluate_kept(cfg, system, dm, plan)
     return result
-
-
-def mixture_as_estimate_sisdr(test_set: Any, n_sources: int, device: Any, batch_size: int | None = None) -> float:
-    """The floor a separator should clear on ``test_set``: the mean excerpt SI-SDR (dB) of the mixture
-    itself as the estimate of every source, scored as the model's estimates are."""
-    import numpy as np
-
-    from transfersep.evaluation.evaluate import score_excerpts
-    from transfersep.evaluation.sisdr import excerpt_means
-
-    def identity(m):
-        return m[:, None].expand(-1, n_sources, -1).clone()
-
-    floor, silent, _ = score_excerpts(identity, test_set, n_sources, batch_size=batch_size, device=device)
-    return float(np.nanmean(excerpt_means(floor, silent)))
 
 
 def checkpoint_step(path: Path) -> int | None:
@@ -178,10 +141,3 @@ def resume_point(plan: Plan) -> Path | None:
         return found[0] if found else None
     steps = [checkpoint_step(p) for p in found]
     return found[1] if (steps[1] or -1) > (steps[0] or -1) else found[0]
-
-
-def split_record(dm: object) -> dict:
-    """``result.json["extra"]["split"]``: the tracks (pieces, takes, songs) the run trained and was
-    tested on; the report's recipe test reads n_test / n_train when folds share training pieces."""
-    desc = getattr(dm, "description", None) or {}
-    return {f"{s}_tracks": (desc.get(s) or {}).get("tracks") for s in ("train", "test")}

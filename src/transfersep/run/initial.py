@@ -85,7 +85,7 @@ def run_device(cfg: DictConfig) -> torch.device:
     """The device the run's trainer puts the model on (``trainer.accelerator``): ``cpu``; ``gpu``/``cuda``
     (the first GPU); ``auto``: a GPU when torch sees one, else the CPU. Work done outside the trainer
     (the zero-shot probe) runs there too."""
-    from transfersep.run.plan import PlanError
+    from transfersep.run.point import PlanError
 
     acc = str(cfg.trainer.get("accelerator", "auto")).lower()
     if acc == "cpu" or (acc == "auto" and not torch.cuda.is_available()):

@@ -55,13 +55,13 @@ class KeepCheckpoints(L.Callback):
             log.info("%s: kept the weights of step %d in %s", self.run_dir.name, step, path)
 
 
-def evaluate_kept(system: Any, dm: Any, plan: Any, batch_size: int, extra: dict[str, Any]) -> dict[int, float]:
+def evaluate_kept(cfg: Any, system: Any, dm: Any, plan: Any) -> dict[int, float]:
     """Score each kept checkpoint of a baseline on the full test list (``kept/step-<n>/``); a step
     already scored is not scored again. Leaves ``system`` holding the last weights it loaded.
     Returns ``{step: mean SI-SDR}`` of the steps scored now."""
     import torch
 
-    from transfersep.evaluation.evaluate import evaluate
+    from transfersep.run.scoring import KEPT, score_and_record
 
     done: dict[int, float] = {}
     for step in sorted(read_kept(plan.run_dir)):
@@ -71,15 +71,18 @@ def evaluate_kept(system: Any, dm: Any, plan: Any, batch_size: int, extra: dict[
         ckpt = torch.load(kept_ckpt(plan.run_dir, step), map_location=system.device, weights_only=False)
         system.load_state_dict(ckpt["state_dict"])
         out.mkdir(parents=True, exist_ok=True)
-        result = evaluate(
+        result = score_and_record(
+            cfg,
+            plan,
+            dm,
             system.separate,
-            dm.test_set,
-            dm.source_names,
-            out,
-            {**plan.grid_point, "kept_step": step},
-            batch_size=batch_size,
+            checkpoint=kept_ckpt(plan.run_dir, step),
             device=system.device,
-            extra={**extra, "steps": step, "evaluated_step": step, "checkpoint": str(kept_ckpt(plan.run_dir, step))},
+            how=KEPT,
+            floor=False,
+            out_dir=out,
+            grid_point={**plan.grid_point, "kept_step": step},
+            fields={"evaluated_checkpoint": "kept", "steps": step, "evaluated_step": step},
         )
         done[step] = float(result["overall"]["mean"])
         log.info("%s: step %d scores %.2f dB on the test list", plan.subdir, step, done[step])

@@ -96,12 +96,6 @@ def record_kept(run_dir: str | Path, step: int, path: Path, digest: str) -> None
     atomic_write_json(Path(run_dir) / KEPT_DIR / KEPT_INDEX, {str(k): books[k] for k in sorted(books)})
 
 
-def kept_status(run_dir: str | Path) -> dict[str, Any]:
-    """``{"kept": {...}}`` for a finished run's ``status.json`` (nothing when it kept nothing)."""
-    books = read_kept(run_dir)
-    return {"kept": {str(k): books[k] for k in sorted(books)}} if books else {}
-
-
 def kept_record(ckpt: Path) -> dict[str, Any] | None:
     """The books of the kept checkpoint ``ckpt`` (``.../kept/step-<n>.ckpt``), or None when it is none."""
     if ckpt.parent.name != KEPT_DIR or not ckpt.name.startswith("step-"):

@@ -20,7 +20,7 @@ import traceback
 import lightning as L
 from omegaconf import DictConfig
 
-from transfersep.files import FINAL_CKPT, LAST_CKPT
+from transfersep.files import FINAL_CKPT, LAST_CKPT, read_status
 from transfersep.model.package import ModelLoadError
 from transfersep.run import console, errors
 from transfersep.run.config import in_multirun
@@ -31,7 +31,7 @@ from transfersep.run.identity import check_unchanged, record_launch
 from transfersep.run.parent import check_checkpoint, check_parent
 from transfersep.run.plan import Plan, make_plan
 from transfersep.run.probe import run_probe
-from transfersep.run.records import finished, read_status, write_status
+from transfersep.run.records import finished, write_finished, write_status
 from transfersep.run.resume import Interrupted
 from transfersep.run.typed import check_config
 
@@ -187,13 +187,9 @@ def _run_owned(cfg: DictConfig, plan: Plan) -> dict | None:
             import wandb
 
             wandb.finish()  # multirun jobs in one process must never merge into one W&B run
-    from transfersep.run.kept import kept_status
     from transfersep.run.provenance import own_digest
 
-    # a parent's own digest (and those of its kept weights), so that its fine-tunes can tell
-    # whether they are still built on it
-    digests = {"weights_sha256": own_digest(plan.run_dir), **kept_status(plan.run_dir)}
-    write_status(plan.run_dir, "finished", plan, result=result, **digests)
+    write_finished(plan, result, own_digest(plan.run_dir))
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     if rank_zero_only.rank == 0:  # trainer=ddp: every rank runs the job, one speaks

@@ -93,7 +93,11 @@ def _finished(run_dir: Path | None) -> bool:
 
 
 def _parent_grid(plan: Any) -> dict[str, str]:
-    return {"pretrain": plan.grid_point["pretrain"], "augment": plan.grid_point["augment"]}
+    """The grid keys of the pretraining a fine-tune starts from, as a command names them (the corpus,
+    and the objective beside it when it is not dc: ``pretrain=slakh objective=mixit``)."""
+    parent = plan.point.parent
+    objective = {"objective": parent.objective} if parent.objective != "dc" else {}
+    return {"pretrain": parent.pretrain, **objective, "augment": parent.augment}
 
 
 def check_parent(plan: Any, study: str) -> None:

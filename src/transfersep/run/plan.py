@@ -1,25 +1,8 @@
-"""From a grid point to a run: its stage, phase, budget, directory and parent checkpoint.
+"""From a grid point (``run.point``) to a run: its stage, phase, budget, directory and parent checkpoint.
 
-Run directories are pure functions of the grid point (never timestamps), so a requeued job finds
-its own ``checkpoints/last.ckpt``, a fine-tune job finds its pretrained ``final.ckpt`` and a
-relaunched study skips finished runs:
-
-  <runs_dir>/<study>/pretrain/<pretrain>-<augment>/   (<pretrain>: the corpus, with the
-                                                        objective's folder suffix, model.objectives)
-  <runs_dir>/<study>/finetune/<pretrain>-<augment>-<finetune>-<downstream>/
-  <runs_dir>/<study>/baseline/<downstream>/
-  <runs_dir>/<study>/zeroshot/<pretrain>-<augment>-<downstream>/   (finetune=zeroshot: no training,
-                                                                    the probe of eval.zeroshot)
-
-Fine-tunes and probes from a kept pretraining checkpoint (``pretrain_steps`` other than ``end``,
-see ``run.kept``) add ``-<pretrain_steps>`` to their folder; at ``end`` the folders are the above.
-
-Replicates (``REPLICATE_KEYS``): ``seed`` sets every seed a run uses and ``fold`` picks which of the
-downstream set's declared folds is its test split. Seed 0 and fold 0 (the paper's single run on
-the paper's split) keep the folders above; others add ``-fold<f>`` and ``-seed<s>``, in that order
-(``finetune/slakh-none-whole-bach10-fold2-seed1``). A fine-tune or probe of seed ``s`` starts from
-the pretraining of seed ``s`` (``pretrain/slakh-none-seed1``): pretraining noise is part of a claim
-about pretraining. Pretraining has no test split, so it takes fold 0.
+A run's folder and its parent follow from its grid point (``GridPoint.subdir``, ``GridPoint.parent``);
+the plan adds what the config decides: the budget, the kept checkpoints and which of them a
+fine-tune or probe starts from, or a model file (``init_from``) that replaces the parent run.
 """
 
 from __future__ import annotations
@@ -32,16 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from transfersep.files import FINAL_CKPT, RESULT
-
-# the config groups that make a grid point; their values and the study's stages are written once,
-# in sweeps/grid.yaml (read by transfersep.study.grid). ``objective`` is written into the pretrain
-# node (pretrain.objective) and names the folder together with the corpus (``pretraining``).
-GRID_KEYS = ("pretrain", "augment", "finetune", "downstream", "pretrain_steps", "objective")
-# the keys that repeat a grid point (plain integer keys of conf/train.yaml, not config groups): the
-# recipe's replicates. A claim about a recipe is made over them; one run supports a claim about
-# that trained model only.
-REPLICATE_KEYS = ("seed", "fold")
-SWEPT_KEYS = GRID_KEYS + REPLICATE_KEYS  # every key sweeps/grid.yaml sweeps
+from transfersep.run.point import GRID_KEYS, GridPoint, PlanError
 
 
 def done_file(stage: str) -> str:
@@ -50,26 +24,32 @@ def done_file(stage: str) -> str:
     return RESULT if stage == "zeroshot" else FINAL_CKPT
 
 
-class PlanError(ValueError):
-    """The grid point does not describe a valid run (the message says which key to change)."""
-
-
 @dataclass
 class Plan:
-    stage: str  # pretrain | finetune | baseline | zeroshot
+    point: GridPoint
     phase: str  # pretrain | whole | mask | zeroshot
-    grid_point: dict[str, str]
-    subdir: str
     run_dir: Path
     total_steps: int
     parent_dir: Path | None = None
-    parent_command: str | None = None
     init_from: Path | None = None  # a model package or checkpoint that replaces the parent run
     study: str | None = None
     parent: dict[str, Any] | None = None  # what a fine-tune loads (provenance.identity), once known
     model: dict[str, Any] | None = None  # the run's model config, checked against its parent's sizes
     parent_step: int | None = None  # the kept pretraining iteration it starts from (None: final.ckpt)
     keep_steps: tuple[int, ...] = ()  # iterations this run keeps (run.kept): pretraining and baseline
+
+    @property
+    def stage(self) -> str:  # pretrain | finetune | baseline | zeroshot
+        return self.point.stage
+
+    @property
+    def subdir(self) -> str:
+        return self.point.subdir
+
+    @property
+    def grid_point(self) -> dict[str, Any]:
+        """The grid point's record (``status.json``, ``result.json``, the package)."""
+        return self.point.as_dict()
 
     @property
     def parent_ckpt(self) -> Path | None:
@@ -92,119 +72,9 @@ class Plan:
         }
 
 
-def _names(cfg: Any) -> tuple[str, str, str, str, str]:
-    steps = cfg.get("pretrain_steps")  # a config without the group is the paper's grid: the end
-    return (
-        str(cfg.pretrain.name),
-        str(cfg.augment.name),
-        str(cfg.finetune.name),
-        str(cfg.downstream.name),
-        str(steps.name) if steps is not None else "end",
-    )
-
-
 def objective_of(cfg: Any) -> str:
     """The run's pretraining objective (``pretrain.objective``; absent: dc)."""
     return str(cfg.pretrain.get("objective") or "dc")
-
-
-def pretraining(pretrain: str, objective: str = "dc") -> str:
-    """How folders and records name the pretraining of corpus ``pretrain`` by ``objective``
-    (``slakh`` + ``mixit`` is ``slakh_mixit``; ``model.objectives.run_name``)."""
-    from transfersep.model.objectives import run_name
-
-    try:
-        return run_name(pretrain, objective)
-    except ValueError as e:
-        raise PlanError(str(e)) from None
-
-
-def stage_of(
-    pretrain: str, augment: str, finetune: str, downstream: str, pretrain_steps: str = "end", *, fold: int = 0
-) -> str:
-    stage = _stage_of(pretrain, augment, finetune, downstream)
-    if int(fold) < 0:
-        raise PlanError(f"fold={fold}: folds are numbered from 0 (0 is the paper's split)")
-    if int(fold) != 0 and stage == "pretrain":
-        raise PlanError(
-            f"fold={fold} with a pretraining run: folds choose a downstream set's test pieces, and "
-            "pretraining has none; a pretraining run takes fold=0"
-        )
-    if pretrain_steps != "end" and stage in ("pretrain", "baseline"):
-        raise PlanError(
-            f"pretrain_steps={pretrain_steps} with a {stage} run: the axis names the pretraining checkpoint "
-            "fine-tunes and probes start from; a pretraining or baseline run takes pretrain_steps=end "
-            "(it keeps the iterations of budget.keep_pretrain)"
-        )
-    return stage
-
-
-def _stage_of(pretrain: str, augment: str, finetune: str, downstream: str) -> str:
-    if pretrain == "none" and downstream == "none":
-        raise PlanError(
-            "pretrain=none downstream=none is no run: choose a pretraining corpus, a downstream set, or both"
-        )
-    if downstream == "none":
-        return "pretrain"
-    if pretrain == "none":
-        if augment != "none":
-            raise PlanError(
-                f"augment={augment} with pretrain=none: augmentation applies to pretraining only; "
-                "a baseline takes augment=none"
-            )
-        if finetune != "whole":
-            if finetune == "zeroshot":
-                raise PlanError(
-                    "finetune=zeroshot with pretrain=none: the zero-shot probe clusters a "
-                    "pretrained model's embeddings; choose a pretraining corpus"
-                )
-            raise PlanError(
-                f"finetune={finetune} with pretrain=none: a from-scratch baseline trains every "
-                "weight (finetune=whole); mask-only training needs a pretrained model"
-            )
-        return "baseline"
-    return "zeroshot" if finetune == "zeroshot" else "finetune"
-
-
-def replicate_suffix(seed: int = 0, fold: int = 0) -> str:
-    """``-fold<f>-seed<s>`` without the zero parts: the paper's run (seed 0, fold 0) keeps its folder."""
-    if int(seed) < 0:
-        raise PlanError(f"seed={seed}: replicates are numbered from 0")
-    return (f"-fold{int(fold)}" if int(fold) else "") + (f"-seed{int(seed)}" if int(seed) else "")
-
-
-def subdir_of(
-    pretrain: str,
-    augment: str,
-    finetune: str,
-    downstream: str,
-    pretrain_steps: str = "end",
-    *,
-    seed: int = 0,
-    fold: int = 0,
-    objective: str = "dc",
-) -> str:
-    stage = stage_of(pretrain, augment, finetune, downstream, pretrain_steps, fold=fold)
-    pretrain = pretraining(pretrain, objective) if stage != "baseline" else pretrain
-    at = "" if pretrain_steps == "end" else f"-{pretrain_steps}"  # the paper's grid keeps its folders
-    rep = replicate_suffix(seed, fold)
-    if stage == "pretrain":
-        return f"pretrain/{pretrain}-{augment}{rep}"
-    if stage == "baseline":
-        return f"baseline/{downstream}{rep}"
-    if stage == "zeroshot":
-        return f"zeroshot/{pretrain}-{augment}-{downstream}{at}{rep}"
-    return f"finetune/{pretrain}-{augment}-{finetune}-{downstream}{at}{rep}"
-
-
-def replicate_of(cfg: Any) -> dict[str, int]:
-    """``{"seed": s, "fold": f}`` of a run config (a config without the keys is replicate 0)."""
-    return {k: int(cfg.get(k) or 0) for k in REPLICATE_KEYS}
-
-
-def replicate_fields(seed: int = 0, fold: int = 0) -> dict[str, int]:
-    """The replicate keys a grid-point record names: only those not 0, so the paper's records read as before."""
-    return {k: int(v) for k, v in (("seed", seed), ("fold", fold)) if int(v)}
 
 
 def phase_of(stage: str, finetune: str) -> str:
@@ -225,43 +95,24 @@ def make_plan(cfg: DictConfig) -> Plan:
         plateau_patience(cfg.optim.plateau_patience_steps, cfg.val_every_n_steps)
     except ScheduleError as e:
         raise PlanError(str(e)) from None
-    pretrain, augment, finetune, downstream, at = _names(cfg)
-    rep = replicate_of(cfg)
-    stage = stage_of(pretrain, augment, finetune, downstream, at, fold=rep["fold"])
-    objective = _check_objective(cfg, stage)
-    subdir = subdir_of(pretrain, augment, finetune, downstream, at, **rep, objective=objective)
+    point = GridPoint.from_config(cfg)
+    stage = point.stage
+    _check_objective(cfg, stage)
     study_dir = Path(cfg.paths.runs_dir) / str(cfg.study)
-    name = pretraining(pretrain, objective)  # records name the pretraining as its folder does
-    gp = {"stage": stage, "pretrain": name, "augment": augment, "finetune": finetune, "downstream": downstream}
-    if at != "end":  # absent at the end, so the paper's grid points read as they always did
-        gp["pretrain_steps"] = at
-    if objective != "dc" and stage != "baseline":
-        gp["objective"] = objective
-    phase, steps = phase_of(stage, finetune), int(steps_of(stage, cfg.budget))
-    keep, parent_step = _kept(cfg, stage, at)
-    if stage == "pretrain":
-        gp.update(finetune="none", downstream="none")
-    gp.update(replicate_fields(**rep))
+    run_dir = study_dir / point.subdir
+    phase, steps = phase_of(stage, point.finetune), int(steps_of(stage, cfg.budget))
+    keep, parent_step = _kept(cfg, stage, point.pretrain_steps)
     if stage in ("pretrain", "baseline"):
-        return Plan(stage, phase, gp, subdir, study_dir / subdir, steps, study=str(cfg.study), keep_steps=keep)
-    parent_sub = subdir_of(pretrain, augment, "whole", "none", seed=rep["seed"], objective=objective)
-    seed_ov = f" seed={rep['seed']}" if rep["seed"] else ""
-    obj_ov = f" objective={objective}" if objective != "dc" else ""
-    cmd = f"transfersep train pretrain={pretrain}{obj_ov} augment={augment}{seed_ov} study={cfg.study}"
+        return Plan(point, phase, run_dir, steps, study=str(cfg.study), keep_steps=keep)
     init_from = cfg.get("init_from")
     if init_from:
         parent_step = None  # the given model replaces the parent run and its kept checkpoints
-    if init_from:
-        cmd = f"(init_from={init_from} was given: point it at an existing .safetensors model or .ckpt)"
     return Plan(
-        stage,
+        point,
         phase,
-        gp,
-        subdir,
-        study_dir / subdir,
+        run_dir,
         steps,
-        parent_dir=study_dir / parent_sub,
-        parent_command=cmd,
+        parent_dir=study_dir / point.parent.subdir,
         init_from=Path(init_from).expanduser().resolve() if init_from else None,
         study=str(cfg.study),
         model=dict(OmegaConf.to_container(cfg.model, resolve=True)),
@@ -325,9 +176,10 @@ def _kept(cfg: DictConfig, stage: str, at: str) -> tuple[tuple[int, ...], int | 
 def resolve_subdir(*, _root_: DictConfig) -> str:
     """``${run_subdir:}``: the run's folder below the study (registered by ``run.config``)."""
     try:
-        return subdir_of(*_names(_root_), **replicate_of(_root_), objective=objective_of(_root_))
+        return GridPoint.from_config(_root_).subdir
     except (PlanError, ValueError, TypeError):  # no run: the job refuses it with the one-line reason
-        return "invalid/" + "-".join(_names(_root_))
+        gp = GridPoint.from_config(_root_)
+        return "invalid/" + "-".join(str(getattr(gp, k)) for k in GRID_KEYS if k != "objective")
 
 
 def resolve_run_dir(*, _root_: DictConfig) -> str:

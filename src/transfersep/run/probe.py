@@ -17,10 +17,10 @@ import logging
 
 from omegaconf import DictConfig
 
-from transfersep.run.fit import mixture_as_estimate_sisdr, split_record
 from transfersep.run.initial import build_system, load_parent, load_pretrained, run_device
 from transfersep.run.plan import Plan
-from transfersep.run.records import write_status
+from transfersep.run.records import parent_loaded
+from transfersep.run.scoring import CLUSTERS, MASKS, score_and_record
 
 log = logging.getLogger("transfersep")
 
@@ -30,44 +30,29 @@ def run_probe(cfg: DictConfig, plan: Plan, dm) -> dict:
     excerpts as its objective allows (module docstring); nothing trains."""
     from omegaconf import OmegaConf
 
-    from transfersep.evaluation.evaluate import evaluate
     from transfersep.model.package import weights_digest
 
     parent = load_parent(plan.parent_ckpt, OmegaConf.to_container(cfg.model, resolve=True))
-    if plan.parent is not None:
-        # what was loaded is the truth, recorded at once
-        plan.parent["weights_sha256"] = weights_digest(parent.net.state_dict())
-        write_status(plan.run_dir, "running", plan)
+    parent_loaded(plan, weights_digest(parent.net.state_dict()))
     device = run_device(cfg)  # where the trainer would run: the model, grouping or k-means, and SI-SDR
     from transfersep.model.objectives import get
 
     if get(parent.objective).probe == "outputs":
-        separate, align, batch_size, method = _output_separator(parent, device)
+        separate, align, how, method = _output_separator(parent, device)
     else:
-        separate, align, batch_size, method = _cluster_separator(cfg, plan, dm, parent, device)
-    floor = mixture_as_estimate_sisdr(dm.test_set, len(dm.source_names), device)
-    extra = {
-        **method,
-        "objective": parent.objective,
-        "seed": int(cfg.seed),
-        "split": split_record(dm),
-        "study": str(cfg.study),
-        "checkpoint": str(plan.parent_ckpt),
-        "device": device.type,
-        "mixture_as_estimate_sisdr": floor,
-        **({"parent": plan.parent} if plan.parent else {}),
-    }
-    result = evaluate(
+        separate, align, how, method = _cluster_separator(cfg, plan, dm, parent, device)
+    result = score_and_record(
+        cfg,
+        plan,
+        dm,
         separate,
-        dm.test_set,
-        dm.source_names,
-        plan.run_dir,
-        plan.grid_point,
-        batch_size=batch_size,
+        checkpoint=plan.parent_ckpt,
         device=device,
-        extra=extra,
+        how=how,
         align=align,
+        fields={**method, "objective": parent.objective, "device": device.type},
     )
+    extra = result["extra"]
     log.info(
         "%s: zero-shot SI-SDR %.2f dB (%s) over %d excerpts (the mixture as the estimate: %.2f dB)",
         plan.subdir,
@@ -98,8 +83,7 @@ def _cluster_separator(cfg: DictConfig, plan: Plan, dm, parent, device):
         max_fit_bins=int(cfg.finetune.max_fit_bins),
     )
     method = {"method": "dc-kmeans", "floor_db": sep.floor_db, "max_fit_bins": sep.max_fit_bins}
-    # [B, T, F, D] embeddings: 20 floats a bin, so the training batch
-    return sep, match_to_references, int(cfg.data.batch_size), method
+    return sep, match_to_references, CLUSTERS, method
 
 
 def _output_separator(parent, device):
@@ -108,4 +92,4 @@ def _output_separator(parent, device):
 
     parent.to(device)
     method = {"method": "mixit-grouping", "outputs": len(parent.source_names)}
-    return parent.separate, group_to_references, None, method  # None: the evaluation's mask-head batch
+    return parent.separate, group_to_references, MASKS, method

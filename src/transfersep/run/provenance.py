@@ -34,8 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from transfersep.files import CURVE, FINAL_CKPT, LAST_CKPT, PACKAGE, RESULT, SCORES, STATUS, SUPERSEDED
-from transfersep.run.records import finished, read_status
+from transfersep.files import CURVE, FINAL_CKPT, LAST_CKPT, PACKAGE, RESULT, SCORES, STATUS, SUPERSEDED, read_status
+from transfersep.run.records import finished
 
 log = logging.getLogger("transfersep")
 # what a run produced from its parent; status.json, train.log and .hydra/ stay (they are rewritten)

@@ -1,16 +1,17 @@
-"""A run's records: ``status.json`` (the one reader and writer), whether a run is finished, and
-what ``result.json`` says about the evaluated weights.
+"""A run's records: what its ``status.json`` says at each point of its life (the one module that
+writes it; ``files.read_status`` / ``files.write_status`` move the bytes), whether a run is
+finished, and what ``result.json`` says about the evaluated weights.
 
 Light at import (no torch, no Lightning), so that ``transfersep status`` answers at once.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from transfersep.files import STATUS, TRAIN_LOG, atomic_write_json
+from transfersep import files
+from transfersep.files import TRAIN_LOG, read_status
 from transfersep.run.jobs import job_info
 from transfersep.run.plan import Plan, done_file
 
@@ -22,8 +23,8 @@ def write_status(run_dir: Path, state: str, plan: Plan, error: str | None = None
 
     if rank_zero_only.rank != 0:  # trainer=ddp: every rank runs the job; rank 0 keeps the books
         return
-    atomic_write_json(
-        Path(run_dir) / STATUS,
+    files.write_status(
+        run_dir,
         {
             "state": state,
             "grid_point": plan.grid_point,
@@ -38,13 +39,22 @@ def write_status(run_dir: Path, state: str, plan: Plan, error: str | None = None
     )
 
 
-def read_status(run_dir: str | Path) -> dict[str, Any] | None:
-    """``status.json`` of a run, or None where there is none (or it is not a JSON object)."""
-    try:
-        st = json.loads((Path(run_dir) / STATUS).read_text())
-    except (FileNotFoundError, ValueError):  # not there yet, or written by hand and broken
-        return None
-    return st if isinstance(st, dict) else None
+def parent_loaded(plan: Plan, digest: str) -> None:
+    """A fine-tune or probe has loaded its parent's weights: their digest is recorded in its status at
+    once (what was loaded is the truth), so an interrupted run is judged by what it started from."""
+    if plan.parent is not None:
+        plan.parent["weights_sha256"] = digest
+        write_status(plan.run_dir, "running", plan)
+
+
+def write_finished(plan: Plan, result: Any, weights_sha256: str | None) -> None:
+    """The run finished: its result, the digest of its own weights and of the weights it kept
+    (``run.kept``), so that its fine-tunes can tell whether they are still built on it."""
+    from transfersep.run.kept import read_kept
+
+    books = read_kept(plan.run_dir)
+    kept = {"kept": {str(k): books[k] for k in sorted(books)}} if books else {}
+    write_status(plan.run_dir, "finished", plan, result=result, weights_sha256=weights_sha256, **kept)
 
 
 def done_path(run_dir: str | Path, status: dict[str, Any]) -> Path:

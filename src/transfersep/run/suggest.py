@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shlex
 
-from transfersep.run.plan import GRID_KEYS
+from transfersep.run.point import GRID_KEYS
 
 # overrides that choose the grid point or act on one run only; everything else (experiment, paths,
 # data, model, study, seed, budgets, ...) is carried into a suggested command

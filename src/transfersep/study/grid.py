@@ -22,16 +22,7 @@ from pathlib import Path
 import yaml
 
 from transfersep.run.config import conf_dir
-from transfersep.run.plan import (
-    GRID_KEYS,
-    REPLICATE_KEYS,
-    SWEPT_KEYS,
-    PlanError,
-    pretraining,
-    replicate_fields,
-    stage_of,
-    subdir_of,
-)
+from transfersep.run.point import GRID_KEYS, REPLICATE_KEYS, SWEPT_KEYS, GridPoint, PlanError, pretraining
 
 GRID_FILE = ("sweeps", "grid.yaml")
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")  # run folders join values with '-', Hydra sweeps with ','
@@ -61,7 +52,7 @@ class Grid:
     def excluded(self, point: GridPoint | dict[str, str]) -> str | None:
         """Why ``point`` is left out of the study (the rule of ``exclude`` it matches, or an objective
         that reads no stems under an augmentation that needs them, as text), or None. A dict may name
-        the pretraining as records do (``pretrain: slakh_mixit``, no ``objective``)."""
+        the pretraining as records do (``pretrain: slakh_mixit``, no ``objective``) and some keys only."""
         from transfersep.model import objectives
 
         values = point if isinstance(point, dict) else {k: getattr(point, k) for k in GRID_KEYS}
@@ -130,81 +121,6 @@ class Grid:
         for k in REPLICATE_KEYS:  # a stage that does not sweep a replicate key takes replicate 0
             point[k] = int(values.get(k, st.fixed.get(k, 0))) if k in st.sweeps or k in st.fixed else 0
         return GridPoint(**point)
-
-
-@dataclass(frozen=True)
-class GridPoint:
-    pretrain: str
-    augment: str
-    finetune: str
-    downstream: str
-    pretrain_steps: str = "end"  # which pretraining checkpoint a fine-tune or probe starts from
-    seed: int = 0  # the replicate: every seed of the run (run/plan.py: REPLICATE_KEYS)
-    fold: int = 0  # which declared fold of the downstream set is the test split
-    objective: str = "dc"  # what the pretraining learns by (model.objectives)
-
-    @property
-    def pretraining(self) -> str:
-        """The pretraining as folders and records name it (``slakh_mixit``)."""
-        return pretraining(self.pretrain, self.objective)
-
-    @property
-    def stage(self) -> str:
-        return stage_of(
-            self.pretrain, self.augment, self.finetune, self.downstream, self.pretrain_steps, fold=self.fold
-        )
-
-    @property
-    def subdir(self) -> str:
-        return subdir_of(
-            self.pretrain,
-            self.augment,
-            self.finetune,
-            self.downstream,
-            self.pretrain_steps,
-            seed=self.seed,
-            fold=self.fold,
-            objective=self.objective,
-        )
-
-    @property
-    def recipe(self) -> GridPoint:
-        """The same grid point at replicate 0 (seed 0, fold 0): what its replicates repeat."""
-        return GridPoint(
-            self.pretrain, self.augment, self.finetune, self.downstream, self.pretrain_steps, objective=self.objective
-        )
-
-    @property
-    def parent(self) -> GridPoint | None:
-        """The run of the stage this point's stage waits for (a fine-tune's pretraining)."""
-        grid = load_grid()
-        st = grid.stages.get(self.stage)
-        if st is None or st.waits_for is None:
-            return None
-        return grid.point(st.waits_for, {k: getattr(self, k) for k in grid.stages[st.waits_for].sweeps})
-
-    @property
-    def parent_subdir(self) -> str | None:
-        parent = self.parent
-        return parent.subdir if parent else None
-
-    def as_dict(self) -> dict[str, str]:
-        """As ``status.json``'s grid_point (a pretraining run has no finetune/downstream)."""
-        d = {"stage": self.stage, **{k: getattr(self, k) for k in GRID_KEYS}}
-        if self.pretrain_steps == "end":  # as run/plan.py records it: the paper's grid points as before
-            del d["pretrain_steps"]
-        d["pretrain"] = self.pretraining if self.stage != "baseline" else self.pretrain
-        if self.objective == "dc" or self.stage == "baseline":
-            del d["objective"]
-        if self.stage == "pretrain":
-            d.update(finetune="none", downstream="none")
-        d.update(replicate_fields(self.seed, self.fold))
-        return d
-
-    def overrides(self) -> list[str]:
-        """The overrides that name this point (replicate keys only when not 0)."""
-        own = [f"{k}={v}" for k, v in replicate_fields(self.seed, self.fold).items()]
-        return [f"{k}={getattr(self, k)}" for k in GRID_KEYS] + own
 
 
 def _incoherent(grid_file: Path, augment: str | None) -> bool:
@@ -376,6 +292,10 @@ def _check_stage_name(grid: Grid, st: Stage) -> None:
         raise _fail(grid.path, f"stages.{st.name}", f"its grid points are no runs: {e}") from None
     if derived != st.name:
         raise _fail(grid.path, f"stages.{st.name}", f"its grid points are {derived} runs (e.g. {gp.subdir}): fix fixed")
+    parent = gp.parent.stage if gp.parent else None
+    if st.waits_for is not None and parent != st.waits_for:
+        starts = f"start from {parent} runs" if parent else "start from no other run"
+        raise _fail(grid.path, f"stages.{st.name}.waits_for", f"its grid points {starts}: write waits_for: {parent}")
 
 
 def _defaults(train_yaml: Path) -> dict[str, str]:

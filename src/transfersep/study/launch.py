@@ -30,7 +30,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from transfersep.run.plan import SWEPT_KEYS
+from transfersep.run.point import SWEPT_KEYS
 from transfersep.run.records import finished
 from transfersep.study.grid import grid_points, load_grid, override_key, overrides_for, stage_names
 from transfersep.study.status import format_table, study_status

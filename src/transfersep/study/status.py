@@ -49,12 +49,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from transfersep.files import LAST_CKPT, STATUS, TRAIN_LOG
+from transfersep.files import LAST_CKPT, STATUS, TRAIN_LOG, read_status
 from transfersep.run.jobs import pid_alive, slurm_states
-from transfersep.run.plan import REPLICATE_KEYS
-from transfersep.run.records import done_path, finished, read_status
+from transfersep.run.point import REPLICATE_KEYS, GridPoint
+from transfersep.run.records import done_path, finished
 from transfersep.study.folders import SeveralStudies, resolve_study
-from transfersep.study.grid import GridPoint, grid_points, load_grid, override_key, stage_names
+from transfersep.study.grid import grid_points, load_grid, override_key, stage_names
 
 STATES = ("finished", "running", "failed", "stale", "interrupted", "missing")
 
@@ -146,32 +146,44 @@ def replicates_launched(study_dir: Path) -> list[str]:
     return [f"{k}={','.join(map(str, sorted(v)))}" for k, v in found.items() if v != {0}]
 
 
+def _recorded_point(record: object) -> GridPoint | None:
+    """The grid point a run's ``status.json`` records, or None where it records none that names a run."""
+    if not isinstance(record, dict) or not {"stage", "pretrain", "augment", "finetune", "downstream"} <= set(record):
+        return None
+    try:
+        gp = GridPoint.from_record(record)
+        return gp if gp.stage == record["stage"] else None
+    except ValueError:  # PlanError included: values that name no run
+        return None
+
+
 def launched(points: list[GridPoint], study_dir: Path) -> list[GridPoint]:
     """The grid points of ``points`` the study launched, as the report expects them
     (``report.results.expected_keys``): pairs x fine-tune modes x downstream sets of its runs."""
-    facts = [gp.as_dict() for gp in points if (study_dir / gp.subdir / STATUS).is_file()]
+    facts = [gp for gp in points if (study_dir / gp.subdir / STATUS).is_file()]
     from_packages: set[tuple[str, str]] = set()  # pairs whose runs loaded a model file (init_from), no run
     from_runs: set[tuple[str, str]] = set()
     for f in study_dir.glob("*/*/status.json"):  # runs outside the grid tell what was launched too
         st = read_status(f.parent) or {}
-        gp = st.get("grid_point")
-        if isinstance(gp, dict) and {"stage", "pretrain", "augment", "finetune", "downstream"} <= set(gp):
-            facts.append(gp)
-            parent = st.get("parent")
-            pair = (gp["pretrain"], gp["augment"])
-            if gp["stage"] in ("finetune", "zeroshot") and isinstance(parent, dict) and parent.get("kind") != "run":
-                from_packages.add(pair)
-            elif gp["stage"] in ("pretrain", "finetune", "zeroshot"):
-                from_runs.add(pair)
-    pairs = {(g["pretrain"], g["augment"]) for g in facts if g["stage"] in ("pretrain", "finetune", "zeroshot")}
+        gp = _recorded_point(st.get("grid_point"))
+        if gp is None:
+            continue
+        facts.append(gp)
+        parent = st.get("parent")
+        pair = (gp.pretraining, gp.augment)
+        if gp.stage in ("finetune", "zeroshot") and isinstance(parent, dict) and parent.get("kind") != "run":
+            from_packages.add(pair)
+        elif gp.stage in ("pretrain", "finetune", "zeroshot"):
+            from_runs.add(pair)
+    pairs = {(g.pretraining, g.augment) for g in facts if g.stage in ("pretrain", "finetune", "zeroshot")}
     # a fine-tune built on a given model file (init_from) expects no pretraining run of its own, as
     # the report expects none: only runs of the study that start from its runs make one expected
     pretrained = pairs - (from_packages - from_runs)
-    downs = {g["downstream"] for g in facts if g["stage"] in ("finetune", "baseline", "zeroshot")}
-    modes = {g["finetune"] for g in facts if g["stage"] == "finetune"} or set(load_grid().axes["finetune"])
-    zeroshot = any(g["stage"] == "zeroshot" for g in facts)
+    downs = {g.downstream for g in facts if g.stage in ("finetune", "baseline", "zeroshot")}
+    modes = {g.finetune for g in facts if g.stage == "finetune"} or set(load_grid().axes["finetune"])
+    zeroshot = any(g.stage == "zeroshot" for g in facts)
     # the pretraining lengths its fine-tunes and probes started from (the paper's end when none)
-    lengths = {g.get("pretrain_steps", "end") for g in facts if g["stage"] in ("finetune", "zeroshot")} or {"end"}
+    lengths = {g.pretrain_steps for g in facts if g.stage in ("finetune", "zeroshot")} or {"end"}
 
     def expected(gp: GridPoint) -> bool:
         pair, stage = (gp.pretraining, gp.augment) in pairs, gp.stage
@@ -224,8 +236,6 @@ def study_status(
 def _baselines_outside_the_grid(statuses: dict[str, dict | None], subdirs: dict[str, dict]) -> list[str]:
     """The baseline of every downstream set outside the grid (``downstream=stems``) that a run of the
     study fine-tuned or probed: the report expects one per downstream set it finds, so status does too."""
-    from transfersep.run.plan import subdir_of
-
     grid_downs = set(load_grid().axes["downstream"])
     wanted = []
     for st in statuses.values():
@@ -233,7 +243,7 @@ def _baselines_outside_the_grid(statuses: dict[str, dict | None], subdirs: dict[
         d = gp.get("downstream")
         if gp.get("stage") in ("finetune", "zeroshot") and d and d != "none" and d not in grid_downs:
             rep = {k: int(gp.get(k) or 0) for k in REPLICATE_KEYS}
-            sub = subdir_of("none", "none", "whole", str(d), **rep)
+            sub = GridPoint("none", "none", "whole", str(d), **rep).subdir
             if sub not in statuses and sub not in subdirs and sub not in wanted:
                 wanted.append(sub)
     return wanted

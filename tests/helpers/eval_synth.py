@@ -72,6 +72,18 @@ def overall_mean(key: tuple) -> float:
     return float(np.mean(excerpt_mean(run_scores(key))))
 
 
+def point_of(key: tuple):
+    """The report's key (a ``GridPoint``) of this module's ``("finetune", c, a, f, d)``,
+    ``("zeroshot", c, a, d)`` or ``("baseline", d)``."""
+    from transfersep.run.point import GridPoint
+
+    if key[0] == "baseline":
+        return GridPoint.baseline(key[1])
+    if key[0] == "zeroshot":
+        return GridPoint.zeroshot(*key[1:])
+    return GridPoint(*key[1:])
+
+
 def all_keys(downs=DOWNS) -> list[tuple]:
     keys = []
     for d in downs:

@@ -18,6 +18,7 @@ from eval_synth import (
     all_keys,
     excerpt_mean,
     overall_mean,
+    point_of,
     run_scores,
     unit_of,
 )
@@ -146,7 +147,7 @@ def test_partial_study_lists_missing_and_does_not_crash(study, tmp_path):
     paths = write_report(runs, out)
     for name in PNGS + OTHER:
         assert (out / name).exists(), name
-    assert sorted(paths["missing"]) == sorted(drop)
+    assert sorted(k.subdir for k in paths["missing"]) == sorted(point_of(k).subdir for k in drop)
     report = (out / "report.md").read_text()
     missing_section = report.split("## Missing grid points")[1]
     # no Hydra record in these runs: the options are what result.json says (seed 0)

@@ -22,6 +22,7 @@ from eval_synth import (
     all_keys,
     excerpt_mean,
     overall_mean,
+    point_of,
     run_scores,
     write_run,
 )
@@ -149,14 +150,14 @@ def test_zero_shot_runs_are_their_own_kind(tmp_path, monkeypatch):
     out = tmp_path / "out"
     paths = write_report(root, out)
     # the study has zero-shot runs: a probe is expected per pretraining pair and downstream set
-    assert sorted(k for k in paths["missing"] if k[0] == "zeroshot") == sorted(
-        ("zeroshot", c, a, d)
+    assert sorted(k.subdir for k in paths["missing"] if k.stage == "zeroshot") == sorted(
+        f"zeroshot/{c}-{a}-{d}"
         for c in CORPORA
         for a in AUGMENTS
         for d in DOWNS
         if (c, a) not in {("musdb", "none"), ("slakh", "none")}
     )
-    assert not [k for k in paths["missing"] if k[0] != "zeroshot"]
+    assert not [k for k in paths["missing"] if k.stage != "zeroshot"]
     tests = pd.read_csv(out / "tests.csv")
     z = tests[tests.family.str.startswith("Z")]
     assert len(z) == 24 and z.note.str.startswith("missing run: zeroshot/").sum() == 20
@@ -323,7 +324,7 @@ def test_missing_commands_carry_every_option_their_downstream_sets_runs_were_lau
         ("finetune", "slakh", "none", "mask", "bach10"),
         ("finetune", "slakh", "none", "mask", "dagstuhl"),
     ]
-    lines = missing_markdown(missing, info.options, partial(options_for, info))
+    lines = missing_markdown([point_of(k) for k in missing], info.options, partial(options_for, info))
     shared = "transfersep train experiment=demo 'paths.data_dir=/srv/demo data' paths.runs_dir=/srv/runs study=demo"
     b10 = "paths.bach10=/data/b10 budget.finetune=50"
     assert lines[0] == f"- from-scratch baseline × bach10: `{shared} {b10} pretrain=none downstream=bach10`"
@@ -338,7 +339,7 @@ def test_missing_commands_carry_every_option_their_downstream_sets_runs_were_lau
     key = ("finetune", "slakh", "none", "whole", "stems")
     hydra_record(write_run(root, key, study="demo"), key, stems)
     info = study_info(root / "demo", scan(root / "demo")[0])
-    (line,) = missing_markdown([("baseline", "stems")], info.options, partial(options_for, info))
+    (line,) = missing_markdown([point_of(("baseline", "stems"))], info.options, partial(options_for, info))
     for o in stems:
         assert shlex.quote(o) in line
 

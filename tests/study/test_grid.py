@@ -117,13 +117,15 @@ def test_report_expects_the_added_set(stems_conf: Path, tmp_path: Path) -> None:
     downs = downstream_order(["stems", "bach10"])
     assert downs == ["bach10", "stems"]
     keys = expected_keys(downs)
-    assert ("baseline", "stems") in keys and ("finetune", "both", "stretch", "mask", "stems") in keys
+    from transfersep.run.point import GridPoint
+
+    assert GridPoint.baseline("stems") in keys and GridPoint("both", "stretch", "mask", "stems") in keys
     n = grid_counts(stems_conf, pretrain_steps=["end"])
     assert len(keys) == 2 * (1 + n["pretrain"] * n["modes"])
 
     # the report's --full-grid expects all four downstream sets of the grid
     full = study_grid(tmp_path / "runs" / "paper", {}, downstream_order(axis("downstream")), full=True)
-    assert len(full) == n["baselines"] + n["finetunes"] and ("baseline", "stems") in full
+    assert len(full) == n["baselines"] + n["finetunes"] and GridPoint.baseline("stems") in full
 
 
 def _unknown_axis(g: dict) -> None:

@@ -117,7 +117,7 @@ def write_report(
     info = study_info(study_dir, runs)
     DATA_KINDS.clear()  # every label below says what its corpus was made of
     DATA_KINDS.update(data_kinds(info))
-    found = {k[-1] for k in runs}
+    found = {k.downstream for k in runs}
     downs = downstream_order(downstream or (found | set(axis("downstream")) if full_grid else found))
     expected = study_grid(study_dir, runs, downs, full_grid)
     pairs = pretrain_pairs(study_dir, runs) if not full_grid else grid_pairs()

@@ -32,6 +32,7 @@ from __future__ import annotations
 from transfersep.report.replicates import RECIPE_COLUMNS, recipe_columns
 from transfersep.report.results import Key, Run, axis, key_name, supervised_twin
 from transfersep.report.stats import ALPHA, TestSetMismatch, check_same_test_set, independent_paired, wilcoxon_paired
+from transfersep.run.point import GridPoint
 
 TEST_COLUMNS = [
     "family",
@@ -165,19 +166,19 @@ def run_tests(
     augments = [a for a in axis("augment") if a != "none"]  # each against augment=none
     for d in downs:
         for c in corpora:
-            add("H1", d, ("finetune", c, "none", "whole", d), ("baseline", d))
+            add("H1", d, GridPoint(c, "none", "whole", d), GridPoint.baseline(d))
         for c in corpora:
             for a in [a for a in augments if (c, a) in pairs] + [
                 a for cc, a in pairs if cc == c and a != "none" and a not in augments
             ]:
-                add("H2", d, ("finetune", c, a, "whole", d), ("finetune", c, "none", "whole", d))
+                add("H2", d, GridPoint(c, a, "whole", d), GridPoint(c, "none", "whole", d))
         for c, a in pairs:
-            add("R2", d, ("finetune", c, a, "mask", d), ("finetune", c, a, "whole", d))
+            add("R2", d, GridPoint(c, a, "mask", d), GridPoint(c, a, "whole", d))
         for c, a in pairs:
-            add("Z", d, ("finetune", c, a, "whole", d), ("zeroshot", c, a, d))
+            add("Z", d, GridPoint(c, a, "whole", d), GridPoint.zeroshot(c, a, d))
         for c in corpora:
             if (twin := supervised_twin(c)) is not None:
-                add("S", d, ("finetune", c, "none", "whole", d), ("finetune", twin, "none", "whole", d))
+                add("S", d, GridPoint(c, "none", "whole", d), GridPoint(twin, "none", "whole", d))
     return rows
 
 

@@ -104,7 +104,7 @@ def _pretrain_source(study_dir: Path, run: Run) -> tuple[str, DataSource] | None
         config = json.loads((Path(study_dir) / str(parent["subdir"]) / RUN_CONFIG).read_text())["config"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    corpus = str((parent.get("grid_point") or {}).get("pretrain") or run.key[1])
+    corpus = str((parent.get("grid_point") or {}).get("pretrain") or run.key.pretraining)
     if (config.get("data") or {}).get("generated"):
         return corpus, DataSource("generated")
     dataset = (config.get("pretrain") or {}).get("dataset") or {}
@@ -137,7 +137,7 @@ def study_info(study_dir: Path, runs: dict[Key, Run]) -> StudyInfo:
         if isinstance(overrides, list):
             with_hydra += 1
             mine = [str(o) for o in overrides if _carried(str(o))]
-            info.launched_with.append((str(run.key[0]), str(run.key[-1]), mine))
+            info.launched_with.append((run.key.stage, run.key.downstream, mine))
             shared.update(set(mine))
             order.update(dict.fromkeys(mine))
         hy = _yaml(run.dir / ".hydra" / "hydra.yaml")
@@ -148,7 +148,7 @@ def study_info(study_dir: Path, runs: dict[Key, Run]) -> StudyInfo:
         )
         if hy is not None:
             experiments.add(str(choice) if choice else "paper (defaults)")
-        d = run.key[-1]
+        d = run.key.downstream
         src = _data_source(run)
         if d not in info.data or info.data[d].kind == "unknown":
             info.data[d] = src

@@ -31,6 +31,7 @@ from transfersep.report.replicates import replicate_summary
 from transfersep.report.results import Key, Run, axis
 from transfersep.report.scan import Scan
 from transfersep.report.stats import ALPHA
+from transfersep.run.point import GridPoint
 
 H1 = "H1 pretrained > scratch at equal total iterations"
 # each test's columns in table4_length.csv (from ``comparisons.compare``'s row, prefixed h1_ / start_)
@@ -102,17 +103,17 @@ def length_rows(
     run of ``stale`` (by length key) keeps its row, its values empty and its note "absent: ..."."""
     stale = stale or {}
     values = list(axis("pretrain_steps"))
-    present = {k[-1] for k in (*runs, *stale) if k[0] != "baseline"}
+    present = {k.pretrain_steps for k in (*runs, *stale) if k.stage != "baseline"}
     values += sorted(present - set(values))
-    pairs = list(dict.fromkeys((k[1], k[2]) for k in (*runs, *stale) if k[0] != "baseline"))
+    pairs = list(dict.fromkeys((k.pretraining, k.augment) for k in (*runs, *stale) if k.stage != "baseline"))
     rows = []
     for d in downs:
         for c, a in pairs:
             for v in values:
                 wk, mk, zk = (
-                    ("finetune", c, a, "whole", d, v),
-                    ("finetune", c, a, "mask", d, v),
-                    ("zeroshot", c, a, d, v),
+                    GridPoint(c, a, "whole", d, v),
+                    GridPoint(c, a, "mask", d, v),
+                    GridPoint.zeroshot(c, a, d, v),
                 )
                 w, m, z = runs.get(wk), runs.get(mk), runs.get(zk)
                 gone = [stale[k] for k in (wk, mk, zk) if k in stale]
@@ -139,11 +140,11 @@ def length_rows(
                 )
                 notes = [f"absent: {r.rel} left out, stale (see Problems)" for r in gone]
                 if ft is not None:
-                    down_k = ("baseline", d, str(ft))
+                    down_k = GridPoint.baseline(d, kept_step=ft)
                     row["baseline_equal_downstream_db"] = _mean(runs.get(down_k))
                     row.update(_test("start", compare(START, d, wk, down_k, runs, alpha)))
                     if pre is not None:
-                        tot_k = ("baseline", d, str(pre + ft))
+                        tot_k = GridPoint.baseline(d, kept_step=pre + ft)
                         row["baseline_equal_total_db"] = _mean(runs.get(tot_k))
                         row.update(_spread("baseline_equal_total", runs.get(tot_k)))
                         row.update(_test("h1", compare(H1, d, wk, tot_k, runs, alpha)))

@@ -19,6 +19,7 @@ from transfersep.report.replicates import has_replicates, recipe_interval, repli
 from transfersep.report.results import Key, Run, axis, key_name, label, zeroshot_label
 from transfersep.report.stats import MIN_UNITS_INTERVAL
 from transfersep.report.stats import mean_interval as _unit_interval
+from transfersep.run.point import GridPoint
 
 
 def mean_interval(run: Run | None) -> tuple[float, float, float] | None:
@@ -56,7 +57,7 @@ def draw_figures(
     its table (``length.length_table``, None: the study has no Figure 4); returns {name: path}."""
     paths = {}
     corpora = [c for c in dict.fromkeys(c for c, _ in pairs) if (c, "none") in pairs]
-    zs = [c for c in corpora if any(k[0] == "zeroshot" and k[1] == c for k in runs)]
+    zs = [c for c in corpora if any(k.stage == "zeroshot" and k.pretraining == c for k in runs)]
     conds = ["none", *corpora, *(f"zs:{c}" for c in zs)]
     zs_label = zeroshot_label()
     labels = {c: label("pretrain", c) for c in ("none", *corpora)}
@@ -70,16 +71,16 @@ def draw_figures(
         return (replicate_summary(r)["mean"], recipe_interval(r)) if rep else (r.mean, mean_interval(r))
 
     for d in downs:
-        floor = next((f for c in zs if (f := _floor(runs.get(("zeroshot", c, "none", d)))) is not None), None)
+        floor = next((f for c in zs if (f := _floor(runs.get(GridPoint.zeroshot(c, "none", d)))) is not None), None)
         if floor is not None:
             floors[d] = floor
-        vals[(d, "none")], errs[(d, "none")] = bar(runs.get(("baseline", d)))
+        vals[(d, "none")], errs[(d, "none")] = bar(runs.get(GridPoint.baseline(d)))
         for c in corpora:
-            row = find(rows, "H1", d, key_name(("finetune", c, "none", "whole", d)))
-            vals[(d, c)], errs[(d, c)] = bar(runs.get(("finetune", c, "none", "whole", d)))
+            row = find(rows, "H1", d, key_name(GridPoint(c, "none", "whole", d)))
+            vals[(d, c)], errs[(d, c)] = bar(runs.get(GridPoint(c, "none", "whole", d)))
             sig[(d, c)] = _sig(row, rep)
         for c in zs:
-            vals[(d, f"zs:{c}")], errs[(d, f"zs:{c}")] = bar(runs.get(("zeroshot", c, "none", d)))
+            vals[(d, f"zs:{c}")], errs[(d, f"zs:{c}")] = bar(runs.get(GridPoint.zeroshot(c, "none", d)))
     paths["fig1"] = figures.figure1(
         out / "fig1_pretraining.png",
         downs,
@@ -101,7 +102,7 @@ def draw_figures(
     for d in downs:
         for c in aug_corpora:
             for a in augs:
-                r = find(rows, "H2", d, key_name(("finetune", c, a, "whole", d)))
+                r = find(rows, "H2", d, key_name(GridPoint(c, a, "whole", d)))
                 diffs[(d, c, a)], sig2[(d, c, a)] = (r["diff_db"], _sig(r)) if r else (None, False)
     paths["fig2"] = figures.figure2(
         out / "fig2_augmentation.png",
@@ -123,12 +124,12 @@ def draw_figures(
     palette = colors()
     for d in downs:
         lines = []
-        b = runs.get(("baseline", d))
+        b = runs.get(GridPoint.baseline(d))
         if b is not None and b.curve is not None:
             lines.append(("from scratch", b.curve["step"], b.curve["sisdr_db"], {"color": "black", "linewidth": 2.0}))
         for f, ls in (("whole", "-"), ("mask", "--")):  # the two modes Figure 3 draws
             for c in corpora:
-                r = runs.get(("finetune", c, "none", f, d))
+                r = runs.get(GridPoint(c, "none", f, d))
                 if r is not None and r.curve is not None:
                     lines.append(
                         (
@@ -143,11 +144,11 @@ def draw_figures(
             (
                 f"{label('pretrain', c)}, {zs_label}",
                 0,
-                runs[("zeroshot", c, "none", d)].mean,
+                runs[GridPoint.zeroshot(c, "none", d)].mean,
                 {"color": palette.get(c, "C0"), "marker": "D", "markersize": 6, "markeredgecolor": "black"},
             )
             for c in zs
-            if runs.get(("zeroshot", c, "none", d)) and runs[("zeroshot", c, "none", d)].mean is not None
+            if runs.get(GridPoint.zeroshot(c, "none", d)) and runs[GridPoint.zeroshot(c, "none", d)].mean is not None
         ]
     paths["fig3"] = figures.figure3(
         out / "fig3_curves.png",

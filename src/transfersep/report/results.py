@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,6 +36,7 @@ import pandas as pd
 from transfersep.files import CURVE, SCORES, STATUS, read_status
 from transfersep.report.blocks import origins_of
 from transfersep.report.scores import excerpt_scores, read_scores
+from transfersep.run.point import GridPoint
 from transfersep.study.grid import load_grid
 
 
@@ -63,9 +64,8 @@ def zeroshot_label() -> str:
     return label("finetune", "zeroshot")
 
 
-# ("baseline", downstream) | ("finetune", pretrain, augment, finetune, downstream)
-# | ("zeroshot", pretrain, augment, downstream)
-Key = tuple
+# a run's grid point at replicate 0 (``GridPoint.recipe``): its replicates share it
+Key = GridPoint
 
 
 # what a corpus of the report being written was made of where it was not the dataset itself:
@@ -82,23 +82,11 @@ def label(axis_name: str, value: str) -> str:
 
 
 def run_key(gp: dict) -> Key:
-    """The identity of a grid point in the study (baselines ignore augment/finetune)."""
-    for k in ("pretrain", "downstream"):
-        if k not in gp:
-            raise ValueError(f"grid_point has no '{k}' key (has {sorted(gp)})")
-    stage = gp.get("stage") or ("baseline" if gp["pretrain"] == "none" else "finetune")
-    if stage == "baseline":
-        return ("baseline", str(gp["downstream"]))
-    if stage == "zeroshot":
-        if "augment" not in gp:
-            raise ValueError(f"grid_point of a zeroshot run has no 'augment' key (has {sorted(gp)})")
-        return ("zeroshot", str(gp["pretrain"]), str(gp["augment"]), str(gp["downstream"]))
-    if stage != "finetune":
+    """The identity of a grid point record in the study (replicates share it)."""
+    stage = gp.get("stage") or ("baseline" if gp.get("pretrain") == "none" else "finetune")
+    if stage not in ("baseline", "zeroshot", "finetune") and {"pretrain", "downstream"} <= set(gp):
         raise ValueError(f"stage '{stage}' is not evaluated (only finetune, baseline and zeroshot runs are)")
-    for k in ("augment", "finetune"):
-        if k not in gp:
-            raise ValueError(f"grid_point of a finetune run has no '{k}' key (has {sorted(gp)})")
-    return ("finetune", str(gp["pretrain"]), str(gp["augment"]), str(gp["finetune"]), str(gp["downstream"]))
+    return GridPoint.from_record(gp).recipe
 
 
 def at_end(gp: dict) -> bool:
@@ -110,16 +98,16 @@ def at_end(gp: dict) -> bool:
 def key_name(key: Key) -> str:
     """Run-directory style name: ``baseline/bach10``, ``finetune/musdb-none-whole-bach10`` or
     ``zeroshot/musdb-none-bach10``."""
-    return f"{key[0]}/{'-'.join(key[1:])}"
+    return key.subdir
 
 
 def describe_key(key: Key) -> str:
     """A reader's name of the model: ``Slakh, no augmentation, whole → Bach10``."""
-    d = label("downstream", key[-1])
-    if key[0] == "baseline":
+    d = label("downstream", key.downstream)
+    if key.stage == "baseline":
         return f"from scratch → {d}"
-    p, a = label("pretrain", key[1]), label("augment", key[2]).lower()
-    how = zeroshot_label() if key[0] == "zeroshot" else label("finetune", key[3])
+    p, a = label("pretrain", key.pretraining), label("augment", key.augment).lower()
+    how = zeroshot_label() if key.stage == "zeroshot" else label("finetune", key.finetune)
     return f"{p}, {a}, {how} → {d}"
 
 
@@ -173,7 +161,7 @@ class Run:
 
     @property
     def downstream(self) -> str:
-        return self.key[-1]
+        return self.key.downstream
 
 
 def load_run(result_path: Path, root: Path) -> Run:
@@ -208,16 +196,19 @@ def load_run(result_path: Path, root: Path) -> Run:
 def _key_by_loaded_package(run: Run) -> None:
     """An ``init_from`` fine-tune is the fine-tune of the pretraining its package records."""
     parent = (run.result.get("extra") or {}).get("parent")
-    if run.key[0] != "finetune" or not isinstance(parent, dict) or parent.get("kind") == "run":
+    if run.key.stage != "finetune" or not isinstance(parent, dict) or parent.get("kind") == "run":
         return
     gp = parent.get("grid_point") or {}
     if gp.get("stage") != "pretrain" or not {"pretrain", "augment"} <= set(gp):
         run.notes.append(
             f"loaded {parent.get('path')}, which records no pretraining grid point: "
-            f"labelled by its pretrain={run.key[1]} augment={run.key[2]}"
+            f"labelled by its pretrain={run.key.pretraining} augment={run.key.augment}"
         )
         return
-    run.key = ("finetune", str(gp["pretrain"]), str(gp["augment"]), *run.key[3:])
+    from transfersep.model.objectives import split_name
+
+    corpus, objective = split_name(str(gp["pretrain"]), gp.get("objective"))  # as the package's record names it
+    run.key = replace(run.key, pretrain=corpus, objective=objective, augment=str(gp["augment"]))
     own = (run.result.get("extra") or {}).get("study")
     if parent.get("study") and parent["study"] != own:
         run.notes.append(f"built on {gp['pretrain']}-{gp['augment']} of study {parent['study']} (init_from)")
@@ -232,7 +223,7 @@ def downstream_order(names) -> list[str]:
 def pretrain_pairs(study_dir: Path, runs: dict[Key, Run]) -> list[tuple[str, str]]:
     """The (pretrain, augment) pairs the study launched: its pretraining run directories (their
     ``status.json`` grid point) and the pairs its fine-tune and zero-shot runs name, in paper order."""
-    pairs = {(k[1], k[2]) for k in runs if k[0] in ("finetune", "zeroshot")}
+    pairs = {(k.pretraining, k.augment) for k in runs if k.stage in ("finetune", "zeroshot")}
     for f in sorted(Path(study_dir).glob(f"pretrain/*/{STATUS}")):
         try:
             gp = (read_status(f.parent) or {}).get("grid_point") or {}
@@ -265,19 +256,19 @@ def expected_keys(
     finetunes = axis("finetune") if finetunes is None else finetunes
     keys: list[Key] = []
     for d in downstreams:
-        keys.append(("baseline", d))
-        keys += [("finetune", c, a, f, d) for c, a in pairs for f in finetunes]
+        keys.append(GridPoint.baseline(d))
+        keys += [GridPoint(c, a, f, d) for c, a in pairs for f in finetunes]
         if zeroshot:
-            keys += [("zeroshot", c, a, d) for c, a in pairs]
+            keys += [GridPoint.zeroshot(c, a, d) for c, a in pairs]
     return keys
 
 
 def study_grid(study_dir: Path, runs: dict[Key, Run], downstreams: list[str], full: bool = False) -> list[Key]:
     """What the study is expected to hold (see the module docstring)."""
-    zs = any(k[0] == "zeroshot" for k in runs)
+    zs = any(k.stage == "zeroshot" for k in runs)
     if full:
         return expected_keys(downstreams, zeroshot=zs)
-    modes, grid = {k[3] for k in runs if k[0] == "finetune"}, axis("finetune")
+    modes, grid = {k.finetune for k in runs if k.stage == "finetune"}, axis("finetune")
     finetunes = [f for f in grid if f in modes] + sorted(modes - set(grid)) or list(grid)
     return expected_keys(downstreams, pretrain_pairs(study_dir, runs), finetunes, zs)
 

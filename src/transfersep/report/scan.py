@@ -1,11 +1,11 @@
 """The one scan of a study: every evaluated run read once, for every figure and table.
 
 Runs of the paper's grid (fine-tuned or probed from the end of pretraining, ``results.at_end``)
-feed Figures 1-3, Table 2 and the tests, keyed by their grid key. Every run also feeds Figure 4
-(``report.length``) under its *length key*: the grid key plus its ``pretrain_steps`` value
-(``("finetune", c, a, f, d, "half")``), or ``("baseline", d, "<step>")`` for each score of a
-baseline at one of its own iterations (its kept steps, ``baseline/<set>/kept/step-<n>/``, and its
-end).
+feed Figures 1-3, Table 2 and the tests, keyed by their grid point (``run.point.GridPoint``, at
+replicate 0). Every run also feeds Figure 4 (``report.length``) under its *length key*: its grid
+point, which names its ``pretrain_steps`` value, or for each score of a baseline at one of its own
+iterations (its kept steps, ``baseline/<set>/kept/step-<n>/``, and its end) the baseline's grid
+point with ``kept_step``: the iteration scored.
 
 A run built on a parent that is no longer what it loaded (``run.provenance.stale_reason``) is
 left out of every figure, listed as a problem once, and kept by its length key in ``Scan.stale``
@@ -28,7 +28,7 @@ from transfersep.study.folders import resolve_study, run_results
 
 @dataclass
 class Scan:
-    runs: dict[Key, Run]  # the paper's grid (the end of pretraining), by grid key
+    runs: dict[Key, Run]  # the paper's grid (the end of pretraining), by grid point
     length: dict[Key, Run]  # every run by its length key (Figure 4)
     stale: dict[Key, Run]  # length key -> a stale run left out (Figure 4 draws its row as absent)
     problems: list[str]
@@ -37,10 +37,10 @@ class Scan:
 def length_key(run: Run) -> Key | None:
     """The run's key on Figure 4's axis, or None for a baseline score that records no step."""
     gp, extra = run.result["grid_point"], run.result.get("extra") or {}
-    if run.key[0] == "baseline":
+    if run.key.stage == "baseline":
         step = gp.get("kept_step", extra.get("evaluated_step", extra.get("steps")))
-        return None if step is None else ("baseline", run.key[1], str(int(step)))
-    return (*run.key, str(gp.get("pretrain_steps", "end")))
+        return None if step is None else replace(run.key, kept_step=int(step))
+    return run.key
 
 
 def scan_study(root: str | Path) -> Scan:

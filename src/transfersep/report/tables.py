@@ -13,6 +13,7 @@ from transfersep.report.comparisons import find
 from transfersep.report.draw import note_figure, table_image
 from transfersep.report.numbers import num, ok
 from transfersep.report.results import Key, Run, axis, describe_key, key_name, label
+from transfersep.run.point import GridPoint
 
 
 def table2(rows: list[dict], downs: list[str], pairs: list[tuple[str, str]]) -> pd.DataFrame:
@@ -28,7 +29,7 @@ def table2(rows: list[dict], downs: list[str], pairs: list[tuple[str, str]]) -> 
         ),
     ):
         for d in downs:
-            r = find(rows, "R2", d, key_name(("finetune", c, a, "mask", d))) or {}
+            r = find(rows, "R2", d, key_name(GridPoint(c, a, "mask", d))) or {}
             out.append(
                 {
                     "augment": a,
@@ -84,7 +85,7 @@ def summary(runs: dict[Key, Run]) -> pd.DataFrame:
         row = {
             "run": run.rel,
             "model": describe_key(key),
-            "stage": key[0],
+            "stage": key.stage,
             "pretrain": gp.get("pretrain"),
             "augment": gp.get("augment"),
             "finetune": gp.get("finetune"),

@@ -39,12 +39,13 @@ def probe_markdown(runs: dict[Key, Run]) -> str:
         "|---|---|---|---:|---:|---:|",
     ]
     for key, r in sorted(runs.items(), key=lambda kv: kv[1].rel):
-        if key[0] != "zeroshot":
+        if key.stage != "zeroshot":
             continue
         extra = r.result.get("extra") or {}
         floor, method = r.floor, extra.get("method", "dc-kmeans")
         gap = r.mean - floor if r.mean is not None and floor is not None else None
-        rows.append(f"| {r.rel} | {method} | {key[-1]} | {num(r.mean)} | {num(floor)} | {num(gap, '{:+.2f}')} |")
+        d = key.downstream
+        rows.append(f"| {r.rel} | {method} | {d} | {num(r.mean)} | {num(floor)} | {num(gap, '{:+.2f}')} |")
     return "\n".join(rows) + "\n"
 
 
@@ -63,7 +64,7 @@ def missing_markdown(
 
     lines: list[str] = []
     base: dict[tuple, list[str]] = {}
-    for d in sorted({k[1] for k in missing if k[0] == "baseline"}):
+    for d in sorted({k.downstream for k in missing if k.stage == "baseline"}):
         base.setdefault(opts("baseline", d), []).append(d)
     for o, ds in base.items():
         m = ["-m"] if len(ds) > 1 else []
@@ -71,8 +72,9 @@ def missing_markdown(
         lines.append(f"- from-scratch baseline × {', '.join(ds)}: `{cmd}`")
     groups: dict[tuple, list[str]] = {}
     for k in missing:
-        if k[0] == "finetune":
-            groups.setdefault((k[1], k[2], k[3], opts("finetune", k[4])), []).append(k[4])
+        if k.stage == "finetune":
+            d = k.downstream
+            groups.setdefault((k.pretraining, k.augment, k.finetune, opts("finetune", d)), []).append(d)
     merged: dict[tuple, list[str]] = {}  # (pretrain, augment, downstreams, options) -> modes
     for (p, a, f, o), ds in groups.items():
         merged.setdefault((p, a, tuple(ds), o), []).append(f)
@@ -83,8 +85,8 @@ def missing_markdown(
         lines.append(f"- fine-tune {p}-{a} × {', '.join(fs)} × {', '.join(ds)}: `{cmd}`")
     per_pair: dict[tuple, list[str]] = {}
     for k in missing:
-        if k[0] == "zeroshot":
-            per_pair.setdefault((k[1], k[2], opts("zeroshot", k[3])), []).append(k[3])
+        if k.stage == "zeroshot":
+            per_pair.setdefault((k.pretraining, k.augment, opts("zeroshot", k.downstream)), []).append(k.downstream)
     zs: dict[tuple, list[str]] = {}  # (downstream sets, options) -> pretrainings lacking their probe there
     for (p, a, o), ds in per_pair.items():
         zs.setdefault((tuple(ds), o), []).append(f"{p}-{a}")
@@ -171,7 +173,7 @@ def markdown_report(
     ]
     if problems:
         s.append("## Problems\n\n" + "\n".join(f"- {p}" for p in problems) + "\n")
-    zs = any(k[0] == "zeroshot" for k in runs)
+    zs = any(k.stage == "zeroshot" for k in runs)
     zs_label = zeroshot_label()
     s += [
         "## Figure 1 — pretraining vs. no pretraining (H1)\n",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,7 @@ def evaluate_kept(cfg: Any, system: Any, dm: Any, plan: Any) -> dict[int, float]
             how=KEPT,
             floor=False,
             out_dir=out,
-            grid_point={**plan.grid_point, "kept_step": step},
+            grid_point=replace(plan.point, kept_step=step).as_dict(),
             fields={"evaluated_checkpoint": "kept", "steps": step, "evaluated_step": step},
         )
         done[step] = float(result["overall"]["mean"])

@@ -33,8 +33,10 @@ not ``dc``. A baseline has no pretraining, so no objective.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from transfersep.files import KEPT_DIR
 
 # the config groups that make a grid point; their values and the study's stages are written once,
 # in sweeps/grid.yaml (read by transfersep.study.grid). ``objective`` is written into the pretrain
@@ -73,6 +75,31 @@ class GridPoint:
     seed: int = 0  # the replicate: every seed of the run
     fold: int = 0  # which declared fold of the downstream set is the test split
     objective: str = "dc"  # what the pretraining learns by (model.objectives)
+    # a baseline's score at a kept iteration (run.kept): not a run of its own, a record in its run
+    kept_step: int | None = None
+
+    def __post_init__(self) -> None:
+        # a pretraining named as folders and records name it (``slakh_mixit``) is its corpus and its
+        # objective: one grid point, whichever way the report or a record spells it
+        if self.objective == "dc" and self.pretrain != "none":
+            from transfersep.model.objectives import split_name
+
+            corpus, objective = split_name(self.pretrain)
+            if objective != "dc":
+                object.__setattr__(self, "pretrain", corpus)
+                object.__setattr__(self, "objective", objective)
+
+    @classmethod
+    def baseline(cls, downstream: str, **fields: int) -> GridPoint:
+        """The from-scratch baseline of ``downstream`` (``fields``: seed, fold, kept_step)."""
+        return cls("none", "none", "whole", downstream, **fields)
+
+    @classmethod
+    def zeroshot(
+        cls, pretrain: str, augment: str, downstream: str, pretrain_steps: str = END, objective: str = "dc"
+    ) -> GridPoint:
+        """The zero-shot probe of the pretraining (pretrain, augment, objective) on ``downstream``."""
+        return cls(pretrain, augment, "zeroshot", downstream, pretrain_steps, objective=objective)
 
     @classmethod
     def from_config(cls, cfg: Any) -> GridPoint:
@@ -103,7 +130,8 @@ class GridPoint:
                 raise ValueError(f"grid_point has no '{k}' key (has {sorted(gp)})")
         stage = gp.get("stage") or ("baseline" if gp["pretrain"] == "none" else "finetune")
         if stage == "baseline":
-            return cls("none", "none", "whole", str(gp["downstream"]), **_replicate(gp))
+            kept = {"kept_step": int(gp["kept_step"])} if gp.get("kept_step") is not None else {}
+            return cls.baseline(str(gp["downstream"]), **_replicate(gp), **kept)
         if stage == "zeroshot" and "augment" not in gp:
             raise ValueError(f"grid_point of a zeroshot run has no 'augment' key (has {sorted(gp)})")
         if stage == "finetune":
@@ -141,6 +169,8 @@ class GridPoint:
                 f"fold={self.fold} with a pretraining run: folds choose a downstream set's test pieces, and "
                 "pretraining has none; a pretraining run takes fold=0"
             )
+        if self.kept_step is not None and stage != "baseline":
+            raise PlanError(f"kept_step={self.kept_step} with a {stage} run: only a baseline is scored at kept steps")
         if self.pretrain_steps != END and stage in ("pretrain", "baseline"):
             raise PlanError(
                 f"pretrain_steps={self.pretrain_steps} with a {stage} run: the axis names the pretraining "
@@ -156,7 +186,8 @@ class GridPoint:
         at = "" if self.pretrain_steps == END else f"-{self.pretrain_steps}"  # the paper's grid keeps its folders
         rep = replicate_suffix(self.seed, self.fold)
         if stage == "baseline":
-            return f"baseline/{self.downstream}{rep}"
+            kept = "" if self.kept_step is None else f"/{KEPT_DIR}/step-{int(self.kept_step)}"
+            return f"baseline/{self.downstream}{rep}{kept}"
         pre = self.pretraining
         if stage == "pretrain":
             return f"pretrain/{pre}-{self.augment}{rep}"
@@ -167,9 +198,7 @@ class GridPoint:
     @property
     def recipe(self) -> GridPoint:
         """The same grid point at replicate 0 (seed 0, fold 0): what its replicates repeat."""
-        return GridPoint(
-            self.pretrain, self.augment, self.finetune, self.downstream, self.pretrain_steps, objective=self.objective
-        )
+        return replace(self, seed=0, fold=0)
 
     @property
     def parent(self) -> GridPoint | None:
@@ -201,6 +230,8 @@ class GridPoint:
         if stage == "pretrain":
             d.update(finetune="none", downstream="none")
         d.update(replicate_fields(self.seed, self.fold))
+        if self.kept_step is not None:
+            d["kept_step"] = int(self.kept_step)
         return d
 
     def overrides(self) -> list[str]:

@@ -15,7 +15,6 @@ is printed with every floor so it can be checked.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 FRAMES_PER_S = 16_000 / 128
@@ -88,10 +87,3 @@ def floor(
         "heads": list(heads),
         "floor_s": gflop / peak_gflops if peak_gflops else None,
     }
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1

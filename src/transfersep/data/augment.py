@@ -234,23 +234,3 @@ class AugmentSpec:
         st = float(rng.uniform(*self.pitch_semitones)) if self.pitch_semitones else 0.0
         rate = float(rng.uniform(*self.stretch_rate)) if self.stretch_rate else 1.0
         return st, rate
-
-
-class PitchShift(torch.nn.Module):
-    """Shift stems [C, L] by ``semitones`` at unchanged duration (demucs-style callable)."""
-
-    def forward(self, x: torch.Tensor, semitones: float) -> torch.Tensor:
-        n = x.shape[-1]
-        padded = torch.nn.functional.pad(torch.as_tensor(x, dtype=torch.float32), (PAD, PAD))
-        return pitch_tempo(padded, semitones, 1.0, n)
-
-
-class TimeStretch(torch.nn.Module):
-    """Stretch stems [C, L] at ``rate`` (> 1 faster) to [C, round(L / rate)], pitch unchanged."""
-
-    def forward(self, x: torch.Tensor, rate: float) -> torch.Tensor:
-        n_out = int(round(x.shape[-1] / rate))
-        need = source_length(n_out, rate)
-        padded = torch.nn.functional.pad(torch.as_tensor(x, dtype=torch.float32), (PAD, 0))
-        padded = torch.nn.functional.pad(padded, (0, max(0, need - padded.shape[-1])))
-        return pitch_tempo(padded, 0.0, rate, n_out)

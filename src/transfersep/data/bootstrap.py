@@ -47,7 +47,6 @@ from transfersep.audio import STFTConfig
 from transfersep.data.index import DatasetError
 
 PRIMITIVES = ("hpss", "repet")
-GROUPS = 2
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from transfersep.model.package import export_model, weights_digest
 from transfersep.report.build import write_report
 from transfersep.report.scan import scan
 from transfersep.run.lifecycle import run
+from transfersep.run.point import GridPoint
 from transfersep.study.status import study_status
 
 FT = "finetune/slakh-none-whole-bach10"
@@ -69,7 +70,7 @@ def test_redone_pretraining_makes_finetunes_stale_and_a_relaunch_retrains(tmp_pa
     assert first.encode() in next(old_wandb.glob("run-*.wandb")).read_bytes()  # the W&B config has it
     assert states(study)[FT][0] == "finished"
     found, problems = scan(study)
-    assert ("finetune", "slakh", "none", "whole", "bach10") in found and not problems
+    assert GridPoint("slakh", "none", "whole", "bach10") in found and not problems
     old_weights = torch.load(ft / "final.ckpt", map_location="cpu", weights_only=True)["state_dict"]
 
     # the pretraining is redone (another learning rate: other weights; another seed is another replicate's folder)
@@ -80,7 +81,7 @@ def test_redone_pretraining_makes_finetunes_stale_and_a_relaunch_retrains(tmp_pa
     assert state == "stale" and first[:12] in detail and second[:12] in detail
     assert states(study)["pretrain/slakh-none"][0] == "finished"
     found, problems = scan(study)
-    assert ("finetune", "slakh", "none", "whole", "bach10") not in found
+    assert GridPoint("slakh", "none", "whole", "bach10") not in found
     assert len(problems) == 1 and problems[0].startswith(f"left out {FT}: stale")
     run(
         compose(["experiment=tiny", "data.generated=true", "logger=csv", "pretrain=none", "downstream=bach10"], runs)
@@ -111,7 +112,7 @@ def test_redone_pretraining_makes_finetunes_stale_and_a_relaunch_retrains(tmp_pa
     assert new_wandb.name.rsplit("-", 1)[1] != old_wandb.name.rsplit("-", 1)[1]  # another W&B run
     assert states(study)[FT][0] == "finished"
     found, problems = scan(study)
-    assert found[("finetune", "slakh", "none", "whole", "bach10")].result["extra"]["parent"]["weights_sha256"] == second
+    assert found[GridPoint("slakh", "none", "whole", "bach10")].result["extra"]["parent"]["weights_sha256"] == second
     assert not problems
 
 
@@ -138,9 +139,9 @@ def test_init_from_run_is_keyed_by_the_package_it_loaded(tmp_path: Path) -> None
     assert rec["kind"] == "package" and rec["study"] == "elsewhere"
     assert rec["grid_point"]["pretrain"] == "slakh" and rec["grid_point"]["augment"] == "pitch"
     found, problems = scan(runs / "tiny")
-    assert list(found) == [("finetune", "slakh", "pitch", "whole", "bach10")]
+    assert list(found) == [GridPoint("slakh", "pitch", "whole", "bach10")]
     assert not problems
-    assert found[("finetune", "slakh", "pitch", "whole", "bach10")].notes == [
+    assert found[GridPoint("slakh", "pitch", "whole", "bach10")].notes == [
         "built on slakh-pitch of study elsewhere (init_from)"
     ]  # the report lists it with the run
 
@@ -161,7 +162,7 @@ def test_a_zero_shot_probe_follows_its_pretraining(tmp_path: Path) -> None:
     first = digest_of(parent / "final.ckpt")
     run(cfg(runs, "downstream=bach10", "finetune=zeroshot"))
     assert json.loads((zs / "result.json").read_text())["extra"]["parent"]["weights_sha256"] == first
-    key = ("zeroshot", "slakh", "none", "bach10")
+    key = GridPoint.zeroshot("slakh", "none", "bach10")
     assert key in scan(study)[0]
 
     run(cfg(runs, "rerun=true", "optim.lr=0.002"))  # the pretraining is redone into other weights
@@ -185,7 +186,7 @@ def test_a_parent_killed_mid_retrain_or_deleted_orphans_its_children(tmp_path: P
     run(
         compose(["experiment=tiny", "data.generated=true", "logger=csv", "pretrain=none", "downstream=bach10"], runs)
     )  # (a report needs one run to draw)
-    key = ("finetune", "slakh", "none", "whole", "bach10")
+    key = GridPoint("slakh", "none", "whole", "bach10")
     assert states(study)[FT][0] == "finished" and key in scan(study)[0]
 
     # a retrain of the parent killed after it started: final.ckpt removed, status "running", the
@@ -232,3 +233,15 @@ def test_a_child_records_the_digest_it_loaded_when_it_loads_it(tmp_path: Path, m
         pass
     rec = json.loads((ft / "status.json").read_text())
     assert rec["state"] == "interrupted" and rec["parent"]["weights_sha256"] == digest_of(parent / "final.ckpt")
+
+
+def test_a_launch_checks_its_parent_once(tmp_path: Path, monkeypatch) -> None:
+    from transfersep.run import lifecycle
+
+    runs = tmp_path / "runs"
+    run(cfg(runs))
+    checked = []
+    real = lifecycle.check_parent
+    monkeypatch.setattr(lifecycle, "check_parent", lambda plan, study: checked.append(plan.subdir) or real(plan, study))
+    run(cfg(runs, "downstream=bach10", "finetune=zeroshot"))
+    assert checked == ["zeroshot/slakh-none-bach10"]

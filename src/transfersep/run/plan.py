@@ -178,7 +178,7 @@ def resolve_subdir(*, _root_: DictConfig) -> str:
     try:
         return GridPoint.from_config(_root_).subdir
     except (PlanError, ValueError, TypeError):  # no run: the job refuses it with the one-line reason
-        gp = GridPoint.from_config(_root_)
+        gp = GridPoint.from_config(_root_, replicates=False)  # a replicate key may be what is wrong
         return "invalid/" + "-".join(str(getattr(gp, k)) for k in GRID_KEYS if k != "objective")
 
 

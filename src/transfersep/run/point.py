@@ -102,10 +102,10 @@ class GridPoint:
         return cls(pretrain, augment, "zeroshot", downstream, pretrain_steps, objective=objective)
 
     @classmethod
-    def from_config(cls, cfg: Any) -> GridPoint:
+    def from_config(cls, cfg: Any, replicates: bool = True) -> GridPoint:
         """The grid point a run config names (a config without ``pretrain_steps`` is the paper's grid:
-        the end; without ``seed`` / ``fold``, replicate 0; the objective is ``pretrain.objective``,
-        absent: dc, and a baseline's is dc: it has no pretraining)."""
+        the end; without ``seed`` / ``fold``, or with ``replicates`` false, replicate 0; the objective is
+        ``pretrain.objective``, absent: dc, and a baseline's is dc: it has no pretraining)."""
         steps = cfg.get("pretrain_steps")
         pretrain = str(cfg.pretrain.name)
         return cls(
@@ -114,7 +114,7 @@ class GridPoint:
             str(cfg.finetune.name),
             str(cfg.downstream.name),
             str(steps.name) if steps is not None else END,
-            **{k: int(cfg.get(k) or 0) for k in REPLICATE_KEYS},
+            **({k: int(cfg.get(k) or 0) for k in REPLICATE_KEYS} if replicates else {}),
             objective="dc" if pretrain == "none" else str(cfg.pretrain.get("objective") or "dc"),
         )
 

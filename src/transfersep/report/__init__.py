@@ -3,7 +3,7 @@
 Its modules, from the runs on disk to the files written:
 
 - ``scan``: the one scan of a study (every evaluated run read once; stale runs left out and named);
-  ``results``: what a run is (its grid key, scores, curve) and the grid the study is expected to have;
+  ``results``: what a run is (its grid point, scores, curve) and the grid the study is expected to have;
   ``scores``: a run's scores.csv, checked, and its per-excerpt means;
   ``header``: what the study's data and options were;
 - ``stats``, ``blocks``, ``drift``: the paper's Wilcoxon test and its counterpart over independent

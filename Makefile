@@ -82,7 +82,7 @@ demo-speech: install system-deps
 	$(PY) -m transfersep.demo.run --data $(DEMO_DIR) --pretrain librimix --downstream bach10,dagstuhl
 
 # the shipped CPU model `slakh-cpu`, from nothing: render the large Slakh-style corpus, pretrain with
-# the CPU preset on one thread (~80 min on a 2-core AMD EPYC), then check that the weights are the
+# the CPU preset on one thread (7 min 26 s + 41 min 26 s on a 2-core AMD EPYC), then check the weights are the
 # shipped ones (the digest matches only on the same machine class and torch version)
 CPU_DATA ?= cpu_data
 model-cpu: install system-deps

@@ -48,6 +48,14 @@ def save(fig: Figure, path: Path) -> Path:
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight"))
 
 
+def mark_absent(ax, x: float, ha: str) -> None:
+    """The word "absent" written upright at ``x`` (data units), half-way up the axes: a grid point
+    the report expected and could not score stays visible instead of leaving a silent gap."""
+    ax.text(
+        x, 0.5, "absent", rotation=90, ha=ha, va="center", fontsize=7, color="0.45", transform=ax.get_xaxis_transform()
+    )
+
+
 def bars(ax, centers, values, sigs, colors, width, labels, span, fmt="{:.2f}", errors=None, hatch=None) -> None:
     """Bars with their value beyond the end, a large '*' beyond that for significant ones and
     'absent' for gaps (``sigs[i]`` = "paper" draws '*†'). ``span`` is the y range in dB that sets the
@@ -57,17 +65,7 @@ def bars(ax, centers, values, sigs, colors, width, labels, span, fmt="{:.2f}", e
     errors = errors or [None] * len(values)
     for x, v, s, c, lab, err in zip(centers, values, sigs, colors, labels, errors):
         if not ok(v):
-            ax.text(
-                x,
-                0.5,
-                "absent",
-                rotation=90,
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="0.45",
-                transform=ax.get_xaxis_transform(),
-            )  # x in data, y in axes units
+            mark_absent(ax, x, ha="center")
             continue
         ax.bar(x, v, width=width, color=c, edgecolor="black", linewidth=0.5, label=lab, hatch=hatch)
         top = v

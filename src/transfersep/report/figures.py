@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from transfersep.report.draw import bars, colors, dedupe_legend, note_figure, pad_ylim, save
+from transfersep.report.draw import bars, colors, dedupe_legend, mark_absent, note_figure, pad_ylim, save
 from transfersep.report.numbers import ok
 
 
@@ -239,17 +239,7 @@ def figure4(path: Path, table: pd.DataFrame, downs: Sequence[str], labels: dict)
         gone = sub[sub["note"].fillna("").str.startswith("absent") & sub[cols].isna().all(axis=1)]
         for x in sorted(set(gone["pretrain_iterations"].astype(float))):
             ax.axvline(x, color="0.6", linestyle=":", linewidth=1)
-            ax.text(
-                x,
-                0.5,
-                "absent",
-                rotation=90,
-                ha="right",
-                va="center",
-                fontsize=7,
-                color="0.45",
-                transform=ax.get_xaxis_transform(),
-            )  # x in data, y in axes units
+            mark_absent(ax, x, ha="right")
         ax.set_title(labels.get(d, d) + (f" (mean of {n_models} pretrained models)" if n_models > 1 else ""))
         ax.set_xlabel("pretraining iterations")
         ax.set_ylabel("SI-SDR (dB)")

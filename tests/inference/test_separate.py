@@ -14,7 +14,9 @@ from transfersep.bench.separation import bench_separation
 from transfersep.cli import main
 from transfersep.inference import separate as sep
 from transfersep.inference.chunking import separate_stream
-from transfersep.model.package import ModelLoadError, export_model, load_model
+from transfersep.model.export import export_model
+from transfersep.model.loading import load_model
+from transfersep.model.package import ModelLoadError
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import torch
 
 from sep_fixtures import NAMES, music, train_tiny, tree, write_audio
 from transfersep.cli import main
-from transfersep.model.package import export_model
+from transfersep.model.export import export_model
 
 
 @pytest.fixture(scope="module")

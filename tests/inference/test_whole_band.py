@@ -13,7 +13,7 @@ import torch
 from sep_fixtures import NAMES, TINY, music, train_tiny, tree, write_audio
 from transfersep.cli import main
 from transfersep.inference import separate as sep
-from transfersep.model.package import export_model
+from transfersep.model.export import export_model
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,9 @@ import transfersep
 from sep_fixtures import GRID, NAMES, TINY, train_tiny, tree
 from transfersep.cli import main
 from transfersep.model import ChimeraConfig, ChimeraNet
-from transfersep.model.package import ModelLoadError, export_model, load_model, recorded_model
+from transfersep.model.export import export_model
+from transfersep.model.loading import load_model, recorded_model
+from transfersep.model.package import ModelLoadError
 
 
 @pytest.fixture(scope="module")

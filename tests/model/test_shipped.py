@@ -25,7 +25,7 @@ def test_the_cpu_model_is_shipped_for_the_cpu_preset() -> None:
 
 @pytest.mark.parametrize("name", list(SHIPPED))
 def test_shipped_file_is_package_data_and_matches_its_digests(name: str) -> None:
-    from transfersep.model.package import load_model
+    from transfersep.model.loading import load_model
 
     m = SHIPPED[name]
     assert m.path.is_file() and m.path.parent == ROOT / "src" / "transfersep" / "model" / "shipped"

@@ -180,7 +180,8 @@ def test_mixit_pretraining_lowers_its_loss_and_leaves_the_embedding_head(tmp_pat
 
 
 def test_a_mixit_checkpoint_reloads_alone_with_its_objective(tmp_path):
-    from transfersep.model.package import export_model, load_model
+    from transfersep.model.export import export_model
+    from transfersep.model.loading import load_model
 
     torch.manual_seed(0)
     system = SeparationSystem(model=TINY, phase="pretrain", source_names=OUTPUTS, objective="mixit", mixit=MIXIT)

@@ -35,7 +35,8 @@ def train(runs: Path, *overrides: str, check: bool = True) -> subprocess.Complet
 
 def digest_of(ckpt: Path) -> str:
     """The weights digest computed from the file itself (not from any record)."""
-    from transfersep.model.package import load_model, weights_digest
+    from transfersep.model.loading import load_model
+    from transfersep.model.package import weights_digest
 
     return weights_digest(load_model(ckpt).net.state_dict())
 

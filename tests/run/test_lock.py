@@ -15,8 +15,9 @@ import pytest
 from fakes import install_squeue
 from project import ROOT
 from transfersep.files import atomic_write_text
+from transfersep.run.holder import RunLocked, read_lock
 from transfersep.run.jobs import slurm_job_alive
-from transfersep.run.lock import LOCK, LOST_EXIT, RunLock, RunLocked, follow, read_lock
+from transfersep.run.lock import LOCK, LOST_EXIT, RunLock, follow
 
 HOST = socket.gethostname()
 

@@ -228,7 +228,7 @@ def _probe_config(tmp_path, pretrain: str, *extra: str):
 
 def _pretrained_package(tmp_path, pretrain: str, *extra: str):
     """A pretraining run's system as ``build_system`` makes it (untrained), exported as a package."""
-    from transfersep.model.package import export_model
+    from transfersep.model.export import export_model
     from transfersep.run.initial import build_system
     from transfersep.run.plan import make_plan
 
@@ -271,7 +271,7 @@ def test_the_probe_of_a_mixit_model_groups_its_outputs(tmp_path):
     import json
 
     from transfersep.data import generated
-    from transfersep.model.package import load_model
+    from transfersep.model.loading import load_model
     from transfersep.run.plan import make_plan
     from transfersep.run.probe import run_probe
 

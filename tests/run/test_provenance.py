@@ -10,7 +10,8 @@ from pathlib import Path
 import torch
 
 from project import compose
-from transfersep.model.package import export_model, weights_digest
+from transfersep.model.export import export_model
+from transfersep.model.package import weights_digest
 from transfersep.report.build import write_report
 from transfersep.report.scan import scan
 from transfersep.run.lifecycle import run

@@ -129,7 +129,7 @@ def test_sigkill_resumes_to_the_uninterrupted_result(reference: Path, tmp_path: 
     from omegaconf import OmegaConf
 
     from transfersep.files import read_status
-    from transfersep.run.lock import read_lock
+    from transfersep.run.holder import read_lock
     from transfersep.run.loggers import wandb_run_id
     from transfersep.run.plan import Plan
     from transfersep.run.point import GridPoint

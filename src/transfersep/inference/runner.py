@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from transfersep.model.package import LoadedModel, load_model
+from transfersep.model.loading import load_model
+from transfersep.model.package import LoadedModel
 
 DEFAULT_BATCH = {"cpu": 8, "cuda": 64}  # on CPU per worker thread
 PRECISIONS = ("fp32", "int8", "auto")

@@ -56,7 +56,8 @@ def export(argv: list[str], parser: argparse.ArgumentParser) -> int:
     parser.add_argument("source", metavar="RUN_DIR_OR_CKPT", help="a finished run directory or a .ckpt file")
     parser.add_argument("--out", "-o", default=None, help=f"package path (default: <run dir>/{PACKAGE})")
     args = parser.parse_args(argv)
-    from transfersep.model.package import export_model, load_model
+    from transfersep.model.export import export_model
+    from transfersep.model.loading import load_model
 
     src = Path(args.source)
     out = Path(args.out) if args.out else (src if src.is_dir() else src.parent) / PACKAGE

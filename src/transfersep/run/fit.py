@@ -82,7 +82,7 @@ def fit(cfg: DictConfig, plan: Plan, dm) -> dict:
         raise InterruptedError(f"stopped at step {trainer.global_step} of {plan.total_steps}")
     trainer.save_checkpoint(plan.run_dir / FINAL_CKPT, weights_only=False)
     if trainer.is_global_zero:
-        from transfersep.model.package import export_model
+        from transfersep.model.export import export_model
 
         export_model(
             system,

@@ -52,7 +52,8 @@ def load_parent(ckpt: Path, model: dict):
     """The pretrained model file ``ckpt`` (checkpoint or package) as a ``model.package.LoadedModel`` on
     the CPU, built from the file (its header's sizes, its own mask head and ``objective``); a run whose
     ``model`` config contradicts those sizes is refused first (``errors.ModelSizeError``)."""
-    from transfersep.model.package import ModelLoadError, load_model
+    from transfersep.model.loading import load_model
+    from transfersep.model.package import ModelLoadError
     from transfersep.run.errors import CheckpointError
     from transfersep.run.parent import check_sizes
 

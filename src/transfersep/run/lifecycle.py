@@ -100,7 +100,8 @@ def preflight(cfg: DictConfig, plan: Plan):
 def run(cfg: DictConfig) -> dict | None:
     """One run of the grid. Returns its result (None for a dry run; ``skipped`` for a finished run
     or one that another live job owns)."""
-    from transfersep.run.lock import RunLocked, own_run_dir
+    from transfersep.run.holder import RunLocked
+    from transfersep.run.lock import own_run_dir
 
     check_config(cfg)  # typed values first: make_plan and the dry-run switch itself read them
     plan = make_plan(cfg)

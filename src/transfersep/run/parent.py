@@ -34,7 +34,8 @@ def check_sizes(path: Path, model: dict, what: str, fix: str) -> None:
     config contradicts the sizes ``path`` (a package or checkpoint) records: the network is built
     from the file, so the run's recorded config must say what it trains. An unreadable file is a
     ``CheckpointError``."""
-    from transfersep.model.package import ModelLoadError, recorded_model, size_conflicts
+    from transfersep.model.loading import recorded_model, size_conflicts
+    from transfersep.model.package import ModelLoadError
 
     try:
         recorded = recorded_model(path)
@@ -107,6 +108,6 @@ def check_parent(plan: Any, study: str) -> None:
     if problem:
         raise MissingCheckpointError(problem)
     if plan.init_from is not None and plan.init_from.suffix == ".safetensors":
-        from transfersep.model.package import load_model
+        from transfersep.model.loading import load_model
 
         load_model(plan.init_from)

@@ -97,7 +97,8 @@ def identity(path: str | os.PathLike, compute: bool = False) -> dict[str, Any] |
     else:  # a checkpoint a run kept at an iteration, or a plain file (no books)
         _kept_parent(path, rec)
     if rec["weights_sha256"] is None and compute:
-        from transfersep.model.package import load_model, weights_digest
+        from transfersep.model.loading import load_model
+        from transfersep.model.package import weights_digest
 
         rec["weights_sha256"] = weights_digest(load_model(path).net.state_dict())
     return rec

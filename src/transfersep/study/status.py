@@ -119,7 +119,7 @@ def _classify(run_dir: Path, st: dict | None, squeue: dict[str, str] | None) -> 
 def _provenance_and_lock(run_dir: Path, st: dict | None, state: str, detail: str) -> tuple[str, str]:
     """A run built on a parent that was redone is stale whatever it reached (a live job finishes
     first); a running run names the holder of its lock."""
-    from transfersep.run.lock import describe, read_lock
+    from transfersep.run.holder import describe, read_lock
     from transfersep.run.provenance import stale_reason
 
     if st is None:

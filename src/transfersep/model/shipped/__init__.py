@@ -149,8 +149,9 @@ def resolve_overrides(overrides: list[str]) -> list[str]:
 
 def weights_sha256_of(path: str | Path) -> str:
     """The digest over the tensors of the package or run at ``path``, as its header records it after
-    loading checked it (``model.package.load_model`` refuses a package whose tensors disagree)."""
-    from transfersep.model.package import load_model, weights_digest
+    loading checked it (``model.loading.load_model`` refuses a package whose tensors disagree)."""
+    from transfersep.model.loading import load_model
+    from transfersep.model.package import weights_digest
 
     return weights_digest(load_model(path).net.state_dict())
 

@@ -322,3 +322,19 @@ def test_an_unknown_option_prints_the_verbs_usage(run_dir, song, tmp_path, capsy
     assert err.startswith("usage: transfersep separate ") and "--clusters K" in err
     assert err.strip().splitlines()[-1] == "transfersep separate: error: unrecognized arguments: --bogus"
     assert tree(tmp_path) == before
+
+
+def test_a_warning_is_one_line_of_the_command(run_dir, song, tmp_path, capsys, monkeypatch):
+    """int8 that disagrees with fp32 falls back to fp32 and says so in one line, without Python's
+    'file:line: UserWarning' and source line; the sources are still written."""
+    from transfersep.inference import runner
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(runner, "INT8_MIN_AGREEMENT_DB", 1_000.0)  # no int8 model agrees that well
+    assert main(["separate", str(song), "--model", str(run_dir), "--device", "cpu", "--precision", "auto", "-q"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("transfersep separate: warning: ")
+    assert "int8 inference agrees with fp32 to only" in err[0] and err[0].endswith("separating in fp32")
+    out = tmp_path / "separated" / "slakh-none-whole-stems" / "My Song"
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.wav" for n in NAMES)

@@ -20,6 +20,7 @@ import importlib
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,7 +32,7 @@ class Verb:
     summary: str
     example: str | Callable[[], str]  # a callable builds it on use (from the study's grid)
     run: str  # "module:function" with function(argv, parser) -> exit code
-    one_line_errors: bool = False  # ValueError/OSError/... are the user's: one line, exit 2
+    one_line_errors: bool = False  # ValueError/OSError/... are the user's: one line, exit 2; warnings one line
 
 
 def _first_stage_example() -> str:
@@ -174,7 +175,12 @@ def run_verb(name: str, argv: list[str]) -> int:
     module, function = verb.run.split(":")
     fn = getattr(importlib.import_module(module), function)
     try:
-        return int(fn(argv, verb_parser(name)) or 0)
+        with warnings.catch_warnings():
+            if verb.one_line_errors:  # its warnings are the user's too: one line, no "file:line:" and source line
+                warnings.showwarning = lambda message, *_, **__: print(
+                    f"transfersep {name}: warning: {message}", file=sys.stderr
+                )
+            return int(fn(argv, verb_parser(name)) or 0)
     except SystemExit as e:  # argparse's -h and its usage errors end here, like any verb's own exit
         if e.code is None or isinstance(e.code, int):
             return e.code or 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 
@@ -76,16 +75,7 @@ def _options(p: argparse.ArgumentParser) -> None:
 def separate(argv: list[str], parser: argparse.ArgumentParser) -> int:
     """``transfersep separate``: split each input into one file per source (exit 2 when any was too short)."""
     _options(parser)
-    args = parser.parse_args(argv)
-    # a warning (int8 falling back to fp32, clipped samples) is one line of the command's own, not
-    # Python's "file:line: UserWarning" followed by a line of our source
-    with warnings.catch_warnings():
-        warnings.showwarning = _one_line
-        return _separate(args)
-
-
-def _one_line(message: Warning | str, *_: object, **__: object) -> None:
-    print(f"transfersep separate: warning: {message}", file=sys.stderr)
+    return _separate(parser.parse_args(argv))
 
 
 def _separate(args: argparse.Namespace) -> int:
